@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Three tiers by file name (STYLE.md): unit, integration (real LevelDB, in-process
+// broker, mock binding) and system (real processes and system programs).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.int.test.ts', 'test/**/*.sys.test.ts'],
+        },
+      },
+      {
+        test: { name: 'int', include: ['test/**/*.int.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+      },
+      {
+        test: {
+          name: 'sys',
+          include: ['test/**/*.sys.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
