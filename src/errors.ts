@@ -10,7 +10,10 @@ export const ERROR_CODES = {
   EVENT_INVALID: { exit: 2, summary: 'an event or envelope does not satisfy the contract' },
   DEVICE_UNKNOWN: { exit: 2, summary: 'the log holds no stream for that device' },
   DEVICE_AMBIGUOUS: { exit: 2, summary: 'the log holds several devices; name one with --device' },
-  REDACTION_INVALID: { exit: 2, summary: 'a redaction was refused (no reason, no such event, already redacted)' },
+  REDACTION_INVALID: {
+    exit: 2,
+    summary: 'a redaction was refused (no reason, no such event, already redacted)',
+  },
   CHAIN_BROKEN: { exit: 1, summary: 'an envelope does not link to the head it was appended to' },
   USAGE: { exit: 2, summary: 'wrong command-line arguments' },
   CONFIG_INVALID: { exit: 2, summary: 'the configuration has a bad key or value' },

@@ -1,0 +1,342 @@
+// The on-disk form of the log: binary keys that sort by stream and seq, and compact
+// records that keep only what cannot be derived. `prev` is the previous record's hash,
+// `device` is the stream, and `digest` is recomputed from `data` until a redaction
+// purges the payload. A 4-byte tag of `prev` stays, so verify can tell a broken link
+// from altered content.
+
+export const KEY = {
+  META: 0x00,
+  EVENT: 0x10,
+  TIME: 0x11,
+  SNAPSHOT: 0x12,
+  STRING: 0x13,
+  FLEET: 0x14,
+} as const;
+
+const FLAG_META = 1;
+const FLAG_REDACTED = 2;
+const FLAG_SIG = 4;
+export const RECORD_VERSION = 1;
+export const LINK_TAG_BYTES = 4;
+
+function writeU48(buf: Uint8Array, at: number, n: number): void {
+  const hi = Math.floor(n / 0x100000000);
+  const lo = n >>> 0;
+  buf[at] = (hi >>> 8) & 0xff;
+  buf[at + 1] = hi & 0xff;
+  buf[at + 2] = lo >>> 24;
+  buf[at + 3] = (lo >>> 16) & 0xff;
+  buf[at + 4] = (lo >>> 8) & 0xff;
+  buf[at + 5] = lo & 0xff;
+}
+
+function readU48(buf: Uint8Array, at: number): number {
+  return (
+    (buf[at]! * 256 + buf[at + 1]!) * 0x100000000 +
+    ((buf[at + 2]! << 24) >>> 0) +
+    (buf[at + 3]! << 16) +
+    (buf[at + 4]! << 8) +
+    buf[at + 5]!
+  );
+}
+
+function writeU32(buf: Uint8Array, at: number, n: number): void {
+  buf[at] = n >>> 24;
+  buf[at + 1] = (n >>> 16) & 0xff;
+  buf[at + 2] = (n >>> 8) & 0xff;
+  buf[at + 3] = n & 0xff;
+}
+
+function readU32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) >>> 0) + (buf[at + 1]! << 16) + (buf[at + 2]! << 8) + buf[at + 3]!;
+}
+
+export function eventKey(stream: number, seq: number): Uint8Array {
+  const k = new Uint8Array(11);
+  k[0] = KEY.EVENT;
+  writeU32(k, 1, stream);
+  writeU48(k, 5, seq);
+  return k;
+}
+
+export function eventKeySeq(key: Uint8Array): number {
+  return readU48(key, 5);
+}
+
+export function timeKey(stream: number, ms: number, seq: number): Uint8Array {
+  const k = new Uint8Array(17);
+  k[0] = KEY.TIME;
+  writeU32(k, 1, stream);
+  writeU48(k, 5, ms);
+  writeU48(k, 11, seq);
+  return k;
+}
+
+export function timeKeyParts(key: Uint8Array): { ms: number; seq: number } {
+  return { ms: readU48(key, 5), seq: readU48(key, 11) };
+}
+
+export function fleetKey(position: number): Uint8Array {
+  const k = new Uint8Array(7);
+  k[0] = KEY.FLEET;
+  writeU48(k, 1, position);
+  return k;
+}
+
+export function fleetKeyPosition(key: Uint8Array): number {
+  return readU48(key, 1);
+}
+
+export function fleetValue(stream: number, seq: number): Uint8Array {
+  const v = new Uint8Array(10);
+  writeU32(v, 0, stream);
+  writeU48(v, 4, seq);
+  return v;
+}
+
+export function fleetValueParts(v: Uint8Array): { stream: number; seq: number } {
+  return { stream: readU32(v, 0), seq: readU48(v, 4) };
+}
+
+export function stringKey(id: number): Uint8Array {
+  const k = new Uint8Array(5);
+  k[0] = KEY.STRING;
+  writeU32(k, 1, id);
+  return k;
+}
+
+export function stringKeyId(key: Uint8Array): number {
+  return readU32(key, 1);
+}
+
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeText(s: string): Uint8Array {
+  return utf8.encode(s);
+}
+export function decodeText(b: Uint8Array): string {
+  return utf8d.decode(b);
+}
+
+export function metaKey(name: string): Uint8Array {
+  const body = utf8.encode(name);
+  const k = new Uint8Array(body.length + 1);
+  k[0] = KEY.META;
+  k.set(body, 1);
+  return k;
+}
+
+export function snapshotKey(stream: number, projection: string, seq: number): Uint8Array {
+  const name = utf8.encode(projection);
+  const k = new Uint8Array(5 + name.length + 1 + 6);
+  k[0] = KEY.SNAPSHOT;
+  writeU32(k, 1, stream);
+  k.set(name, 5);
+  k[5 + name.length] = 0;
+  writeU48(k, 6 + name.length, seq);
+  return k;
+}
+
+export function snapshotKeySeq(key: Uint8Array): number {
+  return readU48(key, key.length - 6);
+}
+
+/** Key bounds for every key of one kind in one stream: [gte, lt). */
+export function streamRange(kind: number, stream: number): { gte: Uint8Array; lt: Uint8Array } {
+  const gte = new Uint8Array(5);
+  gte[0] = kind;
+  writeU32(gte, 1, stream);
+  const lt = new Uint8Array(5);
+  if (stream === 0xffffffff) {
+    lt[0] = kind + 1;
+  } else {
+    lt[0] = kind;
+    writeU32(lt, 1, stream + 1);
+  }
+  return { gte, lt };
+}
+
+/**
+ * A string field is a varint n: an even n is the interned string n/2, an odd n is an
+ * inline UTF-8 string of (n-1)/2 bytes that follows. Interning keeps repeated types,
+ * boot ids and meta objects to a byte or two per record.
+ */
+export interface Strings {
+  idOf(s: string): number | undefined;
+  text(id: number): string | undefined;
+}
+
+/** The stored form of one event, decoded. */
+export interface StoredRecord {
+  type: string;
+  timeMs: number;
+  boot: string;
+  mono: number;
+  linkTag: Uint8Array;
+  hash: Uint8Array;
+  digest: Uint8Array | null; // kept only after redaction
+  sig: Uint8Array | null;
+  metaJson: string | null;
+  dataJson: string | null; // null after redaction
+}
+
+class Writer {
+  buf = new Uint8Array(256);
+  len = 0;
+  ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.len++] = b;
+  }
+  varint(n: number): void {
+    this.ensure(8);
+    while (n >= 0x80) {
+      this.buf[this.len++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    this.buf[this.len++] = n;
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  str(s: string, strings: Strings): void {
+    const id = strings.idOf(s);
+    if (id !== undefined) {
+      this.varint(id * 2);
+      return;
+    }
+    const b = utf8.encode(s);
+    this.varint(b.length * 2 + 1);
+    this.bytes(b);
+  }
+  f64(n: number): void {
+    this.ensure(8);
+    new DataView(this.buf.buffer, this.buf.byteOffset).setFloat64(this.len, n);
+    this.len += 8;
+  }
+  u48(n: number): void {
+    this.ensure(6);
+    writeU48(this.buf, this.len, n);
+    this.len += 6;
+  }
+  done(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
+
+export function encodeRecord(r: StoredRecord, strings: Strings): Uint8Array {
+  const w = new Writer();
+  let flags = RECORD_VERSION << 4;
+  if (r.metaJson !== null) flags |= FLAG_META;
+  if (r.dataJson === null) flags |= FLAG_REDACTED;
+  if (r.sig !== null) flags |= FLAG_SIG;
+  w.byte(flags);
+  w.str(r.type, strings);
+  w.u48(r.timeMs);
+  w.str(r.boot, strings);
+  w.f64(r.mono);
+  w.bytes(r.linkTag);
+  w.bytes(r.hash);
+  if (r.dataJson === null) w.bytes(r.digest ?? new Uint8Array(32));
+  if (r.sig !== null) {
+    w.varint(r.sig.length);
+    w.bytes(r.sig);
+  }
+  if (r.metaJson !== null) w.str(r.metaJson, strings);
+  if (r.dataJson !== null) w.bytes(utf8.encode(r.dataJson));
+  return w.done();
+}
+
+export class RecordDecodeError extends Error {}
+
+class Reader {
+  at = 0;
+  constructor(readonly buf: Uint8Array) {}
+  need(n: number): void {
+    if (this.at + n > this.buf.length) throw new RecordDecodeError('record is truncated');
+  }
+  byte(): number {
+    this.need(1);
+    return this.buf[this.at++]!;
+  }
+  varint(): number {
+    let n = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      n += (b & 0x7f) * mul;
+      if (b < 0x80) return n;
+      mul *= 128;
+    }
+    throw new RecordDecodeError('varint is too long');
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const b = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
+  str(strings: Strings): string {
+    const n = this.varint();
+    if (n % 2 === 0) {
+      const s = strings.text(n / 2);
+      if (s === undefined) throw new RecordDecodeError(`unknown string id ${n / 2}`);
+      return s;
+    }
+    try {
+      return utf8d.decode(this.bytes((n - 1) / 2));
+    } catch {
+      throw new RecordDecodeError('string is not UTF-8');
+    }
+  }
+  f64(): number {
+    this.need(8);
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset).getFloat64(this.at);
+    this.at += 8;
+    return v;
+  }
+  u48(): number {
+    this.need(6);
+    const v = readU48(this.buf, this.at);
+    this.at += 6;
+    return v;
+  }
+}
+
+export function decodeRecord(buf: Uint8Array, strings: Strings): StoredRecord {
+  const r = new Reader(buf);
+  const flags = r.byte();
+  if (flags >> 4 !== RECORD_VERSION) throw new RecordDecodeError(`unknown record version ${flags >> 4}`);
+  if ((flags & 0x08) !== 0) throw new RecordDecodeError('unknown record flag');
+  const type = r.str(strings);
+  const timeMs = r.u48();
+  const boot = r.str(strings);
+  const mono = r.f64();
+  const linkTag = r.bytes(LINK_TAG_BYTES);
+  const hash = r.bytes(32);
+  const redacted = (flags & FLAG_REDACTED) !== 0;
+  const digest = redacted ? r.bytes(32) : null;
+  const sig = (flags & FLAG_SIG) !== 0 ? r.bytes(r.varint()) : null;
+  const metaJson = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
+  let dataJson: string | null = null;
+  if (!redacted) {
+    try {
+      dataJson = utf8d.decode(buf.subarray(r.at));
+    } catch {
+      throw new RecordDecodeError('data is not UTF-8');
+    }
+  } else if (r.at !== buf.length) {
+    throw new RecordDecodeError('redacted record has trailing bytes');
+  }
+  return { type, timeMs, boot, mono, linkTag, hash, digest, sig, metaJson, dataJson };
+}

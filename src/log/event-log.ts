@@ -1,0 +1,969 @@
+// The append-only event log: one LevelDB (or any abstract-level store) holding one
+// stream per device. Appends from many callers are grouped into one batch per turn and
+// resolve only once that batch is written; the chain, seqs and the time index are kept
+// by the log itself, never by its callers.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AbstractLevel } from 'abstract-level';
+import { ClassicLevel } from 'classic-level';
+import { MemoryLevel } from 'memory-level';
+import { fail, isFieldlogError } from '../errors.js';
+import {
+  decodeRecord,
+  decodeText,
+  encodeRecord,
+  encodeText,
+  eventKey,
+  eventKeySeq,
+  fleetKey,
+  fleetKeyPosition,
+  fleetValue,
+  fleetValueParts,
+  KEY,
+  LINK_TAG_BYTES,
+  metaKey,
+  RecordDecodeError,
+  type StoredRecord,
+  snapshotKey,
+  snapshotKeySeq,
+  streamRange,
+  timeKey,
+  timeKeyParts,
+} from './codec.js';
+import {
+  digestOf,
+  type Envelope,
+  type EventInput,
+  type EventMeta,
+  formatTime,
+  hashOf,
+  isDeviceId,
+  jcs,
+  MAX_DATA_BYTES,
+  parseTime,
+  ZERO_HASH,
+} from './envelope.js';
+import { StringTable } from './strings.js';
+import { ChainVerifier, type VerifyReport } from './verify.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
+export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
+
+export const FORMAT = { format: 'fieldlog-log', version: 1 } as const;
+
+export interface Clock {
+  /** Wall clock, ms since the epoch. */
+  now(): number;
+  /** Monotonic ms since this process started. */
+  mono(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  mono: () => Math.round(performance.now() * 1000) / 1000,
+};
+
+export interface LogOptions {
+  /** The stream `append` writes to; created when `create` is set. */
+  device?: string;
+  create?: boolean;
+  /** Durable (fsync each batch, the default) or fast. */
+  sync?: boolean;
+  clock?: Clock;
+  /** Id of this process start; random by default. */
+  boot?: string;
+  /** Keep a fleet-wide arrival order (the hub's store). */
+  fleet?: boolean;
+}
+
+export interface Head {
+  seq: number;
+  hash: string;
+}
+
+export interface StreamInfo {
+  device: string;
+  head: Head;
+}
+
+export interface ReadRange {
+  device?: string;
+  fromSeq?: number;
+  toSeq?: number;
+}
+
+export interface TimeRange {
+  device?: string;
+  since?: string | number;
+  until?: string | number;
+}
+
+/** An event as folds see it: no hashes to compute. */
+export interface FoldEvent {
+  seq: number;
+  type: string;
+  readonly time: string;
+  timeMs: number;
+  boot: string;
+  mono: number;
+  data: Record<string, unknown> | null;
+  meta?: EventMeta;
+}
+
+/** Formats `time` only when a reducer asks for it: most folds never do. */
+class FoldRecord implements FoldEvent {
+  meta?: EventMeta;
+  constructor(
+    public seq: number,
+    public type: string,
+    public timeMs: number,
+    public boot: string,
+    public mono: number,
+    public data: Record<string, unknown> | null,
+  ) {}
+  get time(): string {
+    return new Date(this.timeMs).toISOString();
+  }
+}
+
+interface Stream {
+  id: number;
+  device: string;
+  /** Head including events queued but not yet written. */
+  seq: number;
+  hash: Uint8Array;
+  /** Head on disk. */
+  durableSeq: number;
+  durableHash: Uint8Array;
+}
+
+interface BatchOp {
+  type: 'put';
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface PendingBatch {
+  ops: BatchOp[];
+  waiters: Waiter[];
+  envelopes: Envelope[];
+  redacting: Set<string>;
+}
+
+const ZERO = new Uint8Array(32);
+const EMPTY = new Uint8Array(0);
+const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
+const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+function unhex(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, n = a.length): boolean {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function mapOpenError(dir: string, err: unknown): Error {
+  const e = err as { code?: string; cause?: { code?: string } };
+  if (e.code === 'LEVEL_LOCKED' || e.cause?.code === 'LEVEL_LOCKED') {
+    return fail('LOG_LOCKED', `${dir} is in use by another process (one writer per log)`, err);
+  }
+  if (e.cause?.code === 'LEVEL_CORRUPTION' || e.code === 'LEVEL_CORRUPTION') {
+    return fail(
+      'LOG_CORRUPT',
+      `${dir}: the store is damaged: ${(e.cause as Error | undefined)?.message ?? ''}`,
+      err,
+    );
+  }
+  return fail(
+    'LOG_NOT_FOUND',
+    `${dir} cannot be opened as a fieldlog log: ${(e.cause as Error)?.message ?? (err as Error).message}`,
+    err,
+  );
+}
+
+export class EventLog extends EventEmitter {
+  readonly db: LogBackend;
+  readonly boot: string;
+  readonly durable: boolean;
+  readonly location: string | null;
+  private readonly clock: Clock;
+  private readonly strings: StringTable;
+  private readonly streams = new Map<string, Stream>();
+  private readonly byId = new Map<number, Stream>();
+  private defaultDevice: string | undefined;
+  private readonly fleet: boolean;
+  private fleetPosition = 0;
+  private durableFleetPosition = 0;
+  private pending: PendingBatch = { ops: [], waiters: [], envelopes: [], redacting: new Set() };
+  private writing = false;
+  private scheduled = false;
+  private closed = false;
+  private redactingNow = new Set<string>();
+  /** LevelDB's `sync`: not in abstract-level's option types, honoured by classic-level. */
+  private readonly writeOptions: { sync: boolean; keyEncoding?: 'view' };
+
+  private constructor(db: LogBackend, location: string | null, opts: LogOptions) {
+    super();
+    this.db = db;
+    this.location = location;
+    this.clock = opts.clock ?? systemClock;
+    this.boot = opts.boot ?? randomBytes(8).toString('hex');
+    this.durable = opts.sync ?? true;
+    this.writeOptions = { sync: this.durable };
+    this.fleet = opts.fleet ?? false;
+    this.strings = new StringTable();
+  }
+
+  /** Open (or with `create`, make) the log in folder `dir`. */
+  static async open(dir: string, opts: LogOptions = {}): Promise<EventLog> {
+    if (!opts.create) {
+      if (!existsSync(dir)) throw fail('LOG_NOT_FOUND', `${dir} does not exist`);
+      if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'CURRENT'))) {
+        throw fail('LOG_NOT_FOUND', `${dir} is not a fieldlog log`);
+      }
+    }
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+      createIfMissing: opts.create ?? false,
+    });
+    try {
+      await db.open();
+    } catch (err) {
+      throw mapOpenError(dir, err);
+    }
+    return EventLog.fromBackend(db, { ...opts }, dir);
+  }
+
+  /** A log held in memory, for tests and what-if work. */
+  static async memory(opts: LogOptions = {}): Promise<EventLog> {
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' });
+    await db.open();
+    return EventLog.fromBackend(db, { create: true, ...opts }, null);
+  }
+
+  /** Use an already open abstract-level store (`keyEncoding` and `valueEncoding` 'view'). */
+  static async fromBackend(db: LogBackend, opts: LogOptions, location: string | null): Promise<EventLog> {
+    const log = new EventLog(db, location, opts);
+    try {
+      await log.load(opts);
+    } catch (err) {
+      await db.close().catch(() => {});
+      throw err;
+    }
+    return log;
+  }
+
+  private async load(opts: LogOptions): Promise<void> {
+    const where = this.location ?? 'the store';
+    const format = await this.db.get(metaKey('format'));
+    if (format === undefined) {
+      const any = await this.db.keys({ limit: 1 }).all();
+      if (any.length > 0 || !opts.create) throw fail('LOG_NOT_FOUND', `${where} is not a fieldlog log`);
+      await this.db.put(metaKey('format'), encodeText(JSON.stringify(FORMAT)), this.writeOptions);
+    } else {
+      let f: { format?: string; version?: number };
+      try {
+        f = JSON.parse(decodeText(format));
+      } catch {
+        throw fail('LOG_CORRUPT', `${where}: the format marker is unreadable`);
+      }
+      if (f.format !== FORMAT.format) throw fail('LOG_NOT_FOUND', `${where} is not a fieldlog log`);
+      if (f.version !== FORMAT.version) {
+        throw fail(
+          'LOG_CORRUPT',
+          `${where} has log format version ${f.version}; this fieldlog reads version ${FORMAT.version}`,
+        );
+      }
+    }
+    await this.strings.load(this.db);
+    for await (const [k, v] of this.db.iterator({ gte: metaKey('stream:'), lt: metaKey('stream;') })) {
+      const device = decodeText(k.subarray(1)).slice('stream:'.length);
+      const { id } = JSON.parse(decodeText(v)) as { id: number };
+      const s: Stream = { id, device, seq: 0, hash: ZERO, durableSeq: 0, durableHash: ZERO };
+      const last = await this.db.iterator({ ...streamRange(KEY.EVENT, id), reverse: true, limit: 1 }).all();
+      const entry = last[0];
+      if (entry) {
+        s.seq = s.durableSeq = eventKeySeq(entry[0]);
+        try {
+          s.hash = s.durableHash = decodeRecord(entry[1], this.strings).hash.slice();
+        } catch (err) {
+          throw fail('LOG_CORRUPT', `${where}: the head of ${device} (seq ${s.seq}) cannot be decoded`, err);
+        }
+      }
+      this.streams.set(device, s);
+      this.byId.set(id, s);
+    }
+    if (this.fleet) {
+      const last = await this.db
+        .keys({ gte: fleetKey(0), lt: fleetKey(2 ** 48 - 1), reverse: true, limit: 1 })
+        .all();
+      this.fleetPosition = this.durableFleetPosition = last[0] ? fleetKeyPosition(last[0]) : 0;
+    }
+    if (opts.device !== undefined) {
+      if (!this.streams.has(opts.device)) {
+        if (!opts.create) throw fail('DEVICE_UNKNOWN', `${where} holds no events of device ${opts.device}`);
+        await this.addStream(opts.device);
+      }
+      this.defaultDevice = opts.device;
+    } else if (this.streams.size === 1) {
+      this.defaultDevice = [...this.streams.keys()][0];
+    }
+  }
+
+  private async addStream(device: string): Promise<Stream> {
+    if (!isDeviceId(device))
+      throw fail('EVENT_INVALID', `device id "${device}" must match [A-Za-z0-9._-]{1,64}`);
+    const id = this.streams.size === 0 ? 0 : Math.max(...this.byId.keys()) + 1;
+    const s: Stream = { id, device, seq: 0, hash: ZERO, durableSeq: 0, durableHash: ZERO };
+    this.streams.set(device, s);
+    this.byId.set(id, s);
+    await this.db.put(metaKey(`stream:${device}`), encodeText(JSON.stringify({ id })), this.writeOptions);
+    return s;
+  }
+
+  private stream(device: string | undefined): Stream {
+    const name = device ?? this.defaultDevice;
+    if (name === undefined) {
+      if (this.streams.size === 0) throw fail('DEVICE_UNKNOWN', 'the log holds no devices yet');
+      throw fail(
+        'DEVICE_AMBIGUOUS',
+        `the log holds ${this.streams.size} devices (${this.deviceNames().join(', ')}); name one`,
+      );
+    }
+    const s = this.streams.get(name);
+    if (!s) throw fail('DEVICE_UNKNOWN', `the log holds no events of device ${name}`);
+    return s;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw fail('LOG_CLOSED', 'the log is closed');
+  }
+
+  get device(): string | undefined {
+    return this.defaultDevice;
+  }
+
+  deviceNames(): string[] {
+    return [...this.streams.keys()].sort();
+  }
+
+  /** The durable head: what is on disk. */
+  head(device?: string): Head {
+    const s = this.stream(device);
+    return { seq: s.durableSeq, hash: s.durableSeq === 0 ? ZERO_HASH : hex(s.durableHash) };
+  }
+
+  streamsInfo(): StreamInfo[] {
+    return this.deviceNames().map((device) => ({ device, head: this.head(device) }));
+  }
+
+  hasDevice(device: string): boolean {
+    return this.streams.has(device);
+  }
+
+  /** Events in a stream: seqs are contiguous from 1, so the count is the head's seq. */
+  count(device?: string): number {
+    return this.stream(device).durableSeq;
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /**
+   * Append one event to the default stream. Seq, time, boot, mono, digest, prev and hash
+   * are assigned now, in call order; the promise resolves once the event is on disk.
+   */
+  append(input: EventInput): Promise<Envelope> {
+    return this.appendTo(undefined, input);
+  }
+
+  appendTo(device: string | undefined, input: EventInput): Promise<Envelope> {
+    try {
+      this.checkOpen();
+      const s = this.stream(device);
+      const env = this.seal(s, input);
+      return this.enqueue(s, env, null).then(() => env);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private seal(s: Stream, input: EventInput): Envelope {
+    if (typeof input !== 'object' || input === null)
+      throw fail('EVENT_INVALID', 'an event must be an object');
+    if (typeof input.type !== 'string' || !TYPE_RE.test(input.type)) {
+      throw fail(
+        'EVENT_INVALID',
+        `event type "${String(input.type)}" must be PascalCase, at most 64 characters`,
+      );
+    }
+    const data = input.data;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+      throw fail('EVENT_INVALID', 'event data must be a JSON object');
+    }
+    const canonical = jcs(data);
+    if (canonical.length > MAX_DATA_BYTES)
+      throw fail('EVENT_INVALID', `event data is over ${MAX_DATA_BYTES} bytes`);
+    if (input.meta !== undefined) checkMeta(input.meta);
+    const env: Envelope = {
+      device: s.device,
+      seq: s.seq + 1,
+      type: input.type,
+      time: formatTime(Math.trunc(this.clock.now())),
+      boot: this.boot,
+      mono: this.clock.mono(),
+      data,
+      digest: digestOf(data),
+      prev: s.seq === 0 ? ZERO_HASH : hex(s.hash),
+      hash: '',
+    };
+    if (input.meta !== undefined) env.meta = input.meta;
+    env.hash = hashOf(env);
+    return env;
+  }
+
+  /**
+   * Append envelopes sealed elsewhere (the hub's copy of a device log). Each must follow
+   * the stream's head exactly and verify; the first that does not stops the call with
+   * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written.
+   */
+  appendSealed(envelopes: Envelope[]): Promise<Envelope[]> {
+    try {
+      this.checkOpen();
+      if (envelopes.length === 0) return Promise.resolve([]);
+      const device = envelopes[0]!.device;
+      const s = this.streams.get(device);
+      let seq = s?.seq ?? 0;
+      let prev = s && s.seq > 0 ? hex(s.hash) : ZERO_HASH;
+      for (const env of envelopes) {
+        if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
+        if (env.seq !== seq + 1)
+          throw fail('CHAIN_BROKEN', `seq ${env.seq} does not follow head ${seq} of ${device}`);
+        if (env.prev !== prev)
+          throw fail('CHAIN_BROKEN', `seq ${env.seq} of ${device} does not link to the head`);
+        if (env.data !== null && digestOf(env.data) !== env.digest) {
+          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
+        }
+        if (hashOf(env) !== env.hash)
+          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
+        parseTime(env.time);
+        seq = env.seq;
+        prev = env.hash;
+      }
+      const run = async (): Promise<Envelope[]> => {
+        const st = s ?? (await this.addStream(device));
+        // the stream may have moved while it was being created
+        if (st.seq !== envelopes[0]!.seq - 1)
+          throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
+        let last: Promise<void> = Promise.resolve();
+        for (const env of envelopes) last = this.enqueue(st, env, null);
+        await last;
+        return envelopes;
+      };
+      return run();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private record(env: Envelope, prevHash: Uint8Array): StoredRecord {
+    return {
+      type: env.type,
+      timeMs: parseTime(env.time),
+      boot: env.boot,
+      mono: env.mono,
+      linkTag: prevHash.subarray(0, LINK_TAG_BYTES),
+      hash: unhex(env.hash),
+      digest: env.data === null ? unhex(env.digest) : null,
+      sig: env.sig === undefined ? null : new Uint8Array(Buffer.from(env.sig, 'base64')),
+      metaJson: env.meta === undefined ? null : JSON.stringify(env.meta),
+      dataJson: env.data === null ? null : JSON.stringify(env.data),
+    };
+  }
+
+  private enqueue(s: Stream, env: Envelope, extra: BatchOp | null): Promise<void> {
+    const rec = this.record(env, s.hash);
+    const batch = this.pending;
+    this.strings.intern(rec.type, batch.ops);
+    this.strings.intern(rec.boot, batch.ops);
+    if (rec.metaJson !== null) this.strings.intern(rec.metaJson, batch.ops);
+    batch.ops.push({ type: 'put', key: eventKey(s.id, env.seq), value: encodeRecord(rec, this.strings) });
+    batch.ops.push({ type: 'put', key: timeKey(s.id, rec.timeMs, env.seq), value: EMPTY });
+    if (this.fleet) {
+      this.fleetPosition++;
+      batch.ops.push({ type: 'put', key: fleetKey(this.fleetPosition), value: fleetValue(s.id, env.seq) });
+    }
+    if (extra) batch.ops.push(extra);
+    batch.envelopes.push(env);
+    s.seq = env.seq;
+    s.hash = rec.hash;
+    const done = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    this.schedule();
+    return done;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.pending.ops.length > 0 || this.pending.waiters.length > 0) {
+        const batch = this.pending;
+        this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set() };
+        const heads = new Map<Stream, { seq: number; hash: Uint8Array }>();
+        for (const env of batch.envelopes)
+          heads.set(this.streams.get(env.device)!, { seq: env.seq, hash: unhex(env.hash) });
+        const position = this.fleetPosition;
+        try {
+          if (batch.ops.length > 0) await this.db.batch(batch.ops, this.writeOptions);
+        } catch (err) {
+          this.rollback(batch, err);
+          continue;
+        }
+        for (const [s, h] of heads) {
+          s.durableSeq = h.seq;
+          s.durableHash = h.hash;
+        }
+        this.durableFleetPosition = position;
+        this.strings.commit();
+        for (const key of batch.redacting) this.redactingNow.delete(key);
+        for (const w of batch.waiters) w.resolve();
+        if (batch.envelopes.length > 0) this.emit('append', batch.envelopes);
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
+  private rollback(batch: PendingBatch, cause: unknown): void {
+    const later = this.pending;
+    this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set() };
+    for (const s of this.streams.values()) {
+      s.seq = s.durableSeq;
+      s.hash = s.durableHash;
+    }
+    this.fleetPosition = this.durableFleetPosition;
+    this.strings.rollback();
+    this.redactingNow.clear();
+    const err = this.closed
+      ? fail('LOG_CLOSED', 'the log was closed before the write finished', cause)
+      : fail('LOG_WRITE_FAILED', `writing to the log failed: ${(cause as Error).message}`, cause);
+    for (const w of [...batch.waiters, ...later.waiters]) w.reject(err);
+  }
+
+  /** Resolves when everything appended so far is on disk. */
+  async flushed(): Promise<void> {
+    if (this.pending.waiters.length === 0 && !this.writing) return;
+    await new Promise<void>((resolve) => {
+      this.pending.waiters.push({ resolve, reject: () => resolve() });
+      this.schedule();
+    });
+  }
+
+  // ---------------------------------------------------------------- redaction
+
+  /**
+   * Purge the payload of event `seq`, recorded as an `EventRedacted` with a reason and an
+   * actor. The purge and the EventRedacted are written in one batch.
+   */
+  async redact(seq: number, reason: string, actor: string, device?: string): Promise<Envelope> {
+    this.checkOpen();
+    const s = this.stream(device);
+    if (typeof reason !== 'string' || reason.trim() === '')
+      throw fail('REDACTION_INVALID', 'a redaction needs a reason');
+    if (reason.length > 500) throw fail('REDACTION_INVALID', 'the reason is over 500 characters');
+    if (typeof actor !== 'string' || !ACTOR_RE.test(actor)) {
+      throw fail('REDACTION_INVALID', 'a redaction needs an actor (operator:<name> or system)');
+    }
+    if (!Number.isInteger(seq) || seq < 1 || seq > s.seq)
+      throw fail('REDACTION_INVALID', `no event ${seq} in ${s.device}`);
+    const key = `${s.id}:${seq}`;
+    if (this.redactingNow.has(key)) throw fail('REDACTION_INVALID', `event ${seq} is already being redacted`);
+    await this.flushed();
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) throw fail('REDACTION_INVALID', `no event ${seq} in ${s.device}`);
+    const rec = this.decode(raw, s.device, seq);
+    if (rec.dataJson === null) throw fail('REDACTION_INVALID', `event ${seq} is already redacted`);
+    if (rec.type === 'EventRedacted')
+      throw fail('REDACTION_INVALID', 'an EventRedacted cannot itself be redacted');
+    if (this.redactingNow.has(key)) throw fail('REDACTION_INVALID', `event ${seq} is already being redacted`);
+    this.redactingNow.add(key);
+    const digest = unhex(digestOf(JSON.parse(rec.dataJson)));
+    const purged: StoredRecord = { ...rec, dataJson: null, digest };
+    const env = this.seal(s, { type: 'EventRedacted', data: { seq, reason }, meta: { actor } });
+    this.pending.redacting.add(key);
+    const purge: BatchOp = {
+      type: 'put',
+      key: eventKey(s.id, seq),
+      value: encodeRecord(purged, this.strings),
+    };
+    await this.enqueue(s, env, purge);
+    return env;
+  }
+
+  /**
+   * Apply an EventRedacted that arrived sealed (the hub copying a device): purge the
+   * target's payload if it still has one. Idempotent.
+   */
+  async applyRedaction(device: string, seq: number): Promise<boolean> {
+    const s = this.stream(device);
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) return false;
+    const rec = this.decode(raw, device, seq);
+    if (rec.dataJson === null || rec.type === 'EventRedacted') return false;
+    const digest = unhex(digestOf(JSON.parse(rec.dataJson)));
+    await this.db.put(eventKey(s.id, seq), encodeRecord({ ...rec, dataJson: null, digest }, this.strings), {
+      ...this.writeOptions,
+    });
+    return true;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  private decode(raw: Uint8Array, device: string, seq: number): StoredRecord {
+    try {
+      return decodeRecord(raw, this.strings);
+    } catch (err) {
+      if (err instanceof RecordDecodeError) {
+        throw fail('LOG_CORRUPT', `${device} seq ${seq}: ${err.message}`, err);
+      }
+      throw err;
+    }
+  }
+
+  private toEnvelope(device: string, seq: number, rec: StoredRecord, prev: string): Envelope {
+    let data: Record<string, unknown> | null = null;
+    let meta: EventMeta | undefined;
+    try {
+      if (rec.dataJson !== null) data = JSON.parse(rec.dataJson);
+      if (rec.metaJson !== null) meta = JSON.parse(rec.metaJson);
+    } catch (err) {
+      throw fail('LOG_CORRUPT', `${device} seq ${seq}: payload is not JSON`, err);
+    }
+    const env: Envelope = {
+      device,
+      seq,
+      type: rec.type,
+      time: new Date(rec.timeMs).toISOString(),
+      boot: rec.boot,
+      mono: rec.mono,
+      data,
+      digest: rec.digest ? hex(rec.digest) : digestOf(data as Record<string, unknown>),
+      prev,
+      hash: hex(rec.hash),
+    };
+    if (meta !== undefined) env.meta = meta;
+    if (rec.sig) env.sig = Buffer.from(rec.sig).toString('base64');
+    return env;
+  }
+
+  private async hashBefore(s: Stream, seq: number): Promise<string> {
+    if (seq <= 1) return ZERO_HASH;
+    const raw = await this.db.get(eventKey(s.id, seq - 1));
+    if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
+    return hex(this.decode(raw, s.device, seq - 1).hash);
+  }
+
+  /** Stream raw records of one device in seq order, a chunk at a time. */
+  private async *records(s: Stream, fromSeq: number, toSeq: number): AsyncGenerator<[number, Uint8Array]> {
+    if (toSeq < fromSeq) return;
+    const it = this.db.iterator({ gte: eventKey(s.id, fromSeq), lte: eventKey(s.id, toSeq) });
+    try {
+      for (;;) {
+        const chunk = await it.nextv(1000);
+        if (chunk.length === 0) return;
+        for (const [k, v] of chunk) yield [eventKeySeq(k), v];
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  private bounds(s: Stream, r: ReadRange): [number, number] {
+    const from = Math.max(1, r.fromSeq ?? 1);
+    const to = Math.min(s.durableSeq, r.toSeq ?? s.durableSeq);
+    return [from, to];
+  }
+
+  /** Full envelopes in seq order, streamed. */
+  async *events(range: ReadRange = {}): AsyncGenerator<Envelope> {
+    const s = this.stream(range.device);
+    const [from, to] = this.bounds(s, range);
+    if (to < from) return;
+    let prev = await this.hashBefore(s, from);
+    let expect = from;
+    for await (const [seq, raw] of this.records(s, from, to)) {
+      if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
+      const env = this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), prev);
+      prev = env.hash;
+      expect++;
+      yield env;
+    }
+  }
+
+  async get(seq: number, device?: string): Promise<Envelope | undefined> {
+    const s = this.stream(device);
+    if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq) return undefined;
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) return undefined;
+    return this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), await this.hashBefore(s, seq));
+  }
+
+  /** Events for folds: no hashing, no hex. */
+  async *foldEvents(range: ReadRange = {}): AsyncGenerator<FoldEvent> {
+    const s = this.stream(range.device);
+    const [from, to] = this.bounds(s, range);
+    const metas = new Map<string, EventMeta>();
+    for await (const [seq, raw] of this.records(s, from, to)) {
+      const rec = this.decode(raw, s.device, seq);
+      let data: Record<string, unknown> | null = null;
+      try {
+        if (rec.dataJson !== null) data = JSON.parse(rec.dataJson);
+      } catch (err) {
+        throw fail('LOG_CORRUPT', `${s.device} seq ${seq}: payload is not JSON`, err);
+      }
+      const ev = new FoldRecord(seq, rec.type, rec.timeMs, rec.boot, rec.mono, data);
+      if (rec.metaJson !== null) {
+        let meta = metas.get(rec.metaJson);
+        if (meta === undefined) {
+          meta = JSON.parse(rec.metaJson) as EventMeta;
+          if (metas.size < 1000) metas.set(rec.metaJson, meta);
+        }
+        ev.meta = meta;
+      }
+      yield ev;
+    }
+  }
+
+  /** Seqs whose recorded time is within [since, until], in time order, streamed. */
+  async *seqsByTime(range: TimeRange = {}): AsyncGenerator<number> {
+    const s = this.stream(range.device);
+    const since = toMs(range.since, 0);
+    const until = toMs(range.until, 2 ** 48 - 2);
+    if (until < since) return;
+    const it = this.db.keys({ gte: timeKey(s.id, since, 0), lt: timeKey(s.id, until + 1, 0) });
+    try {
+      for (;;) {
+        const chunk = await it.nextv(1000);
+        if (chunk.length === 0) return;
+        for (const k of chunk) yield timeKeyParts(k).seq;
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Envelopes whose recorded time is within [since, until], in time order. */
+  async *eventsByTime(range: TimeRange = {}): AsyncGenerator<Envelope> {
+    const s = this.stream(range.device);
+    for await (const seq of this.seqsByTime(range)) {
+      const env = await this.get(seq, s.device);
+      if (env) yield env;
+    }
+  }
+
+  /** The seq of the latest event (by recorded time) at or before `time`; 0 if none. */
+  async seqAtTime(time: string | number, device?: string): Promise<number> {
+    const s = this.stream(device);
+    const ms = toMs(time, 0);
+    const keys = await this.db
+      .keys({ gte: timeKey(s.id, 0, 0), lt: timeKey(s.id, ms + 1, 0), reverse: true, limit: 1 })
+      .all();
+    return keys[0] ? timeKeyParts(keys[0]).seq : 0;
+  }
+
+  /** The fleet's events in arrival order (hub stores only). */
+  async *fleetEvents(
+    fromPosition = 1,
+    toPosition = Number.MAX_SAFE_INTEGER,
+  ): AsyncGenerator<{ position: number; event: Envelope }> {
+    if (!this.fleet) throw fail('EVENT_INVALID', 'this log keeps no fleet order');
+    const it = this.db.iterator({
+      gte: fleetKey(fromPosition),
+      lte: fleetKey(Math.min(toPosition, 2 ** 48 - 1)),
+    });
+    try {
+      for (;;) {
+        const chunk = await it.nextv(500);
+        if (chunk.length === 0) return;
+        for (const [k, v] of chunk) {
+          const { stream, seq } = fleetValueParts(v);
+          const s = this.byId.get(stream);
+          if (!s) throw fail('LOG_CORRUPT', `fleet position ${fleetKeyPosition(k)} names an unknown stream`);
+          const event = await this.get(seq, s.device);
+          if (event) yield { position: fleetKeyPosition(k), event };
+        }
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  get fleetHead(): number {
+    return this.durableFleetPosition;
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  /** Store a projection's state as of `seq`, tied to that event's hash. Derived data: not synced. */
+  async saveSnapshot(projection: string, seq: number, stateJson: string, device?: string): Promise<void> {
+    const s = this.stream(device);
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) return;
+    const hash = hex(this.decode(raw, s.device, seq).hash);
+    const value = encodeText(JSON.stringify({ hash }) + '\n' + stateJson);
+    await this.db.put(snapshotKey(s.id, projection, seq), value);
+  }
+
+  /**
+   * The newest snapshot at or before `maxSeq` whose hash still matches the event it
+   * covers; a snapshot that no longer matches the chain is deleted and never used.
+   */
+  async loadSnapshot(
+    projection: string,
+    maxSeq: number,
+    device?: string,
+  ): Promise<{ seq: number; state: unknown } | null> {
+    const s = this.stream(device);
+    if (maxSeq < 1) return null;
+    const it = this.db.iterator({
+      gte: snapshotKey(s.id, projection, 0),
+      lte: snapshotKey(s.id, projection, maxSeq),
+      reverse: true,
+      limit: 8,
+    });
+    const found = await it.all();
+    for (const [k, v] of found) {
+      const seq = snapshotKeySeq(k);
+      try {
+        const text = decodeText(v);
+        const nl = text.indexOf('\n');
+        const { hash } = JSON.parse(text.slice(0, nl)) as { hash: string };
+        const raw = await this.db.get(eventKey(s.id, seq));
+        if (raw !== undefined && hex(this.decode(raw, s.device, seq).hash) === hash) {
+          return { seq, state: JSON.parse(text.slice(nl + 1)) };
+        }
+      } catch {
+        // an unreadable snapshot is as good as none
+      }
+      await this.db.del(k);
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- verification
+
+  /** Walk one device's stored chain and report every problem with its seq. */
+  async verify(device?: string): Promise<VerifyReport> {
+    const s = this.stream(device);
+    const v = new ChainVerifier({ device: s.device });
+    let prev: Uint8Array | null = ZERO;
+    const redactionTargets: number[] = [];
+    let headHash = ZERO_HASH;
+    const it = this.db.iterator(streamRange(KEY.EVENT, s.id));
+    try {
+      for (;;) {
+        const chunk = await it.nextv(1000);
+        if (chunk.length === 0) break;
+        for (const [k, raw] of chunk) {
+          const seq = eventKeySeq(k);
+          let rec: StoredRecord;
+          let env: Envelope;
+          try {
+            rec = decodeRecord(raw, this.strings);
+            env = this.toEnvelope(s.device, seq, rec, prev === null ? ZERO_HASH : hex(prev));
+          } catch (err) {
+            v.undecodable(seq, (err as Error).message);
+            prev = null;
+            continue;
+          }
+          // After a gap or an undecodable record the previous hash is unknown: the link
+          // and the hash (which covers prev) cannot be checked for this one record.
+          const prevUnknown = prev === null || seq !== v.lastSeq + 1;
+          const linkOk = prevUnknown || sameBytes(rec.linkTag, prev!, LINK_TAG_BYTES);
+          v.push(env, { digestDerived: rec.digest === null, linkOk, prevUnknown });
+          if (env.type === 'EventRedacted' && typeof env.data?.seq === 'number')
+            redactionTargets.push(env.data.seq);
+          prev = rec.hash;
+          headHash = env.hash;
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    const errors = v.finish();
+    return { ok: errors.length === 0, events: v.events, head: { seq: v.lastSeq, hash: headHash }, errors };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Bytes the store uses on disk (LevelDB's own estimate over the event range). */
+  async approximateSize(): Promise<number> {
+    const db = this.db as unknown as { approximateSize?: (a: Uint8Array, b: Uint8Array) => Promise<number> };
+    if (typeof db.approximateSize !== 'function') return 0;
+    return db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff]));
+  }
+
+  async compact(): Promise<void> {
+    const db = this.db as unknown as { compactRange?: (a: Uint8Array, b: Uint8Array) => Promise<void> };
+    if (typeof db.compactRange === 'function')
+      await db.compactRange(new Uint8Array([0]), new Uint8Array([0xff]));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Write what is queued, then close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flushed();
+    this.closed = true;
+    await this.db.close();
+    this.emit('close');
+  }
+}
+
+function checkMeta(meta: EventMeta): void {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
+    throw fail('EVENT_INVALID', 'meta must be an object');
+  if (meta.actor !== undefined && (typeof meta.actor !== 'string' || !ACTOR_RE.test(meta.actor))) {
+    throw fail(
+      'EVENT_INVALID',
+      `meta.actor "${String(meta.actor)}" must be system, sensor:<name> or operator:<name>`,
+    );
+  }
+  jcs(meta);
+}
+
+function toMs(t: string | number | undefined, dflt: number): number {
+  if (t === undefined) return dflt;
+  if (typeof t === 'number') return Math.max(0, Math.min(t, 2 ** 48 - 2));
+  const ms = Date.parse(t);
+  if (!Number.isFinite(ms)) throw fail('EVENT_INVALID', `"${t}" is not a time`);
+  return Math.max(0, ms);
+}
+
+export { isFieldlogError };

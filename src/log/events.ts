@@ -1,0 +1,100 @@
+// The event vocabulary, version 1 (SPEC §2): the payload of each event type. Types
+// are extended freely and never repurposed; readers ignore fields they do not know.
+
+export interface DeviceStarted {
+  version: string;
+  sources: { name: string; driver: string; port: string }[];
+  /** Whether the wall clock looked synchronised when the process started. */
+  clockSynced: boolean;
+  node?: string;
+  pid?: number;
+}
+export interface SourceConnected {
+  source: string;
+  driver: string;
+  port: string;
+  /** Identity the source announced (line node FLI, Firmata firmware), when known. */
+  identity?: string;
+}
+export interface SourceDisconnected {
+  source: string;
+  reason: string;
+  /** Set when the port could not be opened at all (missing at start, retrying). */
+  unavailable?: boolean;
+}
+export interface ReadingRecorded {
+  source: string;
+  sensor: string;
+  value: number;
+  unit?: string;
+}
+export interface PositionRecorded {
+  source: string;
+  fixTime: string;
+  lat: number;
+  lon: number;
+  alt?: number;
+  speed?: number;
+  course?: number;
+  sats?: number;
+  hdop?: number;
+}
+export interface FramesRejected {
+  source: string;
+  count: number;
+  reasons: Record<string, number>;
+  sample: string;
+}
+export interface FramesLost {
+  source: string;
+  count: number;
+  after: number;
+  next: number;
+}
+export interface AlarmRaised {
+  alarm: string;
+  sensor: string;
+  kind: 'above' | 'below';
+  limit: number;
+  value: number;
+}
+export interface AlarmCleared {
+  alarm: string;
+  sensor: string;
+  value: number;
+}
+export interface AlarmAcknowledged {
+  alarm: string;
+  comment?: string;
+}
+export interface ThresholdChanged {
+  sensor: string;
+  above: number | null;
+  below: number | null;
+  hysteresis?: number;
+}
+export interface NoteAdded {
+  text: string;
+}
+export interface EventRedacted {
+  seq: number;
+  reason: string;
+}
+
+export interface EventTypes {
+  DeviceStarted: DeviceStarted;
+  SourceConnected: SourceConnected;
+  SourceDisconnected: SourceDisconnected;
+  ReadingRecorded: ReadingRecorded;
+  PositionRecorded: PositionRecorded;
+  FramesRejected: FramesRejected;
+  FramesLost: FramesLost;
+  AlarmRaised: AlarmRaised;
+  AlarmCleared: AlarmCleared;
+  AlarmAcknowledged: AlarmAcknowledged;
+  ThresholdChanged: ThresholdChanged;
+  NoteAdded: NoteAdded;
+  EventRedacted: EventRedacted;
+}
+
+export type EventType = keyof EventTypes;

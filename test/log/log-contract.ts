@@ -1,0 +1,158 @@
+// One suite for every store the log runs on (memory-level, classic-level), as MQTT.js
+// runs one suite over its stores: the behaviour must not depend on the backend.
+import { afterEach, describe, expect, it } from 'vitest';
+import { digestOf, hashOf, ZERO_HASH } from '../../src/log/envelope.js';
+import type { EventLog, LogOptions } from '../../src/log/event-log.js';
+import { fakeClock, reading } from './helpers.js';
+
+export type LogFactory = (opts: LogOptions) => Promise<EventLog>;
+
+export function logContract(name: string, open: LogFactory): void {
+  describe(`log contract: ${name}`, () => {
+    const opened: EventLog[] = [];
+    const make = async (opts: LogOptions = {}) => {
+      const log = await open({ device: 'dev-1', create: true, clock: fakeClock(), boot: 'boot-a', ...opts });
+      opened.push(log);
+      return log;
+    };
+    afterEach(async () => {
+      for (const log of opened.splice(0)) await log.close();
+    });
+
+    it('starts empty with a zero head', async () => {
+      const log = await make();
+      expect(log.head()).toEqual({ seq: 0, hash: ZERO_HASH });
+      expect(log.count()).toBe(0);
+    });
+
+    it('assigns seq, prev, digest and hash, and chains events', async () => {
+      const log = await make();
+      const a = await log.append(reading('temp', 21.5));
+      const b = await log.append(reading('temp', 21.6));
+      expect(a.seq).toBe(1);
+      expect(a.prev).toBe(ZERO_HASH);
+      expect(b.seq).toBe(2);
+      expect(b.prev).toBe(a.hash);
+      expect(a.digest).toBe(digestOf(a.data!));
+      expect(b.hash).toBe(hashOf(b));
+      expect(a.device).toBe('dev-1');
+      expect(a.boot).toBe('boot-a');
+      expect(a.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(log.head()).toEqual({ seq: 2, hash: b.hash });
+    });
+
+    it('reads back exactly what was appended', async () => {
+      const log = await make();
+      const written = [];
+      for (let i = 0; i < 25; i++) {
+        written.push(
+          await log.append({ ...reading(`s${i % 3}`, i), meta: { actor: 'sensor:node', source: 'node' } }),
+        );
+      }
+      const read = [];
+      for await (const e of log.events()) read.push(e);
+      expect(read).toEqual(written);
+      const some = [];
+      for await (const e of log.events({ fromSeq: 10, toSeq: 12 })) some.push(e.seq);
+      expect(some).toEqual([10, 11, 12]);
+      await expect(log.get(7)).resolves.toEqual(written[6]);
+      await expect(log.get(99)).resolves.toBeUndefined();
+    });
+
+    it('keeps seq and chain correct under many concurrent appends, in one batch per turn', async () => {
+      const log = await make();
+      const batches: number[] = [];
+      log.on('append', (evs: unknown[]) => batches.push(evs.length));
+      const all = await Promise.all(Array.from({ length: 500 }, (_, i) => log.append(reading('x', i))));
+      expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+      expect(batches).toEqual([500]);
+      const report = await log.verify();
+      expect(report).toMatchObject({ ok: true, events: 500, head: { seq: 500, hash: all[499]!.hash } });
+    });
+
+    it('indexes events by time and answers time ranges and as-of lookups', async () => {
+      const clock = fakeClock(Date.parse('2026-01-01T00:00:00.000Z'), 1000);
+      const log = await make({ clock });
+      for (let i = 0; i < 10; i++) await log.append(reading('t', i));
+      const times = [];
+      for await (const e of log.eventsByTime({
+        since: '2026-01-01T00:00:03.000Z',
+        until: '2026-01-01T00:00:05.000Z',
+      })) {
+        times.push(e.seq);
+      }
+      expect(times).toEqual([4, 5, 6]);
+      await expect(log.seqAtTime('2026-01-01T00:00:04.500Z')).resolves.toBe(5);
+      await expect(log.seqAtTime('2025-12-31T00:00:00.000Z')).resolves.toBe(0);
+    });
+
+    it('refuses bad input without writing anything', async () => {
+      const log = await make();
+      await expect(log.append({ type: 'not pascal', data: {} })).rejects.toMatchObject({
+        code: 'EVENT_INVALID',
+      });
+      await expect(log.append({ type: 'X', data: null as never })).rejects.toMatchObject({
+        code: 'EVENT_INVALID',
+      });
+      await expect(log.append({ type: 'X', data: { v: Number.NaN } })).rejects.toMatchObject({
+        code: 'EVENT_INVALID',
+      });
+      await expect(log.append({ type: 'X', data: {}, meta: { actor: 'nobody' } })).rejects.toMatchObject({
+        code: 'EVENT_INVALID',
+      });
+      expect(log.count()).toBe(0);
+    });
+
+    it('redacts a payload with a recorded reason, and the chain still verifies', async () => {
+      const log = await make();
+      await log.append({
+        type: 'NoteAdded',
+        data: { text: 'call Alice on 555-0100' },
+        meta: { actor: 'operator:bob' },
+      });
+      const before = await log.get(1);
+      await log.append(reading('t', 1));
+      await expect(log.redact(1, '', 'operator:carol')).rejects.toMatchObject({ code: 'REDACTION_INVALID' });
+      await expect(log.redact(1, 'privacy', 'nobody')).rejects.toMatchObject({ code: 'REDACTION_INVALID' });
+      await expect(log.redact(9, 'privacy', 'operator:carol')).rejects.toMatchObject({
+        code: 'REDACTION_INVALID',
+      });
+      const red = await log.redact(1, 'personal data', 'operator:carol');
+      expect(red).toMatchObject({ seq: 3, type: 'EventRedacted', data: { seq: 1, reason: 'personal data' } });
+      expect(red.meta).toEqual({ actor: 'operator:carol' });
+      const after = await log.get(1);
+      expect(after?.data).toBeNull();
+      expect(after?.digest).toBe(before?.digest);
+      expect(after?.hash).toBe(before?.hash);
+      await expect(log.redact(1, 'again', 'operator:carol')).rejects.toMatchObject({
+        code: 'REDACTION_INVALID',
+      });
+      await expect(log.redact(3, 'meta', 'operator:carol')).rejects.toMatchObject({
+        code: 'REDACTION_INVALID',
+      });
+      await expect(log.verify()).resolves.toMatchObject({ ok: true, events: 3 });
+    });
+
+    it('keeps several device streams apart and copies sealed envelopes exactly', async () => {
+      const src = await make({ device: 'src' });
+      const evs = [];
+      for (let i = 0; i < 5; i++) evs.push(await src.append(reading('a', i)));
+      const dst = await make({ device: 'other', fleet: true });
+      await dst.append(reading('b', 1));
+      await dst.appendSealed(evs.slice(0, 3));
+      await dst.appendSealed(evs.slice(3));
+      expect(dst.deviceNames()).toEqual(['other', 'src']);
+      expect(dst.head('src')).toEqual(src.head());
+      const copy = [];
+      for await (const e of dst.events({ device: 'src' })) copy.push(e);
+      expect(copy).toEqual(evs);
+      const fleet = [];
+      for await (const f of dst.fleetEvents()) fleet.push(`${f.position}:${f.event.device}:${f.event.seq}`);
+      expect(fleet).toEqual(['1:other:1', '2:src:1', '3:src:2', '4:src:3', '5:src:4', '6:src:5']);
+      await expect(dst.appendSealed([evs[4]!])).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+      const forged = { ...evs[4]!, seq: 6, prev: evs[4]!.hash, data: { forged: true } };
+      await expect(dst.appendSealed([forged])).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+      expect(dst.head('src').seq).toBe(5);
+    });
+  });
+}
