@@ -299,7 +299,7 @@ export class EventLog extends EventEmitter {
       if (entry) {
         s.seq = s.durableSeq = eventKeySeq(entry[0]);
         try {
-          s.hash = s.durableHash = decodeRecord(entry[1], this.strings).hash.slice();
+          s.hash = s.durableHash = new Uint8Array(decodeRecord(entry[1], this.strings).hash);
         } catch (err) {
           throw fail('LOG_CORRUPT', `${where}: the head of ${device} (seq ${s.seq}) cannot be decoded`, err);
         }

@@ -105,13 +105,17 @@ export class ChainVerifier {
       this.report(env.seq, 'broken-link', 'prev does not match the hash of the event before');
       linked = false;
     }
-    if (env.data === null) {
-      if (!this.redactions.has(env.seq)) this.purged.add(env.seq);
-    } else if (!opts.digestDerived && digestOf(env.data) !== env.digest) {
-      this.report(env.seq, 'digest-mismatch', 'data does not match its digest');
+    try {
+      if (env.data === null) {
+        if (!this.redactions.has(env.seq)) this.purged.add(env.seq);
+      } else if (!opts.digestDerived && digestOf(env.data) !== env.digest) {
+        this.report(env.seq, 'digest-mismatch', 'data does not match its digest');
+      }
+      if (linked && hashOf(env) !== env.hash) this.report(env.seq, 'hash-mismatch', 'content does not match its hash');
+    } catch (err) {
+      // values no canonical JSON can hold (NaN, lone surrogates) cannot have been hashed
+      this.report(env.seq, 'undecodable', (err as Error).message);
     }
-    if (linked && hashOf(env) !== env.hash)
-      this.report(env.seq, 'hash-mismatch', 'content does not match its hash');
     if (env.type === 'EventRedacted') this.noteRedaction(env);
     this.lastHash = env.hash;
     return this.problems.length === before;
