@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type StoredRecord, decodeRecord, encodeRecord } from '../../src/log/codec.js';
+import { decodeRecord, encodeRecord, type StoredRecord } from '../../src/log/codec.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { StringTable } from '../../src/log/strings.js';
 import { fakeClock } from './helpers.js';
@@ -11,7 +11,10 @@ const eventInput = fc.record(
   {
     type: fc.stringMatching(/^[A-Z][A-Za-z0-9]{0,20}$/),
     data,
-    meta: fc.record({ actor: fc.constantFrom('system', 'sensor:n1', 'operator:ann'), source: fc.constant('n1') }),
+    meta: fc.record({
+      actor: fc.constantFrom('system', 'sensor:n1', 'operator:ann'),
+      source: fc.constant('n1'),
+    }),
   },
   { requiredKeys: ['type', 'data'] },
 );
@@ -65,7 +68,11 @@ describe('log properties', () => {
     const log = await EventLog.memory({ device: 'p', clock: fakeClock() });
     await log.append({ type: 'DeviceStarted', data: { version: '1', sources: [], clockSynced: true } });
     for (let i = 0; i < 8; i++) {
-      await log.append({ type: 'ReadingRecorded', data: { source: 'n', sensor: 't', value: i + 0.5, unit: 'C' }, meta: { actor: 'sensor:n' } });
+      await log.append({
+        type: 'ReadingRecorded',
+        data: { source: 'n', sensor: 't', value: i + 0.5, unit: 'C' },
+        meta: { actor: 'sensor:n' },
+      });
     }
     await log.append({ type: 'NoteAdded', data: { text: 'gate ✓' }, meta: { actor: 'operator:ann' } });
     await log.redact(3, 'test', 'operator:ann');
@@ -85,7 +92,10 @@ describe('log properties', () => {
             const report = await log.verify();
             expect(report.ok).toBe(false);
             const seq = Number(Buffer.from(key.subarray(5)).readUIntBE(0, 6));
-            expect(report.errors.map((e) => e.seq), JSON.stringify({ seq, i, xor, errors: report.errors })).toContain(seq);
+            expect(
+              report.errors.map((e) => e.seq),
+              JSON.stringify({ seq, i, xor, errors: report.errors }),
+            ).toContain(seq);
           } finally {
             await log.db.put(key, value);
           }
