@@ -1,10 +1,11 @@
 // The checksum and framing shared by NMEA 0183 and the fieldlog line protocol:
 // `$<body>*<CS>` where CS is two upper-case hex digits, the XOR of every body byte.
 
-/** XOR of every char code of `body` (the bytes between `$` and `*`), as two hex digits. */
-export function xorChecksum(body: string): string {
+/** XOR of every byte of `body` (the bytes between `$` and `*`, UTF-8), as two hex digits. */
+export function xorChecksum(body: string | Uint8Array): string {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   let x = 0;
-  for (let i = 0; i < body.length; i++) x ^= body.charCodeAt(i) & 0xff;
+  for (let i = 0; i < bytes.length; i++) x ^= bytes[i]!;
   return x.toString(16).toUpperCase().padStart(2, '0');
 }
 
