@@ -119,6 +119,11 @@ export function decodeText(b: Uint8Array): string {
   return utf8d.decode(b);
 }
 
+/** Lenient and fast: for payloads whose integrity the hash already covers. */
+export function bytesToText(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+}
+
 export function metaKey(name: string): Uint8Array {
   const body = utf8.encode(name);
   const k = new Uint8Array(body.length + 1);
@@ -167,7 +172,11 @@ export interface Strings {
   text(id: number): string | undefined;
 }
 
-/** The stored form of one event, decoded. */
+/**
+ * The stored form of one event, decoded. `data` is kept as the canonical JSON (JCS)
+ * bytes its digest was computed over, so verifying hashes it as it lies, and `meta`
+ * as canonical JSON text.
+ */
 export interface StoredRecord {
   type: string;
   timeMs: number;
@@ -177,12 +186,14 @@ export interface StoredRecord {
   hash: Uint8Array;
   digest: Uint8Array | null; // kept only after redaction
   sig: Uint8Array | null;
-  metaJson: string | null;
-  dataJson: string | null; // null after redaction
+  metaJcs: string | null;
+  data: Uint8Array | null; // null after redaction
 }
 
+/** One scratch buffer, reused by every encode: records are copied out at the end. */
 class Writer {
-  buf = new Uint8Array(256);
+  buf = new Uint8Array(4096);
+  view = new DataView(this.buf.buffer);
   len = 0;
   ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -191,6 +202,7 @@ class Writer {
     const b = new Uint8Array(size);
     b.set(this.buf.subarray(0, this.len));
     this.buf = b;
+    this.view = new DataView(b.buffer);
   }
   byte(b: number): void {
     this.ensure(1);
@@ -221,7 +233,7 @@ class Writer {
   }
   f64(n: number): void {
     this.ensure(8);
-    new DataView(this.buf.buffer, this.buf.byteOffset).setFloat64(this.len, n);
+    this.view.setFloat64(this.len, n);
     this.len += 8;
   }
   u48(n: number): void {
@@ -234,11 +246,13 @@ class Writer {
   }
 }
 
+const w = new Writer();
+
 export function encodeRecord(r: StoredRecord, strings: Strings): Uint8Array {
-  const w = new Writer();
+  w.len = 0;
   let flags = RECORD_VERSION << 4;
-  if (r.metaJson !== null) flags |= FLAG_META;
-  if (r.dataJson === null) flags |= FLAG_REDACTED;
+  if (r.metaJcs !== null) flags |= FLAG_META;
+  if (r.data === null) flags |= FLAG_REDACTED;
   if (r.sig !== null) flags |= FLAG_SIG;
   w.byte(flags);
   w.str(r.type, strings);
@@ -247,17 +261,20 @@ export function encodeRecord(r: StoredRecord, strings: Strings): Uint8Array {
   w.f64(r.mono);
   w.bytes(r.linkTag);
   w.bytes(r.hash);
-  if (r.dataJson === null) w.bytes(r.digest ?? new Uint8Array(32));
+  if (r.data === null) w.bytes(r.digest ?? new Uint8Array(32));
   if (r.sig !== null) {
     w.varint(r.sig.length);
     w.bytes(r.sig);
   }
-  if (r.metaJson !== null) w.str(r.metaJson, strings);
-  if (r.dataJson !== null) w.bytes(utf8.encode(r.dataJson));
+  if (r.metaJcs !== null) w.str(r.metaJcs, strings);
+  if (r.data !== null) w.bytes(r.data);
   return w.done();
 }
 
 export class RecordDecodeError extends Error {}
+
+const scratch = new Uint8Array(8);
+const scratchView = new DataView(scratch.buffer);
 
 class Reader {
   at = 0;
@@ -301,9 +318,9 @@ class Reader {
   }
   f64(): number {
     this.need(8);
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset).getFloat64(this.at);
+    scratch.set(this.buf.subarray(this.at, this.at + 8));
     this.at += 8;
-    return v;
+    return scratchView.getFloat64(0);
   }
   u48(): number {
     this.need(6);
@@ -327,16 +344,9 @@ export function decodeRecord(buf: Uint8Array, strings: Strings): StoredRecord {
   const redacted = (flags & FLAG_REDACTED) !== 0;
   const digest = redacted ? r.bytes(32) : null;
   const sig = (flags & FLAG_SIG) !== 0 ? r.bytes(r.varint()) : null;
-  const metaJson = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
-  let dataJson: string | null = null;
-  if (!redacted) {
-    try {
-      dataJson = utf8d.decode(buf.subarray(r.at));
-    } catch {
-      throw new RecordDecodeError('data is not UTF-8');
-    }
-  } else if (r.at !== buf.length) {
-    throw new RecordDecodeError('redacted record has trailing bytes');
-  }
-  return { type, timeMs, boot, mono, linkTag, hash, digest, sig, metaJson, dataJson };
+  const metaJcs = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
+  let data: Uint8Array | null = null;
+  if (!redacted) data = buf.subarray(r.at);
+  else if (r.at !== buf.length) throw new RecordDecodeError('redacted record has trailing bytes');
+  return { type, timeMs, boot, mono, linkTag, hash, digest, sig, metaJcs, data };
 }

@@ -90,106 +90,121 @@ function actorName(e: FoldEvent): string | undefined {
   return e.meta?.actor;
 }
 
-/** Apply one event. Events whose payload was redacted still count, but carry nothing. */
-export function applyDeviceEvent(s: DeviceState, e: FoldEvent): DeviceState {
-  const next: DeviceState = { ...s, seq: e.seq, events: s.events + 1 };
-  if (e.type !== 'ReadingRecorded') next.time = e.time;
+/**
+ * Fold one event into a state the caller owns, in place. Folds over history own their
+ * state (a fresh initial state or a parsed snapshot), so mutating it is safe and keeps
+ * replay fast; `applyDeviceEvent` is the pure form for everyone else.
+ * Events whose payload was redacted still count, but carry nothing.
+ */
+export function foldDeviceEvent(s: DeviceState, e: FoldEvent): void {
+  s.seq = e.seq;
+  s.events++;
   const d = e.data;
-  if (d === null) return next;
+  if (d === null) {
+    s.time = e.time;
+    return;
+  }
   switch (e.type) {
     case 'ReadingRecorded': {
       const r = d as unknown as ReadingRecorded;
-      if (typeof r.value !== 'number' || typeof r.sensor !== 'string') return next;
+      if (typeof r.value !== 'number' || typeof r.sensor !== 'string') return;
       const time = e.time;
-      next.time = time;
+      s.time = time;
       const old = s.sensors[r.sensor];
-      const sensor: SensorState = {
-        source: r.source,
-        value: r.value,
-        time,
-        seq: e.seq,
-        min: old ? Math.min(old.min, r.value) : r.value,
-        max: old ? Math.max(old.max, r.value) : r.value,
-        count: (old?.count ?? 0) + 1,
-      };
-      if (r.unit !== undefined) sensor.unit = r.unit;
-      next.sensors = { ...s.sensors, [r.sensor]: sensor };
-      return next;
+      if (old) {
+        old.source = r.source;
+        old.value = r.value;
+        old.time = time;
+        old.seq = e.seq;
+        if (r.value < old.min) old.min = r.value;
+        if (r.value > old.max) old.max = r.value;
+        old.count++;
+        if (r.unit !== undefined) old.unit = r.unit;
+        else delete old.unit;
+      } else {
+        const sensor: SensorState = {
+          source: r.source,
+          value: r.value,
+          time,
+          seq: e.seq,
+          min: r.value,
+          max: r.value,
+          count: 1,
+        };
+        if (r.unit !== undefined) sensor.unit = r.unit;
+        s.sensors[r.sensor] = sensor;
+      }
+      return;
     }
     case 'DeviceStarted': {
       const x = d as unknown as DeviceStarted;
-      next.boot = e.boot;
-      next.boots = s.boots + 1;
-      next.version = x.version ?? null;
-      next.startedAt = e.time;
-      next.clockSynced = x.clockSynced ?? null;
+      s.time = e.time;
+      s.boot = e.boot;
+      s.boots++;
+      s.version = x.version ?? null;
+      s.startedAt = e.time;
+      s.clockSynced = x.clockSynced ?? null;
       // a new process has not opened its sources yet
-      const sources: DeviceState['sources'] = {};
-      for (const [name, src] of Object.entries(s.sources))
-        sources[name] = { ...src, connected: false, since: e.time };
-      next.sources = sources;
-      return next;
+      for (const src of Object.values(s.sources)) {
+        src.connected = false;
+        src.since = e.time;
+      }
+      return;
     }
     case 'SourceConnected': {
       const x = d as unknown as SourceConnected;
-      next.sources = {
-        ...s.sources,
-        [x.source]: { connected: true, since: e.time, driver: x.driver, port: x.port },
-      };
-      return next;
+      s.time = e.time;
+      s.sources[x.source] = { connected: true, since: e.time, driver: x.driver, port: x.port };
+      return;
     }
     case 'SourceDisconnected': {
       const x = d as unknown as SourceDisconnected;
-      next.sources = {
-        ...s.sources,
-        [x.source]: { ...s.sources[x.source], connected: false, since: e.time, reason: x.reason },
-      };
-      return next;
+      s.time = e.time;
+      s.sources[x.source] = { ...s.sources[x.source], connected: false, since: e.time, reason: x.reason };
+      return;
     }
     case 'PositionRecorded':
-      next.position = { ...(d as unknown as PositionRecorded), time: e.time, seq: e.seq };
-      return next;
+      s.time = e.time;
+      s.position = { ...(d as unknown as PositionRecorded), time: e.time, seq: e.seq };
+      return;
     case 'FramesRejected':
-      next.frames = {
-        ...s.frames,
-        rejected: s.frames.rejected + ((d as unknown as FramesRejected).count ?? 0),
-      };
-      return next;
+      s.time = e.time;
+      s.frames.rejected += (d as unknown as FramesRejected).count ?? 0;
+      return;
     case 'FramesLost':
-      next.frames = { ...s.frames, lost: s.frames.lost + ((d as unknown as FramesLost).count ?? 0) };
-      return next;
+      s.time = e.time;
+      s.frames.lost += (d as unknown as FramesLost).count ?? 0;
+      return;
     case 'AlarmRaised': {
       const x = d as unknown as AlarmRaised;
-      next.alarms = {
-        ...s.alarms,
-        [x.alarm]: {
-          alarm: x.alarm,
-          sensor: x.sensor,
-          kind: x.kind,
-          limit: x.limit,
-          value: x.value,
-          raisedAt: e.time,
-          seq: e.seq,
-        },
+      s.time = e.time;
+      s.alarms[x.alarm] = {
+        alarm: x.alarm,
+        sensor: x.sensor,
+        kind: x.kind,
+        limit: x.limit,
+        value: x.value,
+        raisedAt: e.time,
+        seq: e.seq,
       };
-      return next;
+      return;
     }
-    case 'AlarmCleared': {
-      const { [String(d.alarm)]: _gone, ...rest } = s.alarms;
-      next.alarms = rest;
-      return next;
-    }
+    case 'AlarmCleared':
+      s.time = e.time;
+      delete s.alarms[String(d.alarm)];
+      return;
     case 'AlarmAcknowledged': {
+      s.time = e.time;
       const a = s.alarms[String(d.alarm)];
-      if (!a) return next;
-      const acked: AlarmState = { ...a, acknowledgedAt: e.time };
+      if (!a) return;
+      a.acknowledgedAt = e.time;
       const by = actorName(e);
-      if (by !== undefined) acked.acknowledgedBy = by;
-      next.alarms = { ...s.alarms, [a.alarm]: acked };
-      return next;
+      if (by !== undefined) a.acknowledgedBy = by;
+      return;
     }
     case 'ThresholdChanged': {
       const x = d as unknown as ThresholdChanged;
+      s.time = e.time;
       const t: DeviceState['thresholds'][string] = {
         above: x.above ?? null,
         below: x.below ?? null,
@@ -198,25 +213,39 @@ export function applyDeviceEvent(s: DeviceState, e: FoldEvent): DeviceState {
       if (x.hysteresis !== undefined) t.hysteresis = x.hysteresis;
       const by = actorName(e);
       if (by !== undefined) t.by = by;
-      next.thresholds = { ...s.thresholds, [x.sensor]: t };
-      return next;
+      s.thresholds[x.sensor] = t;
+      return;
     }
     case 'NoteAdded': {
+      s.time = e.time;
       const note: DeviceState['notes'][number] = { seq: e.seq, time: e.time, text: String(d.text) };
       const by = actorName(e);
       if (by !== undefined) note.by = by;
-      next.notes = [...s.notes, note].slice(-MAX_NOTES);
-      return next;
+      s.notes.push(note);
+      if (s.notes.length > MAX_NOTES) s.notes.shift();
+      return;
     }
     case 'EventRedacted': {
-      next.redactions = s.redactions + 1;
+      s.time = e.time;
+      s.redactions++;
       const target = Number(d.seq);
-      if (s.notes.some((n) => n.seq === target)) next.notes = s.notes.filter((n) => n.seq !== target);
-      return next;
+      s.notes = s.notes.filter((n) => n.seq !== target);
+      return;
     }
     default:
-      return next;
+      s.time = e.time;
   }
+}
+
+export function cloneDeviceState(s: DeviceState): DeviceState {
+  return JSON.parse(JSON.stringify(s)) as DeviceState;
+}
+
+/** Pure: the state after `e`, leaving `s` untouched. */
+export function applyDeviceEvent(s: DeviceState, e: FoldEvent): DeviceState {
+  const next = cloneDeviceState(s);
+  foldDeviceEvent(next, e);
+  return next;
 }
 
 export const deviceState: Projection<DeviceState> = {
@@ -224,4 +253,5 @@ export const deviceState: Projection<DeviceState> = {
   version: 1,
   initial: emptyDeviceState,
   apply: applyDeviceEvent,
+  foldInto: foldDeviceEvent,
 };

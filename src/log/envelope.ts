@@ -1,6 +1,6 @@
 // The event envelope of SPEC §2 (a contract): its shape, its canonical hashing, and
 // the validation every envelope or event input from outside goes through.
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { z } from 'zod';
 import { fail } from '../errors.js';
@@ -50,6 +50,10 @@ export function isDeviceId(s: string): boolean {
 
 /** RFC 8785 canonical JSON, through a maintained implementation. */
 export function jcs(value: unknown): string {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const flat = flatObjectJcs(value as Record<string, unknown>);
+    if (flat !== undefined) return flat;
+  }
   try {
     const out = canonicalize(value);
     if (out === undefined) throw new Error('value has no JSON form');
@@ -59,28 +63,91 @@ export function jcs(value: unknown): string {
   }
 }
 
-export function sha256hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+/**
+ * The canonical form of a flat object whose values are plain strings, finite numbers,
+ * booleans or null (every reading is one), built directly; anything else returns
+ * undefined and goes through the library. Tests check both agree on any input.
+ */
+export function flatObjectJcs(o: Record<string, unknown>): string | undefined {
+  if (Object.getPrototypeOf(o) !== Object.prototype) return undefined;
+  const keys = Object.keys(o);
+  if (keys.length > 16) return undefined;
+  keys.sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (!PLAIN_RE.test(k)) return undefined;
+    const v = o[k];
+    let part: string;
+    if (typeof v === 'string') {
+      if (!PLAIN_RE.test(v)) return undefined;
+      part = `"${v}"`;
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return undefined;
+      part = JSON.stringify(v);
+    } else if (typeof v === 'boolean' || v === null) {
+      part = String(v);
+    } else if (v === undefined) {
+      continue; // JSON drops it, and so does the library
+    } else {
+      return undefined;
+    }
+    out += `${out.length > 1 ? ',' : ''}"${k}":${part}`;
+  }
+  return `${out}}`;
+}
+
+export function sha256hex(input: string | Uint8Array): string {
+  return oneShotHash('sha256', input, 'hex');
 }
 
 export function digestOf(data: Record<string, unknown>): string {
   return sha256hex(jcs(data));
 }
 
+export interface HeaderFields {
+  boot: string;
+  device: string;
+  digest: string;
+  mono: number;
+  prev: string;
+  seq: number;
+  time: string;
+  type: string;
+}
+
+const PLAIN_RE = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/; // printable ASCII without " and \
+const stringForms = new Map<string, string>();
+
+/** A string's canonical form; strings that need escaping go through the library. */
+function jcsString(s: string): string {
+  if (PLAIN_RE.test(s)) return `"${s}"`;
+  let f = stringForms.get(s);
+  if (f === undefined) {
+    f = jcs(s);
+    if (stringForms.size < 1024) stringForms.set(s, f);
+  }
+  return f;
+}
+
+function jcsNumber(n: number): string {
+  if (!Number.isFinite(n)) throw fail('EVENT_INVALID', `${n} is not a finite number`);
+  return JSON.stringify(n); // ES number serialisation is JCS's (and -0 becomes 0 in both)
+}
+
+/**
+ * The canonical JSON (JCS) of the hashed part of an envelope, built directly for its
+ * fixed set of keys in their sorted order. `metaJcs` is the canonical form of `meta`
+ * (from the library). Tests check this equals the library's output for any envelope.
+ */
+export function canonicalHeader(h: HeaderFields, metaJcs: string | undefined): string {
+  const meta = metaJcs === undefined ? '' : `"meta":${metaJcs},`;
+  return `{"boot":${jcsString(h.boot)},"device":${jcsString(h.device)},"digest":${jcsString(h.digest)},${meta}"mono":${jcsNumber(h.mono)},"prev":${jcsString(h.prev)},"seq":${jcsNumber(h.seq)},"time":${jcsString(h.time)},"type":${jcsString(h.type)}}`;
+}
+
 /** The hash covers the envelope without `data`, `hash` and `sig` (SPEC §2). */
-export function hashOf(env: Omit<Envelope, 'hash' | 'data' | 'sig'> & { data?: unknown }): string {
-  const head: Record<string, unknown> = {
-    boot: env.boot,
-    device: env.device,
-    digest: env.digest,
-    mono: env.mono,
-    prev: env.prev,
-    seq: env.seq,
-    time: env.time,
-    type: env.type,
-  };
-  if (env.meta !== undefined) head.meta = env.meta;
-  return sha256hex(jcs(head));
+export function hashOf(env: HeaderFields & { meta?: EventMeta | undefined }): string {
+  return sha256hex(canonicalHeader(env, env.meta === undefined ? undefined : jcs(env.meta)));
 }
 
 /** Milliseconds since the epoch to the envelope's time format, or an error for out-of-range clocks. */
@@ -88,8 +155,16 @@ export function formatTime(ms: number): string {
   if (!Number.isInteger(ms) || ms < 0 || ms > 253402300799999) {
     throw fail('EVENT_INVALID', `time ${ms} is outside 1970-01-01..9999-12-31`);
   }
-  return new Date(ms).toISOString();
+  // appends arrive in bursts within one millisecond
+  if (ms !== lastTimeMs) {
+    lastTimeMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
 }
+
+let lastTimeMs = -1;
+let lastTime = '';
 
 /** Parse an envelope time; only the exact canonical form is accepted, so storing ms is lossless. */
 export function parseTime(time: string): number {

@@ -13,6 +13,11 @@ export interface Projection<S> {
   initial(): S;
   /** Pure: returns the next state and leaves `state` as it was. */
   apply(state: S, event: FoldEvent): S;
+  /**
+   * The same step, in place, on a state the caller owns (a fresh initial state or a
+   * parsed snapshot): what long replays use, since copying per event dominates them.
+   */
+  foldInto?(state: S, event: FoldEvent): void;
 }
 
 export interface Folded<S> {
@@ -31,6 +36,17 @@ export interface AsOf {
 export function foldAll<S>(p: Projection<S>, events: Iterable<FoldEvent>, from: S = p.initial()): S {
   let s = from;
   for (const e of events) s = p.apply(s, e);
+  return s;
+}
+
+/** Fold a chunk into a state this fold owns. */
+function foldChunk<S>(p: Projection<S>, state: S, chunk: FoldEvent[]): S {
+  if (p.foldInto) {
+    for (const e of chunk) p.foldInto(state, e);
+    return state;
+  }
+  let s = state;
+  for (const e of chunk) s = p.apply(s, e);
   return s;
 }
 
@@ -63,15 +79,29 @@ export class Projector<S> {
     let state = snap ? (snap.state as S) : this.projection.initial();
     const fromSnapshot = snap?.seq ?? 0;
     let seq = fromSnapshot;
-    for await (const e of this.log.foldEvents({
+    const every = this.every;
+    for await (const chunk of this.log.foldChunks({
       device: this.opts.device,
       fromSeq: seq + 1,
       toSeq: target,
     })) {
-      state = this.projection.apply(state, e);
-      seq = e.seq;
-      if (seq % this.every === 0)
-        await this.log.saveSnapshot(this.key, seq, JSON.stringify(state), this.opts.device);
+      // cut the chunk at snapshot boundaries so each snapshot holds the state exactly there
+      let from = 0;
+      while (from < chunk.length) {
+        const boundary = (Math.floor(chunk[from]!.seq / every) + 1) * every;
+        let to = from;
+        while (to < chunk.length && chunk[to]!.seq < boundary) to++;
+        if (to < chunk.length) to++; // include the boundary event itself
+        state = foldChunk(
+          this.projection,
+          state,
+          from === 0 && to === chunk.length ? chunk : chunk.slice(from, to),
+        );
+        seq = chunk[to - 1]!.seq;
+        if (seq % every === 0)
+          await this.log.saveSnapshot(this.key, seq, JSON.stringify(state), this.opts.device);
+        from = to;
+      }
     }
     return { state, seq, fromSnapshot };
   }

@@ -28,13 +28,24 @@ export interface VerifyReport {
   errors: Problem[];
 }
 
-export interface CheckOptions {
-  /** The stored form derives `digest` from `data`: nothing to compare. */
-  digestDerived?: boolean;
-  /** For stored records: whether the stored tag of `prev` matched the previous hash. */
-  linkOk?: boolean;
-  /** The previous hash is not known (stored records after a gap): skip link and hash. */
-  prevUnknown?: boolean;
+/** What a checker found out about one event, for the verifier's bookkeeping. */
+export interface Observation {
+  seq: number;
+  type: string;
+  /** The event's own hash (hex), which the next event must link to. */
+  hash: string;
+  /** Whether `prev` matched the previous hash; null when that cannot be known. */
+  linked: boolean | null;
+  /** Whether the content matched the hash; null when not checkable. */
+  hashOk: boolean | null;
+  digestOk?: boolean;
+  /** The payload is gone (redacted). */
+  purged: boolean;
+  /** For an EventRedacted: the seq it names (NaN when it names none). */
+  redactionTarget?: number;
+  device?: string;
+  /** Set when the content could not be hashed at all. */
+  undecodable?: string;
 }
 
 /**
@@ -69,6 +80,11 @@ export class ChainVerifier {
     }
   }
 
+  /** Whether `seq` follows the last one; a gap makes the previous hash unknown. */
+  follows(seq: number): boolean {
+    return seq === this.lastSeq + 1 && this.lastHash !== null;
+  }
+
   /** A record that could not be decoded at all: the link after it cannot be checked. */
   undecodable(seq: number, detail: string): void {
     this.expectSeq(seq);
@@ -91,54 +107,69 @@ export class ChainVerifier {
     this.lastSeq = Math.max(seq, this.lastSeq);
   }
 
-  /** Returns true when the event verified. */
-  push(env: Envelope, opts: CheckOptions = {}): boolean {
+  /** Record what was found about one event. Returns true when it verified. */
+  observe(o: Observation): boolean {
     const before = this.problems.length;
-    this.device ??= env.device;
-    if (env.device !== this.device) this.report(env.seq, 'wrong-device', env.device);
-    this.expectSeq(env.seq);
+    if (o.device !== undefined) {
+      this.device ??= o.device;
+      if (o.device !== this.device) this.report(o.seq, 'wrong-device', o.device);
+    }
+    this.expectSeq(o.seq);
     this.events++;
-    let linked = true;
-    if (opts.prevUnknown) {
-      linked = false;
-    } else if (opts.linkOk === false || (this.lastHash !== null && env.prev !== this.lastHash)) {
-      this.report(env.seq, 'broken-link', 'prev does not match the hash of the event before');
-      linked = false;
+    if (o.undecodable !== undefined) {
+      this.report(o.seq, 'undecodable', o.undecodable);
+    } else {
+      if (o.linked === false)
+        this.report(o.seq, 'broken-link', 'prev does not match the hash of the event before');
+      if (o.digestOk === false) this.report(o.seq, 'digest-mismatch', 'data does not match its digest');
+      if (o.linked !== false && o.hashOk === false)
+        this.report(o.seq, 'hash-mismatch', 'content does not match its hash');
     }
-    try {
-      if (env.data === null) {
-        if (!this.redactions.has(env.seq)) this.purged.add(env.seq);
-      } else if (!opts.digestDerived && digestOf(env.data) !== env.digest) {
-        this.report(env.seq, 'digest-mismatch', 'data does not match its digest');
-      }
-      if (linked && hashOf(env) !== env.hash) this.report(env.seq, 'hash-mismatch', 'content does not match its hash');
-    } catch (err) {
-      // values no canonical JSON can hold (NaN, lone surrogates) cannot have been hashed
-      this.report(env.seq, 'undecodable', (err as Error).message);
-    }
-    if (env.type === 'EventRedacted') this.noteRedaction(env);
-    this.lastHash = env.hash;
+    if (o.purged && !this.redactions.has(o.seq)) this.purged.add(o.seq);
+    if (o.redactionTarget !== undefined) this.noteRedaction(o.seq, o.redactionTarget);
+    this.lastHash = o.hash;
     return this.problems.length === before;
   }
 
-  private noteRedaction(env: Envelope): void {
-    const target = env.data?.seq;
-    if (env.data === null) return; // a redacted redaction cannot be read; verify reports the purge
-    if (typeof target !== 'number' || !Number.isInteger(target) || target < 1 || target >= env.seq) {
-      this.report(env.seq, 'redaction-invalid', 'EventRedacted must name an earlier seq');
+  /** Check a complete envelope (hub ingest, exported NDJSON). */
+  push(env: Envelope): boolean {
+    const known = this.follows(env.seq);
+    const o: Observation = {
+      seq: env.seq,
+      type: env.type,
+      hash: env.hash,
+      device: env.device,
+      linked: known ? env.prev === this.lastHash : null,
+      hashOk: null,
+      purged: env.data === null,
+    };
+    try {
+      if (env.data !== null) o.digestOk = digestOf(env.data) === env.digest;
+      o.hashOk = hashOf(env) === env.hash;
+    } catch (err) {
+      // values no canonical JSON can hold (NaN, lone surrogates) cannot have been hashed
+      o.undecodable = (err as Error).message;
+    }
+    if (env.type === 'EventRedacted' && env.data !== null) o.redactionTarget = redactionTarget(env.data);
+    return this.observe(o);
+  }
+
+  private noteRedaction(seq: number, target: number): void {
+    if (!Number.isInteger(target) || target < 1 || target >= seq) {
+      this.report(seq, 'redaction-invalid', 'EventRedacted must name an earlier seq');
       return;
     }
     if (this.redactions.has(target)) {
-      this.report(env.seq, 'redaction-invalid', `seq ${target} was already redacted`);
+      this.report(seq, 'redaction-invalid', `seq ${target} was already redacted`);
       return;
     }
-    this.redactions.set(target, env.seq);
+    this.redactions.set(target, seq);
     // Only events this pass has seen can be judged; the purged set holds them all.
     if (!this.purged.delete(target) && target > this.firstSeq) {
       this.report(
         target,
         'redaction-not-applied',
-        `EventRedacted at seq ${env.seq} but the payload is still there`,
+        `EventRedacted at seq ${seq} but the payload is still there`,
       );
     }
   }
@@ -150,4 +181,9 @@ export class ChainVerifier {
     this.problems.sort((a, b) => a.seq - b.seq);
     return this.problems;
   }
+}
+
+/** The seq an EventRedacted payload names, or NaN. */
+export function redactionTarget(data: Record<string, unknown>): number {
+  return typeof data.seq === 'number' ? data.seq : Number.NaN;
 }

@@ -1,0 +1,24 @@
+// `npm run bench [-- --quick] [-- NAME...]`: runs the benchmarks, prints figures with their
+// same-run baselines and ratios, and writes them to bench/results/NAME.json.
+import { benchLog } from './log.bench.js';
+import { type BenchResult, printResults, saveResults } from './report.js';
+
+const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
+  log: benchLog,
+};
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const names = args.filter((a) => !a.startsWith('--'));
+for (const n of names) {
+  if (!suites[n]) {
+    process.stderr.write(`bench: unknown suite "${n}" (have: ${Object.keys(suites).join(', ')})\n`);
+    process.exit(2);
+  }
+}
+for (const name of names.length ? names : Object.keys(suites)) {
+  process.stdout.write(`# ${name}${quick ? ' (quick)' : ''}\n`);
+  const results = await suites[name]!({ quick });
+  printResults(results);
+  if (!quick) saveResults(`${name}.json`, results);
+}
