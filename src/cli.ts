@@ -28,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(`${USAGE}\n`);
         return command === undefined ? 2 : 0;
+      case 'demo':
+        process.stderr.write('fieldlog: the demo arrives with the console (issue 5); try fieldlog log --help\n');
+        return 1;
       case '--version':
         process.stdout.write('fieldlog 0.1.0\n');
         return 0;
