@@ -11,6 +11,7 @@ import type {
   ReadingRecorded,
   SourceConnected,
   SourceDisconnected,
+  SourceIdentified,
   ThresholdChanged,
 } from './events.js';
 import type { Projection } from './projection.js';
@@ -48,7 +49,7 @@ export interface DeviceState {
   clockSynced: boolean | null;
   sources: Record<
     string,
-    { connected: boolean; since: string; driver?: string; port?: string; reason?: string }
+    { connected: boolean; since: string; driver?: string; port?: string; reason?: string; identity?: string }
   >;
   sensors: Record<string, SensorState>;
   position: (PositionRecorded & { time: string; seq: number }) | null;
@@ -163,6 +164,20 @@ export function foldDeviceEvent(s: DeviceState, e: FoldEvent): void {
       s.sources[x.source] = { ...s.sources[x.source], connected: false, since: e.time, reason: x.reason };
       return;
     }
+    case 'SourceIdentified': {
+      const x = d as unknown as SourceIdentified;
+      s.time = e.time;
+      const src = s.sources[x.source];
+      if (src) src.identity = `${x.nodeId} ${x.firmware} ${x.version}`;
+      return;
+    }
+    case 'DeviceStopped':
+      s.time = e.time;
+      for (const src of Object.values(s.sources)) {
+        src.connected = false;
+        src.since = e.time;
+      }
+      return;
     case 'PositionRecorded':
       s.time = e.time;
       s.position = { ...(d as unknown as PositionRecorded), time: e.time, seq: e.seq };

@@ -6,6 +6,8 @@ export interface DeviceStarted {
   sources: { name: string; driver: string; port: string }[];
   /** Whether the wall clock looked synchronised when the process started. */
   clockSynced: boolean;
+  /** What the clock judgement rests on: 'timesyncd', 'plausible', 'before-last-event', 'too-early'. */
+  clockCheck?: string;
   node?: string;
   pid?: number;
 }
@@ -76,6 +78,27 @@ export interface ThresholdChanged {
 export interface NoteAdded {
   text: string;
 }
+export interface DeviceStopped {
+  /** Why the process stopped: a signal, an operator, a fatal error. */
+  reason: string;
+}
+export interface SourceIdentified {
+  source: string;
+  nodeId: string;
+  firmware: string;
+  version: string;
+}
+export interface SourceFaultReported {
+  source: string;
+  code: string;
+  text: string;
+}
+export interface SourceCommandAnswered {
+  source: string;
+  command: string;
+  ok: boolean;
+  why?: string;
+}
 export interface EventRedacted {
   seq: number;
   reason: string;
@@ -95,6 +118,10 @@ export interface EventTypes {
   ThresholdChanged: ThresholdChanged;
   NoteAdded: NoteAdded;
   EventRedacted: EventRedacted;
+  DeviceStopped: DeviceStopped;
+  SourceIdentified: SourceIdentified;
+  SourceFaultReported: SourceFaultReported;
+  SourceCommandAnswered: SourceCommandAnswered;
 }
 
 export type EventType = keyof EventTypes;

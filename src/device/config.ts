@@ -1,0 +1,148 @@
+// Device configuration (SPEC §6): one schema for the `--config` file and the flags, which
+// win. A bad key or value is named in one line (CONFIG_INVALID, exit code 2) before
+// anything is opened or written.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { fail } from '../errors.js';
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const SENSOR_RE = /^[a-z0-9_.]{1,32}$/;
+const PIN_RE = /^(A\d{1,2}|\d{1,3})$/;
+
+const pinSchema = z.strictObject({
+  sensor: z.string().regex(SENSOR_RE, 'must match [a-z0-9_.]{1,32}'),
+  pin: z.union([z.string().regex(PIN_RE, 'must be an analog pin like "A0"'), z.number().int().min(0).max(127)]),
+  unit: z.string().regex(/^[A-Za-z%/°]{1,8}$/, 'must match [A-Za-z%/°]{1,8}').optional(),
+  scale: z.tuple([z.number(), z.number()]).optional(),
+});
+
+const sourceSchema = z
+  .strictObject({
+    name: z.string().regex(NAME_RE, 'must match [A-Za-z0-9._-]{1,64}'),
+    driver: z.enum(['line', 'nmea', 'firmata']),
+    port: z.string().min(1),
+    baud: z.number().int().min(50).max(4_000_000).optional(),
+    /** line: ask the node for this sample period on connect ($FLC,RATE). */
+    rateMs: z.number().int().min(1).max(3_600_000).optional(),
+    /** line: ask the node to identify itself on connect ($FLC,ID). */
+    identify: z.boolean().optional(),
+    /** firmata: record each pin once per this many ms. */
+    sampleMs: z.number().int().min(10).max(3_600_000).optional(),
+    pins: z.array(pinSchema).min(1).optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.driver === 'firmata' && !s.pins) ctx.addIssue({ code: 'custom', path: ['pins'], message: 'a firmata source needs pins' });
+    if (s.driver !== 'firmata' && s.pins) ctx.addIssue({ code: 'custom', path: ['pins'], message: 'only firmata sources have pins' });
+  });
+
+const alarmSchema = z
+  .strictObject({
+    sensor: z.string().regex(SENSOR_RE, 'must match [a-z0-9_.]{1,32}'),
+    above: z.number().finite().optional(),
+    below: z.number().finite().optional(),
+    /** How far back past the limit a value must go to clear the alarm. */
+    hysteresis: z.number().finite().min(0).optional(),
+  })
+  .refine((a) => a.above !== undefined || a.below !== undefined, { message: 'an alarm needs above or below' })
+  .refine((a) => a.above === undefined || a.below === undefined || a.below < a.above, {
+    message: 'below must be less than above',
+  });
+
+const mqttSchema = z.strictObject({
+  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/.+/, 'must be an mqtt://, mqtts://, ws:// or wss:// URL'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  ca: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+});
+
+export const deviceConfigSchema = z
+  .strictObject({
+    id: z.string().regex(NAME_RE, 'must match [A-Za-z0-9._-]{1,64}'),
+    fleet: z.string().regex(NAME_RE, 'must match [A-Za-z0-9._-]{1,64}').optional(),
+    mqtt: mqttSchema.optional(),
+    sources: z.array(sourceSchema).min(1, 'at least one source is needed'),
+    alarms: z.array(alarmSchema).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.sources.forEach((s, i) => {
+      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name "${s.name}"` });
+      seen.add(s.name);
+    });
+  });
+
+export type DeviceConfig = z.infer<typeof deviceConfigSchema>;
+export type SourceConfig = DeviceConfig['sources'][number];
+export type AlarmConfig = NonNullable<DeviceConfig['alarms']>[number];
+export type PinConfig = NonNullable<SourceConfig['pins']>[number];
+
+/** What the command line may set; it wins over the file. */
+export interface DeviceFlags {
+  id?: string;
+  fleet?: string;
+  mqtt?: string;
+  driver?: string;
+  port?: string;
+  baud?: number;
+  source?: string;
+}
+
+function path(p: PropertyKey[]): string {
+  return p.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
+}
+
+/** One line naming the first bad key or value. */
+export function describeConfigError(where: string, error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return `${where}: invalid`;
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    return `${where}: unknown key "${path([...issue.path, key])}"`;
+  }
+  const at = path(issue.path) || '(top level)';
+  return `${where}: ${at}: ${issue.message}`;
+}
+
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw fail('CONFIG_INVALID', `${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw fail('CONFIG_INVALID', `${file}: not JSON (${(err as Error).message})`);
+  }
+}
+
+/** Merge the file (if any) and the flags, flags winning, and validate the result. */
+export function resolveDeviceConfig(file: unknown, flags: DeviceFlags, where = 'configuration'): DeviceConfig {
+  if (file !== undefined && (typeof file !== 'object' || file === null || Array.isArray(file))) {
+    throw fail('CONFIG_INVALID', `${where}: must be a JSON object`);
+  }
+  const merged: Record<string, unknown> = { ...((file as Record<string, unknown>) ?? {}) };
+  if (flags.id !== undefined) merged.id = flags.id;
+  if (flags.fleet !== undefined) merged.fleet = flags.fleet;
+  if (flags.mqtt !== undefined) merged.mqtt = { ...((merged.mqtt as object) ?? {}), url: flags.mqtt };
+  if (flags.driver !== undefined || flags.port !== undefined || flags.baud !== undefined) {
+    if (flags.driver === undefined || flags.port === undefined) {
+      throw fail('CONFIG_INVALID', `--${flags.driver === undefined ? 'driver' : 'port'} is needed with --${flags.driver === undefined ? 'port' : 'driver'}`);
+    }
+    const name = flags.source ?? flags.driver;
+    const sources = Array.isArray(merged.sources) ? [...(merged.sources as Record<string, unknown>[])] : [];
+    const i = sources.findIndex((s) => s?.name === name);
+    const fromFile = i >= 0 ? sources[i] : {};
+    const src: Record<string, unknown> = { ...fromFile, name, driver: flags.driver, port: flags.port };
+    if (flags.baud !== undefined) src.baud = flags.baud;
+    if (i >= 0) sources[i] = src;
+    else sources.push(src);
+    merged.sources = sources;
+  }
+  const r = deviceConfigSchema.safeParse(merged);
+  if (!r.success) throw fail('CONFIG_INVALID', describeConfigError(where, r.error));
+  return r.data;
+}

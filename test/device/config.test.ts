@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { resolveDeviceConfig } from '../../src/device/config.js';
+
+const file = {
+  id: 'pi-01',
+  fleet: 'north',
+  sources: [
+    { name: 'node', driver: 'line', port: '/dev/ttyUSB0', baud: 115200, rateMs: 1000 },
+    { name: 'gps', driver: 'nmea', port: '/dev/serial0', baud: 9600 },
+    { name: 'uno', driver: 'firmata', port: '/dev/ttyACM0', pins: [{ sensor: 'light', pin: 'A0', unit: '%', scale: [0, 100] }] },
+  ],
+  alarms: [{ sensor: 'temp', above: 30, below: -5, hysteresis: 0.5 }],
+};
+
+function message(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toMatchObject({ code: 'CONFIG_INVALID' });
+    return (err as Error).message;
+  }
+  throw new Error('expected CONFIG_INVALID');
+}
+
+describe('device configuration', () => {
+  it('accepts a full file', () => {
+    expect(resolveDeviceConfig(file, {})).toEqual(file);
+  });
+
+  it('lets flags win over the file', () => {
+    const c = resolveDeviceConfig(file, { id: 'pi-02', mqtt: 'mqtt://hub:1883', driver: 'line', port: '/dev/ttyS1', source: 'node' });
+    expect(c.id).toBe('pi-02');
+    expect(c.mqtt).toEqual({ url: 'mqtt://hub:1883' });
+    expect(c.sources[0]).toEqual({ name: 'node', driver: 'line', port: '/dev/ttyS1', baud: 115200, rateMs: 1000 });
+    const flagsOnly = resolveDeviceConfig(undefined, { id: 'x', driver: 'nmea', port: '/dev/pts/3', baud: 4800 });
+    expect(flagsOnly.sources).toEqual([{ name: 'nmea', driver: 'nmea', port: '/dev/pts/3', baud: 4800 }]);
+  });
+
+  it('names the bad key or value in one line', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ ...file, colour: 'red' }, /unknown key "colour"/],
+      [{ ...file, id: 'has space' }, /id: must match/],
+      [{ ...file, sources: [{ ...file.sources[0], driver: 'modbus' }] }, /sources\[0\]\.driver/],
+      [{ ...file, sources: [{ ...file.sources[0], parity: 'even' }] }, /unknown key "sources\[0\]\.parity"/],
+      [{ ...file, sources: [] }, /sources: at least one source/],
+      [{ ...file, sources: [file.sources[0], file.sources[0]] }, /sources\[1\]\.name: duplicate source name/],
+      [{ ...file, sources: [{ name: 'uno', driver: 'firmata', port: '/dev/x' }] }, /sources\[0\]\.pins: a firmata source needs pins/],
+      [{ ...file, alarms: [{ sensor: 'temp' }] }, /alarms\[0\]: an alarm needs above or below/],
+      [{ ...file, alarms: [{ sensor: 'temp', above: 1, below: 2 }] }, /below must be less than above/],
+      [{ ...file, mqtt: { url: 'http://x' } }, /mqtt\.url/],
+      [[1, 2], /must be a JSON object/],
+    ];
+    for (const [cfg, re] of cases) {
+      const m = message(() => resolveDeviceConfig(cfg, {}, 'cfg.json'));
+      expect(m, JSON.stringify(cfg)).toMatch(re);
+      expect(m).toMatch(/^cfg\.json: /);
+      expect(m).not.toContain('\n');
+    }
+    expect(message(() => resolveDeviceConfig(undefined, { id: 'x', port: '/dev/x' }))).toMatch(/--driver is needed/);
+    expect(message(() => resolveDeviceConfig(undefined, { id: 'x' }))).toMatch(/sources/);
+  });
+});
