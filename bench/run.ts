@@ -2,9 +2,11 @@
 // same-run baselines and ratios, and writes them to bench/results/NAME.json.
 import { benchLog } from './log.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
+import { benchSerial } from './serial.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
   log: benchLog,
+  serial: benchSerial,
 };
 
 const args = process.argv.slice(2);
