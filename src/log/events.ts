@@ -23,6 +23,8 @@ export interface SourceDisconnected {
   reason: string;
   /** Set when the port could not be opened at all (missing at start, retrying). */
   unavailable?: boolean;
+  /** The transport's own words, for people. */
+  detail?: string;
 }
 export interface ReadingRecorded {
   source: string;

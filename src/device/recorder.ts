@@ -1,0 +1,383 @@
+// The recorder turns what the sources report into events, decides alarms, and is the
+// device's command API: operator actions are validated here, then recorded with the
+// operator as actor. A refused command leaves no event. It keeps the live device state
+// (a projection of the log) for the console.
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { fail } from '../errors.js';
+import { cloneDeviceState, type DeviceState, deviceState, foldDeviceEvent } from '../log/device-state.js';
+import type { Envelope, EventInput } from '../log/envelope.js';
+import type { EventLog, FoldEvent } from '../log/event-log.js';
+import type { FramesRejected } from '../log/events.js';
+import { Projector } from '../log/projection.js';
+import { alarmId, decideAlarms, type Limits } from './alarms.js';
+import type { DeviceConfig } from './config.js';
+import type { Source, SourceEvent } from './sources/source.js';
+
+export interface RecorderClock {
+  now(): number;
+  setTimeout(cb: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const systemTimers: RecorderClock = {
+  now: () => Date.now(),
+  setTimeout: (cb, ms) => setTimeout(cb, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface RecorderOptions {
+  version: string;
+  clock?: RecorderClock;
+  /** FramesRejected is written at most once per source per this window. */
+  rejectWindowMs?: number;
+  /** Override the clock-synchronisation check (tests). */
+  clockCheck?: () => { synced: boolean; basis: string };
+}
+
+const OPERATOR_RE = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
+const SENSOR_RE = /^[a-z0-9_.]{1,32}$/;
+const MAX_NOTE = 500;
+const BUILD_EPOCH = Date.parse('2026-01-01T00:00:00.000Z');
+
+interface RejectWindow {
+  count: number;
+  reasons: Record<string, number>;
+  sample: string;
+  timer: unknown;
+}
+
+/** Whether the wall clock looks right: systemd-timesyncd's word, else plausibility. */
+export function checkClock(now: number, lastEventMs: number | null): { synced: boolean; basis: string } {
+  if (now < BUILD_EPOCH) return { synced: false, basis: 'too-early' };
+  if (lastEventMs !== null && now < lastEventMs) return { synced: false, basis: 'before-last-event' };
+  if (existsSync('/run/systemd/timesync/synchronized')) return { synced: true, basis: 'timesyncd' };
+  return { synced: true, basis: 'plausible' };
+}
+
+function envelopeToFold(e: Envelope): FoldEvent {
+  const ev: FoldEvent = {
+    seq: e.seq,
+    type: e.type,
+    time: e.time,
+    timeMs: Date.parse(e.time),
+    boot: e.boot,
+    mono: e.mono,
+    data: e.data,
+  };
+  if (e.meta) ev.meta = e.meta;
+  return ev;
+}
+
+export class Recorder extends EventEmitter {
+  private live: DeviceState = deviceState.initial();
+  private readonly active = new Set<string>();
+  /** Kept in step with decisions, ahead of the durable state the console reads. */
+  private readonly acked = new Set<string>();
+  private readonly thresholds = new Map<string, Limits>();
+  /** The latest value of each sensor, as decided (ahead of the durable state). */
+  private readonly latest = new Map<string, number>();
+  private readonly rejects = new Map<string, RejectWindow>();
+  private readonly sensorMeta = new Map<string, { actor: string }>();
+  private readonly clock: RecorderClock;
+  private readonly windowMs: number;
+  private started = false;
+  private stopped = false;
+  private readonly onAppend = (events: Envelope[]) => {
+    for (const e of events) foldDeviceEvent(this.live, envelopeToFold(e));
+    this.emit('events', events);
+  };
+
+  constructor(
+    readonly log: EventLog,
+    readonly config: DeviceConfig,
+    readonly sources: Source[],
+    private readonly opts: RecorderOptions,
+  ) {
+    super();
+    this.clock = opts.clock ?? systemTimers;
+    this.windowMs = opts.rejectWindowMs ?? 5000;
+  }
+
+  /** A copy of the live state, safe to keep. */
+  state(): DeviceState {
+    return cloneDeviceState(this.live);
+  }
+
+  /** The live state itself, for readers that only look (the console). */
+  get liveState(): Readonly<DeviceState> {
+    return this.live;
+  }
+
+  /** Rebuild state from the log, record DeviceStarted, then start every source. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { state } = await new Projector(this.log, deviceState).stateAt();
+    this.live = state;
+    for (const a of Object.values(state.alarms)) {
+      this.active.add(a.alarm);
+      if (a.acknowledgedBy !== undefined) this.acked.add(a.alarm);
+    }
+    for (const a of this.config.alarms ?? []) {
+      const t: Limits = { above: a.above ?? null, below: a.below ?? null };
+      if (a.hysteresis !== undefined) t.hysteresis = a.hysteresis;
+      this.thresholds.set(a.sensor, t);
+    }
+    // operator changes recorded in the log outlive restarts; the file gives the defaults
+    for (const [sensor, t] of Object.entries(state.thresholds)) {
+      const limits: Limits = { above: t.above, below: t.below };
+      if (t.hysteresis !== undefined) limits.hysteresis = t.hysteresis;
+      this.thresholds.set(sensor, limits);
+    }
+    this.log.on('append', this.onAppend);
+    const lastMs = state.time ? Date.parse(state.time) : null;
+    const clock = this.opts.clockCheck?.() ?? checkClock(this.clock.now(), lastMs);
+    await this.log.append({
+      type: 'DeviceStarted',
+      data: {
+        version: this.opts.version,
+        sources: this.config.sources.map((s) => ({ name: s.name, driver: s.driver, port: s.port })),
+        clockSynced: clock.synced,
+        clockCheck: clock.basis,
+        node: process.version,
+        pid: process.pid,
+      },
+      meta: { actor: 'system' },
+    });
+    for (const source of this.sources) source.start((ev) => this.onSource(source, ev));
+  }
+
+  /** Stop the sources, write what is pending and DeviceStopped. The caller closes the log. */
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.stopped || !this.started) return;
+    this.stopped = true;
+    await Promise.allSettled(this.sources.map((s) => s.stop()));
+    for (const name of [...this.rejects.keys()]) this.flushRejects(name);
+    await this.append({ type: 'DeviceStopped', data: { reason }, meta: { actor: 'system' } });
+    await this.log.flushed();
+    this.log.off('append', this.onAppend);
+  }
+
+  private append(input: EventInput): Promise<Envelope | undefined> {
+    return this.log.append(input).catch((err: unknown) => {
+      // the log refuses only on a failed disk write or when closed: say so loudly, never crash
+      this.emit('error', err);
+      return undefined;
+    });
+  }
+
+  private metaFor(source: string): { actor: string } {
+    let m = this.sensorMeta.get(source);
+    if (!m) {
+      m = { actor: `sensor:${source}` };
+      this.sensorMeta.set(source, m);
+    }
+    return m;
+  }
+
+  private onSource(source: Source, ev: SourceEvent): void {
+    if (this.stopped) return;
+    const name = source.name;
+    const system = { actor: 'system', source: name };
+    switch (ev.kind) {
+      case 'connected': {
+        const data: Record<string, unknown> = { source: name, driver: source.driver, port: ev.port };
+        if (ev.identity !== undefined) data.identity = ev.identity;
+        void this.append({ type: 'SourceConnected', data, meta: system });
+        return;
+      }
+      case 'disconnected':
+        this.flushRejects(name);
+        {
+          const data: Record<string, unknown> = { source: name, reason: ev.reason };
+          if (ev.unavailable) data.unavailable = true;
+          if (ev.detail !== undefined) data.detail = ev.detail;
+          void this.append({ type: 'SourceDisconnected', data, meta: system });
+        }
+        return;
+      case 'readings':
+        for (const r of ev.readings) {
+          const data: Record<string, unknown> = { source: name, sensor: r.sensor, value: r.value };
+          if (r.unit !== undefined) data.unit = r.unit;
+          void this.append({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
+          this.latest.set(r.sensor, r.value);
+          this.checkAlarms(r.sensor, r.value);
+        }
+        return;
+      case 'position':
+        void this.append({
+          type: 'PositionRecorded',
+          data: { source: name, ...ev.position },
+          meta: this.metaFor(name),
+        });
+        return;
+      case 'rejected':
+        this.noteReject(name, ev.reason, ev.sample);
+        return;
+      case 'lost':
+        void this.append({
+          type: 'FramesLost',
+          data: { source: name, count: ev.count, after: ev.after, next: ev.next },
+          meta: system,
+        });
+        return;
+      case 'identity':
+        void this.append({
+          type: 'SourceIdentified',
+          data: { source: name, nodeId: ev.nodeId, firmware: ev.firmware, version: ev.version },
+          meta: system,
+        });
+        return;
+      case 'fault':
+        void this.append({
+          type: 'SourceFaultReported',
+          data: { source: name, code: ev.code, text: ev.text },
+          meta: system,
+        });
+        return;
+      case 'answer': {
+        const data: Record<string, unknown> = { source: name, command: ev.command, ok: ev.ok };
+        if (ev.why !== undefined) data.why = ev.why;
+        void this.append({ type: 'SourceCommandAnswered', data, meta: system });
+        return;
+      }
+    }
+  }
+
+  private checkAlarms(sensor: string, value: number): void {
+    for (const a of decideAlarms(sensor, value, this.thresholds.get(sensor), (id) => this.active.has(id))) {
+      if (a.type === 'AlarmRaised') this.active.add(a.data.alarm);
+      else this.active.delete(a.data.alarm);
+      this.acked.delete(a.data.alarm);
+      void this.append({ type: a.type, data: { ...a.data }, meta: { actor: 'system' } });
+    }
+  }
+
+  private noteReject(source: string, reason: string, sample: string): void {
+    let w = this.rejects.get(source);
+    if (!w) {
+      w = { count: 0, reasons: {}, sample, timer: null };
+      w.timer = this.clock.setTimeout(() => this.flushRejects(source), this.windowMs);
+      this.rejects.set(source, w);
+    }
+    w.count++;
+    w.reasons[reason] = (w.reasons[reason] ?? 0) + 1;
+  }
+
+  private flushRejects(source: string): void {
+    const w = this.rejects.get(source);
+    if (!w) return;
+    this.rejects.delete(source);
+    this.clock.clearTimeout(w.timer);
+    const data: FramesRejected = { source, count: w.count, reasons: w.reasons, sample: w.sample };
+    void this.append({ type: 'FramesRejected', data: { ...data }, meta: { actor: 'system', source } });
+  }
+
+  // ------------------------------------------------------------ operator commands
+
+  private actor(operator: string): string {
+    if (typeof operator !== 'string' || !OPERATOR_RE.test(operator)) {
+      throw fail(
+        'COMMAND_REJECTED',
+        'the operator needs a name (letters, digits, . _ - and spaces, up to 64)',
+      );
+    }
+    return `operator:${operator}`;
+  }
+
+  private checkRunning(): void {
+    if (!this.started || this.stopped) throw fail('COMMAND_REJECTED', 'the device is not running');
+  }
+
+  /** Acknowledge an active alarm. */
+  async acknowledgeAlarm(alarm: string, operator: string, comment?: string): Promise<Envelope> {
+    this.checkRunning();
+    const actor = this.actor(operator);
+    if (!this.active.has(alarm)) throw fail('COMMAND_REJECTED', `alarm ${alarm} is not active`);
+    if (this.acked.has(alarm)) throw fail('COMMAND_REJECTED', `alarm ${alarm} was already acknowledged`);
+    if (comment !== undefined && (typeof comment !== 'string' || comment.length > MAX_NOTE)) {
+      throw fail('COMMAND_REJECTED', `a comment is text of at most ${MAX_NOTE} characters`);
+    }
+    this.acked.add(alarm);
+    return this.log.append({
+      type: 'AlarmAcknowledged',
+      data: comment ? { alarm, comment } : { alarm },
+      meta: { actor },
+    });
+  }
+
+  /** Add a note to the log. */
+  async addNote(text: string, operator: string): Promise<Envelope> {
+    this.checkRunning();
+    const actor = this.actor(operator);
+    if (typeof text !== 'string' || text.trim() === '') throw fail('COMMAND_REJECTED', 'a note needs text');
+    if (text.length > MAX_NOTE) throw fail('COMMAND_REJECTED', `a note is at most ${MAX_NOTE} characters`);
+    return this.log.append({ type: 'NoteAdded', data: { text: text.trim() }, meta: { actor } });
+  }
+
+  /** The limits in force for a sensor. */
+  limits(sensor: string): Limits | undefined {
+    const l = this.thresholds.get(sensor);
+    return l ? { ...l } : undefined;
+  }
+
+  /**
+   * Change a sensor's limits (null removes one). The current value is checked against the
+   * new limits at once, so an alarm the change implies is raised without waiting.
+   */
+  async changeThreshold(
+    sensor: string,
+    change: { above: number | null; below: number | null; hysteresis?: number },
+    operator: string,
+  ): Promise<Envelope> {
+    this.checkRunning();
+    const actor = this.actor(operator);
+    if (typeof sensor !== 'string' || !SENSOR_RE.test(sensor))
+      throw fail('COMMAND_REJECTED', `"${sensor}" is not a sensor name`);
+    for (const k of ['above', 'below'] as const) {
+      const v = change[k];
+      if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) {
+        throw fail('COMMAND_REJECTED', `${k} must be a number or none`);
+      }
+    }
+    if (change.above !== null && change.below !== null && change.below >= change.above) {
+      throw fail('COMMAND_REJECTED', 'below must be less than above');
+    }
+    if (change.hysteresis !== undefined && (!Number.isFinite(change.hysteresis) || change.hysteresis < 0)) {
+      throw fail('COMMAND_REJECTED', 'hysteresis must be a number of at least 0');
+    }
+    const now = this.thresholds.get(sensor);
+    if (
+      now &&
+      now.above === change.above &&
+      now.below === change.below &&
+      (change.hysteresis === undefined || change.hysteresis === now.hysteresis)
+    ) {
+      throw fail('COMMAND_REJECTED', `the limits of ${sensor} are already those`);
+    }
+    const limits: Limits = { above: change.above, below: change.below };
+    const hysteresis = change.hysteresis ?? now?.hysteresis;
+    if (hysteresis !== undefined) limits.hysteresis = hysteresis;
+    this.thresholds.set(sensor, limits);
+    const data: Record<string, unknown> = { sensor, above: change.above, below: change.below };
+    if (hysteresis !== undefined) data.hysteresis = hysteresis;
+    const env = this.log.append({ type: 'ThresholdChanged', data, meta: { actor } });
+    const last = this.latest.get(sensor) ?? this.live.sensors[sensor]?.value;
+    if (last !== undefined) this.checkAlarms(sensor, last);
+    return env;
+  }
+
+  /** Purge an event's payload, recorded with the operator and a reason. */
+  async redact(seq: number, reason: string, operator: string): Promise<Envelope> {
+    this.checkRunning();
+    return this.log.redact(seq, reason, this.actor(operator));
+  }
+
+  /** Alarm ids that are active now. */
+  activeAlarms(): string[] {
+    return [...this.active].sort();
+  }
+}
+
+export { alarmId };
