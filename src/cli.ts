@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // The one `fieldlog` executable: parses the command, wires the parts, turns known
 // errors into one line and an exit code, and stops cleanly on SIGINT and SIGTERM.
+import { runSim, SIM_USAGE } from '../firmware-sim/sim-command.js';
+import { DEVICE_USAGE, runDevice, VERSION } from './cli/device-command.js';
 import { LOG_USAGE, runLog } from './cli/log-commands.js';
 import { PipeClosed, streamOutput } from './cli/output.js';
 import { ERROR_CODES, isFieldlogError } from './errors.js';
 
 export const USAGE = `usage:
+${DEVICE_USAGE}
+${SIM_USAGE}
 ${LOG_USAGE}
 
 Exit codes: 0 ok, 1 failure (log does not verify, locked, corrupt), 2 bad arguments or input.
@@ -15,13 +19,17 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const out = streamOutput(process.stdout);
   const abort = new AbortController();
-  const stop = () => abort.abort();
+  const stop = (signal: NodeJS.Signals) => abort.abort(signal);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
     switch (command) {
       case 'log':
         return await runLog(rest, out, process.stdin, abort.signal);
+      case 'device':
+        return await runDevice(rest, out, { signal: abort.signal });
+      case 'sim':
+        return await runSim(rest, out, abort.signal);
       case undefined:
       case 'help':
       case '--help':
@@ -29,10 +37,12 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return command === undefined ? 2 : 0;
       case 'demo':
-        process.stderr.write('fieldlog: the demo arrives with the console (issue 5); try fieldlog log --help\n');
+        process.stderr.write(
+          'fieldlog: the demo arrives with the console (issue 5); try fieldlog log --help\n',
+        );
         return 1;
       case '--version':
-        process.stdout.write('fieldlog 0.1.0\n');
+        process.stdout.write(`fieldlog ${VERSION}\n`);
         return 0;
       default:
         process.stderr.write(`fieldlog: unknown command "${command}" (try fieldlog help)\n`);

@@ -1,0 +1,116 @@
+// `fieldlog device`: reads the configured sources into the device's log until SIGINT or
+// SIGTERM, then stops cleanly (sources closed, pending events written, log closed).
+import { createSources } from '../device/build-sources.js';
+import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
+import { Recorder } from '../device/recorder.js';
+import type { SourceDeps } from '../device/sources/source.js';
+import { fail } from '../errors.js';
+import { describeEvent } from '../log/describe.js';
+import type { Envelope } from '../log/envelope.js';
+import { EventLog } from '../log/event-log.js';
+import { flag, int, parseFlags, str } from './args.js';
+import type { Output } from './output.js';
+
+export const DEVICE_USAGE = `fieldlog device --id ID --data DIR --driver line|nmea|firmata --port PATH [--baud N]
+                [--mqtt URL] [--fleet F] [--config FILE] [--source NAME] [--no-ui]`;
+
+export const VERSION = '0.1.0';
+
+export interface DeviceRunOptions {
+  signal: AbortSignal;
+  /** Serial binding for every source (tests and the demo pass the simulator's). */
+  deps?: SourceDeps;
+}
+
+export async function runDevice(argv: string[], out: Output, opts: DeviceRunOptions): Promise<number> {
+  const cmd = 'device';
+  const p = parseFlags(
+    cmd,
+    argv,
+    {
+      id: { type: 'string' },
+      data: { type: 'string' },
+      driver: { type: 'string' },
+      port: { type: 'string' },
+      baud: { type: 'string' },
+      mqtt: { type: 'string' },
+      fleet: { type: 'string' },
+      config: { type: 'string' },
+      source: { type: 'string' },
+      'no-ui': { type: 'boolean' },
+    },
+    { min: 0, max: 0 },
+  );
+  const dir = str(p, 'data');
+  if (dir === undefined) throw fail('USAGE', `${cmd}: --data DIR is required`);
+  const flags: DeviceFlags = {};
+  for (const k of ['id', 'fleet', 'mqtt', 'driver', 'port', 'source'] as const) {
+    const v = str(p, k);
+    if (v !== undefined) flags[k] = v;
+  }
+  const baud = int(p, cmd, 'baud', 50, 4_000_000);
+  if (baud !== undefined) flags.baud = baud;
+  const configFile = str(p, 'config');
+  const config = resolveDeviceConfig(
+    configFile === undefined ? undefined : readConfigFile(configFile),
+    flags,
+    configFile ?? 'flags',
+  );
+  // everything is validated before anything is opened or written
+  const sources = createSources(config, opts.deps);
+
+  const log = await EventLog.open(dir, { device: config.id, create: true });
+  const others = log.deviceNames().filter((d) => d !== config.id);
+  if (others.length > 0) {
+    await log.close();
+    throw fail('CONFIG_INVALID', `${dir} holds the log of ${others.join(', ')}, not ${config.id}`);
+  }
+  const recorder = new Recorder(log, config, sources, { version: VERSION });
+  let failure: unknown = null;
+  const stopped = new Promise<void>((resolve) => {
+    recorder.on('error', (err) => {
+      failure = err;
+      resolve();
+    });
+    opts.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+
+  // Headless: one line per event that is not a reading, and a count of readings now and then.
+  let readings = 0;
+  const onEvents = (events: Envelope[]) => {
+    for (const e of events) {
+      if (e.type === 'ReadingRecorded') readings++;
+      else void out.line(`${e.time} #${e.seq} ${describeEvent(e)}`).catch(() => {});
+    }
+  };
+  recorder.on('events', onEvents);
+  const tally = setInterval(() => {
+    if (readings > 0)
+      void out
+        .line(`${new Date().toISOString()} ${readings} reading(s) recorded, head #${log.head().seq}`)
+        .catch(() => {});
+    readings = 0;
+  }, 10_000);
+  tally.unref();
+
+  try {
+    await recorder.start();
+    await out.line(
+      `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}`,
+    );
+    if (!flag(p, 'no-ui') && process.stdout.isTTY) {
+      await out.line('(the console arrives with issue 5; running headless)');
+    }
+    if (!opts.signal.aborted) await stopped;
+  } finally {
+    clearInterval(tally);
+    const reason = failure
+      ? `error: ${(failure as Error).message}`
+      : ((opts.signal.reason as string | undefined) ?? 'stopped');
+    await recorder.stop(reason);
+    recorder.off('events', onEvents);
+    await log.close();
+  }
+  if (failure) throw failure;
+  return 0;
+}

@@ -1,0 +1,60 @@
+// One event in words, for people: the console's event tail and the device's headless output.
+import type { FoldEvent } from './event-log.js';
+
+type Data = Record<string, unknown>;
+
+function num(v: unknown): string {
+  return typeof v === 'number' ? String(v) : '?';
+}
+
+function who(e: Pick<FoldEvent, 'meta'>): string {
+  const a = e.meta?.actor;
+  return typeof a === 'string' && a.startsWith('operator:') ? ` by ${a.slice('operator:'.length)}` : '';
+}
+
+export function describeEvent(e: Pick<FoldEvent, 'type' | 'data' | 'meta'>): string {
+  const d = e.data as Data | null;
+  if (d === null) return `${e.type} (payload redacted)`;
+  switch (e.type) {
+    case 'DeviceStarted':
+      return `device started, version ${d.version}${d.clockSynced === false ? ', clock NOT synchronised' : ''}`;
+    case 'DeviceStopped':
+      return `device stopped (${d.reason})`;
+    case 'SourceConnected':
+      return `${d.source} connected on ${d.port}${d.identity ? ` (${d.identity})` : ''}`;
+    case 'SourceDisconnected':
+      return `${d.source} ${d.unavailable ? 'unavailable' : 'disconnected'}: ${d.reason}${d.detail ? ` (${d.detail})` : ''}`;
+    case 'SourceIdentified':
+      return `${d.source} is ${d.nodeId}, ${d.firmware} ${d.version}`;
+    case 'SourceFaultReported':
+      return `${d.source} reports fault ${d.code}: ${d.text}`;
+    case 'SourceCommandAnswered':
+      return `${d.source} answered ${d.command}: ${d.ok ? 'ok' : `refused (${d.why ?? ''})`}`;
+    case 'ReadingRecorded':
+      return `${d.sensor} = ${num(d.value)}${d.unit ? ` ${d.unit}` : ''}`;
+    case 'PositionRecorded':
+      return `position ${Number(d.lat).toFixed(6)}, ${Number(d.lon).toFixed(6)}${d.alt !== undefined ? ` alt ${d.alt} m` : ''}`;
+    case 'FramesRejected': {
+      const reasons = Object.entries((d.reasons as Record<string, number>) ?? {})
+        .map(([r, n]) => `${r} ${n}`)
+        .join(', ');
+      return `${d.source}: ${num(d.count)} bad frame(s) rejected (${reasons})`;
+    }
+    case 'FramesLost':
+      return `${d.source}: ${num(d.count)} frame(s) lost between counters ${num(d.after)} and ${num(d.next)}`;
+    case 'AlarmRaised':
+      return `ALARM ${d.sensor} ${d.kind} ${num(d.limit)}: ${num(d.value)}`;
+    case 'AlarmCleared':
+      return `alarm ${d.alarm} cleared at ${num(d.value)}`;
+    case 'AlarmAcknowledged':
+      return `alarm ${d.alarm} acknowledged${who(e)}${d.comment ? `: ${d.comment}` : ''}`;
+    case 'ThresholdChanged':
+      return `limits of ${d.sensor}: above ${d.above ?? 'none'}, below ${d.below ?? 'none'}${who(e)}`;
+    case 'NoteAdded':
+      return `note${who(e)}: ${d.text}`;
+    case 'EventRedacted':
+      return `event ${num(d.seq)} redacted${who(e)}: ${d.reason}`;
+    default:
+      return e.type;
+  }
+}
