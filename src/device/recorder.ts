@@ -82,6 +82,7 @@ export class Recorder extends EventEmitter {
   private readonly clock: RecorderClock;
   private readonly windowMs: number;
   private started = false;
+  private stopping = false;
   private stopped = false;
   private readonly onAppend = (events: Envelope[]) => {
     for (const e of events) foldDeviceEvent(this.live, envelopeToFold(e));
@@ -150,9 +151,12 @@ export class Recorder extends EventEmitter {
 
   /** Stop the sources, write what is pending and DeviceStopped. The caller closes the log. */
   async stop(reason = 'stopped'): Promise<void> {
-    if (this.stopped || !this.started) return;
-    this.stopped = true;
+    if (this.stopping || !this.started) return;
+    // commands are refused from now on, but what the sources report while they stop (the
+    // open GPS epoch, the firmata values of the unfinished period) is still recorded
+    this.stopping = true;
     await Promise.allSettled(this.sources.map((s) => s.stop()));
+    this.stopped = true;
     for (const name of [...this.rejects.keys()]) this.flushRejects(name);
     await this.append({ type: 'DeviceStopped', data: { reason }, meta: { actor: 'system' } });
     await this.log.flushed();
@@ -287,7 +291,7 @@ export class Recorder extends EventEmitter {
   }
 
   private checkRunning(): void {
-    if (!this.started || this.stopped) throw fail('COMMAND_REJECTED', 'the device is not running');
+    if (!this.started || this.stopping) throw fail('COMMAND_REJECTED', 'the device is not running');
   }
 
   /** Acknowledge an active alarm. */

@@ -227,3 +227,19 @@ describe('Recorder', () => {
     expect(await events(log)).toHaveLength(all.length);
   });
 });
+
+describe('Recorder stopping', () => {
+  it('records what a source reports while it stops', async () => {
+    const log = await EventLog.memory({ device: 'pi-01' });
+    const src = new FakeSource('gps', 'nmea');
+    src.stop = async () => {
+      src.emit({ kind: 'position', position: { fixTime: '2026-11-24T10:00:00.000Z', lat: 1, lon: 2 } });
+    };
+    const rec = new Recorder(log, config, [src], { version: '1', clock: timers, clockCheck: () => ({ synced: true, basis: 'test' }) });
+    await rec.start();
+    await rec.stop('SIGTERM');
+    const types = (await events(log)).map((e) => e.type);
+    expect(types).toEqual(['DeviceStarted', 'PositionRecorded', 'DeviceStopped']);
+    await log.close();
+  });
+});
