@@ -1,0 +1,170 @@
+// `fieldlog sim`: runs a simulated sensor (line node, NMEA receiver, Firmata board) on a serial
+// path or on a fresh pty pair until SIGINT/SIGTERM, then prints what it sent (SPEC §6).
+
+import { flag, int, parseFlags, str } from '../src/cli/args.js';
+import type { Output } from '../src/cli/output.js';
+import { fail } from '../src/errors.js';
+import { FirmataBoard, seededRandom } from './firmata-board.js';
+import { LINE_FAULTS, type LineFault, LineNode } from './line-node.js';
+import type { SerialSimulator } from './mock-port.js';
+import { NMEA_FAULTS, type NmeaFault, NmeaReceiver } from './nmea-receiver.js';
+import { type PortRun, PtyLine, runOnPty } from './pty.js';
+
+export const SIM_USAGE =
+  'fieldlog sim line|nmea|firmata --port PATH | --pty  [--rate HZ] [--faults LIST] [--seed N]';
+
+// The usual UART speed of each kind of device; a pty ignores it.
+const KINDS = {
+  line: { faults: LINE_FAULTS as readonly string[], maxHz: 1000, baudRate: 115200 },
+  nmea: { faults: NMEA_FAULTS as readonly string[], maxHz: 10, baudRate: 9600 },
+  firmata: { faults: [] as readonly string[], maxHz: 1000, baudRate: 57600 },
+} as const;
+type Kind = keyof typeof KINDS;
+
+interface Simulation {
+  sim: SerialSimulator & { start(): void; stop(): void };
+  stats(): unknown;
+  onLineChange?(listener: (present: boolean) => void): () => void;
+}
+
+export async function runSim(
+  argv: string[],
+  out: Pick<Output, 'line'>,
+  signal: AbortSignal,
+): Promise<number> {
+  const p = parseFlags(
+    'sim',
+    argv,
+    {
+      port: { type: 'string' },
+      pty: { type: 'boolean' },
+      rate: { type: 'string' },
+      faults: { type: 'string' },
+      seed: { type: 'string' },
+    },
+    { min: 1, max: 1 },
+  );
+  const kind = p.positionals[0] ?? '';
+  if (!Object.hasOwn(KINDS, kind))
+    throw fail('USAGE', `sim: unknown simulator "${kind}" (line, nmea or firmata)`);
+  const spec = KINDS[kind as Kind];
+  const command = `sim ${kind}`;
+  const path = str(p, 'port');
+  if (path !== undefined && flag(p, 'pty'))
+    throw fail('USAGE', `${command}: give --port PATH or --pty, not both`);
+  if (path === undefined && !flag(p, 'pty')) throw fail('USAGE', `${command}: give --port PATH or --pty`);
+  if (path === '') throw fail('USAGE', `${command}: --port needs a path`);
+  const hz = int(p, command, 'rate', 1, spec.maxHz);
+  const faults = parseFaults(command, str(p, 'faults'), spec.faults);
+  const seed = int(p, command, 'seed', 0, 0xffffffff);
+  const random = seed === undefined ? Math.random : seededRandom(seed);
+  const periodMs = hz === undefined ? undefined : Math.round(1000 / hz);
+  const simulation = build(kind as Kind, { periodMs, faults, random });
+
+  const outcome =
+    path === undefined
+      ? await onPty(simulation, spec.baudRate, out, signal)
+      : await onPort(simulation, path, spec.baudRate, signal);
+  if (outcome instanceof Error) throw outcome;
+  const stats = simulation.stats();
+  if (stats !== undefined) await out.line(JSON.stringify({ sim: kind, stats }));
+  return 0;
+}
+
+function parseFaults(command: string, text: string | undefined, known: readonly string[]): string[] {
+  if (text === undefined) return [];
+  const names = text.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!known.includes(name))
+      throw fail(
+        'USAGE',
+        `${command}: unknown fault "${name}" in --faults (known: ${known.length > 0 ? known.join(', ') : 'none'})`,
+      );
+  }
+  return names;
+}
+
+function build(
+  kind: Kind,
+  o: { periodMs: number | undefined; faults: string[]; random: () => number },
+): Simulation {
+  switch (kind) {
+    case 'line': {
+      const node = new LineNode({ periodMs: o.periodMs, faults: o.faults as LineFault[], random: o.random });
+      return { sim: node, stats: () => node.stats, onLineChange: (l) => node.onLineChange(l) };
+    }
+    case 'nmea': {
+      const gps = new NmeaReceiver({
+        periodMs: o.periodMs,
+        faults: o.faults as NmeaFault[],
+        random: o.random,
+        startupText: true,
+      });
+      return { sim: gps, stats: () => gps.stats };
+    }
+    case 'firmata': {
+      const board = new FirmataBoard({ announce: true, samplingIntervalMs: o.periodMs, random: o.random });
+      return { sim: board, stats: () => undefined };
+    }
+  }
+}
+
+/** Device path first on stdout, then run until aborted; a `disconnect` fault unplugs the pty. */
+async function onPty(
+  s: Simulation,
+  baudRate: number,
+  out: Pick<Output, 'line'>,
+  signal: AbortSignal,
+): Promise<Error | undefined> {
+  const line = await PtyLine.open(s.sim, { baudRate });
+  let fatal: (err: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => {
+    fatal = resolve;
+  });
+  const unfollow = s.onLineChange?.((present) => {
+    (present ? line.replug() : line.unplug()).catch((err: unknown) => fatal(err as Error));
+  });
+  try {
+    await out.line(line.devicePath);
+    s.sim.start();
+    const outcome = await untilAborted(signal, failed);
+    return outcome === 'aborted' ? undefined : outcome;
+  } finally {
+    s.sim.stop();
+    unfollow?.();
+    await line.close();
+  }
+}
+
+/** An existing port or pty: nothing to unplug, so a `disconnect` fault is the node falling silent. */
+async function onPort(
+  s: Simulation,
+  path: string,
+  baudRate: number,
+  signal: AbortSignal,
+): Promise<Error | undefined> {
+  const run: PortRun = await runOnPty(s.sim, path, { baudRate });
+  try {
+    s.sim.start();
+    const outcome = await untilAborted(signal, run.ended);
+    if (outcome === 'aborted') return undefined;
+    return fail('SOURCE_DISCONNECTED', `${path} went away${outcome ? `: ${outcome.message}` : ''}`, outcome);
+  } finally {
+    s.sim.stop();
+    await run.close();
+  }
+}
+
+async function untilAborted<T>(signal: AbortSignal, other: Promise<T>): Promise<T | 'aborted'> {
+  if (signal.aborted) return 'aborted';
+  let onAbort = (): void => {};
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([aborted, other]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
