@@ -1,12 +1,14 @@
 // `npm run bench [-- --quick] [-- NAME...]`: runs the benchmarks, prints figures with their
 // same-run baselines and ratios, and writes them to bench/results/NAME.json.
 import { benchLog } from './log.bench.js';
+import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
   log: benchLog,
   serial: benchSerial,
+  pipeline: benchPipeline,
 };
 
 const args = process.argv.slice(2);

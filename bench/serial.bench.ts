@@ -45,7 +45,11 @@ export async function benchSerial(opts: { quick?: boolean } = {}): Promise<Bench
       name: 'serial.line.parse',
       value: parseRate,
       unit: 'frames/s',
-      baseline: { name: `frames/s a 1 Mbaud 8N1 link carries (${bytesPerFrame.toFixed(0)}-byte frames)`, value: linkFramesPerSec, unit: 'frames/s' },
+      baseline: {
+        name: `frames/s a 1 Mbaud 8N1 link carries (${bytesPerFrame.toFixed(0)}-byte frames)`,
+        value: linkFramesPerSec,
+        unit: 'frames/s',
+      },
       ratio: parseRate / linkFramesPerSec,
       target: '>= 100',
       pass: parseRate / linkFramesPerSec >= 100,
