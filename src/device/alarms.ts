@@ -10,7 +10,9 @@ export interface Limits {
   hysteresis?: number;
 }
 
-export type AlarmEvent = { type: 'AlarmRaised'; data: AlarmRaised } | { type: 'AlarmCleared'; data: AlarmCleared };
+export type AlarmEvent =
+  | { type: 'AlarmRaised'; data: AlarmRaised }
+  | { type: 'AlarmCleared'; data: AlarmCleared };
 
 export function alarmId(sensor: string, kind: 'above' | 'below'): string {
   return `${sensor}-${kind}`;

@@ -13,7 +13,7 @@ export function createSource(s: SourceConfig, deps: SourceDeps = {}): Source {
         {
           ...common,
           ...(s.rateMs !== undefined ? { rateMs: s.rateMs } : {}),
-          ...(s.identify ? { identify: true } : {}),
+          identify: s.identify ?? true,
         },
         deps,
       );

@@ -11,8 +11,14 @@ const PIN_RE = /^(A\d{1,2}|\d{1,3})$/;
 
 const pinSchema = z.strictObject({
   sensor: z.string().regex(SENSOR_RE, 'must match [a-z0-9_.]{1,32}'),
-  pin: z.union([z.string().regex(PIN_RE, 'must be an analog pin like "A0"'), z.number().int().min(0).max(127)]),
-  unit: z.string().regex(/^[A-Za-z%/°]{1,8}$/, 'must match [A-Za-z%/°]{1,8}').optional(),
+  pin: z.union([
+    z.string().regex(PIN_RE, 'must be an analog pin like "A0"'),
+    z.number().int().min(0).max(127),
+  ]),
+  unit: z
+    .string()
+    .regex(/^[A-Za-z%/°]{1,8}$/, 'must match [A-Za-z%/°]{1,8}')
+    .optional(),
   scale: z.tuple([z.number(), z.number()]).optional(),
 });
 
@@ -31,8 +37,10 @@ const sourceSchema = z
     pins: z.array(pinSchema).min(1).optional(),
   })
   .superRefine((s, ctx) => {
-    if (s.driver === 'firmata' && !s.pins) ctx.addIssue({ code: 'custom', path: ['pins'], message: 'a firmata source needs pins' });
-    if (s.driver !== 'firmata' && s.pins) ctx.addIssue({ code: 'custom', path: ['pins'], message: 'only firmata sources have pins' });
+    if (s.driver === 'firmata' && !s.pins)
+      ctx.addIssue({ code: 'custom', path: ['pins'], message: 'a firmata source needs pins' });
+    if (s.driver !== 'firmata' && s.pins)
+      ctx.addIssue({ code: 'custom', path: ['pins'], message: 'only firmata sources have pins' });
   });
 
 const alarmSchema = z
@@ -68,7 +76,12 @@ export const deviceConfigSchema = z
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
     c.sources.forEach((s, i) => {
-      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name "${s.name}"` });
+      if (seen.has(s.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', i, 'name'],
+          message: `duplicate source name "${s.name}"`,
+        });
       seen.add(s.name);
     });
   });
@@ -90,7 +103,10 @@ export interface DeviceFlags {
 }
 
 function path(p: PropertyKey[]): string {
-  return p.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
+  return p.reduce<string>(
+    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)),
+    '',
+  );
 }
 
 /** One line naming the first bad key or value. */
@@ -110,7 +126,10 @@ export function readConfigFile(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw fail('CONFIG_INVALID', `${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw fail(
+      'CONFIG_INVALID',
+      `${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   try {
     return JSON.parse(text);
@@ -120,7 +139,11 @@ export function readConfigFile(file: string): unknown {
 }
 
 /** Merge the file (if any) and the flags, flags winning, and validate the result. */
-export function resolveDeviceConfig(file: unknown, flags: DeviceFlags, where = 'configuration'): DeviceConfig {
+export function resolveDeviceConfig(
+  file: unknown,
+  flags: DeviceFlags,
+  where = 'configuration',
+): DeviceConfig {
   if (file !== undefined && (typeof file !== 'object' || file === null || Array.isArray(file))) {
     throw fail('CONFIG_INVALID', `${where}: must be a JSON object`);
   }
@@ -130,7 +153,10 @@ export function resolveDeviceConfig(file: unknown, flags: DeviceFlags, where = '
   if (flags.mqtt !== undefined) merged.mqtt = { ...((merged.mqtt as object) ?? {}), url: flags.mqtt };
   if (flags.driver !== undefined || flags.port !== undefined || flags.baud !== undefined) {
     if (flags.driver === undefined || flags.port === undefined) {
-      throw fail('CONFIG_INVALID', `--${flags.driver === undefined ? 'driver' : 'port'} is needed with --${flags.driver === undefined ? 'port' : 'driver'}`);
+      throw fail(
+        'CONFIG_INVALID',
+        `--${flags.driver === undefined ? 'driver' : 'port'} is needed with --${flags.driver === undefined ? 'port' : 'driver'}`,
+      );
     }
     const name = flags.source ?? flags.driver;
     const sources = Array.isArray(merged.sources) ? [...(merged.sources as Record<string, unknown>[])] : [];

@@ -216,7 +216,6 @@ export function counterGap(prev: number, next: number): number {
 // ---- encoding (device → node commands, and the node side for the firmware simulator) ----
 // Encoders are for trusted callers: they throw on input that would not parse back.
 
-
 function finish(body: string, what: string): string {
   const line = wrapFrame(body);
   if (Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) {

@@ -7,7 +7,12 @@ const file = {
   sources: [
     { name: 'node', driver: 'line', port: '/dev/ttyUSB0', baud: 115200, rateMs: 1000 },
     { name: 'gps', driver: 'nmea', port: '/dev/serial0', baud: 9600 },
-    { name: 'uno', driver: 'firmata', port: '/dev/ttyACM0', pins: [{ sensor: 'light', pin: 'A0', unit: '%', scale: [0, 100] }] },
+    {
+      name: 'uno',
+      driver: 'firmata',
+      port: '/dev/ttyACM0',
+      pins: [{ sensor: 'light', pin: 'A0', unit: '%', scale: [0, 100] }],
+    },
   ],
   alarms: [{ sensor: 'temp', above: 30, below: -5, hysteresis: 0.5 }],
 };
@@ -28,11 +33,28 @@ describe('device configuration', () => {
   });
 
   it('lets flags win over the file', () => {
-    const c = resolveDeviceConfig(file, { id: 'pi-02', mqtt: 'mqtt://hub:1883', driver: 'line', port: '/dev/ttyS1', source: 'node' });
+    const c = resolveDeviceConfig(file, {
+      id: 'pi-02',
+      mqtt: 'mqtt://hub:1883',
+      driver: 'line',
+      port: '/dev/ttyS1',
+      source: 'node',
+    });
     expect(c.id).toBe('pi-02');
     expect(c.mqtt).toEqual({ url: 'mqtt://hub:1883' });
-    expect(c.sources[0]).toEqual({ name: 'node', driver: 'line', port: '/dev/ttyS1', baud: 115200, rateMs: 1000 });
-    const flagsOnly = resolveDeviceConfig(undefined, { id: 'x', driver: 'nmea', port: '/dev/pts/3', baud: 4800 });
+    expect(c.sources[0]).toEqual({
+      name: 'node',
+      driver: 'line',
+      port: '/dev/ttyS1',
+      baud: 115200,
+      rateMs: 1000,
+    });
+    const flagsOnly = resolveDeviceConfig(undefined, {
+      id: 'x',
+      driver: 'nmea',
+      port: '/dev/pts/3',
+      baud: 4800,
+    });
     expect(flagsOnly.sources).toEqual([{ name: 'nmea', driver: 'nmea', port: '/dev/pts/3', baud: 4800 }]);
   });
 
@@ -44,7 +66,10 @@ describe('device configuration', () => {
       [{ ...file, sources: [{ ...file.sources[0], parity: 'even' }] }, /unknown key "sources\[0\]\.parity"/],
       [{ ...file, sources: [] }, /sources: at least one source/],
       [{ ...file, sources: [file.sources[0], file.sources[0]] }, /sources\[1\]\.name: duplicate source name/],
-      [{ ...file, sources: [{ name: 'uno', driver: 'firmata', port: '/dev/x' }] }, /sources\[0\]\.pins: a firmata source needs pins/],
+      [
+        { ...file, sources: [{ name: 'uno', driver: 'firmata', port: '/dev/x' }] },
+        /sources\[0\]\.pins: a firmata source needs pins/,
+      ],
       [{ ...file, alarms: [{ sensor: 'temp' }] }, /alarms\[0\]: an alarm needs above or below/],
       [{ ...file, alarms: [{ sensor: 'temp', above: 1, below: 2 }] }, /below must be less than above/],
       [{ ...file, mqtt: { url: 'http://x' } }, /mqtt\.url/],
@@ -56,7 +81,9 @@ describe('device configuration', () => {
       expect(m).toMatch(/^cfg\.json: /);
       expect(m).not.toContain('\n');
     }
-    expect(message(() => resolveDeviceConfig(undefined, { id: 'x', port: '/dev/x' }))).toMatch(/--driver is needed/);
+    expect(message(() => resolveDeviceConfig(undefined, { id: 'x', port: '/dev/x' }))).toMatch(
+      /--driver is needed/,
+    );
     expect(message(() => resolveDeviceConfig(undefined, { id: 'x' }))).toMatch(/sources/);
   });
 });

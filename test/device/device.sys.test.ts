@@ -1,10 +1,10 @@
 // The real processes: `fieldlog sim` on socat ptys and `fieldlog device` reading them.
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { EventLog } from '../../src/log/event-log.js';
 import type { Envelope } from '../../src/log/envelope.js';
+import { EventLog } from '../../src/log/event-log.js';
 import { runCli } from '../support/cli.js';
 import { type Proc, startCli } from '../support/proc.js';
 
@@ -42,9 +42,28 @@ async function readLog(dir: string): Promise<Envelope[]> {
 
 describe('fieldlog device with fieldlog sim on ptys', () => {
   it('records a noisy line node: readings, rejects in aggregate, never a bad reading', async () => {
-    const { port } = await sim('line', '--rate', '20', '--faults', 'garbage,checksum,truncate,overlong,drop', '--seed', '7');
+    const { port } = await sim(
+      'line',
+      '--rate',
+      '20',
+      '--faults',
+      'garbage,checksum,truncate,overlong,drop',
+      '--seed',
+      '7',
+    );
     const dir = join(root, 'line');
-    const dev = start(['device', '--id', 'pi-line', '--data', dir, '--driver', 'line', '--port', port, '--no-ui']);
+    const dev = start([
+      'device',
+      '--id',
+      'pi-line',
+      '--data',
+      dir,
+      '--driver',
+      'line',
+      '--port',
+      port,
+      '--no-ui',
+    ]);
     await dev.waitFor(/line connected/);
     await dev.waitFor(/bad frame\(s\) rejected/, 30_000);
     await dev.waitFor(/frame\(s\) lost/, 30_000);
@@ -57,6 +76,11 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
       expect(['temp', 'hum', 'pressure']).toContain((r.data as { sensor: string }).sensor);
       expect(Number.isFinite((r.data as { value: number }).value)).toBe(true);
     }
+    // the node's start-up $FLI is lost before the port opens; the device asks on connect
+    expect(events.find((e) => e.type === 'SourceIdentified')?.data).toMatchObject({
+      source: 'line',
+      nodeId: expect.any(String),
+    });
     const rejected = events.filter((e) => e.type === 'FramesRejected');
     expect(rejected.length).toBeGreaterThan(0);
     expect(events.at(-1)).toMatchObject({ type: 'DeviceStopped', data: { reason: 'SIGTERM' } });
@@ -84,9 +108,31 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
   it('refuses a second device on the same folder while the first keeps logging', async () => {
     const { port } = await sim('line', '--rate', '20');
     const dir = join(root, 'locked');
-    const first = start(['device', '--id', 'pi-lock', '--data', dir, '--driver', 'line', '--port', port, '--no-ui']);
+    const first = start([
+      'device',
+      '--id',
+      'pi-lock',
+      '--data',
+      dir,
+      '--driver',
+      'line',
+      '--port',
+      port,
+      '--no-ui',
+    ]);
     await first.waitFor(/line connected/);
-    const second = await runCli(['device', '--id', 'pi-lock', '--data', dir, '--driver', 'line', '--port', port, '--no-ui']);
+    const second = await runCli([
+      'device',
+      '--id',
+      'pi-lock',
+      '--data',
+      dir,
+      '--driver',
+      'line',
+      '--port',
+      port,
+      '--no-ui',
+    ]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/LOG_LOCKED/);
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
@@ -97,12 +143,27 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
   it('records a GPS receiver on a pty as positions', async () => {
     const { port } = await sim('nmea', '--rate', '5');
     const dir = join(root, 'gps');
-    const dev = start(['device', '--id', 'pi-gps', '--data', dir, '--driver', 'nmea', '--port', port, '--no-ui']);
+    const dev = start([
+      'device',
+      '--id',
+      'pi-gps',
+      '--data',
+      dir,
+      '--driver',
+      'nmea',
+      '--port',
+      port,
+      '--no-ui',
+    ]);
     await dev.waitFor(/position -?\d/, 20_000);
     expect(await dev.stop()).toBe(0);
     const positions = (await readLog(dir)).filter((e) => e.type === 'PositionRecorded');
     expect(positions.length).toBeGreaterThan(0);
-    expect(positions[0]!.data).toMatchObject({ source: 'nmea', lat: expect.any(Number), lon: expect.any(Number) });
+    expect(positions[0]!.data).toMatchObject({
+      source: 'nmea',
+      lat: expect.any(Number),
+      lon: expect.any(Number),
+    });
   });
 
   it('reads a simulated StandardFirmata board through johnny-five on a pty', async () => {
@@ -113,14 +174,27 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
       config,
       JSON.stringify({
         id: 'pi-uno',
-        sources: [{ name: 'uno', driver: 'firmata', port, sampleMs: 200, pins: [{ sensor: 'light', pin: 'A0', unit: '%', scale: [0, 100] }, { sensor: 'raw', pin: 'A1' }] }],
+        sources: [
+          {
+            name: 'uno',
+            driver: 'firmata',
+            port,
+            sampleMs: 200,
+            pins: [
+              { sensor: 'light', pin: 'A0', unit: '%', scale: [0, 100] },
+              { sensor: 'raw', pin: 'A1' },
+            ],
+          },
+        ],
       }),
     );
     const dev = start(['device', '--config', config, '--data', dir, '--no-ui']);
     await dev.waitFor(/uno connected/, 20_000);
     await dev.waitFor(/reading\(s\) recorded/, 20_000);
     expect(await dev.stop()).toBe(0);
-    const readings = (await readLog(dir)).filter((e) => e.type === 'ReadingRecorded').map((e) => e.data as { sensor: string; value: number; unit?: string });
+    const readings = (await readLog(dir))
+      .filter((e) => e.type === 'ReadingRecorded')
+      .map((e) => e.data as { sensor: string; value: number; unit?: string });
     const light = readings.filter((r) => r.sensor === 'light');
     const raw = readings.filter((r) => r.sensor === 'raw');
     expect(light.length).toBeGreaterThan(0);
@@ -131,10 +205,26 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
   it('records an unplugged cable and resumes when it is back', async () => {
     const { port } = await sim('line', '--rate', '20', '--faults', 'disconnect', '--seed', '3');
     const dir = join(root, 'unplug');
-    const dev = start(['device', '--id', 'pi-unplug', '--data', dir, '--driver', 'line', '--port', port, '--no-ui']);
+    const dev = start([
+      'device',
+      '--id',
+      'pi-unplug',
+      '--data',
+      dir,
+      '--driver',
+      'line',
+      '--port',
+      port,
+      '--no-ui',
+    ]);
     await dev.waitFor(/line connected/);
     await dev.waitFor(/line (disconnected|unavailable)/, 40_000);
-    await expect.poll(() => dev.lines.filter((l) => /line connected/.test(l)).length, { timeout: 40_000, interval: 200 }).toBeGreaterThan(1);
+    await expect
+      .poll(() => dev.lines.filter((l) => /line connected/.test(l)).length, {
+        timeout: 40_000,
+        interval: 200,
+      })
+      .toBeGreaterThan(1);
     expect(await dev.stop()).toBe(0);
     const events = await readLog(dir);
     const types = events.map((e) => e.type);
@@ -158,7 +248,10 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
     }
     const cfg = join(root, 'bad.json');
-    writeFileSync(cfg, JSON.stringify({ id: 'x', sources: [{ name: 'a', driver: 'line', port: '/dev/null', speed: 9600 }] }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({ id: 'x', sources: [{ name: 'a', driver: 'line', port: '/dev/null', speed: 9600 }] }),
+    );
     const r = await runCli(['device', '--config', cfg, '--data', dir]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown key "sources\[0\]\.speed"/);

@@ -235,7 +235,11 @@ describe('Recorder stopping', () => {
     src.stop = async () => {
       src.emit({ kind: 'position', position: { fixTime: '2026-11-24T10:00:00.000Z', lat: 1, lon: 2 } });
     };
-    const rec = new Recorder(log, config, [src], { version: '1', clock: timers, clockCheck: () => ({ synced: true, basis: 'test' }) });
+    const rec = new Recorder(log, config, [src], {
+      version: '1',
+      clock: timers,
+      clockCheck: () => ({ synced: true, basis: 'test' }),
+    });
     await rec.start();
     await rec.stop('SIGTERM');
     const types = (await events(log)).map((e) => e.type);
