@@ -233,6 +233,33 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
     expect(types.slice(firstDown).includes('SourceConnected')).toBe(true);
   });
 
+  it('keeps logging from the other sources while one is unplugged', async () => {
+    const a = await sim('line', '--rate', '20', '--faults', 'disconnect', '--seed', '5');
+    const b = await sim('line', '--rate', '20');
+    const dir = join(root, 'two');
+    const config = join(root, 'two.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        id: 'pi-two',
+        sources: [
+          { name: 'flaky', driver: 'line', port: a.port },
+          { name: 'steady', driver: 'line', port: b.port },
+        ],
+      }),
+    );
+    const dev = start(['device', '--config', config, '--data', dir, '--no-ui']);
+    await dev.waitFor(/flaky (disconnected|unavailable)/, 40_000);
+    await expect.poll(() => dev.lines.filter((l) => /flaky connected/.test(l)).length, { timeout: 40_000, interval: 200 }).toBeGreaterThan(1);
+    expect(await dev.stop()).toBe(0);
+    const events = await readLog(dir);
+    const down = events.findIndex((e) => e.type === 'SourceDisconnected' && (e.data as { source: string }).source === 'flaky');
+    const up = events.findIndex((e, i) => i > down && e.type === 'SourceConnected' && (e.data as { source: string }).source === 'flaky');
+    const during = events.slice(down, up).filter((e) => e.type === 'ReadingRecorded');
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.every((e) => (e.data as { source: string }).source === 'steady')).toBe(true);
+  });
+
   it('refuses bad flags and configuration in one line with exit code 2, writing nothing', async () => {
     const dir = join(root, 'never');
     for (const args of [
