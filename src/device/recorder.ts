@@ -200,15 +200,19 @@ export class Recorder extends EventEmitter {
           void this.append({ type: 'SourceDisconnected', data, meta: system });
         }
         return;
-      case 'readings':
+      case 'readings': {
+        // one frame, one unit: its readings and the alarms they decide are written together
+        const batch: EventInput[] = [];
         for (const r of ev.readings) {
           const data: Record<string, unknown> = { source: name, sensor: r.sensor, value: r.value };
           if (r.unit !== undefined) data.unit = r.unit;
-          void this.append({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
+          batch.push({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
           this.latest.set(r.sensor, r.value);
-          this.checkAlarms(r.sensor, r.value);
+          batch.push(...this.alarmEvents(r.sensor, r.value));
         }
+        void this.log.appendMany(batch).catch((err: unknown) => this.emit('error', err));
         return;
+      }
       case 'position':
         void this.append({
           type: 'PositionRecorded',
@@ -249,13 +253,20 @@ export class Recorder extends EventEmitter {
     }
   }
 
-  private checkAlarms(sensor: string, value: number): void {
+  /** Decide the alarm events for a value, updating what is active now. */
+  private alarmEvents(sensor: string, value: number): EventInput[] {
+    const out: EventInput[] = [];
     for (const a of decideAlarms(sensor, value, this.thresholds.get(sensor), (id) => this.active.has(id))) {
       if (a.type === 'AlarmRaised') this.active.add(a.data.alarm);
       else this.active.delete(a.data.alarm);
       this.acked.delete(a.data.alarm);
-      void this.append({ type: a.type, data: { ...a.data }, meta: { actor: 'system' } });
+      out.push({ type: a.type, data: { ...a.data }, meta: { actor: 'system' } });
     }
+    return out;
+  }
+
+  private checkAlarms(sensor: string, value: number): void {
+    for (const e of this.alarmEvents(sensor, value)) void this.append(e);
   }
 
   private noteReject(source: string, reason: string, sample: string): void {

@@ -168,6 +168,7 @@ let lastTime = '';
 
 /** Parse an envelope time; only the exact canonical form is accepted, so storing ms is lossless. */
 export function parseTime(time: string): number {
+  if (time === lastParsed) return lastParsedMs;
   const ms = TIME_RE.test(time) ? Date.parse(time) : Number.NaN;
   if (!Number.isFinite(ms) || new Date(ms).toISOString() !== time) {
     throw fail(
@@ -175,8 +176,13 @@ export function parseTime(time: string): number {
       `time "${time}" is not RFC 3339 UTC with milliseconds (YYYY-MM-DDTHH:MM:SS.sssZ)`,
     );
   }
+  lastParsed = time;
+  lastParsedMs = ms;
   return ms;
 }
+
+let lastParsed = '';
+let lastParsedMs = 0;
 
 const metaSchema = z
   .object({

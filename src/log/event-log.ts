@@ -161,6 +161,8 @@ interface PendingBatch {
   waiters: Waiter[];
   envelopes: Envelope[];
   redacting: Set<string>;
+  /** Each stream's last hash in this batch: its durable head once the batch is written. */
+  heads: Map<Stream, { seq: number; hash: Uint8Array }>;
 }
 
 const ZERO = new Uint8Array(32);
@@ -238,7 +240,13 @@ export class EventLog extends EventEmitter {
   private readonly fleet: boolean;
   private fleetPosition = 0;
   private durableFleetPosition = 0;
-  private pending: PendingBatch = { ops: [], waiters: [], envelopes: [], redacting: new Set() };
+  private pending: PendingBatch = {
+    ops: [],
+    waiters: [],
+    envelopes: [],
+    redacting: new Set(),
+    heads: new Map(),
+  };
   private writing = false;
   private scheduled = false;
   private closed = false;
@@ -421,6 +429,36 @@ export class EventLog extends EventEmitter {
     return this.appendTo(undefined, input);
   }
 
+  /**
+   * Append several events to the default stream as one unit of the same batch (all or
+   * none); one promise for all of them. A bad input refuses the whole call.
+   */
+  appendMany(inputs: EventInput[]): Promise<Envelope[]> {
+    try {
+      this.checkOpen();
+      const s = this.stream(undefined);
+      if (inputs.length === 0) return Promise.resolve([]);
+      // seal against a scratch head first so a bad input leaves the stream untouched
+      const start = { seq: s.seq, hash: s.hash };
+      const sealed: Sealed[] = [];
+      try {
+        for (const input of inputs) {
+          const x = this.seal(s, input);
+          sealed.push(x);
+          s.seq = x.env.seq;
+          s.hash = x.rec.hash;
+        }
+      } finally {
+        s.seq = start.seq;
+        s.hash = start.hash;
+      }
+      for (let i = 0; i < sealed.length - 1; i++) this.stage(s, sealed[i]!, null);
+      return this.enqueue(s, sealed[sealed.length - 1]!, null).then(() => sealed.map((x) => x.env));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   appendTo(device: string | undefined, input: EventInput): Promise<Envelope> {
     try {
       this.checkOpen();
@@ -532,9 +570,8 @@ export class EventLog extends EventEmitter {
         // the stream may have moved while it was being created
         if (st.seq !== envelopes[0]!.seq - 1)
           throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
-        let last: Promise<unknown> = Promise.resolve();
-        for (const x of sealed) last = this.enqueue(st, x, null);
-        await last;
+        for (let i = 0; i < sealed.length - 1; i++) this.stage(st, sealed[i]!, null);
+        await this.enqueue(st, sealed[sealed.length - 1]!, null);
         return envelopes;
       };
       return run();
@@ -544,6 +581,17 @@ export class EventLog extends EventEmitter {
   }
 
   private enqueue(s: Stream, sealed: Sealed, extra: BatchOp | null): Promise<Envelope> {
+    this.stage(s, sealed, extra);
+    const env = sealed.env;
+    const done = new Promise<Envelope>((resolve, reject) =>
+      this.pending.waiters.push({ resolve: () => resolve(env), reject }),
+    );
+    this.schedule();
+    return done;
+  }
+
+  /** Add one sealed event to the pending batch; the caller arranges to be told when it is written. */
+  private stage(s: Stream, sealed: Sealed, extra: BatchOp | null): void {
     const { env, rec } = sealed;
     const batch = this.pending;
     this.strings.intern(rec.type, batch.ops);
@@ -557,13 +605,9 @@ export class EventLog extends EventEmitter {
     }
     if (extra) batch.ops.push(extra);
     batch.envelopes.push(env);
+    batch.heads.set(s, { seq: env.seq, hash: rec.hash });
     s.seq = env.seq;
     s.hash = rec.hash;
-    const done = new Promise<Envelope>((resolve, reject) =>
-      batch.waiters.push({ resolve: () => resolve(env), reject }),
-    );
-    this.schedule();
-    return done;
   }
 
   private schedule(): void {
@@ -581,10 +625,8 @@ export class EventLog extends EventEmitter {
     try {
       while (this.pending.ops.length > 0 || this.pending.waiters.length > 0) {
         const batch = this.pending;
-        this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set() };
-        const heads = new Map<Stream, { seq: number; hash: Uint8Array }>();
-        for (const env of batch.envelopes)
-          heads.set(this.streams.get(env.device)!, { seq: env.seq, hash: unhex(env.hash) });
+        this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set(), heads: new Map() };
+        const heads = batch.heads;
         const position = this.fleetPosition;
         try {
           if (batch.ops.length > 0) await this.write(batch.ops);
@@ -620,7 +662,7 @@ export class EventLog extends EventEmitter {
   /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
   private rollback(batch: PendingBatch, cause: unknown): void {
     const later = this.pending;
-    this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set() };
+    this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set(), heads: new Map() };
     for (const s of this.streams.values()) {
       s.seq = s.durableSeq;
       s.hash = s.durableHash;

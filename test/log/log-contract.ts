@@ -70,6 +70,20 @@ export function logContract(name: string, open: LogFactory): void {
       expect(report).toMatchObject({ ok: true, events: 500, head: { seq: 500, hash: all[499]!.hash } });
     });
 
+    it('appends several events as one unit, or none of them', async () => {
+      const log = await make();
+      await expect(log.appendMany([reading('a', 1), { type: 'bad type', data: {} }])).rejects.toMatchObject({
+        code: 'EVENT_INVALID',
+      });
+      expect(log.count()).toBe(0);
+      const evs = await log.appendMany([reading('a', 1), reading('b', 2), reading('c', 3)]);
+      expect(evs.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(evs[1]!.prev).toBe(evs[0]!.hash);
+      const next = await log.append(reading('d', 4));
+      expect(next.prev).toBe(evs[2]!.hash);
+      await expect(log.verify()).resolves.toMatchObject({ ok: true, events: 4 });
+    });
+
     it('indexes events by time and answers time ranges and as-of lookups', async () => {
       const clock = fakeClock(Date.parse('2026-01-01T00:00:00.000Z'), 1000);
       const log = await make({ clock });
