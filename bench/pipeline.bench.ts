@@ -6,26 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { openPtyPair } from '../firmware-sim/pty.js';
-import { encodeReadings } from '../src/device/line-protocol.js';
 import { Recorder } from '../src/device/recorder.js';
 import { LineSource } from '../src/device/sources/line-source.js';
 import type { Envelope } from '../src/log/envelope.js';
 import { EventLog } from '../src/log/event-log.js';
 import { type BenchResult, median, rate } from './report.js';
-
-function frames(n: number): Buffer {
-  const parts: string[] = [];
-  for (let i = 0; i < n; i++) {
-    parts.push(
-      encodeReadings(i % 65536, [
-        { sensor: 'temp', value: Math.round((21 + Math.sin(i / 50)) * 100) / 100, unit: 'C' },
-        { sensor: 'hum', value: Math.round((45 + Math.cos(i / 70) * 5) * 10) / 10, unit: '%' },
-        { sensor: 'pressure', value: Math.round((1013 + Math.sin(i / 900)) * 10) / 10, unit: 'hPa' },
-      ]),
-    );
-  }
-  return Buffer.from(parts.join(''), 'utf8');
-}
+import { frames } from './serial.bench.js';
 
 function open(path: string): Promise<SerialPort> {
   return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@ import { encodeReadings, LineSplitter, parseLine } from '../src/device/line-prot
 import { type BenchResult, median, rate } from './report.js';
 
 /** Frames a node sends: three sensors, a counter, realistic values. */
-function frames(n: number): Buffer {
+export function frames(n: number): Buffer {
   const parts: string[] = [];
   for (let i = 0; i < n; i++) {
     parts.push(
