@@ -823,6 +823,39 @@ export class EventLog extends EventEmitter {
     }
   }
 
+  /**
+   * The same envelopes as JSON text, built from the stored canonical payload without
+   * parsing it: what replication and exports send.
+   */
+  async *eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
+    const s = this.stream(range.device);
+    const [from, to] = this.bounds(s, range);
+    if (to < from) return;
+    let prev = await this.hashBefore(s, from);
+    let expect = from;
+    const device = JSON.stringify(s.device);
+    for await (const chunk of this.recordChunks(s, from, to)) {
+      const out: { seq: number; hash: string; json: string }[] = new Array(chunk.length);
+      for (let i = 0; i < chunk.length; i++) {
+        const [key, raw] = chunk[i]!;
+        const seq = eventKeySeq(key);
+        if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
+        const rec = this.decode(raw, s.device, seq);
+        const hash = hex(rec.hash);
+        const data = rec.data === null ? 'null' : decodeText(rec.data);
+        const digest = rec.digest ? hex(rec.digest) : sha256hex(rec.data as Uint8Array);
+        let json = `{"device":${device},"seq":${seq},"type":${JSON.stringify(rec.type)},"time":"${new Date(rec.timeMs).toISOString()}","boot":${JSON.stringify(rec.boot)},"mono":${JSON.stringify(rec.mono)},"data":${data}`;
+        if (rec.metaJcs !== null) json += `,"meta":${rec.metaJcs}`;
+        json += `,"digest":"${digest}","prev":"${prev}","hash":"${hash}"`;
+        if (rec.sig) json += `,"sig":"${Buffer.from(rec.sig).toString('base64')}"`;
+        out[i] = { seq, hash, json: `${json}}` };
+        prev = hash;
+        expect++;
+      }
+      yield out;
+    }
+  }
+
   async get(seq: number, device?: string): Promise<Envelope | undefined> {
     const s = this.stream(device);
     if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq) return undefined;

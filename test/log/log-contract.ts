@@ -59,6 +59,23 @@ export function logContract(name: string, open: LogFactory): void {
       await expect(log.get(99)).resolves.toBeUndefined();
     });
 
+    it('gives the same envelopes as JSON text without parsing payloads', async () => {
+      const log = await make();
+      await log.append({
+        type: 'NoteAdded',
+        data: { text: 'é "quoted" \\ ✓', n: [1, { b: null }] },
+        meta: { actor: 'operator:ana' },
+      });
+      for (let i = 0; i < 5; i++) await log.append(reading('t', i / 3));
+      await log.redact(3, 'test', 'operator:ana');
+      const parsed = [];
+      for await (const chunk of log.eventsJson({ fromSeq: 2 }))
+        for (const x of chunk) parsed.push(JSON.parse(x.json));
+      const envelopes = [];
+      for await (const e of log.events({ fromSeq: 2 })) envelopes.push(e);
+      expect(parsed).toEqual(envelopes);
+    });
+
     it('keeps seq and chain correct under many concurrent appends, in one batch per turn', async () => {
       const log = await make();
       const batches: number[] = [];
