@@ -11,6 +11,7 @@ export const KEY = {
   SNAPSHOT: 0x12,
   STRING: 0x13,
   FLEET: 0x14,
+  ASIDE: 0x30,
 } as const;
 
 const FLAG_META = 1;

@@ -203,6 +203,17 @@ async function* prefetched<K, V>(it: {
   }
 }
 
+function asideKey(namespace: string, key: string): Uint8Array {
+  const ns = encodeText(namespace);
+  const k = encodeText(key);
+  const out = new Uint8Array(2 + ns.length + k.length);
+  out[0] = KEY.ASIDE;
+  out.set(ns, 1);
+  out[1 + ns.length] = 0;
+  out.set(k, 2 + ns.length);
+  return out;
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array, n = a.length): boolean {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -853,6 +864,35 @@ export class EventLog extends EventEmitter {
         expect++;
       }
       yield out;
+    }
+  }
+
+  /** The stored hash of one event (64 zeros for seq 0), or undefined when there is none. */
+  async hashAt(seq: number, device?: string): Promise<string | undefined> {
+    const s = this.stream(device);
+    if (seq === 0) return ZERO_HASH;
+    if (!Number.isInteger(seq) || seq < 0 || seq > s.durableSeq) return undefined;
+    const raw = await this.db.get(eventKey(s.id, seq));
+    return raw === undefined ? undefined : hex(this.decode(raw, s.device, seq).hash);
+  }
+
+  // ---------------------------------------------------------------- aside
+
+  /**
+   * A key space the log itself never reads, for data kept beside the streams (the hub's
+   * quarantined forks). Written durably.
+   */
+  async putAside(namespace: string, key: string, value: string): Promise<void> {
+    this.checkOpen();
+    await this.db.put(asideKey(namespace, key), encodeText(value), this.writeOptions);
+  }
+
+  async *aside(namespace: string): AsyncGenerator<[string, string]> {
+    const prefix = asideKey(namespace, '');
+    const end = new Uint8Array(prefix);
+    end[end.length - 1] = 1;
+    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: end })) {
+      yield [decodeText(k.subarray(prefix.length)), decodeText(v)];
     }
   }
 

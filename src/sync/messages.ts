@@ -1,0 +1,127 @@
+// The MQTT replication contract (SPEC §4): topics and one schema per message. Everything
+// that arrives from the broker goes through here before anything else looks at it.
+import { z } from 'zod';
+import { fail } from '../errors.js';
+import type { Envelope } from '../log/envelope.js';
+import { envelopeSchema, parseEnvelope } from '../log/envelope.js';
+
+export const DEFAULT_PREFIX = 'fieldlog';
+export const MAX_PAYLOAD = 1024 * 1024;
+export const MAX_BATCH_EVENTS = 1000;
+const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export type Channel = 'hello' | 'events' | 'ack' | 'status';
+
+export function isId(s: string): boolean {
+  return ID_RE.test(s);
+}
+
+export function deviceTopic(prefix: string, fleet: string, device: string, channel: Channel): string {
+  return `${prefix}/${fleet}/${device}/${channel}`;
+}
+
+export function hubStatusTopic(prefix: string, fleet: string): string {
+  return `${prefix}/${fleet}/hub/status`;
+}
+
+/** Parse `<p>/<f>/<d>/<channel>`; undefined for anything else (`hub` is not a device). */
+export function parseTopic(
+  prefix: string,
+  topic: string,
+): { fleet: string; device: string; channel: Channel } | undefined {
+  if (!topic.startsWith(`${prefix}/`)) return undefined;
+  const parts = topic.slice(prefix.length + 1).split('/');
+  if (parts.length !== 3) return undefined;
+  const [fleet, device, channel] = parts as [string, string, string];
+  if (!isId(fleet) || !isId(device) || device === 'hub') return undefined;
+  if (channel !== 'hello' && channel !== 'events' && channel !== 'ack' && channel !== 'status')
+    return undefined;
+  return { fleet, device, channel };
+}
+
+const head = z.strictObject({ seq: z.number().int().min(0), hash: z.string().regex(HEX64) });
+export const helloSchema = z.strictObject({ head });
+export const ackSchema = z.strictObject({
+  upTo: z.number().int().min(0),
+  hash: z.string().regex(HEX64),
+  error: z.enum(['gap', 'fork', 'invalid']).optional(),
+  detail: z.string().max(1000).optional(),
+});
+export const statusSchema = z.strictObject({
+  online: z.boolean(),
+  boot: z.string().max(64).optional(),
+  time: z.string().max(40),
+});
+const eventsShape = z.strictObject({
+  device: z.string().regex(ID_RE),
+  events: z.array(z.unknown()).min(1).max(MAX_BATCH_EVENTS),
+});
+
+export type Hello = z.infer<typeof helloSchema>;
+export type Ack = z.infer<typeof ackSchema>;
+export type Status = z.infer<typeof statusSchema>;
+export interface EventsMessage {
+  device: string;
+  events: Envelope[];
+}
+
+function json(payload: Buffer | string): unknown {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  if (size > MAX_PAYLOAD)
+    throw fail('SYNC_MESSAGE_INVALID', `payload of ${size} bytes is over ${MAX_PAYLOAD}`);
+  try {
+    // a reviver that drops __proto__ keeps hostile payloads from reaching any prototype
+    return JSON.parse(payload.toString(), (k, v) => (k === '__proto__' ? undefined : v));
+  } catch {
+    throw fail('SYNC_MESSAGE_INVALID', 'payload is not JSON');
+  }
+}
+
+function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw fail(
+      'SYNC_MESSAGE_INVALID',
+      `${what}: ${i ? `${i.path.join('.') || '(root)'}: ${i.message}` : 'invalid'}`,
+    );
+  }
+  return r.data;
+}
+
+export function parseHello(payload: Buffer | string): Hello {
+  return check(helloSchema, json(payload), 'hello');
+}
+
+export function parseAck(payload: Buffer | string): Ack {
+  return check(ackSchema, json(payload), 'ack');
+}
+
+export function parseStatus(payload: Buffer | string): Status {
+  return check(statusSchema, json(payload), 'status');
+}
+
+/** A batch of envelopes for `device`: every one its own, with contiguous seqs. */
+export function parseEvents(payload: Buffer | string, device: string): EventsMessage {
+  const m = check(eventsShape, json(payload), 'events');
+  if (m.device !== device)
+    throw fail('SYNC_MESSAGE_INVALID', `events for ${m.device} on the topic of ${device}`);
+  const events: Envelope[] = [];
+  for (const [i, raw] of m.events.entries()) {
+    let env: Envelope;
+    try {
+      env = parseEnvelope(raw);
+    } catch (err) {
+      throw fail('SYNC_MESSAGE_INVALID', `events[${i}]: ${(err as Error).message}`);
+    }
+    if (env.device !== device) throw fail('SYNC_MESSAGE_INVALID', `events[${i}] belongs to ${env.device}`);
+    const prev = events[i - 1];
+    if (prev && env.seq !== prev.seq + 1)
+      throw fail('SYNC_MESSAGE_INVALID', `events[${i}]: seqs are not contiguous`);
+    events.push(env);
+  }
+  return { device, events };
+}
+
+export { envelopeSchema };

@@ -1,0 +1,323 @@
+// The device's side of replication. The log is the outbox: events stream from it to the
+// hub in bounded batches, a window of them in flight, and the hub's acks say what it
+// holds durably. Acks are checked against the device's own chain: a forged or confused
+// ack can make the device resend, never skip. The broker is never trusted to keep anything.
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { ZERO_HASH } from '../log/envelope.js';
+import type { EventLog } from '../log/event-log.js';
+import { type Ack, DEFAULT_PREFIX, deviceTopic, parseAck } from './messages.js';
+
+export interface ReplicatorTimers {
+  setTimeout(cb: () => void, ms: number): unknown;
+  clearTimeout(h: unknown): void;
+}
+
+export interface ReplicatorOptions {
+  url: string;
+  fleet: string;
+  prefix?: string;
+  /** Extra MQTT options: username, password, ca, cert, key (PEM text), rejectUnauthorized. */
+  mqtt?: Partial<IClientOptions>;
+  batchEvents?: number;
+  batchBytes?: number;
+  window?: number;
+  ackTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number; jitter: number };
+  timers?: ReplicatorTimers;
+  random?: () => number;
+}
+
+export interface SyncStatus {
+  connected: boolean;
+  /** What the hub holds durably, by its last accepted ack (-1: not known yet). */
+  acked: number;
+  head: number;
+  backlog: number;
+  inFlight: number;
+  rejectedAcks: number;
+  lastError?: string;
+}
+
+const systemTimers: ReplicatorTimers = {
+  setTimeout: (cb, ms) => setTimeout(cb, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export class Replicator extends EventEmitter {
+  private client: MqttClient | null = null;
+  private connected = false;
+  private stopped = false;
+  private acked = -1;
+  private next = 1;
+  private inflight: { from: number; to: number }[] = [];
+  private pumping = false;
+  private again = false;
+  private attempt = 0;
+  private reconnectTimer: unknown = null;
+  private ackTimer: unknown = null;
+  private pausedUntilRetry = false;
+  private rejectedAcks = 0;
+  private lastError: string | undefined;
+  private readonly o: Required<Omit<ReplicatorOptions, 'mqtt' | 'prefix'>> & {
+    prefix: string;
+    mqtt: Partial<IClientOptions>;
+  };
+  private readonly device: string;
+  private readonly onAppend = () => this.pump();
+
+  constructor(
+    readonly log: EventLog,
+    opts: ReplicatorOptions,
+  ) {
+    super();
+    const device = log.device;
+    if (device === undefined) throw new Error('the replicator needs a log with one device');
+    this.device = device;
+    this.o = {
+      url: opts.url,
+      fleet: opts.fleet,
+      prefix: opts.prefix ?? DEFAULT_PREFIX,
+      mqtt: opts.mqtt ?? {},
+      batchEvents: opts.batchEvents ?? 500,
+      batchBytes: opts.batchBytes ?? 256 * 1024,
+      window: opts.window ?? 8,
+      ackTimeoutMs: opts.ackTimeoutMs ?? 10_000,
+      backoff: opts.backoff ?? { initialMs: 500, maxMs: 60_000, jitter: 0.2 },
+      timers: opts.timers ?? systemTimers,
+      random: opts.random ?? Math.random,
+    };
+  }
+
+  private topic(channel: 'hello' | 'events' | 'ack' | 'status'): string {
+    return deviceTopic(this.o.prefix, this.o.fleet, this.device, channel);
+  }
+
+  private statusPayload(online: boolean): string {
+    return JSON.stringify({ online, boot: this.log.boot, time: new Date().toISOString() });
+  }
+
+  status(): SyncStatus {
+    const head = this.log.head().seq;
+    const s: SyncStatus = {
+      connected: this.connected,
+      acked: this.acked,
+      head,
+      backlog: head - Math.max(0, this.acked),
+      inFlight: this.inflight.length,
+      rejectedAcks: this.rejectedAcks,
+    };
+    if (this.lastError !== undefined) s.lastError = this.lastError;
+    return s;
+  }
+
+  start(): void {
+    if (this.client) return;
+    this.log.on('append', this.onAppend);
+    const client = mqtt.connect(this.o.url, {
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0, // reconnects are ours: exponential, with jitter
+      connectTimeout: 10_000,
+      clientId: `fieldlog-${this.device}-${this.log.boot}`,
+      will: {
+        topic: this.topic('status'),
+        payload: Buffer.from(this.statusPayload(false)),
+        qos: 1,
+        retain: true,
+      },
+      ...this.o.mqtt,
+    });
+    this.client = client;
+    client.on('connect', () => void this.onConnect());
+    client.on('message', (topic, payload) => {
+      if (topic === this.topic('ack')) this.onAck(payload);
+    });
+    client.on('close', () => this.onClose());
+    client.on('error', (err) => {
+      this.lastError = err.message;
+      this.emit('sync-error', err);
+    });
+  }
+
+  private async onConnect(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.attempt = 0;
+    try {
+      await client.subscribeAsync(this.topic('ack'), { qos: 1 });
+      await client.publishAsync(this.topic('status'), this.statusPayload(true), { qos: 1, retain: true });
+      this.connected = true;
+      this.acked = -1; // the hub says what it holds in answer to hello
+      this.inflight = [];
+      await client.publishAsync(this.topic('hello'), JSON.stringify({ head: this.log.head() }), { qos: 1 });
+      this.emit('connected');
+    } catch (err) {
+      this.lastError = (err as Error).message;
+    }
+  }
+
+  private onClose(): void {
+    const was = this.connected;
+    this.connected = false;
+    this.inflight = [];
+    this.clearAckTimer();
+    if (was) this.emit('disconnected');
+    if (this.stopped || !this.client) return;
+    const b = this.o.backoff;
+    const base = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(this.attempt++, 20));
+    const delay = Math.round(base * (1 + b.jitter * (2 * this.o.random() - 1)));
+    this.reconnectTimer = this.o.timers.setTimeout(() => {
+      this.reconnectTimer = null;
+      if (!this.stopped) this.client?.reconnect();
+    }, delay);
+  }
+
+  private async ownHash(seq: number): Promise<string | undefined> {
+    if (seq === 0) return ZERO_HASH;
+    return this.log.hashAt(seq);
+  }
+
+  private onAck(payload: Buffer): void {
+    void (async () => {
+      let ack: Ack;
+      try {
+        ack = parseAck(payload);
+      } catch (err) {
+        return this.refuse((err as Error).message);
+      }
+      const head = this.log.head().seq;
+      if (ack.upTo > head) return this.refuse(`ack up to ${ack.upTo} is beyond the head ${head}`);
+      if ((await this.ownHash(ack.upTo)) !== ack.hash)
+        return this.refuse(`ack hash at ${ack.upTo} is not this device's`);
+      this.clearAckTimer();
+      if (ack.error) {
+        // the hub holds 1..upTo; resend from there, after a pause for anything but a gap
+        this.lastError = `hub: ${ack.error}${ack.detail ? ` (${ack.detail})` : ''}`;
+        this.emit('sync-error', new Error(this.lastError));
+        this.acked = ack.upTo;
+        this.next = ack.upTo + 1;
+        this.inflight = [];
+        if (ack.error !== 'gap') {
+          this.pausedUntilRetry = true;
+          this.o.timers.setTimeout(() => {
+            this.pausedUntilRetry = false;
+            this.pump();
+          }, this.o.backoff.initialMs * 4);
+          return;
+        }
+      } else if (ack.upTo < this.acked) {
+        // the hub holds less than it said before (restored from an older copy): resend
+        this.acked = ack.upTo;
+        this.next = ack.upTo + 1;
+        this.inflight = [];
+      } else {
+        this.acked = ack.upTo;
+        this.inflight = this.inflight.filter((b) => b.to > ack.upTo);
+        if (this.next <= ack.upTo) this.next = ack.upTo + 1;
+        this.emit('acked', ack.upTo);
+      }
+      this.pump();
+    })();
+  }
+
+  private refuse(why: string): void {
+    this.rejectedAcks++;
+    this.emit('rejected-ack', why);
+  }
+
+  private clearAckTimer(): void {
+    if (this.ackTimer !== null) this.o.timers.clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+  }
+
+  private armAckTimer(): void {
+    if (this.ackTimer !== null) return;
+    this.ackTimer = this.o.timers.setTimeout(() => {
+      this.ackTimer = null;
+      if (this.inflight.length > 0) {
+        // nothing acknowledged in time: whatever was in flight may be lost
+        this.inflight = [];
+        this.next = this.acked + 1;
+        this.pump();
+      }
+    }, this.o.ackTimeoutMs);
+  }
+
+  /** Send what the window allows. Re-entrant calls fold into one more round. */
+  pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.sendWhatFits();
+        } while (this.again);
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.emit('sync-error', err);
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  private async sendWhatFits(): Promise<void> {
+    const client = this.client;
+    while (client && this.connected && !this.stopped && !this.pausedUntilRetry && this.acked >= 0) {
+      if (this.next <= this.acked) this.next = this.acked + 1;
+      const head = this.log.head().seq;
+      if (this.inflight.length >= this.o.window || this.next > head) return;
+      const from = this.next;
+      const parts: string[] = [];
+      let bytes = 0;
+      let to = from - 1;
+      read: for await (const chunk of this.log.eventsJson({
+        fromSeq: from,
+        toSeq: Math.min(head, from + this.o.batchEvents - 1),
+      })) {
+        for (const e of chunk) {
+          if (parts.length > 0 && bytes + e.json.length > this.o.batchBytes) break read;
+          parts.push(e.json);
+          bytes += e.json.length + 1;
+          to = e.seq;
+        }
+      }
+      if (parts.length === 0) return;
+      this.inflight.push({ from, to });
+      this.next = to + 1;
+      this.armAckTimer();
+      const body = `{"device":${JSON.stringify(this.device)},"events":[${parts.join(',')}]}`;
+      // not awaited: a PUBACK lost with the connection would hold the pump forever; the
+      // window bounds what is outstanding, and the hub's ack (not the broker's) is what counts
+      client.publish(this.topic('events'), body, { qos: 1 }, (err) => {
+        if (err) this.lastError = err.message;
+      });
+    }
+  }
+
+  /** Say offline, disconnect, stop retrying. What is not acknowledged stays in the log. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.log.off('append', this.onAppend);
+    this.clearAckTimer();
+    if (this.reconnectTimer !== null) this.o.timers.clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    if (!client) return;
+    if (this.connected) {
+      await Promise.race([
+        client
+          .publishAsync(this.topic('status'), this.statusPayload(false), { qos: 1, retain: true })
+          .catch(() => {}),
+        new Promise((r) => setTimeout(r, 2000)),
+      ]);
+    }
+    await client.endAsync(true);
+    this.connected = false;
+  }
+}
