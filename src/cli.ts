@@ -3,12 +3,14 @@
 // errors into one line and an exit code, and stops cleanly on SIGINT and SIGTERM.
 import { runSim, SIM_USAGE } from '../firmware-sim/sim-command.js';
 import { DEVICE_USAGE, runDevice, VERSION } from './cli/device-command.js';
+import { HUB_USAGE, runHub } from './cli/hub-command.js';
 import { LOG_USAGE, runLog } from './cli/log-commands.js';
 import { PipeClosed, streamOutput } from './cli/output.js';
 import { ERROR_CODES, isFieldlogError } from './errors.js';
 
 export const USAGE = `usage:
 ${DEVICE_USAGE}
+${HUB_USAGE}
 ${SIM_USAGE}
 ${LOG_USAGE}
 
@@ -28,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
         return await runLog(rest, out, process.stdin, abort.signal);
       case 'device':
         return await runDevice(rest, out, { signal: abort.signal });
+      case 'hub':
+        return await runHub(rest, out, abort.signal);
       case 'sim':
         return await runSim(rest, out, abort.signal);
       case undefined:

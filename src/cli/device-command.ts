@@ -8,7 +8,9 @@ import { fail } from '../errors.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
+import { mqttSecurity } from './hub-command.js';
 import type { Output } from './output.js';
 
 export const DEVICE_USAGE = `fieldlog device --id ID --data DIR --driver line|nmea|firmata --port PATH [--baud N]
@@ -66,6 +68,26 @@ export async function runDevice(argv: string[], out: Output, opts: DeviceRunOpti
     throw fail('CONFIG_INVALID', `${dir} holds the log of ${others.join(', ')}, not ${config.id}`);
   }
   const recorder = new Recorder(log, config, sources, { version: VERSION });
+  let replicator: Replicator | null = null;
+  if (config.mqtt) {
+    const { url, ...security } = config.mqtt;
+    replicator = new Replicator(log, { url, fleet: config.fleet ?? 'default', mqtt: mqttSecurity(security) });
+    replicator.on(
+      'connected',
+      () => void out.line(`${new Date().toISOString()} replicating to ${url}`).catch(() => {}),
+    );
+    replicator.on(
+      'disconnected',
+      () =>
+        void out
+          .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
+          .catch(() => {}),
+    );
+    replicator.on(
+      'rejected-ack',
+      (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
+    );
+  }
   let failure: unknown = null;
   const stopped = new Promise<void>((resolve) => {
     recorder.on('error', (err) => {
@@ -95,6 +117,7 @@ export async function runDevice(argv: string[], out: Output, opts: DeviceRunOpti
 
   try {
     await recorder.start();
+    replicator?.start();
     await out.line(
       `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}`,
     );
@@ -109,6 +132,18 @@ export async function runDevice(argv: string[], out: Output, opts: DeviceRunOpti
       : ((opts.signal.reason as string | undefined) ?? 'stopped');
     await recorder.stop(reason);
     recorder.off('events', onEvents);
+    if (replicator) {
+      // give the hub a moment to take the tail; whatever it does not take stays in the log
+      const until = Date.now() + 2000;
+      while (
+        replicator.status().connected &&
+        replicator.status().acked < log.head().seq &&
+        Date.now() < until
+      ) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await replicator.stop();
+    }
     await log.close();
   }
   if (failure) throw failure;

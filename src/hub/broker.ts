@@ -26,7 +26,11 @@ export async function startBroker(opts: { port?: number; host?: string } = {}): 
   } catch (err) {
     await new Promise<void>((r) => broker.close(() => r()));
     const code = (err as NodeJS.ErrnoException).code;
-    throw fail('USAGE', `the broker cannot listen on ${host}:${opts.port ?? 0} (${code ?? (err as Error).message})`, err);
+    throw fail(
+      'USAGE',
+      `the broker cannot listen on ${host}:${opts.port ?? 0} (${code ?? (err as Error).message})`,
+      err,
+    );
   }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -653,7 +653,14 @@ export class EventLog extends EventEmitter {
         this.strings.commit();
         for (const key of batch.redacting) this.redactingNow.delete(key);
         for (const w of batch.waiters) w.resolve();
-        if (batch.envelopes.length > 0) this.emit('append', batch.envelopes);
+        // listeners get the batch and, in a fleet store, the position of its first event
+        if (batch.envelopes.length > 0) {
+          this.emit(
+            'append',
+            batch.envelopes,
+            this.fleet ? position - batch.envelopes.length + 1 : undefined,
+          );
+        }
       }
     } finally {
       this.writing = false;

@@ -250,11 +250,20 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
     );
     const dev = start(['device', '--config', config, '--data', dir, '--no-ui']);
     await dev.waitFor(/flaky (disconnected|unavailable)/, 40_000);
-    await expect.poll(() => dev.lines.filter((l) => /flaky connected/.test(l)).length, { timeout: 40_000, interval: 200 }).toBeGreaterThan(1);
+    await expect
+      .poll(() => dev.lines.filter((l) => /flaky connected/.test(l)).length, {
+        timeout: 40_000,
+        interval: 200,
+      })
+      .toBeGreaterThan(1);
     expect(await dev.stop()).toBe(0);
     const events = await readLog(dir);
-    const down = events.findIndex((e) => e.type === 'SourceDisconnected' && (e.data as { source: string }).source === 'flaky');
-    const up = events.findIndex((e, i) => i > down && e.type === 'SourceConnected' && (e.data as { source: string }).source === 'flaky');
+    const down = events.findIndex(
+      (e) => e.type === 'SourceDisconnected' && (e.data as { source: string }).source === 'flaky',
+    );
+    const up = events.findIndex(
+      (e, i) => i > down && e.type === 'SourceConnected' && (e.data as { source: string }).source === 'flaky',
+    );
     const during = events.slice(down, up).filter((e) => e.type === 'ReadingRecorded');
     expect(during.length).toBeGreaterThan(0);
     expect(during.every((e) => (e.data as { source: string }).source === 'steady')).toBe(true);
