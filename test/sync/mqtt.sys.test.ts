@@ -1,0 +1,200 @@
+// Replication between real processes through a real mosquitto: the broker, the hub and
+// the device are each killed mid-stream; every time the hub's copy ends equal to the
+// device's (same count, same head hash) and both verify.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { EventLog } from '../../src/log/event-log.js';
+import { runCli } from '../support/cli.js';
+import { type Proc, startCli } from '../support/proc.js';
+
+const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-mqtt-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const procs: Proc[] = [];
+const brokers: ChildProcess[] = [];
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')));
+  for (const b of brokers.splice(0)) b.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function mosquitto(port: number): Promise<ChildProcess> {
+  const conf = join(root, `mosquitto-${port}.conf`);
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  brokers.push(child);
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`mosquitto did not start: ${log}`)), 10_000);
+    child.stderr!.on('data', (d) => {
+      log += d;
+      if (/running|Opening ipv4 listen socket/.test(log)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    child.on('exit', () => reject(new Error(`mosquitto exited: ${log}`)));
+  });
+  return child;
+}
+
+function start(args: string[]): Proc {
+  const p = startCli(args);
+  procs.push(p);
+  return p;
+}
+
+async function backlog(dir: string, device: string, n: number): Promise<void> {
+  const lines = Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      type: 'ReadingRecorded',
+      data: { source: 'n', sensor: 't', value: i },
+      meta: { actor: 'sensor:n' },
+    }),
+  );
+  const r = await runCli(['log', 'append', dir, '--device', device], { input: `${lines.join('\n')}\n` });
+  expect(r.code, r.stderr).toBe(0);
+}
+
+async function hubHead(http: number, device: string): Promise<number> {
+  try {
+    const body = (await (await fetch(`http://127.0.0.1:${http}/devices`)).json()) as {
+      devices: { device: string; head: { seq: number } }[];
+    };
+    return body.devices.find((d) => d.device === device)?.head.seq ?? 0;
+  } catch {
+    return -1;
+  }
+}
+
+function hub(dir: string, brokerPort: number, http: number): Proc {
+  return start(['hub', '--data', dir, '--mqtt', `mqtt://127.0.0.1:${brokerPort}`, '--http', String(http)]);
+}
+
+function device(dir: string, id: string, brokerPort: number): Proc {
+  // a source on a port that does not exist: the device adds only a few events of its own
+  return start([
+    'device',
+    '--id',
+    id,
+    '--data',
+    dir,
+    '--driver',
+    'line',
+    '--port',
+    join(root, 'no-such-port'),
+    '--mqtt',
+    `mqtt://127.0.0.1:${brokerPort}`,
+    '--fleet',
+    'north',
+    '--no-ui',
+  ]);
+}
+
+async function sameCopies(devDir: string, hubDir: string, id: string): Promise<void> {
+  const dev = await EventLog.open(devDir);
+  const h = await EventLog.open(hubDir);
+  try {
+    const dv = await dev.verify();
+    const hv = await h.verify(id);
+    expect(dv.ok && hv.ok).toBe(true);
+    expect(hv.head).toEqual(dv.head);
+    expect(hv.events).toBe(dv.events);
+  } finally {
+    await dev.close();
+    await h.close();
+  }
+}
+
+/** Stop the device, and run it again until the hub holds its whole log. */
+async function finish(
+  devDir: string,
+  id: string,
+  brokerPort: number,
+  http: number,
+  dev: Proc,
+): Promise<void> {
+  await dev.waitFor(/: logging /);
+  expect(await dev.stop('SIGTERM')).toBe(0);
+  for (let round = 0; round < 5; round++) {
+    const log = await EventLog.open(devDir);
+    const head = log.head().seq;
+    await log.close();
+    if ((await hubHead(http, id)) === head) return;
+    const again = device(devDir, id, brokerPort);
+    await again.waitFor(/: logging /);
+    await expect
+      .poll(() => hubHead(http, id), { timeout: 60_000, interval: 200 })
+      .toBeGreaterThanOrEqual(head);
+    expect(await again.stop('SIGTERM')).toBe(0);
+  }
+}
+
+describe('replication through mosquitto between real processes', () => {
+  it('survives mosquitto being killed mid-stream and restarted', async () => {
+    const port = await freePort();
+    const http = await freePort();
+    let broker = await mosquitto(port);
+    const devDir = join(root, 'dev-broker');
+    const hubDir = join(root, 'hub-broker');
+    await backlog(devDir, 'pi-m1', 60_000);
+    const h = hub(hubDir, port, http);
+    await h.waitFor(/connected to/);
+    const dev = device(devDir, 'pi-m1', port);
+    await expect.poll(() => hubHead(http, 'pi-m1'), { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
+    broker.kill('SIGKILL');
+    await new Promise((r) => broker.once('exit', r));
+    broker = await mosquitto(port);
+    await finish(devDir, 'pi-m1', port, http, dev);
+    expect(await h.stop('SIGTERM')).toBe(0);
+    await sameCopies(devDir, hubDir, 'pi-m1');
+  });
+
+  it('survives the hub being SIGKILLed mid-stream and restarted', async () => {
+    const port = await freePort();
+    const http = await freePort();
+    await mosquitto(port);
+    const devDir = join(root, 'dev-hub');
+    const hubDir = join(root, 'hub-hub');
+    await backlog(devDir, 'pi-m2', 60_000);
+    const first = hub(hubDir, port, http);
+    await first.waitFor(/connected to/);
+    const dev = device(devDir, 'pi-m2', port);
+    await expect.poll(() => hubHead(http, 'pi-m2'), { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
+    await first.stop('SIGKILL');
+    const second = hub(hubDir, port, http);
+    await second.waitFor(/connected to/);
+    await finish(devDir, 'pi-m2', port, http, dev);
+    expect(await second.stop('SIGTERM')).toBe(0);
+    await sameCopies(devDir, hubDir, 'pi-m2');
+  });
+
+  it('survives the device being SIGKILLed mid-sync and started again', async () => {
+    const port = await freePort();
+    const http = await freePort();
+    await mosquitto(port);
+    const devDir = join(root, 'dev-dev');
+    const hubDir = join(root, 'hub-dev');
+    await backlog(devDir, 'pi-m3', 60_000);
+    const h = hub(hubDir, port, http);
+    await h.waitFor(/connected to/);
+    const first = device(devDir, 'pi-m3', port);
+    await expect.poll(() => hubHead(http, 'pi-m3'), { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
+    await first.stop('SIGKILL');
+    const second = device(devDir, 'pi-m3', port);
+    await finish(devDir, 'pi-m3', port, http, second);
+    expect(await h.stop('SIGTERM')).toBe(0);
+    await sameCopies(devDir, hubDir, 'pi-m3');
+  });
+});
