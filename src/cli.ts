@@ -4,6 +4,7 @@
 import { runSim, SIM_USAGE } from '../firmware-sim/sim-command.js';
 import { DEVICE_USAGE, runDevice, VERSION } from './cli/device-command.js';
 import { HUB_USAGE, runHub } from './cli/hub-command.js';
+import { EXPORT_USAGE, runHubExport } from './cli/hub-export.js';
 import { LOG_USAGE, runLog } from './cli/log-commands.js';
 import { PipeClosed, streamOutput } from './cli/output.js';
 import { ERROR_CODES, isFieldlogError } from './errors.js';
@@ -11,6 +12,7 @@ import { ERROR_CODES, isFieldlogError } from './errors.js';
 export const USAGE = `usage:
 ${DEVICE_USAGE}
 ${HUB_USAGE}
+${EXPORT_USAGE}
 ${SIM_USAGE}
 ${LOG_USAGE}
 
@@ -31,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
       case 'device':
         return await runDevice(rest, out, { signal: abort.signal });
       case 'hub':
+        if (rest[0] === 'export') return await runHubExport(rest.slice(1), out, abort.signal);
         return await runHub(rest, out, abort.signal);
       case 'sim':
         return await runSim(rest, out, abort.signal);

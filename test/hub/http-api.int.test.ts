@@ -47,19 +47,17 @@ beforeAll(async () => {
   const handler = createHubApi({
     log: hub,
     devices: () =>
-      hub
-        .deviceNames()
-        .map((device) => ({
-          device,
-          fleet: 'north',
-          online: true,
-          lastSeen: null,
-          head: hub.head(device),
-          lag: 0,
-          rejects: { 'malformed-events': 2 },
-          forks: 0,
-          duplicates: 0,
-        })),
+      hub.deviceNames().map((device) => ({
+        device,
+        fleet: 'north',
+        online: true,
+        lastSeen: null,
+        head: hub.head(device),
+        lag: 0,
+        rejects: { 'malformed-events': 2 },
+        forks: 0,
+        duplicates: 0,
+      })),
     metrics: () => ({ messages: 7 }),
     heartbeatMs: 60_000,
   });
