@@ -4,11 +4,13 @@ import { benchLog } from './log.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
+import { benchSync } from './sync.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
   log: benchLog,
   serial: benchSerial,
   pipeline: benchPipeline,
+  sync: benchSync,
 };
 
 const args = process.argv.slice(2);

@@ -375,6 +375,8 @@ export class EventLog extends EventEmitter {
   }
 
   private async addStream(device: string): Promise<Stream> {
+    const existing = this.streams.get(device);
+    if (existing) return existing;
     if (!isDeviceId(device))
       throw fail('EVENT_INVALID', `device id "${device}" must match [A-Za-z0-9._-]{1,64}`);
     const id = this.streams.size === 0 ? 0 : Math.max(...this.byId.keys()) + 1;
@@ -415,6 +417,12 @@ export class EventLog extends EventEmitter {
   head(device?: string): Head {
     const s = this.stream(device);
     return { seq: s.durableSeq, hash: s.durableSeq === 0 ? ZERO_HASH : hex(s.durableHash) };
+  }
+
+  /** The head including events accepted but not yet on disk. */
+  pendingHead(device?: string): Head {
+    const s = this.stream(device);
+    return { seq: s.seq, hash: s.seq === 0 ? ZERO_HASH : hex(s.hash) };
   }
 
   streamsInfo(): StreamInfo[] {
@@ -577,7 +585,7 @@ export class EventLog extends EventEmitter {
         prev = env.hash;
       }
       const run = async (): Promise<Envelope[]> => {
-        const st = s ?? (await this.addStream(device));
+        const st = s ?? this.streams.get(device) ?? (await this.addStream(device));
         // the stream may have moved while it was being created
         if (st.seq !== envelopes[0]!.seq - 1)
           throw fail('CHAIN_BROKEN', `${device} moved on while appending`);

@@ -51,6 +51,7 @@ export class Ingest extends EventEmitter {
   private readonly now: () => number;
   private readonly tracked = new Map<string, Tracked>();
   private readonly queues = new Map<string, Promise<void>>();
+  private readonly pendingWrites = new Set<Promise<unknown>>();
   private client: MqttClient | null = null;
   private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
   readonly totals = { messages: 0, events: 0, duplicates: 0, forks: 0, rejects: 0, acks: 0 };
@@ -83,6 +84,7 @@ export class Ingest extends EventEmitter {
   /** Resolves when every message received so far has been handled. */
   async idle(): Promise<void> {
     await Promise.all([...this.queues.values()]);
+    await Promise.allSettled([...this.pendingWrites]);
   }
 
   private track(device: string, fleet: string | null): Tracked {
@@ -148,9 +150,22 @@ export class Ingest extends EventEmitter {
     }
   }
 
+  /**
+   * Events are appended without waiting for the disk, so the next message is checked
+   * while this one is written (the log groups them into one fsync); each ack waits for
+   * its own write. A batch that reaches into what is not yet written waits for it first.
+   */
   private async ingest(fleet: string, device: string, events: Envelope[]): Promise<void> {
     const t = this.track(device, fleet);
-    const head = this.head(device);
+    const first = events[0]!;
+    if (
+      this.log.hasDevice(device) &&
+      first.seq <= this.log.pendingHead(device).seq &&
+      this.log.pendingHead(device).seq > this.log.head(device).seq
+    ) {
+      await this.log.flushed();
+    }
+    const head = this.log.hasDevice(device) ? this.log.pendingHead(device) : { seq: 0, hash: ZERO_HASH };
     const last = events[events.length - 1]!;
     t.claimedHead = Math.max(t.claimedHead, last.seq);
     // what the hub already holds must be the same events, or this is a fork
@@ -182,8 +197,11 @@ export class Ingest extends EventEmitter {
       this.ack(fleet, device, head, 'gap', `expected seq ${head.seq + 1}, got ${fresh[0]!.seq}`);
       return;
     }
+    let written: Promise<Envelope[]>;
     try {
-      await this.log.appendSealed(fresh);
+      written = this.log.appendSealed(fresh);
+      // appendSealed checks synchronously; a refusal rejects at once, before anything is staged
+      await Promise.race([written, Promise.resolve()]);
     } catch (err) {
       if (isFieldlogError(err, 'EVENT_INVALID') || isFieldlogError(err, 'CHAIN_BROKEN')) {
         this.reject(device, 'invalid-event', err.message);
@@ -192,14 +210,24 @@ export class Ingest extends EventEmitter {
       }
       throw err;
     }
-    for (const e of fresh) {
-      if (e.type === 'EventRedacted' && e.data && typeof e.data.seq === 'number') {
-        await this.log.applyRedaction(device, e.data.seq);
-      }
-    }
-    this.totals.events += fresh.length;
-    this.emit('stored', { device, from: fresh[0]!.seq, to: last.seq });
-    this.ack(fleet, device, this.head(device));
+    const upTo = { seq: last.seq, hash: last.hash };
+    // a device's first events create its stream: let that finish before the next message
+    if (head.seq === 0) await written.catch(() => {});
+    void written.then(
+      async () => {
+        for (const e of fresh) {
+          if (e.type === 'EventRedacted' && e.data && typeof e.data.seq === 'number') {
+            await this.log.applyRedaction(device, e.data.seq);
+          }
+        }
+        this.totals.events += fresh.length;
+        this.emit('stored', { device, from: fresh[0]!.seq, to: last.seq });
+        this.ack(fleet, device, upTo);
+      },
+      (err: unknown) => this.emit('error', err),
+    );
+    this.pendingWrites.add(written);
+    void written.finally(() => this.pendingWrites.delete(written)).catch(() => {});
   }
 
   private ack(

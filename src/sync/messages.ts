@@ -71,8 +71,9 @@ function json(payload: Buffer | string): unknown {
   if (size > MAX_PAYLOAD)
     throw fail('SYNC_MESSAGE_INVALID', `payload of ${size} bytes is over ${MAX_PAYLOAD}`);
   try {
-    // a reviver that drops __proto__ keeps hostile payloads from reaching any prototype
-    return JSON.parse(payload.toString(), (k, v) => (k === '__proto__' ? undefined : v));
+    // JSON.parse makes "__proto__" an own property, never a prototype; the strict schemas
+    // then refuse unknown keys, and payloads are canonicalised key by key
+    return JSON.parse(payload.toString());
   } catch {
     throw fail('SYNC_MESSAGE_INVALID', 'payload is not JSON');
   }
