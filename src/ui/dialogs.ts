@@ -144,13 +144,10 @@ export class TextEntry implements Modal {
   }
 
   key(ch: string | undefined, key: Key): void {
-    if (key.name === 'escape') {
+    if (key.name === 'escape' || key.name === 'enter' || key.name === 'return') {
       this.box.destroy();
-      return this.done(null);
-    }
-    if (key.name === 'enter' || key.name === 'return') {
-      this.box.destroy();
-      return this.done(this.text.trim());
+      this.done(key.name === 'escape' ? null : this.text.trim());
+      return;
     }
     if (key.name === 'backspace') this.text = this.text.slice(0, -1);
     else if (ch !== undefined && ch.length === 1 && ch >= ' ' && !key.ctrl && this.text.length < 64)
@@ -306,14 +303,16 @@ export class ThresholdEditor implements Modal {
     if (ch !== undefined && /^[0-9.]$/.test(ch)) {
       this.note = '';
       this.typing = ch;
-    } else if (k === 'escape' || k === 'q') return this.close(false);
-    else if (k === 'enter' || k === 'return') return void this.trySave();
-    else if (k === 'tab' || k === 'up' || k === 'down')
+      this.paint();
+    } else if (k === 'escape' || k === 'q') this.close(false);
+    else if (k === 'enter' || k === 'return') void this.trySave();
+    else if (ch === '+' || ch === '=' || k === 'right') this.bump(this.field, 1);
+    else if (ch === '-' || k === 'left') this.bump(this.field, -1);
+    else if (ch === 'x' || k === 'delete') this.set(this.field, null);
+    else if (ch === 's') this.cycleStep();
+    else if (k === 'tab' || k === 'up' || k === 'down') {
       this.field = this.field === 'above' ? 'below' : 'above';
-    else if (ch === '+' || ch === '=' || k === 'right') return this.bump(this.field, 1);
-    else if (ch === '-' || k === 'left') return this.bump(this.field, -1);
-    else if (ch === 'x' || k === 'delete') return this.set(this.field, null);
-    else if (ch === 's') return this.cycleStep();
-    this.paint();
+      this.paint();
+    }
   }
 }

@@ -1,11 +1,12 @@
 // Replication between real processes through a real mosquitto: the broker, the hub and
 // the device are each killed mid-stream; every time the hub's copy ends equal to the
 // device's (same count, same head hash) and both verify.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EventLog } from '../../src/log/event-log.js';
 import { runCli } from '../support/cli.js';
@@ -29,9 +30,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function mosquitto(port: number): Promise<ChildProcess> {
+async function mosquitto(port: number, extra = 'allow_anonymous true\n'): Promise<ChildProcess> {
   const conf = join(root, `mosquitto-${port}.conf`);
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  // as root mosquitto would drop to its own user, who cannot read our temp folder
+  const user = process.getuid?.() === 0 ? 'user root\n' : '';
+  writeFileSync(conf, `listener ${port} 127.0.0.1\npersistence false\n${user}${extra}`);
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   brokers.push(child);
   let log = '';
@@ -196,5 +199,101 @@ describe('replication through mosquitto between real processes', () => {
     await finish(devDir, 'pi-m3', port, http, second);
     expect(await h.stop('SIGTERM')).toBe(0);
     await sameCopies(devDir, hubDir, 'pi-m3');
+  });
+
+  it('works with per-device credentials and the README ACL: a device cannot write as another', async () => {
+    const port = await freePort();
+    const http = await freePort();
+    const passwd = join(root, 'passwd');
+    writeFileSync(passwd, '');
+    for (const [user, pass] of [
+      ['hub', 'hub-secret'],
+      ['pi-a1', 'a-secret'],
+      ['pi-b1', 'b-secret'],
+    ]) {
+      execFileSync('mosquitto_passwd', ['-b', passwd, user, pass]);
+    }
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const acl = /```\n(# \/etc\/mosquitto\/fieldlog\.acl[\s\S]*?)```/.exec(readme)?.[1];
+    expect(acl).toBeDefined();
+    const aclFile = join(root, 'fieldlog.acl');
+    writeFileSync(aclFile, acl!);
+    await mosquitto(port, `allow_anonymous false\npassword_file ${passwd}\nacl_file ${aclFile}\n`);
+    const hubDir = join(root, 'hub-acl');
+    const h = start([
+      'hub',
+      '--data',
+      hubDir,
+      '--mqtt',
+      `mqtt://127.0.0.1:${port}`,
+      '--http',
+      String(http),
+      '--username',
+      'hub',
+      '--password',
+      'hub-secret',
+    ]);
+    await h.waitFor(/connected to/);
+    const devDir = join(root, 'dev-acl');
+    await backlog(devDir, 'pi-a1', 500);
+    const cfg = join(root, 'acl-device.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        id: 'pi-a1',
+        fleet: 'north',
+        mqtt: { url: `mqtt://127.0.0.1:${port}`, username: 'pi-a1', password: 'a-secret' },
+        sources: [{ name: 'line', driver: 'line', port: join(root, 'no-such-port') }],
+      }),
+    );
+    const dev = start(['device', '--config', cfg, '--data', devDir, '--no-ui']);
+    await dev.waitFor(/: logging /);
+    await expect
+      .poll(() => hubHead(http, 'pi-a1'), { timeout: 30_000, interval: 100 })
+      .toBeGreaterThanOrEqual(500);
+    // pi-b1 tries to write as pi-a1: the broker drops it, the hub never sees it
+    const impostor = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      protocolVersion: 4,
+      username: 'pi-b1',
+      password: 'b-secret',
+    });
+    const evil = {
+      device: 'pi-a1',
+      events: [
+        {
+          device: 'pi-a1',
+          seq: 1,
+          type: 'NoteAdded',
+          time: '2026-11-24T10:00:00.000Z',
+          boot: 'x',
+          mono: 1,
+          data: { text: 'not me' },
+          digest: '0'.repeat(64),
+          prev: '0'.repeat(64),
+          hash: '0'.repeat(64),
+        },
+      ],
+    };
+    // had either reached the hub it would count as a reject of pi-a1
+    await impostor.publishAsync('fieldlog/north/pi-a1/events', JSON.stringify(evil), { qos: 1 });
+    await impostor.publishAsync('fieldlog/north/pi-a1/events', 'garbage as a1', { qos: 1 });
+    await impostor.publishAsync('fieldlog/north/pi-b1/events', 'garbage from b', { qos: 1 });
+    await impostor.endAsync();
+    await expect
+      .poll(
+        async () =>
+          (await (await fetch(`http://127.0.0.1:${http}/devices`)).json()).devices.find(
+            (d: { device: string }) => d.device === 'pi-b1',
+          )?.rejects,
+        { timeout: 10_000 },
+      )
+      .toEqual({ 'malformed-events': 1 });
+    const a1 = (await (await fetch(`http://127.0.0.1:${http}/devices`)).json()).devices.find(
+      (d: { device: string }) => d.device === 'pi-a1',
+    );
+    expect(a1.rejects).toEqual({});
+    expect(await dev.stop()).toBe(0);
+    expect(await h.stop()).toBe(0);
+    await sameCopies(devDir, hubDir, 'pi-a1');
   });
 });
