@@ -296,4 +296,95 @@ describe('replication through mosquitto between real processes', () => {
     expect(await h.stop()).toBe(0);
     await sameCopies(devDir, hubDir, 'pi-a1');
   });
+
+  it('replicates over TLS (mqtts) with a CA the hub and the device trust', async () => {
+    const port = await freePort();
+    const http = await freePort();
+    const tls = join(root, 'tls');
+    execFileSync('mkdir', ['-p', tls]);
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: tls, stdio: 'ignore' });
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=fieldlog test CA',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    );
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+    );
+    writeFileSync(join(tls, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      'san.ext',
+      '-out',
+      'server.crt',
+    );
+    await mosquitto(
+      port,
+      `allow_anonymous true\ncafile ${join(tls, 'ca.crt')}\ncertfile ${join(tls, 'server.crt')}\nkeyfile ${join(tls, 'server.key')}\n`,
+    );
+    const hubDir = join(root, 'hub-tls');
+    const url = `mqtts://localhost:${port}`;
+    const h = start([
+      'hub',
+      '--data',
+      hubDir,
+      '--mqtt',
+      url,
+      '--ca',
+      join(tls, 'ca.crt'),
+      '--http',
+      String(http),
+    ]);
+    await h.waitFor(/connected to/);
+    const devDir = join(root, 'dev-tls');
+    await backlog(devDir, 'pi-tls', 300);
+    const cfg = join(root, 'tls-device.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        id: 'pi-tls',
+        fleet: 'north',
+        mqtt: { url, ca: join(tls, 'ca.crt') },
+        sources: [{ name: 'line', driver: 'line', port: join(root, 'no-such-port') }],
+      }),
+    );
+    const dev = start(['device', '--config', cfg, '--data', devDir, '--no-ui']);
+    await dev.waitFor(/replicating to mqtts:/);
+    await expect
+      .poll(() => hubHead(http, 'pi-tls'), { timeout: 30_000, interval: 100 })
+      .toBeGreaterThanOrEqual(300);
+    expect(await dev.stop()).toBe(0);
+    expect(await h.stop()).toBe(0);
+    await sameCopies(devDir, hubDir, 'pi-tls');
+  });
 });

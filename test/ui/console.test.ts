@@ -53,8 +53,8 @@ describe('OperatorConsole', () => {
     expect(text[0]).toContain('operator ana');
     expect(text[1]).toContain('sync offline');
     expect(text[1]).toMatch(/log #5 /);
-    expect(row(r, 'temp ')).toMatch(/temp\s+23\.75 C\s+21\.50\s+23\.75/);
-    expect(row(r, 'hum ')).toMatch(/hum\s+40\.25 %/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+23\.75 C\s+21\.50\s+23\.75/);
+    expect(row(r, 'hum       ')).toMatch(/hum\s+40\.25 %/);
     expect(row(r, 'device started')).toContain('#1 device started, version 0.1.0');
     expect(find(r.ui, 'node connected on /dev/fake')).not.toBeNull();
     expect(find(r.ui, 'reading')).not.toBeNull();
@@ -66,9 +66,9 @@ describe('OperatorConsole', () => {
   it('colours an alarmed row red, then yellow once acknowledged by key with the operator as actor', async () => {
     r.src.reading('temp', 31.2, 'C');
     await settle(r);
-    const at = find(r.ui, 'temp ')!;
+    const at = find(r.ui, 'temp      ')!;
     expect(cellColours(r.ui, at.row, at.col)).toMatchObject({ bg: 'red', fg: 'white' });
-    const hum = find(r.ui, 'hum ')!;
+    const hum = find(r.ui, 'hum       ')!;
     expect(cellColours(r.ui, hum.row, hum.col).bg).toBe('default');
     expect(row(r, 'temp above 30')).toContain('> temp above 30: 31.20 at 11:00:00Z');
     expect(find(r.ui, 'NOT acknowledged')).not.toBeNull();
@@ -93,18 +93,18 @@ describe('OperatorConsole', () => {
     await vi.advanceTimersByTimeAsync(5 * 60_000);
     r.src.reading('temp', 28, 'C');
     await settle(r);
-    expect(row(r, 'temp ')).toMatch(/temp\s+28 C/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+28 C/);
 
     press(r, '\x1b[D'); // left: one minute back, before the 28
     await vi.waitFor(() => expect(find(r.ui, 'HISTORY')).not.toBeNull());
-    await vi.waitFor(() => expect(row(r, 'temp ')).toMatch(/temp\s+21\.50 C\s+21\.50\s+21\.50/));
+    await vi.waitFor(() => expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C\s+21\.50\s+21\.50/));
     expect(screenText(r.ui)[0]).toContain('HISTORY as of 2026-11-24 11:04:00Z (1m 00s ago)');
     expect(cellColours(r.ui, 0, 2).bg).toBe('yellow');
     expect(r.ui.asOf).toBe(T0 + 4 * 60_000);
     // logging goes on behind it
     r.src.reading('temp', 29, 'C');
     await settle(r);
-    expect(row(r, 'temp ')).toMatch(/temp\s+21\.50 C/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C/);
     // acting on the past is refused with a word
     press(r, 'a');
     await settle(r);
@@ -118,7 +118,7 @@ describe('OperatorConsole', () => {
     await settle(r);
     expect(screenText(r.ui)[0]).toContain('LIVE');
     expect(find(r.ui, 'HISTORY')).toBeNull();
-    expect(row(r, 'temp ')).toMatch(/temp\s+29 C/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+29 C/);
     expect(r.ui.asOf).toBeNull();
   });
 
@@ -195,7 +195,7 @@ describe('OperatorConsole', () => {
     expect(frames).toBeGreaterThanOrEqual(40);
     expect(frames).toBeLessThanOrEqual(5 * 10 + 1);
     expect(r.log.head().seq).toBe(head + 5000);
-    expect(row(r, 'temp ')).toMatch(/temp\s+\d/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+\d/);
   });
 
   it('quits on q with a quit event', async () => {
@@ -226,7 +226,7 @@ describe('OperatorConsole on a slow terminal', () => {
       r.term.release();
       await settle(r, 500);
       expect(r.ui.frames).toBeGreaterThan(stuck);
-      expect(row(r, 'temp ')).toMatch(/temp\s+39 C/);
+      expect(row(r, 'temp      ')).toMatch(/temp\s+39 C/);
     } finally {
       await r.close();
     }
