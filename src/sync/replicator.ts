@@ -178,8 +178,19 @@ export class Replicator extends EventEmitter {
     return this.log.hashAt(seq);
   }
 
+  private ackChain: Promise<void> = Promise.resolve();
+
+  /** Acks are checked one after another, in the order they arrived. */
   private onAck(payload: Buffer): void {
-    void (async () => {
+    this.ackChain = this.ackChain
+      .then(() => this.handleAck(payload))
+      .catch((err: unknown) => {
+        this.lastError = (err as Error).message;
+      });
+  }
+
+  private async handleAck(payload: Buffer): Promise<void> {
+    await (async () => {
       let ack: Ack;
       try {
         ack = parseAck(payload);
