@@ -1,4 +1,5 @@
 // Replication benchmarks through a real mosquitto (aedes when mosquitto is missing):
+// The hub is the real `fieldlog hub` in its own process; devices replicate from this one.
 //   1. catch-up of a backlog, verified and durable at the hub and acknowledged, ÷ a naive
 //      baseline publishing one QoS 1 message per event to the same broker, received by a
 //      subscriber, in the same run;
@@ -11,7 +12,6 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startBroker } from '../src/hub/broker.js';
 import { EventLog } from '../src/log/event-log.js';
-import { Ingest } from '../src/sync/ingest.js';
 import { Replicator } from '../src/sync/replicator.js';
 import { type BenchResult, rate } from './report.js';
 
@@ -127,18 +127,32 @@ async function naive(url: string, n: number): Promise<number> {
   return ms;
 }
 
+/** The real hub, `fieldlog hub`, in its own process as in the field. */
 async function hubFor(url: string, dir: string) {
-  const log = await EventLog.open(dir, { create: true, fleet: true });
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4 });
-  const ingest = new Ingest(log);
-  await ingest.attach(client);
+  const cli = new URL('../src/cli.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [cli, 'hub', '--data', dir, '--mqtt', url], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (/connected to/.test(out)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`hub exited ${code}: ${out}`)));
+  });
   return {
-    log,
     close: async () => {
-      ingest.detach();
-      await client.endAsync(true);
-      await ingest.idle();
-      await log.close();
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+    heads: async (devices: string[]) => {
+      const log = await EventLog.open(dir);
+      try {
+        return devices.map((d) => (log.hasDevice(d) ? log.head(d).seq : 0));
+      } finally {
+        await log.close();
+      }
     },
   };
 }
@@ -161,9 +175,8 @@ async function catchUp(url: string, devices: EventLog[], hubDir: string): Promis
   await done;
   const ms = performance.now() - t0;
   for (const r of reps) await r.stop();
-  let stored = 0;
-  for (const d of devices) stored += hub.log.head(d.device!).seq;
   await hub.close();
+  const stored = (await hub.heads(devices.map((d) => d.device!))).reduce((a, b) => a + b, 0);
   if (stored !== total) throw new Error(`hub holds ${stored} of ${total}`);
   return ms;
 }
