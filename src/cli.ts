@@ -2,6 +2,7 @@
 // The one `fieldlog` executable: parses the command, wires the parts, turns known
 // errors into one line and an exit code, and stops cleanly on SIGINT and SIGTERM.
 import { runSim, SIM_USAGE } from '../firmware-sim/sim-command.js';
+import { DEMO_USAGE, runDemo } from './cli/demo-command.js';
 import { DEVICE_USAGE, runDevice, VERSION } from './cli/device-command.js';
 import { HUB_USAGE, runHub } from './cli/hub-command.js';
 import { EXPORT_USAGE, runHubExport } from './cli/hub-export.js';
@@ -10,6 +11,7 @@ import { PipeClosed, streamOutput } from './cli/output.js';
 import { ERROR_CODES, isFieldlogError } from './errors.js';
 
 export const USAGE = `usage:
+${DEMO_USAGE}
 ${DEVICE_USAGE}
 ${HUB_USAGE}
 ${EXPORT_USAGE}
@@ -44,10 +46,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return command === undefined ? 2 : 0;
       case 'demo':
-        process.stderr.write(
-          'fieldlog: the demo arrives with the console (issue 5); try fieldlog log --help\n',
-        );
-        return 1;
+        return await runDemo(rest, out, abort.signal);
       case '--version':
         process.stdout.write(`fieldlog ${VERSION}\n`);
         return 0;

@@ -101,7 +101,7 @@ export async function runDevice(argv: string[], out: Output, opts: DeviceRunOpti
   let readings = 0;
   const onEvents = (events: Envelope[]) => {
     for (const e of events) {
-      if (e.type === 'ReadingRecorded') readings++;
+      if (e.type === 'ReadingRecorded' || e.type === 'PositionRecorded') readings++;
       else void out.line(`${e.time} #${e.seq} ${describeEvent(e)}`).catch(() => {});
     }
   };

@@ -155,7 +155,7 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
       port,
       '--no-ui',
     ]);
-    await dev.waitFor(/position -?\d/, 20_000);
+    await dev.waitFor(/reading\(s\) recorded/, 20_000);
     expect(await dev.stop()).toBe(0);
     const positions = (await readLog(dir)).filter((e) => e.type === 'PositionRecorded');
     expect(positions.length).toBeGreaterThan(0);

@@ -1,0 +1,50 @@
+// `npm start` is `fieldlog demo`: everything on one machine, stopped cleanly, logs that verify.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EventLog } from '../src/log/event-log.js';
+import { startCli } from './support/proc.js';
+
+const root = mkdtempSync(join(tmpdir(), 'fieldlog-demo-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('fieldlog demo', () => {
+  it('records the simulated sensors, replicates them to the hub, and stops cleanly', async () => {
+    const demo = startCli(['demo', '--data', root, '--http', '0', '--no-ui']);
+    try {
+      const api = await demo.waitFor(/hub API http:/);
+      await demo.waitFor(/uno connected/);
+      await demo.waitFor(/reading\(s\) in 10 s; log head #\d+; hub holds #\d+ \(connected\)/, 30_000);
+      const url = /http:\/\/[^/\s]+/.exec(api)![0];
+      const devices = (await (await fetch(`${url}/devices`)).json()) as {
+        devices: { device: string; head: { seq: number } }[];
+      };
+      expect(devices.devices[0]).toMatchObject({ device: 'demo-pi' });
+      expect(devices.devices[0]!.head.seq).toBeGreaterThan(10);
+    } finally {
+      expect(await demo.stop('SIGINT')).toBe(0);
+    }
+    const dev = await EventLog.open(join(root, 'device'));
+    const hub = await EventLog.open(join(root, 'hub'));
+    try {
+      const d = await dev.verify();
+      const h = await hub.verify('demo-pi');
+      expect(d.ok && h.ok).toBe(true);
+      expect(h.head).toEqual(d.head);
+      const types = new Set<string>();
+      for await (const e of dev.foldEvents()) types.add(e.type);
+      for (const t of [
+        'DeviceStarted',
+        'SourceConnected',
+        'ReadingRecorded',
+        'PositionRecorded',
+        'DeviceStopped',
+      ])
+        expect(types).toContain(t);
+    } finally {
+      await dev.close();
+      await hub.close();
+    }
+  });
+});
