@@ -1,0 +1,295 @@
+// The console on a fake 100×30 terminal over a real Recorder and an in-memory log.
+import blessed from 'blessed';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Envelope } from '../../src/log/envelope.js';
+import { cellColours, find, type Rig, rig, screenText } from './harness.js';
+
+const T0 = Date.parse('2026-11-24T11:00:00.000Z');
+
+async function settle(r: Rig, ms = 200): Promise<void> {
+  await r.log.flushed();
+  await vi.advanceTimersByTimeAsync(ms);
+}
+
+async function events(r: Rig, type: string): Promise<Envelope[]> {
+  await r.log.flushed();
+  const out: Envelope[] = [];
+  for await (const e of r.log.events()) if (e.type === type) out.push(e);
+  return out;
+}
+
+function press(r: Rig, keys: string): void {
+  r.input.write(keys);
+}
+
+function row(r: Rig, text: string): string {
+  const at = find(r.ui, text);
+  expect(at, `"${text}" on screen:\n${screenText(r.ui).join('\n')}`).not.toBeNull();
+  return screenText(r.ui)[at!.row]!;
+}
+
+describe('OperatorConsole', () => {
+  let r: Rig;
+  beforeEach(async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(T0);
+    r = await rig();
+    r.src.emit({ kind: 'connected', port: '/dev/fake' });
+    r.src.reading('temp', 21.5, 'C');
+    r.src.reading('hum', 40.25, '%');
+    await settle(r);
+  });
+  afterEach(async () => {
+    await r.close();
+    vi.useRealTimers();
+  });
+
+  it('shows the header, the sensors with their values and the event tail', async () => {
+    r.src.reading('temp', 23.75, 'C');
+    await settle(r);
+    const text = screenText(r.ui);
+    expect(text).toHaveLength(30);
+    expect(text.every((l) => l.length === 100)).toBe(true);
+    expect(text[0]).toContain('pi-01  LIVE  2026-11-24 11:00:00Z');
+    expect(text[0]).toContain('operator ana');
+    expect(text[1]).toContain('sync offline');
+    expect(text[1]).toMatch(/log #5 /);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+23\.75 C\s+21\.50\s+23\.75/);
+    expect(row(r, 'hum       ')).toMatch(/hum\s+40\.25 %/);
+    expect(row(r, 'device started')).toContain('#1 device started, version 0.1.0');
+    expect(find(r.ui, 'node connected on /dev/fake')).not.toBeNull();
+    expect(find(r.ui, 'reading')).not.toBeNull();
+    expect(find(r.ui, 'no active alarms')).not.toBeNull();
+    // LIVE header is blue
+    expect(cellColours(r.ui, 0, 2).bg).toBe('blue');
+  });
+
+  it('colours an alarmed row red, then yellow once acknowledged by key with the operator as actor', async () => {
+    r.src.reading('temp', 31.2, 'C');
+    await settle(r);
+    const at = find(r.ui, 'temp      ')!;
+    expect(cellColours(r.ui, at.row, at.col)).toMatchObject({ bg: 'red', fg: 'white' });
+    const hum = find(r.ui, 'hum       ')!;
+    expect(cellColours(r.ui, hum.row, hum.col).bg).toBe('default');
+    expect(row(r, 'temp above 30')).toContain('> temp above 30 (31.20)');
+    expect(row(r, 'NOT ACKNOWLEDGED')).toContain('11:00:00Z NOT ACKNOWLEDGED');
+
+    press(r, 'a');
+    await settle(r);
+    const acks = await events(r, 'AlarmAcknowledged');
+    expect(acks).toHaveLength(1);
+    expect(acks[0]).toMatchObject({ data: { alarm: 'temp-above' }, meta: { actor: 'operator:ana' } });
+    expect(cellColours(r.ui, at.row, at.col)).toMatchObject({ bg: 'yellow', fg: 'black' });
+    expect(row(r, 'ack ana')).toContain('11:00:00Z ack ana 11:00:00Z');
+
+    // a second acknowledgement is refused by the recorder: shown, not thrown
+    press(r, 'a');
+    await settle(r);
+    expect(row(r, 'refused:')).toContain('refused: alarm temp-above was already acknowledged');
+    expect(await events(r, 'AlarmAcknowledged')).toHaveLength(1);
+  });
+
+  it('selects an alarm with a mouse click (SGR) and acknowledges that one', async () => {
+    await r.rec.changeThreshold('hum', { above: 50, below: null }, 'ana');
+    r.src.reading('temp', 31, 'C');
+    r.src.reading('hum', 60, '%');
+    await settle(r);
+    expect(row(r, 'temp above 30')).toContain('> temp above 30 (31)');
+    const hum = find(r.ui, 'hum above 50')!;
+    // xterm SGR mouse: 1-based column and row; M press, m release. blessed parses one mouse
+    // sequence per chunk of input, so they go as two writes, as a terminal sends them
+    press(r, `\x1b[<0;${hum.col + 3};${hum.row + 1}M`);
+    await settle(r, 10);
+    press(r, `\x1b[<0;${hum.col + 3};${hum.row + 1}m`);
+    await settle(r);
+    expect(row(r, 'hum above 50')).toContain('> hum above 50 (60)');
+    press(r, 'a');
+    await settle(r);
+    expect((await events(r, 'AlarmAcknowledged')).map((e) => e.data)).toEqual([{ alarm: 'hum-above' }]);
+  });
+
+  it('shows the state as of an earlier time in HISTORY, and goes back to LIVE', async () => {
+    await vi.advanceTimersByTimeAsync(5 * 60_000);
+    r.src.reading('temp', 28, 'C');
+    await settle(r);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+28 C/);
+
+    press(r, '\x1b[D'); // left: one minute back, before the 28
+    await vi.waitFor(() => expect(find(r.ui, 'HISTORY')).not.toBeNull());
+    await vi.waitFor(() => expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C\s+21\.50\s+21\.50/));
+    expect(screenText(r.ui)[0]).toContain('HISTORY as of 2026-11-24 11:04:00Z (1m 00s ago)');
+    expect(cellColours(r.ui, 0, 2).bg).toBe('yellow');
+    expect(r.ui.asOf).toBe(T0 + 4 * 60_000);
+    // logging goes on behind it
+    r.src.reading('temp', 29, 'C');
+    await settle(r);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C/);
+    // acting on the past is refused with a word
+    press(r, 'a');
+    await settle(r);
+    expect(find(r.ui, 'go LIVE (l) to act')).not.toBeNull();
+
+    press(r, '\x1b[5~'); // PageUp: ten more minutes back, before anything was logged
+    await vi.waitFor(() => expect(find(r.ui, 'no readings yet')).not.toBeNull());
+    expect(screenText(r.ui)[0]).toContain('as of 2026-11-24 10:54:00Z');
+
+    press(r, 'l');
+    await settle(r);
+    expect(screenText(r.ui)[0]).toContain('LIVE');
+    expect(find(r.ui, 'HISTORY')).toBeNull();
+    expect(row(r, 'temp      ')).toMatch(/temp\s+29 C/);
+    expect(r.ui.asOf).toBeNull();
+  });
+
+  it('a stale history result is ignored when a newer scrub overtakes it', async () => {
+    await vi.advanceTimersByTimeAsync(30 * 60_000);
+    r.ui.scrub(-20 * 60_000);
+    r.ui.scrub(-1 * 60_000); // before the first finishes
+    await vi.waitFor(() => expect(find(r.ui, 'building')).toBeNull());
+    expect(r.ui.asOf).toBe(T0 + 9 * 60_000);
+    expect(screenText(r.ui)[0]).toContain('as of 2026-11-24 11:09:00Z');
+  });
+
+  it('adds a preset note, changes a threshold and the operator, all by key', async () => {
+    press(r, 'n');
+    await settle(r);
+    expect(find(r.ui, 'Maintenance finished')).not.toBeNull();
+    press(r, '1');
+    await settle(r);
+    expect((await events(r, 'NoteAdded'))[0]).toMatchObject({
+      data: { text: 'Checked on site' },
+      meta: { actor: 'operator:ana' },
+    });
+    expect(find(r.ui, 'Maintenance finished')).toBeNull();
+
+    press(r, 'o');
+    await settle(r);
+    press(r, '\x1b[B\r'); // down to "Type a name…", Enter
+    await settle(r);
+    press(r, 'bo\r');
+    await settle(r);
+    expect(r.ui.operator).toBe('bo');
+    expect(screenText(r.ui)[0]).toContain('operator bo');
+
+    press(r, 't');
+    await settle(r);
+    expect(row(r, 'above 30, below none')).toMatch(/2\s+temp\s+above 30, below none/);
+    press(r, '2'); // hum, temp: temp
+    await settle(r);
+    expect(find(r.ui, 'Limits of temp (now 21.50)')).not.toBeNull();
+    press(r, '35\r'); // type 35 for above, Enter commits it
+    press(r, '\t-'); // below: starts from the other limit minus one step
+    await settle(r);
+    expect(find(r.ui, 'below  34')).not.toBeNull();
+    press(r, 'x\r'); // none, then Enter saves
+    await settle(r);
+    const changes = await events(r, 'ThresholdChanged');
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({
+      data: { sensor: 'temp', above: 35, below: null },
+      meta: { actor: 'operator:bo' },
+    });
+    expect(r.rec.limits('temp')).toMatchObject({ above: 35, below: null });
+    expect(find(r.ui, 'Limits of temp')).toBeNull();
+
+    // the same limits again: refused, the editor stays open and says why
+    press(r, 't2\r');
+    await settle(r);
+    expect(find(r.ui, 'the limits of temp are already those')).not.toBeNull();
+    expect(find(r.ui, 'Limits of temp')).not.toBeNull();
+    press(r, '\x1b');
+    await settle(r);
+    expect(find(r.ui, 'Limits of temp')).toBeNull();
+  });
+
+  it('draws at most maxFps frames a second under 1000 events/s, and records every reading', async () => {
+    const before = r.ui.frames;
+    const head = r.log.head().seq;
+    for (let ms = 0; ms < 5000; ms += 10) {
+      for (let i = 0; i < 10; i++) r.src.reading('temp', 20 + ((ms + i) % 7), 'C');
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    await settle(r, 0);
+    const frames = r.ui.frames - before;
+    expect(frames).toBeGreaterThanOrEqual(40);
+    expect(frames).toBeLessThanOrEqual(5 * 10 + 1);
+    expect(r.log.head().seq).toBe(head + 5000);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+\d/);
+  });
+
+  it('leaves signals to the caller: blessed would exit(0) in the middle of a clean stop', () => {
+    const statics = (blessed as unknown as { widget: { Screen: Record<string, unknown> } }).widget.Screen;
+    expect(typeof statics._sigtermHandler).toBe('function');
+    for (const [signal, key] of [
+      ['SIGTERM', '_sigtermHandler'],
+      ['SIGINT', '_sigintHandler'],
+      ['SIGQUIT', '_sigquitHandler'],
+    ] as const) {
+      expect(process.listeners(signal)).not.toContain(statics[key]);
+    }
+  });
+
+  it('quits on q with a quit event', async () => {
+    const quit = vi.fn();
+    r.ui.on('quit', quit);
+    press(r, 'q');
+    expect(quit).toHaveBeenCalledOnce();
+  });
+});
+
+describe('OperatorConsole on a slow terminal', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('skips frames while the terminal is behind and never delays a reading', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(T0);
+    const r = await rig({ slow: true, maxFps: 10 });
+    try {
+      await settle(r);
+      const stuck = r.ui.frames;
+      for (let i = 0; i < 2000; i++) {
+        r.src.reading('temp', i % 40, 'C');
+        if (i % 100 === 0) await vi.advanceTimersByTimeAsync(100);
+      }
+      await settle(r, 1000);
+      expect(r.ui.frames).toBe(stuck);
+      expect((await events(r, 'ReadingRecorded')).length).toBe(2000);
+      r.term.release();
+      await settle(r, 500);
+      expect(r.ui.frames).toBeGreaterThan(stuck);
+      expect(row(r, 'temp      ')).toMatch(/temp\s+39 C/);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe('OperatorConsole with more room and a GPS', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('uses a bigger screen and shows the latest position', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(T0);
+    const r = await rig({
+      cols: 160,
+      rows: 48,
+      sync: { status: () => ({ connected: true, acked: 3, head: 5, backlog: 2 }) },
+    });
+    try {
+      r.src.reading('temp', 21.5, 'C');
+      r.src.emit({
+        kind: 'position',
+        position: { fixTime: '11:00:00', lat: 48.85837, lon: 2.294481, alt: 35, sats: 9 },
+      } as never);
+      await settle(r);
+      const text = screenText(r.ui);
+      expect(text).toHaveLength(48);
+      expect(text[0]!.length).toBe(160);
+      expect(text[1]).toContain('sync connected · backlog 2 · acked #3');
+      expect(find(r.ui, '48.858370, 2.294481')).not.toBeNull();
+      expect(find(r.ui, 'alt 35 m · 9 sats')).not.toBeNull();
+    } finally {
+      await r.close();
+    }
+  });
+});

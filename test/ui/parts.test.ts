@@ -1,0 +1,155 @@
+// The console's pure parts: trends and sparklines, the event tail, the layout, formatting,
+// and history loads that a newer one overtakes.
+import { describe, expect, it } from 'vitest';
+import { EventLog } from '../../src/log/event-log.js';
+import { HistoryLoader } from '../../src/ui/history.js';
+import { computeLayout, type Rect } from '../../src/ui/layout.js';
+import { sparkline, TrendBuffer, Trends } from '../../src/ui/sparkline.js';
+import { EventTail, tailText } from '../../src/ui/tail.js';
+import { clip, duration, esc, formatValue } from '../../src/ui/widgets.js';
+
+describe('trends and sparklines', () => {
+  it('keeps bucket means in a ring and forgets what fell out of the window', () => {
+    const t = new TrendBuffer(1000, 4);
+    t.push(0, 1);
+    t.push(500, 3);
+    t.push(2000, 10);
+    expect(t.series(3999, 4)).toEqual([2, Number.NaN, 10, Number.NaN]);
+    t.push(4100, 7); // wraps onto bucket 0's slot
+    expect(t.series(4999, 4)).toEqual([Number.NaN, 10, Number.NaN, 7]);
+    t.push(100, 99); // late, older than the slot's bucket: ignored
+    expect(t.series(4999, 4)).toEqual([Number.NaN, 10, Number.NaN, 7]);
+  });
+
+  it('draws values between their own min and max, gaps as blanks', () => {
+    expect(sparkline([0, 1, 2, 3, 4, 5, 6, 7])).toBe('▁▂▃▄▅▆▇█');
+    expect(sparkline([1, Number.NaN, 1])).toBe('▄ ▄');
+    expect(sparkline([0, 7], 'ascii')).toBe('_#');
+    const trends = new Trends(1000, 10);
+    expect(trends.series('none', 0, 3)).toEqual([Number.NaN, Number.NaN, Number.NaN]);
+    expect(trends.span(20)).toBe(10_000);
+  });
+});
+
+describe('EventTail', () => {
+  const ev = (seq: number, type: string, data: Record<string, unknown>, actor?: string) => ({
+    seq,
+    type,
+    data,
+    time: '2026-11-24T11:00:00.000Z',
+    ...(actor ? { meta: { actor } } : {}),
+  });
+
+  it('collapses runs of readings into one counting line and describes the rest', () => {
+    const t = new EventTail(10);
+    t.add(ev(1, 'DeviceStarted', { version: '1' }, 'system'));
+    for (let i = 0; i < 5; i++)
+      t.add(ev(2 + i, 'ReadingRecorded', { sensor: i % 2 ? 'hum' : 'temp', value: i }));
+    t.add(ev(7, 'NoteAdded', { text: 'Sensor cleaned' }, 'operator:ana'));
+    t.add(ev(8, 'ReadingRecorded', { sensor: 'temp', value: 1 }));
+    const lines = t.last(10);
+    expect(lines.map((l) => [l.seq, tailText(l), l.tone])).toEqual([
+      [1, 'device started, version 1', 'plain'],
+      [6, '5 readings (hum, temp)', 'readings'],
+      [7, 'note by ana: Sensor cleaned', 'operator'],
+      [8, '1 reading (temp)', 'readings'],
+    ]);
+  });
+
+  it('stays bounded', () => {
+    const t = new EventTail(10);
+    for (let i = 1; i <= 100; i++) t.add(ev(i, 'NoteAdded', { text: `n${i}` }));
+    expect(t.last(3).map((l) => l.seq)).toEqual([98, 99, 100]);
+    expect(t.last(100).length).toBeLessThanOrEqual(15);
+  });
+});
+
+describe('computeLayout', () => {
+  const buttons = ['« 10m', '‹ 1m', '1m ›', '10m »', 'LIVE', 'ACK', 'NOTE', 'LIMITS', 'OPERATOR'];
+  const inside = (r: Rect, w: number, h: number) =>
+    r.top >= 0 && r.left >= 0 && r.left + r.width <= w && r.top + r.height <= h;
+
+  it('fits 100×30 without overlaps, with finger-sized buttons', () => {
+    const l = computeLayout({ width: 100, height: 30, sensors: 6, hasPosition: true, buttons });
+    for (const r of [l.header, l.sensors, l.events, l.position!, l.alarms, l.status, ...l.buttons]) {
+      expect(inside(r, 100, 30)).toBe(true);
+    }
+    expect(l.sensors.height).toBe(9);
+    expect(l.events.top).toBe(l.sensors.top + l.sensors.height);
+    expect(l.events.top + l.events.height).toBe(l.status.top);
+    expect(l.alarms.top).toBe(l.position!.top + l.position!.height);
+    expect(l.tallButtons).toBe(true);
+    expect(l.buttons.every((b) => b.height === 3 && b.top === 27)).toBe(true);
+  });
+
+  it('gives more room to the panels on a bigger screen, and the alarms the GPS room without one', () => {
+    const small = computeLayout({ width: 100, height: 30, sensors: 30, hasPosition: false, buttons });
+    const big = computeLayout({ width: 160, height: 48, sensors: 30, hasPosition: false, buttons });
+    expect(big.sensors.width).toBeGreaterThan(small.sensors.width);
+    expect(big.sensors.height).toBeGreaterThan(small.sensors.height);
+    expect(small.events.height).toBeGreaterThanOrEqual(6);
+    expect(small.position).toBeNull();
+    expect(small.alarms.top).toBe(2);
+  });
+});
+
+describe('formatting', () => {
+  it('formats values, durations and clips text', () => {
+    expect(formatValue(21)).toBe('21');
+    expect(formatValue(21.456)).toBe('21.46');
+    expect(formatValue(1013.25)).toBe('1013.3');
+    expect(duration(59_000)).toBe('0m 59s');
+    expect(duration(2 * 3600_000 + 3 * 60_000)).toBe('2h 03m');
+    expect(duration(3 * 86_400_000 + 4 * 3600_000)).toBe('3d 04h');
+    expect(clip('abcdef', 4)).toBe('abc…');
+    expect(clip('ab', 4, 'right')).toBe('  ab');
+    expect(esc('a {red-fg}b{/}')).toBe('a {open}red-fg{close}b{open}/{close}');
+  });
+});
+
+describe('HistoryLoader', () => {
+  it('builds the past state, and a newer load makes an older one resolve null', async () => {
+    const log = await EventLog.memory({ device: 'pi-01', sync: false });
+    try {
+      const t0 = Date.now();
+      const events = [];
+      for (let i = 0; i < 3000; i++) {
+        events.push({ type: 'ReadingRecorded', data: { source: 'n', sensor: 'temp', value: i } });
+      }
+      await log.appendMany(events);
+      const loader = new HistoryLoader(log);
+      const first = loader.load(t0 + 60_000);
+      const second = loader.load(t0 + 60_000);
+      expect(await first).toBeNull();
+      const view = (await second)!;
+      expect(view.seq).toBe(3000);
+      expect(view.state.sensors.temp).toMatchObject({ value: 2999, min: 0, max: 2999, count: 3000 });
+      expect(view.tail.last(5).map(tailText)).toEqual(['3000 readings (temp)']);
+      const third = loader.load(t0);
+      loader.cancel();
+      expect(await third).toBeNull();
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('reaches back past a flood of readings for the events that are not readings', async () => {
+    const log = await EventLog.memory({ device: 'pi-01', sync: false });
+    try {
+      await log.append({ type: 'NoteAdded', data: { text: 'early' }, meta: { actor: 'operator:ana' } });
+      const readings = [];
+      for (let i = 0; i < 12_000; i++) {
+        readings.push({ type: 'ReadingRecorded', data: { source: 'n', sensor: 'temp', value: i } });
+      }
+      await log.appendMany(readings);
+      const view = (await new HistoryLoader(log, { tailLines: 5 }).load(Date.now() + 1000))!;
+      expect(view.tail.last(10).map(tailText)).toEqual(['note by ana: early', '12000 readings (temp)']);
+      const capped = (await new HistoryLoader(log, { tailLines: 5, tailScan: 6000, trendEvents: 100 }).load(
+        Date.now() + 1000,
+      ))!;
+      expect(capped.tail.last(10).map(tailText)).not.toContain('note by ana: early');
+    } finally {
+      await log.close();
+    }
+  });
+});
