@@ -19,13 +19,15 @@ import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Ingest } from '../sync/ingest.js';
 import { Replicator } from '../sync/replicator.js';
-import { int, parseFlags, str } from './args.js';
+import { flag, int, parseFlags, str } from './args.js';
+import { maybeConsole } from './console-wiring.js';
 import { VERSION } from './device-command.js';
 import type { Output } from './output.js';
 
 export const DEMO_USAGE = 'fieldlog demo [--data DIR] [--http PORT] [--no-ui]';
 
-export async function runDemo(argv: string[], out: Output, signal: AbortSignal): Promise<number> {
+export async function runDemo(argv: string[], output: Output, signal: AbortSignal): Promise<number> {
+  let out = output;
   const cmd = 'demo';
   const p = parseFlags(
     cmd,
@@ -63,7 +65,7 @@ export async function runDemo(argv: string[], out: Output, signal: AbortSignal):
       },
     ],
     alarms: [
-      { sensor: 'temp', above: 22.5, hysteresis: 0.2 },
+      { sensor: 'temp', above: 20.5, hysteresis: 0.2 },
       { sensor: 'light', below: 15 },
     ],
   };
@@ -87,6 +89,21 @@ export async function runDemo(argv: string[], out: Output, signal: AbortSignal):
   const sources = createSources(config, { binding: binding as unknown as SerialBinding });
   const recorder = new Recorder(deviceLog, config, sources, { version: VERSION });
   const replicator = new Replicator(deviceLog, { url: broker.url, fleet: config.fleet! });
+  let quit: () => void = () => {};
+  const quitting = new Promise<void>((resolve) => {
+    quit = resolve;
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  const ui = maybeConsole({
+    noUi: flag(p, 'no-ui'),
+    recorder,
+    log: deviceLog,
+    deviceId: config.id,
+    replicator,
+    settings: { operator: 'demo' },
+  });
+  ui?.on('quit', () => quit());
+  if (ui) out = { line: async () => {} };
   let readings = 0;
   recorder.on('events', (events: Envelope[]) => {
     for (const e of events) {
@@ -108,13 +125,12 @@ export async function runDemo(argv: string[], out: Output, signal: AbortSignal):
     await recorder.start();
     replicator.start();
     await out.line(`fieldlog demo: device log ${join(data, 'device')}, hub store ${join(data, 'hub')}`);
-    await out.line(
-      `hub API http://127.0.0.1:${http.port}/devices  (the console arrives with issue 5; Ctrl-C stops)`,
-    );
-    if (!signal.aborted)
-      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await out.line(`hub API http://127.0.0.1:${http.port}/devices  (Ctrl-C stops)`);
+    ui?.start();
+    if (!signal.aborted) await quitting;
   } finally {
     clearInterval(tally);
+    ui?.stop();
     await recorder.stop((signal.reason as string | undefined) ?? 'stopped');
     const until = Date.now() + 3000;
     while (replicator.status().acked < deviceLog.head().seq && Date.now() < until)
@@ -130,7 +146,7 @@ export async function runDemo(argv: string[], out: Output, signal: AbortSignal):
     await deviceLog.close();
     await hubLog.close();
   }
-  await out.line(
+  await output.line(
     `stopped; check with: npx fieldlog log verify ${join(data, 'device')} && npx fieldlog log verify ${join(data, 'hub')}`,
   );
   return 0;

@@ -10,6 +10,7 @@ import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
+import { maybeConsole } from './console-wiring.js';
 import { mqttSecurity } from './hub-command.js';
 import type { Output } from './output.js';
 
@@ -24,7 +25,8 @@ export interface DeviceRunOptions {
   deps?: SourceDeps;
 }
 
-export async function runDevice(argv: string[], out: Output, opts: DeviceRunOptions): Promise<number> {
+export async function runDevice(argv: string[], output: Output, opts: DeviceRunOptions): Promise<number> {
+  let out = output;
   const cmd = 'device';
   const p = parseFlags(
     cmd,
@@ -89,13 +91,27 @@ export async function runDevice(argv: string[], out: Output, opts: DeviceRunOpti
     );
   }
   let failure: unknown = null;
+  let quitFromConsole: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
+    quitFromConsole = resolve;
     recorder.on('error', (err) => {
       failure = err;
       resolve();
     });
     opts.signal.addEventListener('abort', () => resolve(), { once: true });
   });
+
+  const ui = maybeConsole({
+    noUi: flag(p, 'no-ui'),
+    recorder,
+    log,
+    deviceId: config.id,
+    replicator,
+    ...(config.console ? { settings: config.console } : {}),
+  });
+  ui?.on('quit', () => quitFromConsole());
+  // with the console on, the terminal is its: nothing else may write there
+  if (ui) out = { line: async () => {} };
 
   // Headless: one line per event that is not a reading, and a count of readings now and then.
   let readings = 0;
@@ -121,12 +137,11 @@ export async function runDevice(argv: string[], out: Output, opts: DeviceRunOpti
     await out.line(
       `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}`,
     );
-    if (!flag(p, 'no-ui') && process.stdout.isTTY) {
-      await out.line('(the console arrives with issue 5; running headless)');
-    }
+    ui?.start();
     if (!opts.signal.aborted) await stopped;
   } finally {
     clearInterval(tally);
+    ui?.stop();
     const reason = failure
       ? `error: ${(failure as Error).message}`
       : ((opts.signal.reason as string | undefined) ?? 'stopped');

@@ -65,6 +65,31 @@ const mqttSchema = z.strictObject({
   key: z.string().optional(),
 });
 
+const consoleSchema = z.strictObject({
+  /** Recorded as operator:<name> on the console's actions until someone picks another. */
+  operator: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/, 'must be a name of letters, digits, . _ - and spaces')
+    .optional(),
+  operators: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/))
+    .max(50)
+    .optional(),
+  sparkStyle: z.enum(['blocks', 'ascii']).optional(),
+  touch: z
+    .strictObject({
+      device: z.string().min(1),
+      minX: z.number(),
+      maxX: z.number(),
+      minY: z.number(),
+      maxY: z.number(),
+      swapXY: z.boolean().optional(),
+      invertX: z.boolean().optional(),
+      invertY: z.boolean().optional(),
+    })
+    .optional(),
+});
+
 export const deviceConfigSchema = z
   .strictObject({
     id: z.string().regex(NAME_RE, 'must match [A-Za-z0-9._-]{1,64}'),
@@ -72,6 +97,7 @@ export const deviceConfigSchema = z
     mqtt: mqttSchema.optional(),
     sources: z.array(sourceSchema).min(1, 'at least one source is needed'),
     alarms: z.array(alarmSchema).optional(),
+    console: consoleSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();

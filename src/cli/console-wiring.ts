@@ -1,0 +1,46 @@
+// Puts the operator console on the device when there is a terminal to show it on.
+import { userInfo } from 'node:os';
+import type { Recorder } from '../device/recorder.js';
+import type { EventLog } from '../log/event-log.js';
+import type { Replicator } from '../sync/replicator.js';
+import { OperatorConsole } from '../ui/console.js';
+import type { Calibration } from '../ui/touch.js';
+
+export interface ConsoleSettings {
+  operator?: string;
+  operators?: string[];
+  touch?: Calibration & { device: string };
+  sparkStyle?: 'blocks' | 'ascii';
+}
+
+/** The console, or null without a terminal or with --no-ui (SPEC §6). */
+export function maybeConsole(opts: {
+  noUi: boolean;
+  recorder: Recorder;
+  log: EventLog;
+  deviceId: string;
+  replicator: Replicator | null;
+  settings?: ConsoleSettings;
+}): OperatorConsole | null {
+  if (opts.noUi || !process.stdout.isTTY || !process.stdin.isTTY) return null;
+  const s = opts.settings ?? {};
+  let fallback = 'operator';
+  try {
+    fallback = userInfo().username || fallback;
+  } catch {
+    // no passwd entry (containers): keep the neutral name
+  }
+  const operator = s.operator ?? process.env.FIELDLOG_OPERATOR ?? fallback;
+  const rep = opts.replicator;
+  const ui = new OperatorConsole({
+    recorder: opts.recorder,
+    log: opts.log,
+    deviceId: opts.deviceId,
+    operator,
+    ...(s.operators ? { operators: s.operators } : {}),
+    ...(rep ? { sync: { status: () => rep.status() } } : {}),
+    ...(s.touch ? { touch: { input: s.touch.device, calibration: s.touch } } : {}),
+    ...(s.sparkStyle ? { sparkStyle: s.sparkStyle } : {}),
+  });
+  return ui;
+}
