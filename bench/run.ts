@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick] [-- NAME...]`: runs the benchmarks, prints figures with their
 // same-run baselines and ratios, and writes them to bench/results/NAME.json.
+import { benchConsole } from './console.bench.js';
 import { benchLog } from './log.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
@@ -11,6 +12,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   serial: benchSerial,
   pipeline: benchPipeline,
   sync: benchSync,
+  console: benchConsole,
 };
 
 const args = process.argv.slice(2);
