@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { AbstractLevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
-import { fail, isFieldlogError } from '../errors.js';
+import { fail } from '../errors.js';
 import {
   bytesToText,
   decodeRecord,
@@ -1193,4 +1193,3 @@ function toMs(t: string | number | undefined, dflt: number): number {
   return Math.max(0, ms);
 }
 
-export { isFieldlogError };
