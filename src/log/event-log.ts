@@ -1032,7 +1032,7 @@ export class EventLog extends EventEmitter {
     const raw = await this.db.get(eventKey(s.id, seq));
     if (raw === undefined) return;
     const hash = hex(this.decode(raw, s.device, seq).hash);
-    const value = encodeText(JSON.stringify({ hash }) + '\n' + stateJson);
+    const value = encodeText(`${JSON.stringify({ hash })}\n${stateJson}`);
     await this.db.put(snapshotKey(s.id, projection, seq), value);
   }
 
@@ -1192,4 +1192,3 @@ function toMs(t: string | number | undefined, dflt: number): number {
   if (!Number.isFinite(ms)) throw fail('EVENT_INVALID', `"${t}" is not a time`);
   return Math.max(0, ms);
 }
-

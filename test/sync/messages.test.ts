@@ -45,7 +45,7 @@ describe('messages', () => {
       /contiguous/,
     );
     expect(() => parseEvents(JSON.stringify({ device: 'pi-1', events: evs }), 'pi-2')).toThrow(/topic/);
-    expect(parseHello('{"head":{"seq":0,"hash":"' + '0'.repeat(64) + '"}}').head.seq).toBe(0);
+    expect(parseHello(`{"head":{"seq":0,"hash":"${'0'.repeat(64)}"}}`).head.seq).toBe(0);
     expect(parseAck(JSON.stringify({ upTo: 3, hash: 'a'.repeat(64), error: 'gap' })).error).toBe('gap');
     expect(parseStatus('{"online":false,"time":"2026-11-24T10:00:00.000Z"}').online).toBe(false);
     expect(() => parseAck(JSON.stringify({ upTo: -1, hash: 'a'.repeat(64) }))).toThrow(
