@@ -56,6 +56,7 @@ export class Replicator extends EventEmitter {
   private attempt = 0;
   private reconnectTimer: unknown = null;
   private ackTimer: unknown = null;
+  private helloTimer: unknown = null;
   private pausedUntilRetry = false;
   private rejectedAcks = 0;
   private lastError: string | undefined;
@@ -150,11 +151,29 @@ export class Replicator extends EventEmitter {
       this.connected = true;
       this.acked = -1; // the hub says what it holds in answer to hello
       this.inflight = [];
-      await client.publishAsync(this.topic('hello'), JSON.stringify({ head: this.log.head() }), { qos: 1 });
+      this.sayHello();
       this.emit('connected');
     } catch (err) {
       this.lastError = (err as Error).message;
     }
+  }
+
+  /**
+   * Hello until the hub answers: a hub that reconnects to the broker after the device did
+   * would otherwise never hear it, and nothing would ever be sent.
+   */
+  private sayHello(): void {
+    const client = this.client;
+    if (!client || !this.connected || this.stopped || this.acked >= 0) return;
+    client.publish(this.topic('hello'), JSON.stringify({ head: this.log.head() }), { qos: 1 }, () => {});
+    if (this.helloTimer !== null) this.o.timers.clearTimeout(this.helloTimer);
+    this.helloTimer = this.o.timers.setTimeout(
+      () => {
+        this.helloTimer = null;
+        this.sayHello();
+      },
+      Math.min(this.o.ackTimeoutMs, 5000),
+    );
   }
 
   private onClose(): void {
@@ -317,6 +336,7 @@ export class Replicator extends EventEmitter {
     this.stopped = true;
     this.log.off('append', this.onAppend);
     this.clearAckTimer();
+    if (this.helloTimer !== null) this.o.timers.clearTimeout(this.helloTimer);
     if (this.reconnectTimer !== null) this.o.timers.clearTimeout(this.reconnectTimer);
     const client = this.client;
     if (!client) return;

@@ -98,6 +98,15 @@ describe('replication over MQTT', () => {
     ]);
   });
 
+  it('keeps saying hello until a hub that came later answers', async () => {
+    const b = await broker();
+    const dev = await deviceLog('pi-late', 300);
+    const r = replicate(dev, b.url);
+    await expect.poll(() => r.status().connected).toBe(true);
+    const h = await hub(b.url); // subscribes after the device's first hello
+    await caughtUp(dev, h.log);
+  });
+
   it('catches up after the broker is killed mid-stream and restarted', async () => {
     const b = await broker();
     const port = b.port;
