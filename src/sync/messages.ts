@@ -1,5 +1,6 @@
 // The MQTT replication contract (SPEC §4): topics and one schema per message. Everything
 // that arrives from the broker goes through here before anything else looks at it.
+import { isAscii } from 'node:buffer';
 import { z } from 'zod';
 import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
@@ -73,7 +74,9 @@ function json(payload: Buffer | string): unknown {
   try {
     // JSON.parse makes "__proto__" an own property, never a prototype; the strict schemas
     // then refuse unknown keys, and payloads are canonicalised key by key
-    return JSON.parse(payload.toString());
+    // replication batches are ASCII: latin1 decodes them as UTF-8 would, several times faster
+    if (typeof payload === 'string') return JSON.parse(payload);
+    return JSON.parse(isAscii(payload) ? payload.toString('latin1') : payload.toString());
   } catch {
     throw fail('SYNC_MESSAGE_INVALID', 'payload is not JSON');
   }

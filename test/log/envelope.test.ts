@@ -4,9 +4,11 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalHeader,
   digestOf,
+  envelopeSchema,
   flatObjectJcs,
   formatTime,
   hashOf,
+  isEnvelopeShape,
   jcs,
   parseEnvelope,
   parseEventInput,
@@ -149,6 +151,52 @@ describe('edge validation', () => {
     ]) {
       expect(() => parseEnvelope(bad)).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }) as Error);
     }
+  });
+
+  it('checks envelopes by hand exactly as the schema does (the hub fast path)', () => {
+    const keys = Object.keys(first).concat(['sig', 'extra', '__proto__']);
+    const odd = fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom(
+        undefined,
+        '',
+        'x'.repeat(65),
+        'pi-02',
+        0,
+        -1,
+        1.5,
+        2 ** 48,
+        2 ** 53,
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        '2026-11-24T10:00:00Z',
+        'readingRecorded',
+        'f'.repeat(64),
+        'F'.repeat(64),
+        { actor: 'operator:ann' },
+        { actor: 'operator: ann' },
+        { actor: 5 },
+        { source: '' },
+        { schema: 'x'.repeat(65) },
+        { other: [1, 2] },
+        [],
+        null,
+        Object.create(null),
+      ),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(...keys), odd, fc.boolean()), { maxLength: 3 }), (edits) => {
+        const v: Record<string, unknown> = JSON.parse(JSON.stringify(first));
+        for (const [k, value, remove] of edits) {
+          if (remove) delete v[k];
+          else if (k === '__proto__') Object.defineProperty(v, k, { value, enumerable: true, configurable: true, writable: true });
+          else v[k] = value;
+        }
+        expect(isEnvelopeShape(v)).toBe(envelopeSchema.safeParse(v).success);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(isEnvelopeShape(JSON.parse(JSON.stringify(first)))).toBe(true);
   });
 
   it('validates writer input', () => {
