@@ -97,20 +97,23 @@ export async function benchLog(opts: { quick?: boolean } = {}): Promise<BenchRes
       const t0 = performance.now();
       await appendAll(log, N, GROUP);
       ours.push(rate(N, performance.now() - t0));
-      // the exact bytes the log wrote for these events: record + time index entry each
-      const ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
-      for (const kind of [KEY.EVENT, KEY.TIME]) {
-        for await (const [key, value] of log.db.iterator(streamRange(kind, 0)))
-          ops.push({ type: 'put', key, value });
-      }
+      // the bytes the log wrote for these events: a record each, and with each batch the
+      // time index run it extended (format 2 writes runs, not an entry per event)
+      const events: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
+      const runs: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
+      for await (const [key, value] of log.db.iterator(streamRange(KEY.EVENT, 0)))
+        events.push({ type: 'put', key, value });
+      for await (const [key, value] of log.db.iterator(streamRange(KEY.TIME, 0)))
+        runs.push({ type: 'put', key, value });
       await log.close();
-      // interleave the two kinds as the log's batches do
-      const half = ops.length / 2;
       const interleaved = [];
-      for (let i = 0; i < half; i++) interleaved.push(ops[i]!, ops[half + i]!);
-      raw.push(rate(N, await rawBatches(join(root, `raw-${round}`), interleaved, GROUP * 2, 'array')));
+      for (let i = 0; i < events.length; i += GROUP) {
+        interleaved.push(...events.slice(i, i + GROUP));
+        interleaved.push(runs[Math.min(runs.length - 1, Math.floor((i / events.length) * runs.length))]!);
+      }
+      raw.push(rate(N, await rawBatches(join(root, `raw-${round}`), interleaved, GROUP + 1, 'array')));
       rawChained.push(
-        rate(N, await rawBatches(join(root, `chained-${round}`), interleaved, GROUP * 2, 'chained')),
+        rate(N, await rawBatches(join(root, `chained-${round}`), interleaved, GROUP + 1, 'chained')),
       );
     }
     const appendRate = median(ours);

@@ -96,14 +96,9 @@ async function cat(argv: string[], out: Output): Promise<number> {
     let hi = toSeq ?? log.head(dev).seq;
     if (since !== undefined || until !== undefined) {
       // The time index bounds the seqs to read; reading stays in seq order.
-      let min = Number.POSITIVE_INFINITY;
-      let max = 0;
-      for await (const seq of log.seqsByTime({ device: dev, since, until })) {
-        if (seq < min) min = seq;
-        if (seq > max) max = seq;
-      }
-      lo = Math.max(lo, min);
-      hi = Math.min(hi, max);
+      const bounds = await log.timeBounds({ device: dev, since, until });
+      lo = Math.max(lo, bounds?.fromSeq ?? Number.POSITIVE_INFINITY);
+      hi = Math.min(hi, bounds?.toSeq ?? 0);
     }
     const s = since ?? 0;
     const u = until ?? Number.POSITIVE_INFINITY;

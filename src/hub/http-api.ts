@@ -92,18 +92,13 @@ export function createHubApi(opts: HubApiOptions): (req: IncomingMessage, res: S
     const since = q.since ? Date.parse(q.since) : 0;
     const until = q.until ? Date.parse(q.until) : Number.POSITIVE_INFINITY;
     if (byTime) {
-      let min = Number.POSITIVE_INFINITY;
-      let max = 0;
-      for await (const seq of log.seqsByTime({
+      const bounds = await log.timeBounds({
         device: id,
         since,
         until: Number.isFinite(until) ? until : undefined,
-      })) {
-        min = Math.min(min, seq);
-        max = Math.max(max, seq);
-      }
-      from = Math.max(from, min);
-      to = Math.min(to, max);
+      });
+      from = Math.max(from, bounds?.fromSeq ?? Number.POSITIVE_INFINITY);
+      to = Math.min(to, bounds?.toSeq ?? 0);
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     let left = q.limit ?? Number.POSITIVE_INFINITY;

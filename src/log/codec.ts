@@ -88,15 +88,46 @@ export function fleetKeyPosition(key: Uint8Array): number {
   return readU48(key, 1);
 }
 
-export function fleetValue(stream: number, seq: number): Uint8Array {
-  const v = new Uint8Array(10);
+/**
+ * A fleet entry is a run: `count` events of one stream with consecutive seqs from `seq`,
+ * at consecutive fleet positions from the key's. Format 1 wrote one entry per event
+ * (10 bytes, no count); both are read.
+ */
+export function fleetValue(stream: number, seq: number, count = 1): Uint8Array {
+  const v = new Uint8Array(count === 1 ? 10 : 14);
   writeU32(v, 0, stream);
   writeU48(v, 4, seq);
+  if (count !== 1) writeU32(v, 10, count);
   return v;
 }
 
-export function fleetValueParts(v: Uint8Array): { stream: number; seq: number } {
-  return { stream: readU32(v, 0), seq: readU48(v, 4) };
+export function fleetValueParts(v: Uint8Array): { stream: number; seq: number; count: number } {
+  return { stream: readU32(v, 0), seq: readU48(v, 4), count: v.length >= 14 ? readU32(v, 10) : 1 };
+}
+
+/**
+ * A time entry is a run too: the key holds the first event's time and seq, the value the
+ * last event's seq and time; seqs are consecutive and times never fall within a run.
+ * Format 1 wrote one entry per event with an empty value (a run of one).
+ */
+export function timeRunValue(lastSeq: number, lastMs: number): Uint8Array {
+  const v = new Uint8Array(12);
+  writeU48(v, 0, lastSeq);
+  writeU48(v, 6, lastMs);
+  return v;
+}
+
+export interface TimeRun {
+  firstMs: number;
+  firstSeq: number;
+  lastMs: number;
+  lastSeq: number;
+}
+
+export function timeRunParts(key: Uint8Array, value: Uint8Array): TimeRun {
+  const { ms, seq } = timeKeyParts(key);
+  if (value.length < 12) return { firstMs: ms, firstSeq: seq, lastMs: ms, lastSeq: seq };
+  return { firstMs: ms, firstSeq: seq, lastSeq: readU48(value, 0), lastMs: readU48(value, 6) };
 }
 
 export function stringKey(id: number): Uint8Array {

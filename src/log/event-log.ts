@@ -30,8 +30,10 @@ import {
   snapshotKey,
   snapshotKeySeq,
   streamRange,
+  type TimeRun,
   timeKey,
-  timeKeyParts,
+  timeRunParts,
+  timeRunValue,
 } from './codec.js';
 import {
   canonicalHeader,
@@ -52,7 +54,14 @@ import { ChainVerifier, type Observation, redactionTarget, type VerifyReport } f
 // biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
 export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
 
-export const FORMAT = { format: 'fieldlog-log', version: 1 } as const;
+/**
+ * Version 2 writes the time and fleet indexes as runs (one entry for many events);
+ * version 1 logs (an entry per event) are read as they are and marked 2 on their first write.
+ */
+export const FORMAT = { format: 'fieldlog-log', version: 2 } as const;
+const READS_FORMATS = [1, 2];
+/** A time run spans at most this long, so a time lookup never scans further back. */
+export const RUN_SPAN_MS = 3_600_000;
 
 export interface Clock {
   /** Wall clock, ms since the epoch. */
@@ -138,6 +147,16 @@ interface Stream {
   /** Head on disk. */
   durableSeq: number;
   durableHash: Uint8Array;
+  /** The open time run (including queued events), and what of it is on disk. */
+  run: TimeRun | null;
+  durableRun: TimeRun | null;
+}
+
+interface FleetRun {
+  position: number;
+  stream: number;
+  seq: number;
+  count: number;
 }
 
 interface BatchOp {
@@ -163,10 +182,40 @@ interface PendingBatch {
   redacting: Set<string>;
   /** Each stream's last hash in this batch: its durable head once the batch is written. */
   heads: Map<Stream, { seq: number; hash: Uint8Array }>;
+  /** Streams whose open time run changed in this batch, and the batch's last fleet run. */
+  runs: Set<Stream>;
+  fleetRun: FleetRun | null;
+}
+
+function newBatch(): PendingBatch {
+  return {
+    ops: [],
+    waiters: [],
+    envelopes: [],
+    redacting: new Set(),
+    heads: new Map(),
+    runs: new Set(),
+    fleetRun: null,
+  };
 }
 
 const ZERO = new Uint8Array(32);
-const EMPTY = new Uint8Array(0);
+
+function newStream(id: number, device: string): Stream {
+  return { id, device, seq: 0, hash: ZERO, durableSeq: 0, durableHash: ZERO, run: null, durableRun: null };
+}
+
+function timeRunOp(stream: number, r: TimeRun): BatchOp {
+  return {
+    type: 'put',
+    key: timeKey(stream, r.firstMs, r.firstSeq),
+    value: timeRunValue(r.lastSeq, r.lastMs),
+  };
+}
+
+function fleetRunOp(f: FleetRun): BatchOp {
+  return { type: 'put', key: fleetKey(f.position), value: fleetValue(f.stream, f.seq, f.count) };
+}
 const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
 
@@ -251,13 +300,8 @@ export class EventLog extends EventEmitter {
   private readonly fleet: boolean;
   private fleetPosition = 0;
   private durableFleetPosition = 0;
-  private pending: PendingBatch = {
-    ops: [],
-    waiters: [],
-    envelopes: [],
-    redacting: new Set(),
-    heads: new Map(),
-  };
+  private pending: PendingBatch = newBatch();
+  private formatVersion: number = FORMAT.version;
   private writing = false;
   private scheduled = false;
   private closed = false;
@@ -332,18 +376,19 @@ export class EventLog extends EventEmitter {
         throw fail('LOG_CORRUPT', `${where}: the format marker is unreadable`);
       }
       if (f.format !== FORMAT.format) throw fail('LOG_NOT_FOUND', `${where} is not a fieldlog log`);
-      if (f.version !== FORMAT.version) {
+      if (typeof f.version !== 'number' || !READS_FORMATS.includes(f.version)) {
         throw fail(
           'LOG_CORRUPT',
-          `${where} has log format version ${f.version}; this fieldlog reads version ${FORMAT.version}`,
+          `${where} has log format version ${f.version}; this fieldlog reads versions ${READS_FORMATS.join(' and ')}`,
         );
       }
+      this.formatVersion = f.version;
     }
     await this.strings.load(this.db);
     for await (const [k, v] of this.db.iterator({ gte: metaKey('stream:'), lt: metaKey('stream;') })) {
       const device = decodeText(k.subarray(1)).slice('stream:'.length);
       const { id } = JSON.parse(decodeText(v)) as { id: number };
-      const s: Stream = { id, device, seq: 0, hash: ZERO, durableSeq: 0, durableHash: ZERO };
+      const s: Stream = newStream(id, device);
       const last = await this.db.iterator({ ...streamRange(KEY.EVENT, id), reverse: true, limit: 1 }).all();
       const entry = last[0];
       if (entry) {
@@ -359,9 +404,12 @@ export class EventLog extends EventEmitter {
     }
     if (this.fleet) {
       const last = await this.db
-        .keys({ gte: fleetKey(0), lt: fleetKey(2 ** 48 - 1), reverse: true, limit: 1 })
+        .iterator({ gte: fleetKey(0), lt: fleetKey(2 ** 48 - 1), reverse: true, limit: 1 })
         .all();
-      this.fleetPosition = this.durableFleetPosition = last[0] ? fleetKeyPosition(last[0]) : 0;
+      const entry = last[0];
+      this.fleetPosition = this.durableFleetPosition = entry
+        ? fleetKeyPosition(entry[0]) + fleetValueParts(entry[1]).count - 1
+        : 0;
     }
     if (opts.device !== undefined) {
       if (!this.streams.has(opts.device)) {
@@ -380,7 +428,7 @@ export class EventLog extends EventEmitter {
     if (!isDeviceId(device))
       throw fail('EVENT_INVALID', `device id "${device}" must match [A-Za-z0-9._-]{1,64}`);
     const id = this.streams.size === 0 ? 0 : Math.max(...this.byId.keys()) + 1;
-    const s: Stream = { id, device, seq: 0, hash: ZERO, durableSeq: 0, durableHash: ZERO };
+    const s: Stream = newStream(id, device);
     this.streams.set(device, s);
     this.byId.set(id, s);
     await this.db.put(metaKey(`stream:${device}`), encodeText(JSON.stringify({ id })), this.writeOptions);
@@ -617,16 +665,52 @@ export class EventLog extends EventEmitter {
     this.strings.intern(rec.boot, batch.ops);
     if (rec.metaJcs !== null) this.strings.intern(rec.metaJcs, batch.ops);
     batch.ops.push({ type: 'put', key: eventKey(s.id, env.seq), value: encodeRecord(rec, this.strings) });
-    batch.ops.push({ type: 'put', key: timeKey(s.id, rec.timeMs, env.seq), value: EMPTY });
-    if (this.fleet) {
-      this.fleetPosition++;
-      batch.ops.push({ type: 'put', key: fleetKey(this.fleetPosition), value: fleetValue(s.id, env.seq) });
-    }
+    this.indexTime(batch, s, env.seq, rec.timeMs);
+    if (this.fleet) this.indexFleet(batch, s, env.seq);
     if (extra) batch.ops.push(extra);
     batch.envelopes.push(env);
     batch.heads.set(s, { seq: env.seq, hash: rec.hash });
     s.seq = env.seq;
     s.hash = rec.hash;
+  }
+
+  /** Extend the stream's open time run, or close it and open another. */
+  private indexTime(batch: PendingBatch, s: Stream, seq: number, ms: number): void {
+    const r = s.run;
+    if (r && seq === r.lastSeq + 1 && ms >= r.lastMs && ms - r.firstMs <= RUN_SPAN_MS) {
+      r.lastSeq = seq;
+      r.lastMs = ms;
+    } else {
+      if (r && batch.runs.has(s)) batch.ops.push(timeRunOp(s.id, r));
+      s.run = { firstMs: ms, firstSeq: seq, lastMs: ms, lastSeq: seq };
+    }
+    batch.runs.add(s);
+  }
+
+  private indexFleet(batch: PendingBatch, s: Stream, seq: number): void {
+    this.fleetPosition++;
+    const f = batch.fleetRun;
+    if (f && f.stream === s.id && f.seq + f.count === seq) {
+      f.count++;
+      return;
+    }
+    if (f) batch.ops.push(fleetRunOp(f));
+    batch.fleetRun = { position: this.fleetPosition, stream: s.id, seq, count: 1 };
+  }
+
+  /** The batch's open runs as writes; what they will be on disk once it is written. */
+  private closeBatch(batch: PendingBatch): Map<Stream, TimeRun> {
+    const runs = new Map<Stream, TimeRun>();
+    for (const s of batch.runs) {
+      if (!s.run) continue;
+      batch.ops.push(timeRunOp(s.id, s.run));
+      runs.set(s, { ...s.run });
+    }
+    if (batch.fleetRun) batch.ops.push(fleetRunOp(batch.fleetRun));
+    if (batch.ops.length > 0 && this.formatVersion < FORMAT.version) {
+      batch.ops.push({ type: 'put', key: metaKey('format'), value: encodeText(JSON.stringify(FORMAT)) });
+    }
+    return runs;
   }
 
   private schedule(): void {
@@ -644,8 +728,9 @@ export class EventLog extends EventEmitter {
     try {
       while (this.pending.ops.length > 0 || this.pending.waiters.length > 0) {
         const batch = this.pending;
-        this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set(), heads: new Map() };
+        this.pending = newBatch();
         const heads = batch.heads;
+        const runs = this.closeBatch(batch);
         const position = this.fleetPosition;
         try {
           if (batch.ops.length > 0) await this.write(batch.ops);
@@ -657,6 +742,8 @@ export class EventLog extends EventEmitter {
           s.durableSeq = h.seq;
           s.durableHash = h.hash;
         }
+        for (const [s, r] of runs) s.durableRun = r;
+        this.formatVersion = FORMAT.version;
         this.durableFleetPosition = position;
         this.strings.commit();
         for (const key of batch.redacting) this.redactingNow.delete(key);
@@ -688,10 +775,11 @@ export class EventLog extends EventEmitter {
   /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
   private rollback(batch: PendingBatch, cause: unknown): void {
     const later = this.pending;
-    this.pending = { ops: [], waiters: [], envelopes: [], redacting: new Set(), heads: new Map() };
+    this.pending = newBatch();
     for (const s of this.streams.values()) {
       s.seq = s.durableSeq;
       s.hash = s.durableHash;
+      s.run = s.durableRun ? { ...s.durableRun } : null;
     }
     this.fleetPosition = this.durableFleetPosition;
     this.strings.rollback();
@@ -956,41 +1044,93 @@ export class EventLog extends EventEmitter {
     for await (const chunk of this.foldChunks(range)) yield* chunk;
   }
 
-  /** Seqs whose recorded time is within [since, until], in time order, streamed. */
-  async *seqsByTime(range: TimeRange = {}): AsyncGenerator<number> {
-    const s = this.stream(range.device);
-    const since = toMs(range.since, 0);
-    const until = toMs(range.until, 2 ** 48 - 2);
-    if (until < since) return;
-    const it = this.db.keys({ gte: timeKey(s.id, since, 0), lt: timeKey(s.id, until + 1, 0) });
-    try {
-      for (;;) {
-        const chunk = await it.nextv(1000);
-        if (chunk.length === 0) return;
-        for (const k of chunk) yield timeKeyParts(k).seq;
+  /** Time runs of one stream that may hold events from `since` on, oldest first. */
+  private async *timeRuns(s: Stream, since: number, until: number): AsyncGenerator<TimeRun> {
+    const it = this.db.iterator({
+      gte: timeKey(s.id, Math.max(0, since - RUN_SPAN_MS), 0),
+      lt: timeKey(s.id, until + 1, 0),
+    });
+    for await (const chunk of prefetched(it)) {
+      for (const [k, v] of chunk) {
+        const run = timeRunParts(k, v);
+        if (run.lastMs >= since && run.firstSeq <= s.durableSeq) yield run;
       }
-    } finally {
-      await it.close();
     }
   }
 
-  /** Envelopes whose recorded time is within [since, until], in time order. */
+  /**
+   * The smallest seq range holding every event recorded within [since, until] (it may
+   * hold others too: filter by time while reading); undefined when there are none.
+   */
+  async timeBounds(range: TimeRange = {}): Promise<{ fromSeq: number; toSeq: number } | undefined> {
+    const s = this.stream(range.device);
+    const since = toMs(range.since, 0);
+    const until = toMs(range.until, 2 ** 48 - 2);
+    if (until < since) return undefined;
+    let fromSeq = Number.POSITIVE_INFINITY;
+    let toSeq = 0;
+    for await (const run of this.timeRuns(s, since, until)) {
+      fromSeq = Math.min(fromSeq, run.firstSeq);
+      toSeq = Math.max(toSeq, Math.min(run.lastSeq, s.durableSeq));
+    }
+    return toSeq === 0 ? undefined : { fromSeq, toSeq };
+  }
+
+  /** Envelopes whose recorded time is within [since, until], in seq order. */
   async *eventsByTime(range: TimeRange = {}): AsyncGenerator<Envelope> {
     const s = this.stream(range.device);
-    for await (const seq of this.seqsByTime(range)) {
-      const env = await this.get(seq, s.device);
-      if (env) yield env;
+    const bounds = await this.timeBounds(range);
+    if (!bounds) return;
+    const since = toMs(range.since, 0);
+    const until = toMs(range.until, 2 ** 48 - 2);
+    for await (const env of this.events({ device: s.device, ...bounds })) {
+      const t = parseTime(env.time);
+      if (t >= since && t <= until) yield env;
     }
+  }
+
+  private async timeOf(s: Stream, seq: number): Promise<number> {
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is missing`);
+    return this.decode(raw, s.device, seq).timeMs;
   }
 
   /** The seq of the latest event (by recorded time) at or before `time`; 0 if none. */
   async seqAtTime(time: string | number, device?: string): Promise<number> {
     const s = this.stream(device);
     const ms = toMs(time, 0);
-    const keys = await this.db
-      .keys({ gte: timeKey(s.id, 0, 0), lt: timeKey(s.id, ms + 1, 0), reverse: true, limit: 1 })
-      .all();
-    return keys[0] ? timeKeyParts(keys[0]).seq : 0;
+    let best = { ms: -1, seq: 0 };
+    const it = this.db.iterator({ gte: timeKey(s.id, 0, 0), lt: timeKey(s.id, ms + 1, 0), reverse: true });
+    try {
+      for (;;) {
+        const chunk = await it.nextv(100);
+        if (chunk.length === 0) break;
+        for (const [k, v] of chunk) {
+          const run = timeRunParts(k, v);
+          // a run's events all lie within RUN_SPAN_MS of its first: older runs cannot win
+          if (run.firstMs + RUN_SPAN_MS < best.ms) return best.seq;
+          const last = Math.min(run.lastSeq, s.durableSeq);
+          if (last < run.firstSeq) continue;
+          let cand = { ms: run.firstMs, seq: run.firstSeq };
+          if (run.lastMs <= ms && last === run.lastSeq) cand = { ms: run.lastMs, seq: last };
+          else {
+            // times never fall within a run: the last event at or before `ms` by bisection
+            let lo = run.firstSeq;
+            let hi = last;
+            while (lo < hi) {
+              const mid = Math.ceil((lo + hi) / 2);
+              if ((await this.timeOf(s, mid)) <= ms) lo = mid;
+              else hi = mid - 1;
+            }
+            cand = { ms: await this.timeOf(s, lo), seq: lo };
+          }
+          if (cand.ms > best.ms || (cand.ms === best.ms && cand.seq > best.seq)) best = cand;
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    return best.seq;
   }
 
   /** The fleet's events in arrival order (hub stores only). */
@@ -999,24 +1139,33 @@ export class EventLog extends EventEmitter {
     toPosition = Number.MAX_SAFE_INTEGER,
   ): AsyncGenerator<{ position: number; event: Envelope }> {
     if (!this.fleet) throw fail('EVENT_INVALID', 'this log keeps no fleet order');
-    const it = this.db.iterator({
-      gte: fleetKey(fromPosition),
-      lte: fleetKey(Math.min(toPosition, 2 ** 48 - 1)),
-    });
-    try {
-      for (;;) {
-        const chunk = await it.nextv(500);
-        if (chunk.length === 0) return;
-        for (const [k, v] of chunk) {
-          const { stream, seq } = fleetValueParts(v);
-          const s = this.byId.get(stream);
-          if (!s) throw fail('LOG_CORRUPT', `fleet position ${fleetKeyPosition(k)} names an unknown stream`);
-          const event = await this.get(seq, s.device);
-          if (event) yield { position: fleetKeyPosition(k), event };
+    const to = Math.min(toPosition, this.durableFleetPosition);
+    const from = Math.max(1, fromPosition);
+    if (to < from) return;
+    // the run holding `from` may start before it
+    const before = await this.db
+      .keys({ gte: fleetKey(0), lte: fleetKey(from), reverse: true, limit: 1 })
+      .all();
+    const start = before[0] ? fleetKeyPosition(before[0]) : from;
+    const it = this.db.iterator({ gte: fleetKey(start), lte: fleetKey(to) });
+    for await (const chunk of prefetched(it)) {
+      for (const [k, v] of chunk) {
+        const position = fleetKeyPosition(k);
+        const run = fleetValueParts(v);
+        const s = this.byId.get(run.stream);
+        if (!s) throw fail('LOG_CORRUPT', `fleet position ${position} names an unknown stream`);
+        const lo = Math.max(from, position);
+        const hi = Math.min(to, position + run.count - 1);
+        if (hi < lo) continue;
+        let p = lo;
+        for await (const event of this.events({
+          device: s.device,
+          fromSeq: run.seq + (lo - position),
+          toSeq: run.seq + (hi - position),
+        })) {
+          yield { position: p++, event };
         }
       }
-    } finally {
-      await it.close();
     }
   }
 

@@ -41,4 +41,30 @@ describe('log format v1 fixture', () => {
       await log.close();
     }
   });
+
+  it('takes new events after the old ones, marks itself format 2, and answers time queries over both', async () => {
+    const dir = join(root, 'grown');
+    cpSync(fixture, dir, { recursive: true });
+    const log = await EventLog.open(dir);
+    const firstTime = (await log.get(1))!.time;
+    const lastOld = (await log.get(26))!;
+    const added = await log.appendMany([
+      { type: 'NoteAdded', data: { text: 'after the upgrade' }, meta: { actor: 'operator:ana' } },
+      { type: 'NoteAdded', data: { text: 'and another' }, meta: { actor: 'operator:ana' } },
+    ]);
+    await log.close();
+    const again = await EventLog.open(dir);
+    try {
+      const marker = await again.db.get(new Uint8Array([0, ...Buffer.from('format')]));
+      expect(JSON.parse(Buffer.from(marker!).toString())).toEqual({ format: 'fieldlog-log', version: 2 });
+      await expect(again.verify()).resolves.toMatchObject({ ok: true, events: 28 });
+      await expect(again.seqAtTime(lastOld.time)).resolves.toBe(26);
+      await expect(again.seqAtTime(added[1]!.time)).resolves.toBe(28);
+      const seqs = [];
+      for await (const e of again.eventsByTime({ since: firstTime, until: added[1]!.time })) seqs.push(e.seq);
+      expect(seqs).toEqual(Array.from({ length: 28 }, (_, i) => i + 1));
+    } finally {
+      await again.close();
+    }
+  });
 });

@@ -1,8 +1,9 @@
 // One suite for every store the log runs on (memory-level, classic-level), as MQTT.js
 // runs one suite over its stores: the behaviour must not depend on the backend.
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { digestOf, hashOf, ZERO_HASH } from '../../src/log/envelope.js';
-import type { EventLog, LogOptions } from '../../src/log/event-log.js';
+import { type EventLog, type LogOptions, RUN_SPAN_MS } from '../../src/log/event-log.js';
 import { fakeClock, reading } from './helpers.js';
 
 export type LogFactory = (opts: LogOptions) => Promise<EventLog>;
@@ -115,6 +116,94 @@ export function logContract(name: string, open: LogFactory): void {
       expect(times).toEqual([4, 5, 6]);
       await expect(log.seqAtTime('2026-01-01T00:00:04.500Z')).resolves.toBe(5);
       await expect(log.seqAtTime('2025-12-31T00:00:00.000Z')).resolves.toBe(0);
+    });
+
+    it('answers time ranges and as-of lookups exactly, whatever the clock does (index runs)', async () => {
+      const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+      // steps between appends: ticks, equal times, jumps back (a clock set right), and gaps
+      // longer than a run may span; appends come singly and in batches
+      const step = fc.oneof(
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: -3 * RUN_SPAN_MS, max: -1 }),
+        fc.integer({ min: RUN_SPAN_MS - 5, max: 3 * RUN_SPAN_MS }),
+      );
+      const plan = fc.array(fc.array(step, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 12 });
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          plan,
+          fc.array(fc.integer({ min: -RUN_SPAN_MS, max: 40 * RUN_SPAN_MS }), { minLength: 4, maxLength: 4 }),
+          async (batches, probes) => {
+            let t = T0;
+            const clock = { now: () => t, mono: () => 0 };
+            const log = await open({ device: `t-${n++}`, create: true, clock, boot: 'b' });
+            try {
+              const times: number[] = [];
+              for (const batch of batches) {
+                const inputs = [];
+                for (const d of batch) {
+                  t = Math.max(0, t + d);
+                  times.push(t);
+                  inputs.push(reading('x', times.length));
+                }
+                // the clock is read as each event is sealed: step it per event
+                let i = times.length - batch.length;
+                clock.now = () => times[i++]!;
+                await log.appendMany(inputs);
+              }
+              const [a, b, c, d] = probes.map((p) => T0 + p) as [number, number, number, number];
+              const [since, until] = a <= b ? [a, b] : [b, a];
+              const want = times.flatMap((tm, i) => (tm >= since && tm <= until ? [i + 1] : []));
+              const got = [];
+              for await (const e of log.eventsByTime({ since, until })) got.push(e.seq);
+              expect(got).toEqual(want);
+              for (const at of [c, d, since, until]) {
+                let best = 0;
+                times.forEach((tm, i) => {
+                  if (tm <= at && (best === 0 || tm >= times[best - 1]!)) best = i + 1;
+                });
+                expect(await log.seqAtTime(at)).toBe(best);
+              }
+            } finally {
+              await log.close();
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+
+    it('keeps the fleet order as runs and replays it from any position', async () => {
+      const a = await make({ device: 'a' });
+      const b = await make({ device: 'b' });
+      const ea = [];
+      const eb = [];
+      for (let i = 0; i < 6; i++) ea.push(await a.append(reading('a', i)));
+      for (let i = 0; i < 4; i++) eb.push(await b.append(reading('b', i)));
+      const hub = await make({ device: 'hub-own', fleet: true });
+      // one batch holding runs of both devices, interleaved; then single events
+      const w1 = hub.appendSealed(ea.slice(0, 3));
+      const w2 = hub.appendSealed(eb.slice(0, 2));
+      await Promise.all([w1, w2]);
+      await Promise.all([hub.appendSealed(ea.slice(3, 5)), hub.appendSealed(eb.slice(2))]);
+      await hub.appendSealed([ea[5]!]);
+      const order = ['a:1', 'a:2', 'a:3', 'b:1', 'b:2', 'a:4', 'a:5', 'b:3', 'b:4', 'a:6'];
+      const all = [];
+      for await (const f of hub.fleetEvents()) all.push(`${f.position}:${f.event.device}:${f.event.seq}`);
+      expect(all).toEqual(order.map((x, i) => `${i + 1}:${x}`));
+      for (const [from, to] of [
+        [2, 2],
+        [3, 7],
+        [5, 100],
+        [10, 10],
+        [11, 20],
+      ] as const) {
+        const part = [];
+        for await (const f of hub.fleetEvents(from, to))
+          part.push(`${f.position}:${f.event.device}:${f.event.seq}`);
+        expect(part).toEqual(all.slice(from - 1, to));
+      }
+      expect(hub.fleetHead).toBe(10);
     });
 
     it('refuses bad input without writing anything', async () => {
