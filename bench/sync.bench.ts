@@ -130,7 +130,9 @@ async function naive(url: string, n: number): Promise<number> {
 /** The real hub, `fieldlog hub`, in its own process as in the field. */
 async function hubFor(url: string, dir: string) {
   const cli = new URL('../src/cli.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [cli, 'hub', '--data', dir, '--mqtt', url], {
+  // FIELDLOG_BENCH_HUB_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the hub
+  const nodeArgs = (process.env.FIELDLOG_BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'hub', '--data', dir, '--mqtt', url], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

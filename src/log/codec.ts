@@ -226,6 +226,8 @@ export interface StoredRecord {
 class Writer {
   buf = new Uint8Array(4096);
   view = new DataView(this.buf.buffer);
+  /** The same memory as a Buffer, for writing hex and text without a copy in between. */
+  node = Buffer.from(this.buf.buffer, 0, this.buf.length);
   len = 0;
   ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -235,6 +237,17 @@ class Writer {
     b.set(this.buf.subarray(0, this.len));
     this.buf = b;
     this.view = new DataView(b.buffer);
+    this.node = Buffer.from(b.buffer, 0, size);
+  }
+  /** `n` bytes from the front of a hex string (checked: the caller validated its form). */
+  hex(s: string, n: number): void {
+    this.ensure(n);
+    if (this.node.write(s, this.len, n, 'hex') !== n) throw new RecordDecodeError('not a hex string');
+    this.len += n;
+  }
+  text(s: string): void {
+    this.ensure(s.length * 3);
+    this.len += this.node.write(s, this.len, 'utf8');
   }
   byte(b: number): void {
     this.ensure(1);
@@ -300,6 +313,46 @@ export function encodeRecord(r: StoredRecord, strings: Strings): Uint8Array {
   }
   if (r.metaJcs !== null) w.str(r.metaJcs, strings);
   if (r.data !== null) w.bytes(r.data);
+  return w.done();
+}
+
+/** An event sealed elsewhere, as the hub receives it: hashes as hex, payloads as canonical text. */
+export interface SealedFields {
+  type: string;
+  timeMs: number;
+  boot: string;
+  mono: number;
+  prev: string;
+  hash: string;
+  /** Written only when `dataJcs` is null (a redacted payload). */
+  digest: string;
+  sig: string | undefined;
+  metaJcs: string | null;
+  dataJcs: string | null;
+}
+
+/** The same bytes `encodeRecord` writes for that event, without building them piece by piece. */
+export function encodeSealedRecord(r: SealedFields, strings: Strings): Uint8Array {
+  w.len = 0;
+  const sig = r.sig === undefined ? null : Buffer.from(r.sig, 'base64');
+  let flags = RECORD_VERSION << 4;
+  if (r.metaJcs !== null) flags |= FLAG_META;
+  if (r.dataJcs === null) flags |= FLAG_REDACTED;
+  if (sig !== null) flags |= FLAG_SIG;
+  w.byte(flags);
+  w.str(r.type, strings);
+  w.u48(r.timeMs);
+  w.str(r.boot, strings);
+  w.f64(r.mono);
+  w.hex(r.prev, LINK_TAG_BYTES);
+  w.hex(r.hash, 32);
+  if (r.dataJcs === null) w.hex(r.digest, 32);
+  if (sig !== null) {
+    w.varint(sig.length);
+    w.bytes(sig);
+  }
+  if (r.metaJcs !== null) w.str(r.metaJcs, strings);
+  if (r.dataJcs !== null) w.text(r.dataJcs);
   return w.done();
 }
 

@@ -15,6 +15,7 @@ import {
   decodeRecord,
   decodeText,
   encodeRecord,
+  encodeSealedRecord,
   encodeText,
   eventKey,
   eventKeySeq,
@@ -26,6 +27,7 @@ import {
   LINK_TAG_BYTES,
   metaKey,
   RecordDecodeError,
+  type SealedFields,
   type StoredRecord,
   snapshotKey,
   snapshotKeySeq,
@@ -598,37 +600,35 @@ export class EventLog extends EventEmitter {
       const s = this.streams.get(device);
       let seq = s?.seq ?? 0;
       let prev = s && s.seq > 0 ? hex(s.hash) : ZERO_HASH;
-      const sealed: Sealed[] = [];
-      for (const env of envelopes) {
+      // check everything first: a refusal leaves nothing staged
+      const checked: SealedFields[] = new Array(envelopes.length);
+      for (let i = 0; i < envelopes.length; i++) {
+        const env = envelopes[i]!;
         if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
         if (env.seq !== seq + 1)
           throw fail('CHAIN_BROKEN', `seq ${env.seq} does not follow head ${seq} of ${device}`);
         if (env.prev !== prev)
           throw fail('CHAIN_BROKEN', `seq ${env.seq} of ${device} does not link to the head`);
-        const dataBytes = env.data === null ? null : encodeText(jcs(env.data));
-        if (dataBytes !== null && sha256hex(dataBytes) !== env.digest) {
+        const dataJcs = env.data === null ? null : jcs(env.data);
+        if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
         }
         const metaJcs = env.meta === undefined ? null : jcs(env.meta);
         if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
         }
-        const hash = unhex(env.hash);
-        sealed.push({
-          env,
-          rec: {
-            type: env.type,
-            timeMs: parseTime(env.time),
-            boot: env.boot,
-            mono: env.mono,
-            linkTag: unhex(prev).subarray(0, LINK_TAG_BYTES),
-            hash,
-            digest: dataBytes === null ? unhex(env.digest) : null,
-            sig: env.sig === undefined ? null : new Uint8Array(Buffer.from(env.sig, 'base64')),
-            metaJcs,
-            data: dataBytes,
-          },
-        });
+        checked[i] = {
+          type: env.type,
+          timeMs: parseTime(env.time),
+          boot: env.boot,
+          mono: env.mono,
+          prev,
+          hash: env.hash,
+          digest: env.digest,
+          sig: env.sig,
+          metaJcs,
+          dataJcs,
+        };
         seq = env.seq;
         prev = env.hash;
       }
@@ -637,8 +637,30 @@ export class EventLog extends EventEmitter {
         // the stream may have moved while it was being created
         if (st.seq !== envelopes[0]!.seq - 1)
           throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
-        for (let i = 0; i < sealed.length - 1; i++) this.stage(st, sealed[i]!, null);
-        await this.enqueue(st, sealed[sealed.length - 1]!, null);
+        const batch = this.pending;
+        for (let i = 0; i < checked.length; i++) {
+          const f = checked[i]!;
+          const env = envelopes[i]!;
+          this.strings.intern(f.type, batch.ops);
+          this.strings.intern(f.boot, batch.ops);
+          if (f.metaJcs !== null) this.strings.intern(f.metaJcs, batch.ops);
+          batch.ops.push({
+            type: 'put',
+            key: eventKey(st.id, env.seq),
+            value: encodeSealedRecord(f, this.strings),
+          });
+          this.indexTime(batch, st, env.seq, f.timeMs);
+          if (this.fleet) this.indexFleet(batch, st, env.seq);
+          batch.envelopes.push(env);
+        }
+        const last = envelopes[envelopes.length - 1]!;
+        st.seq = last.seq;
+        st.hash = unhex(last.hash);
+        batch.heads.set(st, { seq: st.seq, hash: st.hash });
+        await new Promise<void>((resolve, reject) => {
+          batch.waiters.push({ resolve, reject });
+          this.schedule();
+        });
         return envelopes;
       };
       return run();

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, type StoredRecord } from '../../src/log/codec.js';
+import { decodeRecord, encodeRecord, encodeSealedRecord, type StoredRecord } from '../../src/log/codec.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { StringTable } from '../../src/log/strings.js';
 import { fakeClock } from './helpers.js';
@@ -43,6 +43,60 @@ describe('record codec', () => {
           expect(back).toEqual({ ...rec, mono: Object.is(r.mono, -0) ? -0 : r.mono });
         },
       ),
+    );
+  });
+});
+
+describe('sealed record encoding (the hub path)', () => {
+  it('writes the same bytes as encodeRecord from hex hashes and canonical text', () => {
+    const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    fc.assert(
+      fc.property(
+        fc.record({
+          type: fc.string({ minLength: 1, maxLength: 70 }),
+          timeMs: fc.integer({ min: 0, max: 253402300799999 }),
+          boot: fc.string({ minLength: 1, maxLength: 40 }),
+          mono: fc.double({ noNaN: true, noDefaultInfinity: true }),
+          prev: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          hash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          sig: fc.option(fc.uint8Array({ minLength: 64, maxLength: 64 })),
+          metaJcs: fc.option(fc.string()),
+          dataJcs: fc.option(fc.string({ unit: 'binary', maxLength: 300 })),
+        }),
+        fc.boolean(),
+        (r, intern) => {
+          const strings = new StringTable();
+          if (intern) strings.intern(r.boot, []);
+          const sealed = encodeSealedRecord(
+            {
+              ...r,
+              prev: hexOf(r.prev),
+              hash: hexOf(r.hash),
+              digest: hexOf(r.digest),
+              sig: r.sig === null ? undefined : Buffer.from(r.sig).toString('base64'),
+            },
+            strings,
+          );
+          const classic = encodeRecord(
+            {
+              type: r.type,
+              timeMs: r.timeMs,
+              boot: r.boot,
+              mono: r.mono,
+              linkTag: r.prev.subarray(0, 4),
+              hash: r.hash,
+              digest: r.dataJcs === null ? r.digest : null,
+              sig: r.sig,
+              metaJcs: r.metaJcs,
+              data: r.dataJcs === null ? null : new TextEncoder().encode(r.dataJcs),
+            },
+            strings,
+          );
+          expect(Buffer.from(sealed).equals(Buffer.from(classic))).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });
