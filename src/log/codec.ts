@@ -53,10 +53,24 @@ function readU32(buf: Uint8Array, at: number): number {
 }
 
 export function eventKey(stream: number, seq: number): Uint8Array {
-  const k = new Uint8Array(11);
+  const k = keyBytes(11);
   k[0] = KEY.EVENT;
   writeU32(k, 1, stream);
   writeU48(k, 5, seq);
+  return k;
+}
+
+let keySlab = new Uint8Array(16 * 1024);
+let keyUsed = 0;
+
+/** Room for one key, from a shared slab (see copyOut). */
+function keyBytes(n: number): Uint8Array {
+  if (keyUsed + n > keySlab.length) {
+    keySlab = new Uint8Array(16 * 1024);
+    keyUsed = 0;
+  }
+  const k = keySlab.subarray(keyUsed, keyUsed + n);
+  keyUsed += n;
   return k;
 }
 
@@ -287,8 +301,29 @@ class Writer {
     this.len += 6;
   }
   done(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return copyOut(this.buf, this.len);
   }
+}
+
+/**
+ * Records are copied out into shared slabs rather than each into an ArrayBuffer of its
+ * own: one allocation for hundreds of records, far less for the collector to track.
+ * A slab is never written again once handed out, so the views stay as they were.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function copyOut(src: Uint8Array, len: number): Uint8Array {
+  if (len > SLAB_BYTES / 8) return src.slice(0, len);
+  if (slabUsed + len > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + len);
+  out.set(src.subarray(0, len));
+  slabUsed += len;
+  return out;
 }
 
 const w = new Writer();
