@@ -351,43 +351,46 @@ export function encodeRecord(r: StoredRecord, strings: Strings): Uint8Array {
   return w.done();
 }
 
-/** An event sealed elsewhere, as the hub receives it: hashes as hex, payloads as canonical text. */
+/** An event sealed elsewhere, as the hub receives it: hashes as hex (its envelope's fields). */
 export interface SealedFields {
   type: string;
-  timeMs: number;
   boot: string;
   mono: number;
   prev: string;
   hash: string;
   /** Written only when `dataJcs` is null (a redacted payload). */
   digest: string;
-  sig: string | undefined;
-  metaJcs: string | null;
-  dataJcs: string | null;
+  sig?: string | undefined;
 }
 
 /** The same bytes `encodeRecord` writes for that event, without building them piece by piece. */
-export function encodeSealedRecord(r: SealedFields, strings: Strings): Uint8Array {
+export function encodeSealedRecord(
+  r: SealedFields,
+  timeMs: number,
+  metaJcs: string | null,
+  dataJcs: string | null,
+  strings: Strings,
+): Uint8Array {
   w.len = 0;
   const sig = r.sig === undefined ? null : Buffer.from(r.sig, 'base64');
   let flags = RECORD_VERSION << 4;
-  if (r.metaJcs !== null) flags |= FLAG_META;
-  if (r.dataJcs === null) flags |= FLAG_REDACTED;
+  if (metaJcs !== null) flags |= FLAG_META;
+  if (dataJcs === null) flags |= FLAG_REDACTED;
   if (sig !== null) flags |= FLAG_SIG;
   w.byte(flags);
   w.str(r.type, strings);
-  w.u48(r.timeMs);
+  w.u48(timeMs);
   w.str(r.boot, strings);
   w.f64(r.mono);
   w.hex(r.prev, LINK_TAG_BYTES);
   w.hex(r.hash, 32);
-  if (r.dataJcs === null) w.hex(r.digest, 32);
+  if (dataJcs === null) w.hex(r.digest, 32);
   if (sig !== null) {
     w.varint(sig.length);
     w.bytes(sig);
   }
-  if (r.metaJcs !== null) w.str(r.metaJcs, strings);
-  if (r.dataJcs !== null) w.text(r.dataJcs);
+  if (metaJcs !== null) w.str(metaJcs, strings);
+  if (dataJcs !== null) w.text(dataJcs);
   return w.done();
 }
 

@@ -279,11 +279,11 @@ export function isEnvelopeShape(v: unknown): v is Envelope {
   if (typeof boot !== 'string' || boot.length < 1 || boot.length > 64) return false;
   if (typeof mono !== 'number' || !Number.isFinite(mono) || mono < 0) return false;
   if (data !== null) {
-    if (!isPlainObject(data) || Object.prototype.hasOwnProperty.call(data, '__proto__')) return false;
+    if (!isPlainObject(data) || Object.hasOwn(data, '__proto__')) return false;
     if (Object.getOwnPropertySymbols(data).length > 0) return false;
   }
   if (meta !== undefined) {
-    if (!isPlainObject(meta) || Object.prototype.hasOwnProperty.call(meta, '__proto__')) return false;
+    if (!isPlainObject(meta) || Object.hasOwn(meta, '__proto__')) return false;
     if (Object.getOwnPropertySymbols(meta).length > 0) return false;
     const { actor, source, schema } = meta;
     if (actor !== undefined && (typeof actor !== 'string' || !ACTOR_RE.test(actor))) return false;

@@ -27,7 +27,6 @@ import {
   LINK_TAG_BYTES,
   metaKey,
   RecordDecodeError,
-  type SealedFields,
   type StoredRecord,
   snapshotKey,
   snapshotKeySeq,
@@ -601,8 +600,11 @@ export class EventLog extends EventEmitter {
       let seq = s?.seq ?? 0;
       let prev = s && s.seq > 0 ? hex(s.hash) : ZERO_HASH;
       // check everything first: a refusal leaves nothing staged
-      const checked: SealedFields[] = new Array(envelopes.length);
-      for (let i = 0; i < envelopes.length; i++) {
+      const n = envelopes.length;
+      const datas: (string | null)[] = new Array(n);
+      const metas: (string | null)[] = new Array(n);
+      const times: number[] = new Array(n);
+      for (let i = 0; i < n; i++) {
         const env = envelopes[i]!;
         if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
         if (env.seq !== seq + 1)
@@ -617,18 +619,9 @@ export class EventLog extends EventEmitter {
         if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
         }
-        checked[i] = {
-          type: env.type,
-          timeMs: parseTime(env.time),
-          boot: env.boot,
-          mono: env.mono,
-          prev,
-          hash: env.hash,
-          digest: env.digest,
-          sig: env.sig,
-          metaJcs,
-          dataJcs,
-        };
+        datas[i] = dataJcs;
+        metas[i] = metaJcs;
+        times[i] = parseTime(env.time);
         seq = env.seq;
         prev = env.hash;
       }
@@ -638,18 +631,18 @@ export class EventLog extends EventEmitter {
         if (st.seq !== envelopes[0]!.seq - 1)
           throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
         const batch = this.pending;
-        for (let i = 0; i < checked.length; i++) {
-          const f = checked[i]!;
+        for (let i = 0; i < n; i++) {
           const env = envelopes[i]!;
-          this.strings.intern(f.type, batch.ops);
-          this.strings.intern(f.boot, batch.ops);
-          if (f.metaJcs !== null) this.strings.intern(f.metaJcs, batch.ops);
+          const metaJcs = metas[i]!;
+          this.strings.intern(env.type, batch.ops);
+          this.strings.intern(env.boot, batch.ops);
+          if (metaJcs !== null) this.strings.intern(metaJcs, batch.ops);
           batch.ops.push({
             type: 'put',
             key: eventKey(st.id, env.seq),
-            value: encodeSealedRecord(f, this.strings),
+            value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, this.strings),
           });
-          this.indexTime(batch, st, env.seq, f.timeMs);
+          this.indexTime(batch, st, env.seq, times[i]!);
           if (this.fleet) this.indexFleet(batch, st, env.seq);
           batch.envelopes.push(env);
         }
@@ -970,6 +963,18 @@ export class EventLog extends EventEmitter {
     let prev = await this.hashBefore(s, from);
     let expect = from;
     const device = JSON.stringify(s.device);
+    // types and boot ids repeat (interned): their JSON forms are made once per read
+    const quoted = new Map<string, string>();
+    const quote = (v: string) => {
+      let q = quoted.get(v);
+      if (q === undefined) {
+        q = JSON.stringify(v);
+        if (quoted.size < 256) quoted.set(v, q);
+      }
+      return q;
+    };
+    let lastMs = -1;
+    let lastTime = '';
     for await (const chunk of this.recordChunks(s, from, to)) {
       const out: { seq: number; hash: string; json: string }[] = new Array(chunk.length);
       for (let i = 0; i < chunk.length; i++) {
@@ -980,7 +985,11 @@ export class EventLog extends EventEmitter {
         const hash = hex(rec.hash);
         const data = rec.data === null ? 'null' : decodeText(rec.data);
         const digest = rec.digest ? hex(rec.digest) : sha256hex(rec.data as Uint8Array);
-        let json = `{"device":${device},"seq":${seq},"type":${JSON.stringify(rec.type)},"time":"${new Date(rec.timeMs).toISOString()}","boot":${JSON.stringify(rec.boot)},"mono":${JSON.stringify(rec.mono)},"data":${data}`;
+        if (rec.timeMs !== lastMs) {
+          lastMs = rec.timeMs;
+          lastTime = new Date(lastMs).toISOString();
+        }
+        let json = `{"device":${device},"seq":${seq},"type":${quote(rec.type)},"time":"${lastTime}","boot":${quote(rec.boot)},"mono":${JSON.stringify(rec.mono)},"data":${data}`;
         if (rec.metaJcs !== null) json += `,"meta":${rec.metaJcs}`;
         json += `,"digest":"${digest}","prev":"${prev}","hash":"${hash}"`;
         if (rec.sig) json += `,"sig":"${Buffer.from(rec.sig).toString('base64')}"`;

@@ -185,15 +185,19 @@ describe('edge validation', () => {
       ),
     );
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.constantFrom(...keys), odd, fc.boolean()), { maxLength: 3 }), (edits) => {
-        const v: Record<string, unknown> = JSON.parse(JSON.stringify(first));
-        for (const [k, value, remove] of edits) {
-          if (remove) delete v[k];
-          else if (k === '__proto__') Object.defineProperty(v, k, { value, enumerable: true, configurable: true, writable: true });
-          else v[k] = value;
-        }
-        expect(isEnvelopeShape(v)).toBe(envelopeSchema.safeParse(v).success);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...keys), odd, fc.boolean()), { maxLength: 3 }),
+        (edits) => {
+          const v: Record<string, unknown> = JSON.parse(JSON.stringify(first));
+          for (const [k, value, remove] of edits) {
+            if (remove) delete v[k];
+            else if (k === '__proto__')
+              Object.defineProperty(v, k, { value, enumerable: true, configurable: true, writable: true });
+            else v[k] = value;
+          }
+          expect(isEnvelopeShape(v)).toBe(envelopeSchema.safeParse(v).success);
+        },
+      ),
       { numRuns: 3000 },
     );
     expect(isEnvelopeShape(JSON.parse(JSON.stringify(first)))).toBe(true);

@@ -70,12 +70,17 @@ describe('sealed record encoding (the hub path)', () => {
           if (intern) strings.intern(r.boot, []);
           const sealed = encodeSealedRecord(
             {
-              ...r,
+              type: r.type,
+              boot: r.boot,
+              mono: r.mono,
               prev: hexOf(r.prev),
               hash: hexOf(r.hash),
               digest: hexOf(r.digest),
               sig: r.sig === null ? undefined : Buffer.from(r.sig).toString('base64'),
             },
+            r.timeMs,
+            r.metaJcs,
+            r.dataJcs,
             strings,
           );
           const classic = encodeRecord(
