@@ -151,12 +151,24 @@ export function createHubApi(opts: HubApiOptions): (req: IncomingMessage, res: S
       last = position;
       res.write(`id: ${position}\nevent: event\ndata: ${JSON.stringify(event)}\n\n`);
     };
-    const onAppend = (events: Envelope[], first?: number) => {
+    // a fleet store hands over what it kept; what it did not keep is read back, in order
+    let backlog: Promise<void> = Promise.resolve();
+    const onAppend = (events: Envelope[] | null, first?: number, count = events?.length ?? 0) => {
       if (first === undefined) return;
-      events.forEach((event, i) => {
-        if (replaying) buffered.push({ position: first + i, event });
-        else send(first + i, event);
+      const deliver = (position: number, event: Envelope) => {
+        if (replaying) buffered.push({ position, event });
+        else send(position, event);
+      };
+      backlog = backlog.then(async () => {
+        if (events) events.forEach((event, i) => deliver(first + i, event));
+        else {
+          for await (const { position, event } of log.fleetEvents(first, first + count - 1)) {
+            if (res.destroyed) return;
+            deliver(position, event);
+          }
+        }
       });
+      backlog.catch(() => res.destroy());
     };
     log.on('append', onAppend);
     const beat = setInterval(() => res.write(': heartbeat\n\n'), opts.heartbeatMs ?? 15_000);
@@ -168,6 +180,8 @@ export function createHubApi(opts: HubApiOptions): (req: IncomingMessage, res: S
       if (res.destroyed) return;
       send(position, event);
     }
+    // live batches that came during the replay, in order, then live
+    await backlog;
     replaying = false;
     for (const b of buffered.splice(0)) send(b.position, b.event);
   }

@@ -179,7 +179,10 @@ interface Sealed {
 interface PendingBatch {
   ops: BatchOp[];
   waiters: Waiter[];
+  /** What the batch holds, for 'append' listeners; `captured` is false when some were not kept. */
   envelopes: Envelope[];
+  count: number;
+  captured: boolean;
   redacting: Set<string>;
   /** Each stream's last hash in this batch: its durable head once the batch is written. */
   heads: Map<Stream, { seq: number; hash: Uint8Array }>;
@@ -193,6 +196,8 @@ function newBatch(): PendingBatch {
     ops: [],
     waiters: [],
     envelopes: [],
+    count: 0,
+    captured: true,
     redacting: new Set(),
     heads: new Map(),
     runs: new Set(),
@@ -591,10 +596,10 @@ export class EventLog extends EventEmitter {
    * the stream's head exactly and verify; the first that does not stops the call with
    * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written.
    */
-  appendSealed(envelopes: Envelope[]): Promise<Envelope[]> {
+  appendSealed(envelopes: Envelope[]): Promise<Head> {
     try {
       this.checkOpen();
-      if (envelopes.length === 0) return Promise.resolve([]);
+      if (envelopes.length === 0) return Promise.reject(fail('EVENT_INVALID', 'nothing to append'));
       const device = envelopes[0]!.device;
       const s = this.streams.get(device);
       let seq = s?.seq ?? 0;
@@ -625,41 +630,69 @@ export class EventLog extends EventEmitter {
         seq = env.seq;
         prev = env.hash;
       }
-      const run = async (): Promise<Envelope[]> => {
-        const st = s ?? this.streams.get(device) ?? (await this.addStream(device));
-        // the stream may have moved while it was being created
-        if (st.seq !== envelopes[0]!.seq - 1)
-          throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
-        const batch = this.pending;
-        for (let i = 0; i < n; i++) {
-          const env = envelopes[i]!;
-          const metaJcs = metas[i]!;
-          this.strings.intern(env.type, batch.ops);
-          this.strings.intern(env.boot, batch.ops);
-          if (metaJcs !== null) this.strings.intern(metaJcs, batch.ops);
-          batch.ops.push({
-            type: 'put',
-            key: eventKey(st.id, env.seq),
-            value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, this.strings),
-          });
-          this.indexTime(batch, st, env.seq, times[i]!);
-          if (this.fleet) this.indexFleet(batch, st, env.seq);
-          batch.envelopes.push(env);
-        }
-        const last = envelopes[envelopes.length - 1]!;
-        st.seq = last.seq;
-        st.hash = unhex(last.hash);
-        batch.heads.set(st, { seq: st.seq, hash: st.hash });
-        await new Promise<void>((resolve, reject) => {
-          batch.waiters.push({ resolve, reject });
-          this.schedule();
-        });
-        return envelopes;
-      };
-      return run();
+      if (s) return this.whenWritten(this.stageSealed(s, envelopes, datas, metas, times));
+      return this.appendSealedToNew(device, envelopes, datas, metas, times);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  private async appendSealedToNew(
+    device: string,
+    envelopes: Envelope[],
+    datas: (string | null)[],
+    metas: (string | null)[],
+    times: number[],
+  ): Promise<Head> {
+    const st = this.streams.get(device) ?? (await this.addStream(device));
+    // the stream may have moved while it was being created
+    if (st.seq !== envelopes[0]!.seq - 1) throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
+    return this.whenWritten(this.stageSealed(st, envelopes, datas, metas, times));
+  }
+
+  /**
+   * Stage checked envelopes. Nothing here keeps them once their records are encoded, unless
+   * an 'append' listener wants them: a hub's copy of a backlog is not held in memory.
+   */
+  private stageSealed(
+    st: Stream,
+    envelopes: Envelope[],
+    datas: (string | null)[],
+    metas: (string | null)[],
+    times: number[],
+  ): Head {
+    const batch = this.pending;
+    const capture = !this.fleet || this.listenerCount('append') > 0;
+    for (let i = 0; i < envelopes.length; i++) {
+      const env = envelopes[i]!;
+      const metaJcs = metas[i]!;
+      this.strings.intern(env.type, batch.ops);
+      this.strings.intern(env.boot, batch.ops);
+      if (metaJcs !== null) this.strings.intern(metaJcs, batch.ops);
+      batch.ops.push({
+        type: 'put',
+        key: eventKey(st.id, env.seq),
+        value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, this.strings),
+      });
+      this.indexTime(batch, st, env.seq, times[i]!);
+      if (this.fleet) this.indexFleet(batch, st, env.seq);
+      if (capture) batch.envelopes.push(env);
+      else batch.captured = false;
+      batch.count++;
+    }
+    const last = envelopes[envelopes.length - 1]!;
+    st.seq = last.seq;
+    st.hash = unhex(last.hash);
+    batch.heads.set(st, { seq: st.seq, hash: st.hash });
+    return { seq: last.seq, hash: last.hash };
+  }
+
+  /** Resolves with `head` once everything staged so far is written. */
+  private whenWritten(head: Head): Promise<Head> {
+    return new Promise<Head>((resolve, reject) => {
+      this.pending.waiters.push({ resolve: () => resolve(head), reject });
+      this.schedule();
+    });
   }
 
   private enqueue(s: Stream, sealed: Sealed, extra: BatchOp | null): Promise<Envelope> {
@@ -684,6 +717,7 @@ export class EventLog extends EventEmitter {
     if (this.fleet) this.indexFleet(batch, s, env.seq);
     if (extra) batch.ops.push(extra);
     batch.envelopes.push(env);
+    batch.count++;
     batch.heads.set(s, { seq: env.seq, hash: rec.hash });
     s.seq = env.seq;
     s.hash = rec.hash;
@@ -763,12 +797,14 @@ export class EventLog extends EventEmitter {
         this.strings.commit();
         for (const key of batch.redacting) this.redactingNow.delete(key);
         for (const w of batch.waiters) w.resolve();
-        // listeners get the batch and, in a fleet store, the position of its first event
-        if (batch.envelopes.length > 0) {
+        // listeners get the batch (null when a fleet store did not keep it: read it back),
+        // in a fleet store the position of its first event, and the count
+        if (batch.count > 0) {
           this.emit(
             'append',
-            batch.envelopes,
-            this.fleet ? position - batch.envelopes.length + 1 : undefined,
+            batch.captured ? batch.envelopes : null,
+            this.fleet ? position - batch.count + 1 : undefined,
+            batch.count,
           );
         }
       }

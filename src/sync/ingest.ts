@@ -197,7 +197,7 @@ export class Ingest extends EventEmitter {
       this.ack(fleet, device, head, 'gap', `expected seq ${head.seq + 1}, got ${fresh[0]!.seq}`);
       return;
     }
-    let written: Promise<Envelope[]>;
+    let written: Promise<unknown>;
     try {
       written = this.log.appendSealed(fresh);
       // appendSealed checks synchronously; a refusal rejects at once, before anything is staged
@@ -210,18 +210,29 @@ export class Ingest extends EventEmitter {
       }
       throw err;
     }
-    const upTo = { seq: last.seq, hash: last.hash };
     // a device's first events create its stream: let that finish before the next message
     if (head.seq === 0) await written.catch(() => {});
+    // what is needed once the write is done, and nothing more: the batch itself is not kept
+    const redacted: number[] = [];
+    for (const e of fresh) {
+      if (e.type === 'EventRedacted' && e.data && typeof e.data.seq === 'number') redacted.push(e.data.seq);
+    }
+    this.afterWrite(written, fleet, device, fresh[0]!.seq, { seq: last.seq, hash: last.hash }, redacted);
+  }
+
+  private afterWrite(
+    written: Promise<unknown>,
+    fleet: string,
+    device: string,
+    from: number,
+    upTo: { seq: number; hash: string },
+    redacted: number[],
+  ): void {
     void written.then(
       async () => {
-        for (const e of fresh) {
-          if (e.type === 'EventRedacted' && e.data && typeof e.data.seq === 'number') {
-            await this.log.applyRedaction(device, e.data.seq);
-          }
-        }
-        this.totals.events += fresh.length;
-        this.emit('stored', { device, from: fresh[0]!.seq, to: last.seq });
+        for (const seq of redacted) await this.log.applyRedaction(device, seq);
+        this.totals.events += upTo.seq - from + 1;
+        this.emit('stored', { device, from, to: upTo.seq });
         this.ack(fleet, device, upTo);
       },
       (err: unknown) => this.emit('error', err),

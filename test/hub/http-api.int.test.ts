@@ -161,6 +161,50 @@ describe('hub HTTP API', () => {
     expect(ids).toEqual([50_001, 50_002, 50_003, 50_004]);
   });
 
+  it('delivers live what the store took before the client came but wrote after (read back)', async () => {
+    const store = hub as unknown as { write(ops: unknown[]): Promise<void> };
+    const write = store.write.bind(hub);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    store.write = async (ops) => {
+      await gate;
+      return write(ops);
+    };
+    try {
+      await expect.poll(() => hub.listenerCount('append')).toBe(0);
+      const from = hub.fleetHead;
+      const before = devA.head().seq;
+      await devA.appendMany([
+        { type: 'NoteAdded', data: { text: 'late 1' } },
+        { type: 'NoteAdded', data: { text: 'late 2' } },
+      ]);
+      const evs: Envelope[] = [];
+      for await (const e of devA.events({ fromSeq: before + 1 })) evs.push(e);
+      // staged with nobody listening: the store keeps no copy of these envelopes
+      const written = hub.appendSealed(evs);
+      const ctl = new AbortController();
+      const res = await fetch(`${base}/fleet/live`, {
+        headers: { 'last-event-id': String(from) },
+        signal: ctl.signal,
+      });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      while (!text.includes('fieldlog live')) text += decoder.decode((await reader.read()).value);
+      open();
+      await written;
+      while ((text.match(/^id: /gm) ?? []).length < 2) text += decoder.decode((await reader.read()).value);
+      ctl.abort();
+      expect([...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([from + 1, from + 2]);
+      expect(text).toContain('late 2');
+    } finally {
+      open();
+      store.write = write;
+    }
+  });
+
   it('answers state as of a time', async () => {
     const at = new Date(START + 99_000).toISOString();
     const body = await (await fetch(`${base}/devices/pi-a/state?at=${at}`)).json();
