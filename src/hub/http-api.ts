@@ -160,8 +160,9 @@ export function createHubApi(opts: HubApiOptions): (req: IncomingMessage, res: S
         else send(position, event);
       };
       backlog = backlog.then(async () => {
-        if (events) events.forEach((event, i) => deliver(first + i, event));
-        else {
+        if (events) {
+          for (let i = 0; i < events.length; i++) deliver(first + i, events[i]!);
+        } else {
           for await (const { position, event } of log.fleetEvents(first, first + count - 1)) {
             if (res.destroyed) return;
             deliver(position, event);
