@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type EmbeddedBroker, startBroker } from '../../src/hub/broker.js';
+import { ZERO_HASH } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { Ingest } from '../../src/sync/ingest.js';
 import { deviceTopic } from '../../src/sync/messages.js';
@@ -189,6 +190,50 @@ describe('replication over MQTT', () => {
     ]);
     await caughtUp(dev, h.log);
     expect(h.ingest.devices()[0]).toMatchObject({ forks: 0, duplicates: 10 + 16 });
+  });
+
+  it('resends from exactly where the hub says, whatever the device had read ahead', async () => {
+    const b = await broker();
+    const dev = await deviceLog('pi-r', 3000);
+    const hashes = [ZERO_HASH];
+    for await (const e of dev.events()) hashes.push(e.hash);
+    // a hand-made hub: answers hello, acks what it gets, and once rewinds the device to 123
+    const raw = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
+    cleanups.push(() => raw.endAsync(true));
+    const topic = (c: 'hello' | 'events' | 'ack') => deviceTopic('fieldlog', 'north', 'pi-r', c);
+    const ack = (upTo: number, error?: string) =>
+      raw.publish(topic('ack'), JSON.stringify({ upTo, hash: hashes[upTo], ...(error ? { error } : {}) }), {
+        qos: 1,
+      });
+    const batches: [number, number][] = [];
+    let held = 0;
+    let rewound = false;
+    raw.on('message', (t, p) => {
+      if (t === topic('hello')) return ack(held);
+      const seqs = (JSON.parse(p.toString()).events as { seq: number }[]).map((e) => e.seq);
+      batches.push([seqs[0]!, seqs[seqs.length - 1]!]);
+      if (seqs[0] !== held + 1) return; // not what it asked for next: ignore (the device resends)
+      if (!rewound && seqs[seqs.length - 1]! > 500) {
+        rewound = true;
+        held = 123;
+        return ack(held, 'gap');
+      }
+      held = seqs[seqs.length - 1]!;
+      ack(held);
+    });
+    await raw.subscribeAsync([topic('hello'), topic('events')], { qos: 1 });
+    const r = replicate(dev, b.url, { batchBytes: 4096, window: 16 });
+    await expect.poll(() => r.status().acked, { timeout: 20_000 }).toBe(3000);
+    expect(batches.every(([a, z]) => z >= a)).toBe(true);
+    const afterRewind = batches.findIndex(([a]) => a === 124);
+    expect(afterRewind).toBeGreaterThan(0);
+    // from the rewind on, every batch the hub took continues the one before
+    let expectNext = 124;
+    for (const [a, z] of batches.slice(afterRewind)) {
+      if (a !== expectNext) continue;
+      expectNext = z + 1;
+    }
+    expect(expectNext).toBe(3001);
   });
 
   it('rejects malformed and hostile payloads without harm', async () => {
