@@ -19,19 +19,24 @@ const eventInput = fc.record(
   { requiredKeys: ['type', 'data'] },
 );
 
+/** What every stored record has, whichever way it is encoded. */
+const recordFields = {
+  type: fc.string({ minLength: 1, maxLength: 70 }),
+  timeMs: fc.integer({ min: 0, max: 253402300799999 }),
+  boot: fc.string({ minLength: 1, maxLength: 40 }),
+  mono: fc.double({ noNaN: true, noDefaultInfinity: true }),
+  hash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  sig: fc.option(fc.uint8Array({ minLength: 64, maxLength: 64 })),
+  metaJcs: fc.option(fc.string()),
+};
+
 describe('record codec', () => {
   it('round-trips any record, interned or inline', () => {
     fc.assert(
       fc.property(
         fc.record({
-          type: fc.string({ minLength: 1, maxLength: 70 }),
-          timeMs: fc.integer({ min: 0, max: 253402300799999 }),
-          boot: fc.string({ minLength: 1, maxLength: 40 }),
-          mono: fc.double({ noNaN: true, noDefaultInfinity: true }),
+          ...recordFields,
           linkTag: fc.uint8Array({ minLength: 4, maxLength: 4 }),
-          hash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-          sig: fc.option(fc.uint8Array({ minLength: 64, maxLength: 64 })),
-          metaJcs: fc.option(fc.string()),
           data: fc.option(fc.uint8Array({ maxLength: 300 })),
         }),
         fc.boolean(),
@@ -53,15 +58,9 @@ describe('sealed record encoding (the hub path)', () => {
     fc.assert(
       fc.property(
         fc.record({
-          type: fc.string({ minLength: 1, maxLength: 70 }),
-          timeMs: fc.integer({ min: 0, max: 253402300799999 }),
-          boot: fc.string({ minLength: 1, maxLength: 40 }),
-          mono: fc.double({ noNaN: true, noDefaultInfinity: true }),
+          ...recordFields,
           prev: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-          hash: fc.uint8Array({ minLength: 32, maxLength: 32 }),
           digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-          sig: fc.option(fc.uint8Array({ minLength: 64, maxLength: 64 })),
-          metaJcs: fc.option(fc.string()),
           dataJcs: fc.option(fc.string({ unit: 'binary', maxLength: 300 })),
         }),
         fc.boolean(),
