@@ -120,16 +120,34 @@ export function unframe(bytes: Buffer): Unframed {
   return { ok: true, body };
 }
 
-/** Parses one node → device line (without its terminator). Never throws. */
-export function parseLine(line: string | Buffer): ParsedLine {
+export interface OpenedFrame {
+  body: Buffer;
+  /** A rejection of this line, with its sample, for what the fields turn out to hold. */
+  reject(reason: RejectReason): Rejected;
+}
+
+/**
+ * What every `$body*CS` line (line protocol, commands, NMEA) goes through before its fields
+ * are read: not empty, not over-long, printable (`°` only where `allowDegree`), framed,
+ * checksummed. Never throws.
+ */
+export function openFrame(line: string | Buffer, allowDegree: boolean): OpenedFrame | Rejected {
   const bytes = typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
   const reject = (reason: RejectReason): Rejected => ({ kind: 'rejected', reason, sample: sampleHex(bytes) });
   if (bytes.length === 0) return reject('empty');
   if (bytes.length > MAX_CONTENT_BYTES) return reject('overlong');
-  if (!isPrintableLine(bytes, true)) return reject('noise');
+  if (!isPrintableLine(bytes, allowDegree)) return reject('noise');
   const framed = unframe(bytes);
   if (!framed.ok) return reject(framed.reason);
-  const fields = framed.body.toString('utf8').split(',');
+  return { body: framed.body, reject };
+}
+
+/** Parses one node → device line (without its terminator). Never throws. */
+export function parseLine(line: string | Buffer): ParsedLine {
+  const opened = openFrame(line, true);
+  if ('kind' in opened) return opened;
+  const { reject } = opened;
+  const fields = opened.body.toString('utf8').split(',');
   const type = fields[0] ?? '';
   if (!FRAME_TYPE_PATTERN.test(type)) return reject('syntax');
   const frame = parseFields(type, fields.slice(1));
@@ -234,14 +252,10 @@ export function encodeCommand(cmd: Command): string {
 
 /** The node side's view of a command line; the device never receives these. */
 export function parseCommand(line: string | Buffer): Command | Rejected {
-  const bytes = typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
-  const reject = (reason: RejectReason): Rejected => ({ kind: 'rejected', reason, sample: sampleHex(bytes) });
-  if (bytes.length === 0) return reject('empty');
-  if (bytes.length > MAX_CONTENT_BYTES) return reject('overlong');
-  if (!isPrintableLine(bytes, false)) return reject('noise');
-  const framed = unframe(bytes);
-  if (!framed.ok) return reject(framed.reason);
-  const [type, name, arg, ...extra] = framed.body.toString('latin1').split(',');
+  const opened = openFrame(line, false);
+  if ('kind' in opened) return opened;
+  const { reject } = opened;
+  const [type, name, arg, ...extra] = opened.body.toString('latin1').split(',');
   if (type !== 'FLC') return reject('unknown-type');
   if (name === 'ID' && arg === undefined) return { kind: 'identify' };
   if (name !== 'RATE') return reject('field');

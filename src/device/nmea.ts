@@ -1,14 +1,8 @@
 // NMEA 0183 for the `nmea` source (SPEC §3, a contract): pure sentence parsing (GGA, RMC, GLL;
 // any talker) and FixEpochs, the state machine that turns sentences sharing one UTC time of day
 // into at most one position each. No I/O and no timers: the caller passes the time in.
-import {
-  isPrintableLine,
-  MAX_CONTENT_BYTES,
-  type Rejected,
-  type RejectReason,
-  sampleHex,
-  unframe,
-} from './line-protocol.js';
+import type { PositionRecorded } from '../log/events.js';
+import { openFrame, type Rejected } from './line-protocol.js';
 
 export type Talker = string;
 
@@ -56,21 +50,8 @@ export interface OtherSentence {
 export type NmeaSentence = GgaSentence | RmcSentence | GllSentence | OtherSentence;
 export type NmeaParsed = NmeaSentence | Rejected;
 
-/** PositionRecorded's payload without its `source` (SPEC §2). */
-export interface Position {
-  /** `YYYY-MM-DDThh:mm:ss.sssZ` when the epoch's RMC gave a date, else `hh:mm:ss.sssZ`. */
-  fixTime: string;
-  lat: number;
-  lon: number;
-  /** Metres above mean sea level. */
-  alt?: number;
-  /** Metres per second over ground. */
-  speed?: number;
-  /** Degrees from true north. */
-  course?: number;
-  sats?: number;
-  hdop?: number;
-}
+/** PositionRecorded's payload without its `source` (SPEC §2): what an epoch yields. */
+export type Position = Omit<PositionRecorded, 'source'>;
 
 const KNOT_MPS = 1852 / 3600;
 const TIME_PATTERN = /^([01]\d|2[0-3])([0-5]\d)([0-5]\d|60)(?:\.(\d{1,9}))?$/;
@@ -87,14 +68,10 @@ class BadField extends Error {}
 
 /** Parses one NMEA line (without its terminator). Never throws. */
 export function parseSentence(line: string | Buffer): NmeaParsed {
-  const bytes = typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
-  const reject = (reason: RejectReason): Rejected => ({ kind: 'rejected', reason, sample: sampleHex(bytes) });
-  if (bytes.length === 0) return reject('empty');
-  if (bytes.length > MAX_CONTENT_BYTES) return reject('overlong');
-  if (!isPrintableLine(bytes, false)) return reject('noise');
-  const framed = unframe(bytes);
-  if (!framed.ok) return reject(framed.reason);
-  const fields = framed.body.toString('latin1').split(',');
+  const opened = openFrame(line, false);
+  if ('kind' in opened) return opened;
+  const { reject } = opened;
+  const fields = opened.body.toString('latin1').split(',');
   const address = fields[0] ?? '';
   // `P` is never a talker: it marks a proprietary sentence, whatever follows.
   if (PROPRIETARY_ADDRESS.test(address)) return { kind: 'other', type: address };

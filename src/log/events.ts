@@ -34,11 +34,16 @@ export interface ReadingRecorded {
 }
 export interface PositionRecorded {
   source: string;
+  /** `YYYY-MM-DDThh:mm:ss.sssZ` when the epoch's RMC gave a date, else `hh:mm:ss.sssZ`. */
   fixTime: string;
+  /** Decimal degrees, south and west negative. */
   lat: number;
   lon: number;
+  /** Metres above mean sea level. */
   alt?: number;
+  /** Metres per second over ground. */
   speed?: number;
+  /** Degrees from true north. */
   course?: number;
   sats?: number;
   hdop?: number;
