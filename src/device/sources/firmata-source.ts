@@ -5,15 +5,12 @@ import { createRequire } from 'node:module';
 import type { SerialPortStream } from '@serialport/stream';
 import { fail } from '../../errors.js';
 import {
-  type BackoffOptions,
-  SerialConnection,
+  SerialSource,
+  type SerialSourceOptions,
   type SessionControl,
   type SessionHooks,
-  type Source,
   type SourceDeps,
   type SourceEvent,
-  type SourceSink,
-  systemClock,
 } from './source.js';
 
 export interface FirmataPin {
@@ -25,9 +22,7 @@ export interface FirmataPin {
   scale?: [number, number];
 }
 
-export interface FirmataSourceOptions {
-  name: string;
-  port: string;
+export interface FirmataSourceOptions extends SerialSourceOptions {
   pins: readonly FirmataPin[];
   /** Default 57600, StandardFirmata's. */
   baud?: number;
@@ -37,7 +32,6 @@ export interface FirmataSourceOptions {
   reportVersionTimeoutMs?: number;
   /** Give up on a board that has not finished the handshake after this long. Default 10 000. */
   readyTimeoutMs?: number;
-  backoff?: Partial<BackoffOptions>;
 }
 
 // Just the parts of these untyped CommonJS libraries that this driver touches.
@@ -115,16 +109,12 @@ interface PinPlan {
   channel: number;
 }
 
-export class FirmataSource implements Source {
+export class FirmataSource extends SerialSource {
   readonly driver = 'firmata' as const;
-  readonly name: string;
-  readonly port: string;
   readonly #o: FirmataSourceOptions;
-  readonly #deps: SourceDeps;
-  readonly #conn: SerialConnection;
-  #sink: SourceSink = () => {};
 
   constructor(options: FirmataSourceOptions, deps: SourceDeps = {}) {
+    super(options, 57600, deps);
     if (options.pins.length === 0)
       throw fail('CONFIG_INVALID', `source ${options.name}: a firmata source needs pins`);
     for (const p of options.pins) {
@@ -134,30 +124,11 @@ export class FirmataSource implements Source {
           `source ${options.name}: pin ${p.pin}: scale must be two finite numbers`,
         );
     }
-    this.name = options.name;
-    this.port = options.port;
     this.#o = options;
-    this.#deps = deps;
-    this.#conn = new SerialConnection({
-      path: options.port,
-      baudRate: options.baud ?? 57600,
-      deps,
-      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-      session: (control) => this.#session(control),
-    });
   }
 
-  start(sink: SourceSink): void {
-    this.#sink = sink;
-    this.#conn.start(sink);
-  }
-
-  stop(): Promise<void> {
-    return this.#conn.stop();
-  }
-
-  #session(control: SessionControl): SessionHooks {
-    const clock = this.#deps.clock ?? systemClock;
+  protected session(control: SessionControl): SessionHooks {
+    const clock = this.clock;
     const sampleMs = this.#o.sampleMs ?? 1000;
     const { Firmata, Board, Sensor } = load();
     const transport = new FirmataTransport(control.port, (err) =>
@@ -185,7 +156,7 @@ export class FirmataSource implements Source {
         readings.push(reading);
       }
       fresh.clear();
-      if (readings.length > 0) this.#sink({ kind: 'readings', readings });
+      if (readings.length > 0) this.sink({ kind: 'readings', readings });
     };
 
     const ready = (io: FirmataIo, board: FiveBoard): void => {
@@ -194,7 +165,7 @@ export class FirmataSource implements Source {
       for (const pin of this.#o.pins) {
         const channel = analogChannel(pin.pin, io);
         if (channel === undefined) {
-          this.#sink({
+          this.sink({
             kind: 'fault',
             code: 'PIN_UNAVAILABLE',
             text: `${pin.pin} is not an analog input on this board`,

@@ -11,19 +11,14 @@ import {
   sampleHex,
 } from '../line-protocol.js';
 import {
-  type BackoffOptions,
-  SerialConnection,
+  SerialSource,
+  type SerialSourceOptions,
   type SessionControl,
   type SessionHooks,
-  type Source,
   type SourceDeps,
-  type SourceSink,
-  systemClock,
 } from './source.js';
 
-export interface LineSourceOptions {
-  name: string;
-  port: string;
+export interface LineSourceOptions extends SerialSourceOptions {
   /** Default 9600. */
   baud?: number;
   /** Ask the node for this sample period on every connect ($FLC,RATE). */
@@ -36,26 +31,18 @@ export interface LineSourceOptions {
    * commands sent while it boots; its first frame says it is listening.
    */
   commandDelayMs?: number;
-  backoff?: Partial<BackoffOptions>;
 }
 
-export class LineSource implements Source {
+export class LineSource extends SerialSource {
   readonly driver = 'line' as const;
-  readonly name: string;
-  readonly port: string;
   readonly #o: LineSourceOptions;
-  readonly #deps: SourceDeps;
   readonly #connectCommands: string[] = [];
-  readonly #conn: SerialConnection;
-  #sink: SourceSink = () => {};
   /** Counter of the last accepted readings frame; unknown after a reconnect or the node's FLI. */
   #lastCounter: number | undefined;
 
   constructor(options: LineSourceOptions, deps: SourceDeps = {}) {
-    this.name = options.name;
-    this.port = options.port;
+    super(options, 9600, deps);
     this.#o = options;
-    this.#deps = deps;
     // Encoded now, so a bad rate is refused at construction rather than on some later connect.
     if (options.identify) this.#connectCommands.push(encodeCommand({ kind: 'identify' }));
     if (options.rateMs !== undefined) {
@@ -69,28 +56,12 @@ export class LineSource implements Source {
         );
       }
     }
-    this.#conn = new SerialConnection({
-      path: options.port,
-      baudRate: options.baud ?? 9600,
-      deps,
-      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-      session: (control) => this.#session(control),
-    });
-  }
-
-  start(sink: SourceSink): void {
-    this.#sink = sink;
-    this.#conn.start(sink);
-  }
-
-  stop(): Promise<void> {
-    return this.#conn.stop();
   }
 
   /** Resolves once written to the port; the node's answer arrives as an 'answer' event. */
   async send(cmd: Command): Promise<void> {
     const line = encodeCommand(cmd);
-    const port = this.#conn.openPort;
+    const port = this.conn.openPort;
     if (port === undefined) throw fail('SOURCE_DISCONNECTED', `source ${this.name} is not connected`);
     await new Promise<void>((resolve, reject) => {
       port.write(line, (err) => {
@@ -100,8 +71,8 @@ export class LineSource implements Source {
     });
   }
 
-  #session(control: SessionControl): SessionHooks {
-    const clock = this.#deps.clock ?? systemClock;
+  protected session(control: SessionControl): SessionHooks {
+    const clock = this.clock;
     const splitter = new LineSplitter();
     let commandsDue = this.#connectCommands.length > 0;
     let commandTimer: unknown;
@@ -130,7 +101,7 @@ export class LineSource implements Source {
         const tail = splitter.end();
         // The node (or its cable) cut that line off; at stop() it is we who cut it.
         if (tail !== undefined && !stopping)
-          this.#sink({ kind: 'rejected', reason: 'truncated', sample: sampleHex(tail) });
+          this.sink({ kind: 'rejected', reason: 'truncated', sample: sampleHex(tail) });
       },
     };
   }
@@ -140,27 +111,27 @@ export class LineSource implements Source {
     const frame = parseLine(line);
     switch (frame.kind) {
       case 'rejected':
-        this.#sink({ kind: 'rejected', reason: frame.reason, sample: frame.sample });
+        this.sink({ kind: 'rejected', reason: frame.reason, sample: frame.sample });
         return false;
       case 'readings': {
         const last = this.#lastCounter;
         if (last === frame.counter) {
           // A repeated frame, not 65 535 lost ones: recording it again would double its readings.
-          this.#sink({ kind: 'rejected', reason: 'duplicate', sample: sampleHex(line) });
+          this.sink({ kind: 'rejected', reason: 'duplicate', sample: sampleHex(line) });
           return true;
         }
         if (last !== undefined) {
           const count = counterGap(last, frame.counter);
-          if (count > 0) this.#sink({ kind: 'lost', count, after: last, next: frame.counter });
+          if (count > 0) this.sink({ kind: 'lost', count, after: last, next: frame.counter });
         }
         this.#lastCounter = frame.counter;
-        this.#sink({ kind: 'readings', readings: frame.readings, counter: frame.counter });
+        this.sink({ kind: 'readings', readings: frame.readings, counter: frame.counter });
         return true;
       }
       case 'identity':
         // Sent at the node's start: its counter starts over from wherever it likes.
         this.#lastCounter = undefined;
-        this.#sink({
+        this.sink({
           kind: 'identity',
           nodeId: frame.nodeId,
           firmware: frame.firmware,
@@ -168,7 +139,7 @@ export class LineSource implements Source {
         });
         return true;
       case 'fault':
-        this.#sink({ kind: 'fault', code: frame.code, text: frame.text });
+        this.sink({ kind: 'fault', code: frame.code, text: frame.text });
         return true;
       case 'answer': {
         const ev: { kind: 'answer'; command: string; ok: boolean; why?: string } = {
@@ -177,7 +148,7 @@ export class LineSource implements Source {
           ok: frame.ok,
         };
         if (frame.why !== undefined) ev.why = frame.why;
-        this.#sink(ev);
+        this.sink(ev);
         return true;
       }
     }

@@ -4,65 +4,40 @@
 import { LineSplitter, sampleHex } from '../line-protocol.js';
 import { FixEpochs, type Position, parseSentence } from '../nmea.js';
 import {
-  type BackoffOptions,
-  SerialConnection,
+  SerialSource,
+  type SerialSourceOptions,
   type SessionControl,
   type SessionHooks,
-  type Source,
   type SourceDeps,
-  type SourceSink,
-  systemClock,
 } from './source.js';
 
-export interface NmeaSourceOptions {
-  name: string;
-  port: string;
+export interface NmeaSourceOptions extends SerialSourceOptions {
   /** Default 9600, what most receivers ship with (NMEA 0183 itself says 4800). */
   baud?: number;
   /** Silence that closes an epoch. Default 1000 (SPEC §3). */
   silenceMs?: number;
-  backoff?: Partial<BackoffOptions>;
 }
 
-export class NmeaSource implements Source {
+export class NmeaSource extends SerialSource {
   readonly driver = 'nmea' as const;
-  readonly name: string;
-  readonly port: string;
-  readonly #deps: SourceDeps;
   readonly #silenceMs: number;
-  readonly #conn: SerialConnection;
   // One for the source's life, not per session: it remembers the last epoch it closed, so an
   // epoch cut by a disconnect is never recorded a second time from a late sentence.
   readonly #epochs: FixEpochs;
-  #sink: SourceSink = () => {};
 
   constructor(options: NmeaSourceOptions, deps: SourceDeps = {}) {
-    this.name = options.name;
-    this.port = options.port;
-    this.#deps = deps;
+    super(options, 9600, deps);
     this.#silenceMs = options.silenceMs ?? 1000;
     this.#epochs = new FixEpochs({ silenceMs: this.#silenceMs });
-    this.#conn = new SerialConnection({
-      path: options.port,
-      baudRate: options.baud ?? 9600,
-      deps,
-      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-      session: (control) => this.#session(control),
-    });
   }
 
-  start(sink: SourceSink): void {
-    this.#sink = sink;
-    this.#conn.start(sink);
-  }
-
-  async stop(): Promise<void> {
-    await this.#conn.stop();
+  override async stop(): Promise<void> {
+    await super.stop();
     this.#report(this.#epochs.flush());
   }
 
-  #session(control: SessionControl): SessionHooks {
-    const clock = this.#deps.clock ?? systemClock;
+  protected session(control: SessionControl): SessionHooks {
+    const clock = this.clock;
     const splitter = new LineSplitter();
     let silence: unknown;
     const silent = (): void => {
@@ -75,7 +50,7 @@ export class NmeaSource implements Source {
         const sentence = parseSentence(line);
         if (sentence.kind === 'rejected') {
           // Start-up banners and other chatter included: they are what the line carried.
-          this.#sink({ kind: 'rejected', reason: sentence.reason, sample: sentence.sample });
+          this.sink({ kind: 'rejected', reason: sentence.reason, sample: sentence.sample });
           continue;
         }
         this.#report(this.#epochs.push(sentence, clock.now()));
@@ -94,12 +69,12 @@ export class NmeaSource implements Source {
         this.#report(this.#epochs.flush());
         const tail = splitter.end();
         if (tail !== undefined && !stopping)
-          this.#sink({ kind: 'rejected', reason: 'truncated', sample: sampleHex(tail) });
+          this.sink({ kind: 'rejected', reason: 'truncated', sample: sampleHex(tail) });
       },
     };
   }
 
   #report(positions: readonly Position[]): void {
-    for (const position of positions) this.#sink({ kind: 'position', position });
+    for (const position of positions) this.sink({ kind: 'position', position });
   }
 }

@@ -377,3 +377,53 @@ export class SerialConnection {
     this.#retry = this.#clock.setTimeout(() => this.#connect(), delay);
   }
 }
+
+/** What a serial source's options always hold. */
+export interface SerialSourceOptions {
+  name: string;
+  port: string;
+  baud?: number;
+  backoff?: Partial<BackoffOptions>;
+}
+
+/**
+ * What the three drivers share: a name and a port, one SerialConnection that (re)opens the
+ * port and runs a session per connection, and the sink their events go to.
+ */
+export abstract class SerialSource implements Source {
+  abstract readonly driver: Source['driver'];
+  readonly name: string;
+  readonly port: string;
+  protected readonly deps: SourceDeps;
+  protected readonly conn: SerialConnection;
+  protected sink: SourceSink = () => {};
+
+  constructor(options: SerialSourceOptions, defaultBaud: number, deps: SourceDeps) {
+    this.name = options.name;
+    this.port = options.port;
+    this.deps = deps;
+    this.conn = new SerialConnection({
+      path: options.port,
+      baudRate: options.baud ?? defaultBaud,
+      deps,
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      session: (control) => this.session(control),
+    });
+  }
+
+  /** One connection's life: what to do with its bytes, and on its end. */
+  protected abstract session(control: SessionControl): SessionHooks;
+
+  protected get clock(): SourceClock {
+    return this.deps.clock ?? systemClock;
+  }
+
+  start(sink: SourceSink): void {
+    this.sink = sink;
+    this.conn.start(sink);
+  }
+
+  stop(): Promise<void> {
+    return this.conn.stop();
+  }
+}
