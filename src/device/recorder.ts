@@ -69,6 +69,9 @@ function envelopeToFold(e: Envelope): FoldEvent {
   return ev;
 }
 
+/** What a source reports of itself, as the event that records it. */
+const REPORTED = { lost: 'FramesLost', identity: 'SourceIdentified', fault: 'SourceFaultReported' } as const;
+
 export class Recorder extends EventEmitter {
   private live: DeviceState = deviceState.initial();
   private readonly active = new Set<string>();
@@ -224,26 +227,13 @@ export class Recorder extends EventEmitter {
         this.noteReject(name, ev.reason, ev.sample);
         return;
       case 'lost':
-        void this.append({
-          type: 'FramesLost',
-          data: { source: name, count: ev.count, after: ev.after, next: ev.next },
-          meta: system,
-        });
-        return;
       case 'identity':
-        void this.append({
-          type: 'SourceIdentified',
-          data: { source: name, nodeId: ev.nodeId, firmware: ev.firmware, version: ev.version },
-          meta: system,
-        });
+      case 'fault': {
+        // the source's report as it came, under the source's name
+        const { kind, ...fields } = ev;
+        void this.append({ type: REPORTED[kind], data: { source: name, ...fields }, meta: system });
         return;
-      case 'fault':
-        void this.append({
-          type: 'SourceFaultReported',
-          data: { source: name, code: ev.code, text: ev.text },
-          meta: system,
-        });
-        return;
+      }
       case 'answer': {
         const data: Record<string, unknown> = { source: name, command: ev.command, ok: ev.ok };
         if (ev.why !== undefined) data.why = ev.why;
