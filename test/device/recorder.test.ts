@@ -1,27 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DeviceConfig } from '../../src/device/config.js';
 import { Recorder } from '../../src/device/recorder.js';
-import type { Source, SourceEvent } from '../../src/device/sources/source.js';
 import { EventLog } from '../../src/log/event-log.js';
-
-class FakeSource implements Source {
-  sink: ((ev: SourceEvent) => void) | null = null;
-  stopped = false;
-  readonly port = '/dev/fake';
-  constructor(
-    readonly name: string,
-    readonly driver: 'line' | 'nmea' | 'firmata' = 'line',
-  ) {}
-  start(sink: (ev: SourceEvent) => void): void {
-    this.sink = sink;
-  }
-  async stop(): Promise<void> {
-    this.stopped = true;
-  }
-  emit(ev: SourceEvent): void {
-    this.sink!(ev);
-  }
-}
+import { FakeSource } from '../support/fake-source.js';
 
 const config: DeviceConfig = {
   id: 'pi-01',

@@ -2,31 +2,11 @@
 import { PassThrough, Writable } from 'node:stream';
 import type { DeviceConfig } from '../../src/device/config.js';
 import { Recorder } from '../../src/device/recorder.js';
-import type { Source, SourceEvent } from '../../src/device/sources/source.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { OperatorConsole, type OperatorConsoleOptions } from '../../src/ui/console.js';
+import { FakeSource } from '../support/fake-source.js';
 
-export class FakeSource implements Source {
-  sink: ((ev: SourceEvent) => void) | null = null;
-  readonly port = '/dev/fake';
-  constructor(
-    readonly name: string,
-    readonly driver: 'line' | 'nmea' | 'firmata' = 'line',
-  ) {}
-  start(sink: (ev: SourceEvent) => void): void {
-    this.sink = sink;
-  }
-  async stop(): Promise<void> {}
-  emit(ev: SourceEvent): void {
-    this.sink!(ev);
-  }
-  reading(sensor: string, value: number, unit?: string): void {
-    this.emit({
-      kind: 'readings',
-      readings: [unit === undefined ? { sensor, value } : { sensor, value, unit }],
-    });
-  }
-}
+export { FakeSource };
 
 /** A terminal that collects what blessed writes; `slow` holds every write until released. */
 export class FakeTerminal extends Writable {
