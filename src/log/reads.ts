@@ -1,0 +1,319 @@
+// Reading a log: envelopes by seq (as objects or JSON text), folds, time and fleet
+// queries over the index runs, and the aside key space. Nothing here writes events.
+
+import { fail } from '../errors.js';
+import {
+  bytesToText,
+  decodeText,
+  encodeText,
+  eventKey,
+  eventKeySeq,
+  fleetKey,
+  fleetKeyPosition,
+  fleetValueParts,
+  type TimeRun,
+  timeKey,
+  timeRunParts,
+} from './codec.js';
+import { type Envelope, type EventMeta, parseTime, sha256hex, ZERO_HASH } from './envelope.js';
+import {
+  asideKey,
+  type FoldEvent,
+  hex,
+  LogStore,
+  prefetched,
+  type ReadRange,
+  RUN_SPAN_MS,
+  type Stream,
+  type TimeRange,
+  toMs,
+} from './store.js';
+
+/** Formats `time` only when a reducer asks for it: most folds never do. */
+class FoldRecord implements FoldEvent {
+  meta?: EventMeta;
+  constructor(
+    public seq: number,
+    public type: string,
+    public timeMs: number,
+    public boot: string,
+    public mono: number,
+    public data: Record<string, unknown> | null,
+  ) {}
+  get time(): string {
+    return new Date(this.timeMs).toISOString();
+  }
+}
+
+export class LogReads extends LogStore {
+  /** Full envelopes in seq order, streamed. */
+  async *events(range: ReadRange = {}): AsyncGenerator<Envelope> {
+    const s = this.stream(range.device);
+    const [from, to] = this.bounds(s, range);
+    if (to < from) return;
+    let prev = await this.hashBefore(s, from);
+    let expect = from;
+    for await (const chunk of this.recordChunks(s, from, to)) {
+      for (const [key, raw] of chunk) {
+        const seq = eventKeySeq(key);
+        if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
+        const env = this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), prev);
+        prev = env.hash;
+        expect++;
+        yield env;
+      }
+    }
+  }
+
+  /**
+   * The same envelopes as JSON text, built from the stored canonical payload without
+   * parsing it: what replication and exports send.
+   */
+  async *eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
+    const s = this.stream(range.device);
+    const [from, to] = this.bounds(s, range);
+    if (to < from) return;
+    let prev = await this.hashBefore(s, from);
+    let expect = from;
+    const device = JSON.stringify(s.device);
+    // types and boot ids repeat (interned): their JSON forms are made once per read
+    const quoted = new Map<string, string>();
+    const quote = (v: string) => {
+      let q = quoted.get(v);
+      if (q === undefined) {
+        q = JSON.stringify(v);
+        if (quoted.size < 256) quoted.set(v, q);
+      }
+      return q;
+    };
+    let lastMs = -1;
+    let lastTime = '';
+    for await (const chunk of this.recordChunks(s, from, to)) {
+      const out: { seq: number; hash: string; json: string }[] = new Array(chunk.length);
+      for (let i = 0; i < chunk.length; i++) {
+        const [key, raw] = chunk[i]!;
+        const seq = eventKeySeq(key);
+        if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
+        const rec = this.decode(raw, s.device, seq);
+        const hash = hex(rec.hash);
+        const data = rec.data === null ? 'null' : decodeText(rec.data);
+        const digest = rec.digest ? hex(rec.digest) : sha256hex(rec.data as Uint8Array);
+        if (rec.timeMs !== lastMs) {
+          lastMs = rec.timeMs;
+          lastTime = new Date(lastMs).toISOString();
+        }
+        let json = `{"device":${device},"seq":${seq},"type":${quote(rec.type)},"time":"${lastTime}","boot":${quote(rec.boot)},"mono":${JSON.stringify(rec.mono)},"data":${data}`;
+        if (rec.metaJcs !== null) json += `,"meta":${rec.metaJcs}`;
+        json += `,"digest":"${digest}","prev":"${prev}","hash":"${hash}"`;
+        if (rec.sig) json += `,"sig":"${Buffer.from(rec.sig).toString('base64')}"`;
+        out[i] = { seq, hash, json: `${json}}` };
+        prev = hash;
+        expect++;
+      }
+      yield out;
+    }
+  }
+
+  /** The stored hash of one event (64 zeros for seq 0), or undefined when there is none. */
+  async hashAt(seq: number, device?: string): Promise<string | undefined> {
+    const s = this.stream(device);
+    if (seq === 0) return ZERO_HASH;
+    if (!Number.isInteger(seq) || seq < 0 || seq > s.durableSeq) return undefined;
+    const raw = await this.db.get(eventKey(s.id, seq));
+    return raw === undefined ? undefined : hex(this.decode(raw, s.device, seq).hash);
+  }
+
+  // ---------------------------------------------------------------- aside
+
+  /**
+   * A key space the log itself never reads, for data kept beside the streams (the hub's
+   * quarantined forks). Written durably.
+   */
+  async putAside(namespace: string, key: string, value: string): Promise<void> {
+    this.checkOpen();
+    await this.db.put(asideKey(namespace, key), encodeText(value), this.writeOptions);
+  }
+
+  async *aside(namespace: string): AsyncGenerator<[string, string]> {
+    const prefix = asideKey(namespace, '');
+    const end = new Uint8Array(prefix);
+    end[end.length - 1] = 1;
+    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: end })) {
+      yield [decodeText(k.subarray(prefix.length)), decodeText(v)];
+    }
+  }
+
+  async get(seq: number, device?: string): Promise<Envelope | undefined> {
+    const s = this.stream(device);
+    if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq) return undefined;
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) return undefined;
+    return this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), await this.hashBefore(s, seq));
+  }
+
+  /** Events for folds, a chunk at a time: no hashing, no hex. */
+  async *foldChunks(range: ReadRange = {}): AsyncGenerator<FoldEvent[]> {
+    const s = this.stream(range.device);
+    const [from, to] = this.bounds(s, range);
+    const metas = new Map<string, EventMeta>();
+    for await (const chunk of this.recordChunks(s, from, to)) {
+      const out: FoldEvent[] = new Array(chunk.length);
+      for (let i = 0; i < chunk.length; i++) {
+        const [key, raw] = chunk[i]!;
+        const seq = eventKeySeq(key);
+        const rec = this.decode(raw, s.device, seq);
+        let data: Record<string, unknown> | null = null;
+        try {
+          if (rec.data !== null) data = JSON.parse(bytesToText(rec.data));
+        } catch (err) {
+          throw fail('LOG_CORRUPT', `${s.device} seq ${seq}: payload is not JSON`, err);
+        }
+        const ev = new FoldRecord(seq, rec.type, rec.timeMs, rec.boot, rec.mono, data);
+        if (rec.metaJcs !== null) {
+          let meta = metas.get(rec.metaJcs);
+          if (meta === undefined) {
+            meta = JSON.parse(rec.metaJcs) as EventMeta;
+            if (metas.size < 1000) metas.set(rec.metaJcs, meta);
+          }
+          ev.meta = meta;
+        }
+        out[i] = ev;
+      }
+      yield out;
+    }
+  }
+
+  /** Events for folds, one at a time. */
+  async *foldEvents(range: ReadRange = {}): AsyncGenerator<FoldEvent> {
+    for await (const chunk of this.foldChunks(range)) yield* chunk;
+  }
+
+  /** Time runs of one stream that may hold events from `since` on, oldest first. */
+  protected async *timeRuns(s: Stream, since: number, until: number): AsyncGenerator<TimeRun> {
+    const it = this.db.iterator({
+      gte: timeKey(s.id, Math.max(0, since - RUN_SPAN_MS), 0),
+      lt: timeKey(s.id, until + 1, 0),
+    });
+    for await (const chunk of prefetched(it)) {
+      for (const [k, v] of chunk) {
+        const run = timeRunParts(k, v);
+        if (run.lastMs >= since && run.firstSeq <= s.durableSeq) yield run;
+      }
+    }
+  }
+
+  /**
+   * The smallest seq range holding every event recorded within [since, until] (it may
+   * hold others too: filter by time while reading); undefined when there are none.
+   */
+  async timeBounds(range: TimeRange = {}): Promise<{ fromSeq: number; toSeq: number } | undefined> {
+    const s = this.stream(range.device);
+    const since = toMs(range.since, 0);
+    const until = toMs(range.until, 2 ** 48 - 2);
+    if (until < since) return undefined;
+    let fromSeq = Number.POSITIVE_INFINITY;
+    let toSeq = 0;
+    for await (const run of this.timeRuns(s, since, until)) {
+      fromSeq = Math.min(fromSeq, run.firstSeq);
+      toSeq = Math.max(toSeq, Math.min(run.lastSeq, s.durableSeq));
+    }
+    return toSeq === 0 ? undefined : { fromSeq, toSeq };
+  }
+
+  /** Envelopes whose recorded time is within [since, until], in seq order. */
+  async *eventsByTime(range: TimeRange = {}): AsyncGenerator<Envelope> {
+    const s = this.stream(range.device);
+    const bounds = await this.timeBounds(range);
+    if (!bounds) return;
+    const since = toMs(range.since, 0);
+    const until = toMs(range.until, 2 ** 48 - 2);
+    for await (const env of this.events({ device: s.device, ...bounds })) {
+      const t = parseTime(env.time);
+      if (t >= since && t <= until) yield env;
+    }
+  }
+
+  protected async timeOf(s: Stream, seq: number): Promise<number> {
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is missing`);
+    return this.decode(raw, s.device, seq).timeMs;
+  }
+
+  /** The seq of the latest event (by recorded time) at or before `time`; 0 if none. */
+  async seqAtTime(time: string | number, device?: string): Promise<number> {
+    const s = this.stream(device);
+    const ms = toMs(time, 0);
+    let best = { ms: -1, seq: 0 };
+    const it = this.db.iterator({ gte: timeKey(s.id, 0, 0), lt: timeKey(s.id, ms + 1, 0), reverse: true });
+    try {
+      for (;;) {
+        const chunk = await it.nextv(100);
+        if (chunk.length === 0) break;
+        for (const [k, v] of chunk) {
+          const run = timeRunParts(k, v);
+          // a run's events all lie within RUN_SPAN_MS of its first: older runs cannot win
+          if (run.firstMs + RUN_SPAN_MS < best.ms) return best.seq;
+          const last = Math.min(run.lastSeq, s.durableSeq);
+          if (last < run.firstSeq) continue;
+          let cand = { ms: run.firstMs, seq: run.firstSeq };
+          if (run.lastMs <= ms && last === run.lastSeq) cand = { ms: run.lastMs, seq: last };
+          else {
+            // times never fall within a run: the last event at or before `ms` by bisection
+            let lo = run.firstSeq;
+            let hi = last;
+            while (lo < hi) {
+              const mid = Math.ceil((lo + hi) / 2);
+              if ((await this.timeOf(s, mid)) <= ms) lo = mid;
+              else hi = mid - 1;
+            }
+            cand = { ms: await this.timeOf(s, lo), seq: lo };
+          }
+          if (cand.ms > best.ms || (cand.ms === best.ms && cand.seq > best.seq)) best = cand;
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    return best.seq;
+  }
+
+  /** The fleet's events in arrival order (hub stores only). */
+  async *fleetEvents(
+    fromPosition = 1,
+    toPosition = Number.MAX_SAFE_INTEGER,
+  ): AsyncGenerator<{ position: number; event: Envelope }> {
+    if (!this.fleet) throw fail('EVENT_INVALID', 'this log keeps no fleet order');
+    const to = Math.min(toPosition, this.durableFleetPosition);
+    const from = Math.max(1, fromPosition);
+    if (to < from) return;
+    // the run holding `from` may start before it
+    const before = await this.db
+      .keys({ gte: fleetKey(0), lte: fleetKey(from), reverse: true, limit: 1 })
+      .all();
+    const start = before[0] ? fleetKeyPosition(before[0]) : from;
+    const it = this.db.iterator({ gte: fleetKey(start), lte: fleetKey(to) });
+    for await (const chunk of prefetched(it)) {
+      for (const [k, v] of chunk) {
+        const position = fleetKeyPosition(k);
+        const run = fleetValueParts(v);
+        const s = this.byId.get(run.stream);
+        if (!s) throw fail('LOG_CORRUPT', `fleet position ${position} names an unknown stream`);
+        const lo = Math.max(from, position);
+        const hi = Math.min(to, position + run.count - 1);
+        if (hi < lo) continue;
+        let p = lo;
+        for await (const event of this.events({
+          device: s.device,
+          fromSeq: run.seq + (lo - position),
+          toSeq: run.seq + (hi - position),
+        })) {
+          yield { position: p++, event };
+        }
+      }
+    }
+  }
+
+  get fleetHead(): number {
+    return this.durableFleetPosition;
+  }
+}

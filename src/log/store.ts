@@ -1,0 +1,959 @@
+// The append-only event log's store: one LevelDB (or any abstract-level store) holding one
+// stream per device. Appends from many callers are grouped into one batch per turn and
+// resolve only once that batch is written; the chain, seqs and the time index are kept
+// by the log itself, never by its callers.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { AbstractLevel } from 'abstract-level';
+import { fail } from '../errors.js';
+import {
+  decodeRecord,
+  decodeText,
+  encodeRecord,
+  encodeSealedRecord,
+  encodeText,
+  eventKey,
+  eventKeySeq,
+  fleetKey,
+  fleetKeyPosition,
+  fleetValue,
+  fleetValueParts,
+  KEY,
+  LINK_TAG_BYTES,
+  metaKey,
+  RecordDecodeError,
+  type StoredRecord,
+  streamRange,
+  type TimeRun,
+  timeKey,
+  timeRunValue,
+} from './codec.js';
+import {
+  canonicalHeader,
+  type Envelope,
+  type EventInput,
+  type EventMeta,
+  formatTime,
+  isDeviceId,
+  jcs,
+  MAX_DATA_BYTES,
+  parseTime,
+  sha256hex,
+  ZERO_HASH,
+} from './envelope.js';
+import { StringTable } from './strings.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
+export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
+
+/**
+ * Version 2 writes the time and fleet indexes as runs (one entry for many events);
+ * version 1 logs (an entry per event) are read as they are and marked 2 on their first write.
+ */
+export const FORMAT = { format: 'fieldlog-log', version: 2 } as const;
+const READS_FORMATS = [1, 2];
+/** A time run spans at most this long, so a time lookup never scans further back. */
+export const RUN_SPAN_MS = 3_600_000;
+
+export interface Clock {
+  /** Wall clock, ms since the epoch. */
+  now(): number;
+  /** Monotonic ms since this process started. */
+  mono(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  mono: () => Math.round(performance.now() * 1000) / 1000,
+};
+
+export interface LogOptions {
+  /** The stream `append` writes to; created when `create` is set. */
+  device?: string;
+  create?: boolean;
+  /** Durable (fsync each batch, the default) or fast. */
+  sync?: boolean;
+  clock?: Clock;
+  /** Id of this process start; random by default. */
+  boot?: string;
+  /** Keep a fleet-wide arrival order (the hub's store). */
+  fleet?: boolean;
+}
+
+export interface Head {
+  seq: number;
+  hash: string;
+}
+
+export interface StreamInfo {
+  device: string;
+  head: Head;
+}
+
+export interface ReadRange {
+  device?: string;
+  fromSeq?: number;
+  toSeq?: number;
+}
+
+export interface TimeRange {
+  device?: string;
+  since?: string | number;
+  until?: string | number;
+}
+
+/** An event as folds see it: no hashes to compute. */
+export interface FoldEvent {
+  seq: number;
+  type: string;
+  readonly time: string;
+  timeMs: number;
+  boot: string;
+  mono: number;
+  data: Record<string, unknown> | null;
+  meta?: EventMeta;
+}
+
+export interface Stream {
+  id: number;
+  device: string;
+  /** Head including events queued but not yet written. */
+  seq: number;
+  hash: Uint8Array;
+  /** Head on disk. */
+  durableSeq: number;
+  durableHash: Uint8Array;
+  /** The open time run (including queued events), and what of it is on disk. */
+  run: TimeRun | null;
+  durableRun: TimeRun | null;
+}
+
+export interface FleetRun {
+  position: number;
+  stream: number;
+  seq: number;
+  count: number;
+}
+
+export interface BatchOp {
+  type: 'put';
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+export interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface Sealed {
+  env: Envelope;
+  rec: StoredRecord;
+}
+
+export interface PendingBatch {
+  ops: BatchOp[];
+  waiters: Waiter[];
+  /** What the batch holds, for 'append' listeners; `captured` is false when some were not kept. */
+  envelopes: Envelope[];
+  count: number;
+  captured: boolean;
+  redacting: Set<string>;
+  /** Each stream's last hash in this batch: its durable head once the batch is written. */
+  heads: Map<Stream, { seq: number; hash: Uint8Array }>;
+  /** Streams whose open time run changed in this batch, and the batch's last fleet run. */
+  runs: Set<Stream>;
+  fleetRun: FleetRun | null;
+}
+
+function newBatch(): PendingBatch {
+  return {
+    ops: [],
+    waiters: [],
+    envelopes: [],
+    count: 0,
+    captured: true,
+    redacting: new Set(),
+    heads: new Map(),
+    runs: new Set(),
+    fleetRun: null,
+  };
+}
+
+export const ZERO = new Uint8Array(32);
+
+function newStream(id: number, device: string): Stream {
+  return { id, device, seq: 0, hash: ZERO, durableSeq: 0, durableHash: ZERO, run: null, durableRun: null };
+}
+
+function timeRunOp(stream: number, r: TimeRun): BatchOp {
+  return {
+    type: 'put',
+    key: timeKey(stream, r.firstMs, r.firstSeq),
+    value: timeRunValue(r.lastSeq, r.lastMs),
+  };
+}
+
+function fleetRunOp(f: FleetRun): BatchOp {
+  return { type: 'put', key: fleetKey(f.position), value: fleetValue(f.stream, f.seq, f.count) };
+}
+const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
+const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
+
+export function sha256(input: string | Uint8Array): Uint8Array {
+  return unhex(sha256hex(input));
+}
+
+export function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+export function unhex(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+/**
+ * Chunks of an iterator, asking for the next chunk before handing out the current one,
+ * so LevelDB reads while JavaScript decodes and hashes.
+ */
+export async function* prefetched<K, V>(it: {
+  nextv(n: number): Promise<[K, V][]>;
+  close(): Promise<void>;
+}): AsyncGenerator<[K, V][]> {
+  try {
+    let next = it.nextv(1000);
+    for (;;) {
+      const chunk = await next;
+      if (chunk.length === 0) return;
+      next = it.nextv(1000);
+      yield chunk;
+    }
+  } finally {
+    await it.close().catch(() => {});
+  }
+}
+
+export function asideKey(namespace: string, key: string): Uint8Array {
+  const ns = encodeText(namespace);
+  const k = encodeText(key);
+  const out = new Uint8Array(2 + ns.length + k.length);
+  out[0] = KEY.ASIDE;
+  out.set(ns, 1);
+  out[1 + ns.length] = 0;
+  out.set(k, 2 + ns.length);
+  return out;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array, n = a.length): boolean {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function mapOpenError(dir: string, err: unknown): Error {
+  const e = err as { code?: string; cause?: { code?: string } };
+  if (e.code === 'LEVEL_LOCKED' || e.cause?.code === 'LEVEL_LOCKED') {
+    return fail('LOG_LOCKED', `${dir} is in use by another process (one writer per log)`, err);
+  }
+  if (e.cause?.code === 'LEVEL_CORRUPTION' || e.code === 'LEVEL_CORRUPTION') {
+    return fail(
+      'LOG_CORRUPT',
+      `${dir}: the store is damaged: ${(e.cause as Error | undefined)?.message ?? ''}`,
+      err,
+    );
+  }
+  return fail(
+    'LOG_NOT_FOUND',
+    `${dir} cannot be opened as a fieldlog log: ${(e.cause as Error)?.message ?? (err as Error).message}`,
+    err,
+  );
+}
+
+/**
+ * The log's store: streams, group commit and the chain on writing, redaction, and the
+ * decoding every reader shares. `EventLog` adds the reads, snapshots and verify.
+ */
+export class LogStore extends EventEmitter {
+  readonly db: LogBackend;
+  readonly boot: string;
+  readonly durable: boolean;
+  readonly location: string | null;
+  protected readonly clock: Clock;
+  protected readonly strings: StringTable;
+  protected readonly streams = new Map<string, Stream>();
+  protected readonly byId = new Map<number, Stream>();
+  protected defaultDevice: string | undefined;
+  protected readonly fleet: boolean;
+  protected fleetPosition = 0;
+  protected durableFleetPosition = 0;
+  protected pending: PendingBatch = newBatch();
+  protected formatVersion: number = FORMAT.version;
+  protected writing = false;
+  protected scheduled = false;
+  protected closed = false;
+  protected redactingNow = new Set<string>();
+  /** LevelDB's `sync`: not in abstract-level's option types, honoured by classic-level. */
+  protected readonly writeOptions: { sync: boolean; keyEncoding?: 'view' };
+
+  protected constructor(db: LogBackend, location: string | null, opts: LogOptions) {
+    super();
+    this.db = db;
+    this.location = location;
+    this.clock = opts.clock ?? systemClock;
+    this.boot = opts.boot ?? randomBytes(8).toString('hex');
+    this.durable = opts.sync ?? true;
+    this.writeOptions = { sync: this.durable };
+    this.fleet = opts.fleet ?? false;
+    this.strings = new StringTable();
+  }
+
+  protected async load(opts: LogOptions): Promise<void> {
+    const where = this.location ?? 'the store';
+    const format = await this.db.get(metaKey('format'));
+    if (format === undefined) {
+      const any = await this.db.keys({ limit: 1 }).all();
+      if (any.length > 0 || !opts.create) throw fail('LOG_NOT_FOUND', `${where} is not a fieldlog log`);
+      await this.db.put(metaKey('format'), encodeText(JSON.stringify(FORMAT)), this.writeOptions);
+    } else {
+      let f: { format?: string; version?: number };
+      try {
+        f = JSON.parse(decodeText(format));
+      } catch {
+        throw fail('LOG_CORRUPT', `${where}: the format marker is unreadable`);
+      }
+      if (f.format !== FORMAT.format) throw fail('LOG_NOT_FOUND', `${where} is not a fieldlog log`);
+      if (typeof f.version !== 'number' || !READS_FORMATS.includes(f.version)) {
+        throw fail(
+          'LOG_CORRUPT',
+          `${where} has log format version ${f.version}; this fieldlog reads versions ${READS_FORMATS.join(' and ')}`,
+        );
+      }
+      this.formatVersion = f.version;
+    }
+    await this.strings.load(this.db);
+    for await (const [k, v] of this.db.iterator({ gte: metaKey('stream:'), lt: metaKey('stream;') })) {
+      const device = decodeText(k.subarray(1)).slice('stream:'.length);
+      const { id } = JSON.parse(decodeText(v)) as { id: number };
+      const s: Stream = newStream(id, device);
+      const last = await this.db.iterator({ ...streamRange(KEY.EVENT, id), reverse: true, limit: 1 }).all();
+      const entry = last[0];
+      if (entry) {
+        s.seq = s.durableSeq = eventKeySeq(entry[0]);
+        try {
+          s.hash = s.durableHash = new Uint8Array(decodeRecord(entry[1], this.strings).hash);
+        } catch (err) {
+          throw fail('LOG_CORRUPT', `${where}: the head of ${device} (seq ${s.seq}) cannot be decoded`, err);
+        }
+      }
+      this.streams.set(device, s);
+      this.byId.set(id, s);
+    }
+    if (this.fleet) {
+      const last = await this.db
+        .iterator({ gte: fleetKey(0), lt: fleetKey(2 ** 48 - 1), reverse: true, limit: 1 })
+        .all();
+      const entry = last[0];
+      this.fleetPosition = this.durableFleetPosition = entry
+        ? fleetKeyPosition(entry[0]) + fleetValueParts(entry[1]).count - 1
+        : 0;
+    }
+    if (opts.device !== undefined) {
+      if (!this.streams.has(opts.device)) {
+        if (!opts.create) throw fail('DEVICE_UNKNOWN', `${where} holds no events of device ${opts.device}`);
+        await this.addStream(opts.device);
+      }
+      this.defaultDevice = opts.device;
+    } else if (this.streams.size === 1) {
+      this.defaultDevice = [...this.streams.keys()][0];
+    }
+  }
+
+  protected async addStream(device: string): Promise<Stream> {
+    const existing = this.streams.get(device);
+    if (existing) return existing;
+    if (!isDeviceId(device))
+      throw fail('EVENT_INVALID', `device id "${device}" must match [A-Za-z0-9._-]{1,64}`);
+    const id = this.streams.size === 0 ? 0 : Math.max(...this.byId.keys()) + 1;
+    const s: Stream = newStream(id, device);
+    this.streams.set(device, s);
+    this.byId.set(id, s);
+    await this.db.put(metaKey(`stream:${device}`), encodeText(JSON.stringify({ id })), this.writeOptions);
+    return s;
+  }
+
+  protected stream(device: string | undefined): Stream {
+    const name = device ?? this.defaultDevice;
+    if (name === undefined) {
+      if (this.streams.size === 0) throw fail('DEVICE_UNKNOWN', 'the log holds no devices yet');
+      throw fail(
+        'DEVICE_AMBIGUOUS',
+        `the log holds ${this.streams.size} devices (${this.deviceNames().join(', ')}); name one`,
+      );
+    }
+    const s = this.streams.get(name);
+    if (!s) throw fail('DEVICE_UNKNOWN', `the log holds no events of device ${name}`);
+    return s;
+  }
+
+  protected checkOpen(): void {
+    if (this.closed) throw fail('LOG_CLOSED', 'the log is closed');
+  }
+
+  get device(): string | undefined {
+    return this.defaultDevice;
+  }
+
+  deviceNames(): string[] {
+    return [...this.streams.keys()].sort();
+  }
+
+  /** The durable head: what is on disk. */
+  head(device?: string): Head {
+    const s = this.stream(device);
+    return { seq: s.durableSeq, hash: s.durableSeq === 0 ? ZERO_HASH : hex(s.durableHash) };
+  }
+
+  /** The head including events accepted but not yet on disk. */
+  pendingHead(device?: string): Head {
+    const s = this.stream(device);
+    return { seq: s.seq, hash: s.seq === 0 ? ZERO_HASH : hex(s.hash) };
+  }
+
+  streamsInfo(): StreamInfo[] {
+    return this.deviceNames().map((device) => ({ device, head: this.head(device) }));
+  }
+
+  hasDevice(device: string): boolean {
+    return this.streams.has(device);
+  }
+
+  /** Events in a stream: seqs are contiguous from 1, so the count is the head's seq. */
+  count(device?: string): number {
+    return this.stream(device).durableSeq;
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /**
+   * Append one event to the default stream. Seq, time, boot, mono, digest, prev and hash
+   * are assigned now, in call order; the promise resolves once the event is on disk.
+   */
+  append(input: EventInput): Promise<Envelope> {
+    return this.appendTo(undefined, input);
+  }
+
+  /**
+   * Append several events to the default stream as one unit of the same batch (all or
+   * none); one promise for all of them. A bad input refuses the whole call.
+   */
+  appendMany(inputs: EventInput[]): Promise<Envelope[]> {
+    try {
+      this.checkOpen();
+      const s = this.stream(undefined);
+      if (inputs.length === 0) return Promise.resolve([]);
+      // seal against a scratch head first so a bad input leaves the stream untouched
+      const start = { seq: s.seq, hash: s.hash };
+      const sealed: Sealed[] = [];
+      try {
+        for (const input of inputs) {
+          const x = this.seal(s, input);
+          sealed.push(x);
+          s.seq = x.env.seq;
+          s.hash = x.rec.hash;
+        }
+      } finally {
+        s.seq = start.seq;
+        s.hash = start.hash;
+      }
+      for (let i = 0; i < sealed.length - 1; i++) this.stage(s, sealed[i]!, null);
+      return this.enqueue(s, sealed[sealed.length - 1]!, null).then(() => sealed.map((x) => x.env));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  appendTo(device: string | undefined, input: EventInput): Promise<Envelope> {
+    try {
+      this.checkOpen();
+      const s = this.stream(device);
+      const sealed = this.seal(s, input);
+      return this.enqueue(s, sealed, null);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  protected seal(s: Stream, input: EventInput): Sealed {
+    if (typeof input !== 'object' || input === null)
+      throw fail('EVENT_INVALID', 'an event must be an object');
+    if (typeof input.type !== 'string' || !TYPE_RE.test(input.type)) {
+      throw fail(
+        'EVENT_INVALID',
+        `event type "${String(input.type)}" must be PascalCase, at most 64 characters`,
+      );
+    }
+    const data = input.data;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+      throw fail('EVENT_INVALID', 'event data must be a JSON object');
+    }
+    const dataBytes = encodeText(jcs(data));
+    if (dataBytes.length > MAX_DATA_BYTES)
+      throw fail('EVENT_INVALID', `event data is over ${MAX_DATA_BYTES} bytes`);
+    const metaJcs = input.meta === undefined ? null : checkMeta(input.meta);
+    const timeMs = Math.trunc(this.clock.now());
+    const env: Envelope = {
+      device: s.device,
+      seq: s.seq + 1,
+      type: input.type,
+      time: formatTime(timeMs),
+      boot: this.boot,
+      mono: this.clock.mono(),
+      data,
+      digest: sha256hex(dataBytes),
+      prev: s.seq === 0 ? ZERO_HASH : hex(s.hash),
+      hash: '',
+    };
+    if (input.meta !== undefined) env.meta = input.meta;
+    env.hash = sha256hex(canonicalHeader(env, metaJcs ?? undefined));
+    const hash = unhex(env.hash);
+    const rec: StoredRecord = {
+      type: env.type,
+      timeMs,
+      boot: env.boot,
+      mono: env.mono,
+      linkTag: s.hash.subarray(0, LINK_TAG_BYTES),
+      hash,
+      digest: null,
+      sig: null,
+      metaJcs,
+      data: dataBytes,
+    };
+    return { env, rec };
+  }
+
+  /**
+   * Append envelopes sealed elsewhere (the hub's copy of a device log). Each must follow
+   * the stream's head exactly and verify; the first that does not stops the call with
+   * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written.
+   */
+  appendSealed(envelopes: Envelope[]): Promise<Head> {
+    try {
+      this.checkOpen();
+      if (envelopes.length === 0) return Promise.reject(fail('EVENT_INVALID', 'nothing to append'));
+      const device = envelopes[0]!.device;
+      const s = this.streams.get(device);
+      let seq = s?.seq ?? 0;
+      let prev = s && s.seq > 0 ? hex(s.hash) : ZERO_HASH;
+      // check everything first: a refusal leaves nothing staged
+      const n = envelopes.length;
+      const datas: (string | null)[] = new Array(n);
+      const metas: (string | null)[] = new Array(n);
+      const times: number[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const env = envelopes[i]!;
+        if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
+        if (env.seq !== seq + 1)
+          throw fail('CHAIN_BROKEN', `seq ${env.seq} does not follow head ${seq} of ${device}`);
+        if (env.prev !== prev)
+          throw fail('CHAIN_BROKEN', `seq ${env.seq} of ${device} does not link to the head`);
+        const dataJcs = env.data === null ? null : jcs(env.data);
+        if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
+          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
+        }
+        const metaJcs = env.meta === undefined ? null : jcs(env.meta);
+        if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
+          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
+        }
+        datas[i] = dataJcs;
+        metas[i] = metaJcs;
+        times[i] = parseTime(env.time);
+        seq = env.seq;
+        prev = env.hash;
+      }
+      if (s) return this.whenWritten(this.stageSealed(s, envelopes, datas, metas, times));
+      return this.appendSealedToNew(device, envelopes, datas, metas, times);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  protected async appendSealedToNew(
+    device: string,
+    envelopes: Envelope[],
+    datas: (string | null)[],
+    metas: (string | null)[],
+    times: number[],
+  ): Promise<Head> {
+    const st = this.streams.get(device) ?? (await this.addStream(device));
+    // the stream may have moved while it was being created
+    if (st.seq !== envelopes[0]!.seq - 1) throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
+    return this.whenWritten(this.stageSealed(st, envelopes, datas, metas, times));
+  }
+
+  /**
+   * Stage checked envelopes. Nothing here keeps them once their records are encoded, unless
+   * an 'append' listener wants them: a hub's copy of a backlog is not held in memory.
+   */
+  protected stageSealed(
+    st: Stream,
+    envelopes: Envelope[],
+    datas: (string | null)[],
+    metas: (string | null)[],
+    times: number[],
+  ): Head {
+    const batch = this.pending;
+    const capture = !this.fleet || this.listenerCount('append') > 0;
+    for (let i = 0; i < envelopes.length; i++) {
+      const env = envelopes[i]!;
+      const metaJcs = metas[i]!;
+      this.strings.intern(env.type, batch.ops);
+      this.strings.intern(env.boot, batch.ops);
+      if (metaJcs !== null) this.strings.intern(metaJcs, batch.ops);
+      batch.ops.push({
+        type: 'put',
+        key: eventKey(st.id, env.seq),
+        value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, this.strings),
+      });
+      this.indexTime(batch, st, env.seq, times[i]!);
+      if (this.fleet) this.indexFleet(batch, st, env.seq);
+      if (capture) batch.envelopes.push(env);
+      else batch.captured = false;
+      batch.count++;
+    }
+    const last = envelopes[envelopes.length - 1]!;
+    st.seq = last.seq;
+    st.hash = unhex(last.hash);
+    batch.heads.set(st, { seq: st.seq, hash: st.hash });
+    return { seq: last.seq, hash: last.hash };
+  }
+
+  /** Resolves with `head` once everything staged so far is written. */
+  protected whenWritten(head: Head): Promise<Head> {
+    return new Promise<Head>((resolve, reject) => {
+      this.pending.waiters.push({ resolve: () => resolve(head), reject });
+      this.schedule();
+    });
+  }
+
+  protected enqueue(s: Stream, sealed: Sealed, extra: BatchOp | null): Promise<Envelope> {
+    this.stage(s, sealed, extra);
+    const env = sealed.env;
+    const done = new Promise<Envelope>((resolve, reject) =>
+      this.pending.waiters.push({ resolve: () => resolve(env), reject }),
+    );
+    this.schedule();
+    return done;
+  }
+
+  /** Add one sealed event to the pending batch; the caller arranges to be told when it is written. */
+  protected stage(s: Stream, sealed: Sealed, extra: BatchOp | null): void {
+    const { env, rec } = sealed;
+    const batch = this.pending;
+    this.strings.intern(rec.type, batch.ops);
+    this.strings.intern(rec.boot, batch.ops);
+    if (rec.metaJcs !== null) this.strings.intern(rec.metaJcs, batch.ops);
+    batch.ops.push({ type: 'put', key: eventKey(s.id, env.seq), value: encodeRecord(rec, this.strings) });
+    this.indexTime(batch, s, env.seq, rec.timeMs);
+    if (this.fleet) this.indexFleet(batch, s, env.seq);
+    if (extra) batch.ops.push(extra);
+    batch.envelopes.push(env);
+    batch.count++;
+    batch.heads.set(s, { seq: env.seq, hash: rec.hash });
+    s.seq = env.seq;
+    s.hash = rec.hash;
+  }
+
+  /** Extend the stream's open time run, or close it and open another. */
+  protected indexTime(batch: PendingBatch, s: Stream, seq: number, ms: number): void {
+    const r = s.run;
+    if (r && seq === r.lastSeq + 1 && ms >= r.lastMs && ms - r.firstMs <= RUN_SPAN_MS) {
+      r.lastSeq = seq;
+      r.lastMs = ms;
+    } else {
+      if (r && batch.runs.has(s)) batch.ops.push(timeRunOp(s.id, r));
+      s.run = { firstMs: ms, firstSeq: seq, lastMs: ms, lastSeq: seq };
+    }
+    batch.runs.add(s);
+  }
+
+  protected indexFleet(batch: PendingBatch, s: Stream, seq: number): void {
+    this.fleetPosition++;
+    const f = batch.fleetRun;
+    if (f && f.stream === s.id && f.seq + f.count === seq) {
+      f.count++;
+      return;
+    }
+    if (f) batch.ops.push(fleetRunOp(f));
+    batch.fleetRun = { position: this.fleetPosition, stream: s.id, seq, count: 1 };
+  }
+
+  /** The batch's open runs as writes; what they will be on disk once it is written. */
+  protected closeBatch(batch: PendingBatch): Map<Stream, TimeRun> {
+    const runs = new Map<Stream, TimeRun>();
+    for (const s of batch.runs) {
+      if (!s.run) continue;
+      batch.ops.push(timeRunOp(s.id, s.run));
+      runs.set(s, { ...s.run });
+    }
+    if (batch.fleetRun) batch.ops.push(fleetRunOp(batch.fleetRun));
+    if (batch.ops.length > 0 && this.formatVersion < FORMAT.version) {
+      batch.ops.push({ type: 'put', key: metaKey('format'), value: encodeText(JSON.stringify(FORMAT)) });
+    }
+    return runs;
+  }
+
+  protected schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.drain();
+    });
+  }
+
+  protected async drain(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.pending.ops.length > 0 || this.pending.waiters.length > 0) {
+        const batch = this.pending;
+        this.pending = newBatch();
+        const heads = batch.heads;
+        const runs = this.closeBatch(batch);
+        const position = this.fleetPosition;
+        try {
+          if (batch.ops.length > 0) await this.write(batch.ops);
+        } catch (err) {
+          this.rollback(batch, err);
+          continue;
+        }
+        for (const [s, h] of heads) {
+          s.durableSeq = h.seq;
+          s.durableHash = h.hash;
+        }
+        for (const [s, r] of runs) s.durableRun = r;
+        this.formatVersion = FORMAT.version;
+        this.durableFleetPosition = position;
+        this.strings.commit();
+        for (const key of batch.redacting) this.redactingNow.delete(key);
+        for (const w of batch.waiters) w.resolve();
+        // listeners get the batch (null when a fleet store did not keep it: read it back),
+        // in a fleet store the position of its first event, and the count
+        if (batch.count > 0) {
+          this.emit(
+            'append',
+            batch.captured ? batch.envelopes : null,
+            this.fleet ? position - batch.count + 1 : undefined,
+            batch.count,
+          );
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * One atomic write. A chained batch hands each op to LevelDB as it is added, several
+   * times faster here than batch(array), whose per-op copying dominates small records.
+   */
+  protected async write(ops: BatchOp[]): Promise<void> {
+    const chained = this.db.batch();
+    for (const op of ops) chained.put(op.key, op.value);
+    await chained.write(this.writeOptions);
+  }
+
+  /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
+  protected rollback(batch: PendingBatch, cause: unknown): void {
+    const later = this.pending;
+    this.pending = newBatch();
+    for (const s of this.streams.values()) {
+      s.seq = s.durableSeq;
+      s.hash = s.durableHash;
+      s.run = s.durableRun ? { ...s.durableRun } : null;
+    }
+    this.fleetPosition = this.durableFleetPosition;
+    this.strings.rollback();
+    this.redactingNow.clear();
+    const err = this.closed
+      ? fail('LOG_CLOSED', 'the log was closed before the write finished', cause)
+      : fail('LOG_WRITE_FAILED', `writing to the log failed: ${(cause as Error).message}`, cause);
+    for (const w of [...batch.waiters, ...later.waiters]) w.reject(err);
+  }
+
+  /** Resolves when everything appended so far is on disk. */
+  async flushed(): Promise<void> {
+    if (this.pending.waiters.length === 0 && !this.writing) return;
+    await new Promise<void>((resolve) => {
+      this.pending.waiters.push({ resolve, reject: () => resolve() });
+      this.schedule();
+    });
+  }
+
+  // ---------------------------------------------------------------- redaction
+
+  /**
+   * Purge the payload of event `seq`, recorded as an `EventRedacted` with a reason and an
+   * actor. The purge and the EventRedacted are written in one batch.
+   */
+  async redact(seq: number, reason: string, actor: string, device?: string): Promise<Envelope> {
+    this.checkOpen();
+    const s = this.stream(device);
+    if (typeof reason !== 'string' || reason.trim() === '')
+      throw fail('REDACTION_INVALID', 'a redaction needs a reason');
+    if (reason.length > 500) throw fail('REDACTION_INVALID', 'the reason is over 500 characters');
+    if (typeof actor !== 'string' || !ACTOR_RE.test(actor)) {
+      throw fail('REDACTION_INVALID', 'a redaction needs an actor (operator:<name> or system)');
+    }
+    if (!Number.isInteger(seq) || seq < 1 || seq > s.seq)
+      throw fail('REDACTION_INVALID', `no event ${seq} in ${s.device}`);
+    const key = `${s.id}:${seq}`;
+    if (this.redactingNow.has(key)) throw fail('REDACTION_INVALID', `event ${seq} is already being redacted`);
+    await this.flushed();
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) throw fail('REDACTION_INVALID', `no event ${seq} in ${s.device}`);
+    const rec = this.decode(raw, s.device, seq);
+    if (rec.data === null) throw fail('REDACTION_INVALID', `event ${seq} is already redacted`);
+    if (rec.type === 'EventRedacted')
+      throw fail('REDACTION_INVALID', 'an EventRedacted cannot itself be redacted');
+    if (this.redactingNow.has(key)) throw fail('REDACTION_INVALID', `event ${seq} is already being redacted`);
+    this.redactingNow.add(key);
+    const purged: StoredRecord = { ...rec, data: null, digest: sha256(rec.data) };
+    const sealed = this.seal(s, { type: 'EventRedacted', data: { seq, reason }, meta: { actor } });
+    this.pending.redacting.add(key);
+    const purge: BatchOp = {
+      type: 'put',
+      key: eventKey(s.id, seq),
+      value: encodeRecord(purged, this.strings),
+    };
+    return this.enqueue(s, sealed, purge);
+  }
+
+  /**
+   * Apply an EventRedacted that arrived sealed (the hub copying a device): purge the
+   * target's payload if it still has one. Idempotent.
+   */
+  async applyRedaction(device: string, seq: number): Promise<boolean> {
+    const s = this.stream(device);
+    const raw = await this.db.get(eventKey(s.id, seq));
+    if (raw === undefined) return false;
+    const rec = this.decode(raw, device, seq);
+    if (rec.data === null || rec.type === 'EventRedacted') return false;
+    const purged: StoredRecord = { ...rec, data: null, digest: sha256(rec.data) };
+    await this.db.put(eventKey(s.id, seq), encodeRecord(purged, this.strings), {
+      ...this.writeOptions,
+    });
+    return true;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  protected decode(raw: Uint8Array, device: string, seq: number): StoredRecord {
+    try {
+      return decodeRecord(raw, this.strings);
+    } catch (err) {
+      if (err instanceof RecordDecodeError) {
+        throw fail('LOG_CORRUPT', `${device} seq ${seq}: ${err.message}`, err);
+      }
+      throw err;
+    }
+  }
+
+  protected toEnvelope(device: string, seq: number, rec: StoredRecord, prev: string): Envelope {
+    let data: Record<string, unknown> | null = null;
+    let meta: EventMeta | undefined;
+    try {
+      if (rec.data !== null) data = JSON.parse(decodeText(rec.data));
+      if (rec.metaJcs !== null) meta = JSON.parse(rec.metaJcs);
+    } catch (err) {
+      throw fail('LOG_CORRUPT', `${device} seq ${seq}: payload is not JSON`, err);
+    }
+    const env: Envelope = {
+      device,
+      seq,
+      type: rec.type,
+      time: new Date(rec.timeMs).toISOString(),
+      boot: rec.boot,
+      mono: rec.mono,
+      data,
+      digest: rec.digest ? hex(rec.digest) : sha256hex(rec.data as Uint8Array),
+      prev,
+      hash: hex(rec.hash),
+    };
+    if (meta !== undefined) env.meta = meta;
+    if (rec.sig) env.sig = Buffer.from(rec.sig).toString('base64');
+    return env;
+  }
+
+  protected async hashBefore(s: Stream, seq: number): Promise<string> {
+    if (seq <= 1) return ZERO_HASH;
+    const raw = await this.db.get(eventKey(s.id, seq - 1));
+    if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
+    return hex(this.decode(raw, s.device, seq - 1).hash);
+  }
+
+  /** Raw records of one device in seq order, a chunk at a time (one await per chunk, not per event). */
+  protected async *recordChunks(
+    s: Stream,
+    fromSeq: number,
+    toSeq: number,
+  ): AsyncGenerator<[Uint8Array, Uint8Array][]> {
+    if (toSeq < fromSeq) return;
+    const it = this.db.iterator({ gte: eventKey(s.id, fromSeq), lte: eventKey(s.id, toSeq) });
+    yield* prefetched(it);
+  }
+
+  protected bounds(s: Stream, r: ReadRange): [number, number] {
+    const from = Math.max(1, r.fromSeq ?? 1);
+    const to = Math.min(s.durableSeq, r.toSeq ?? s.durableSeq);
+    return [from, to];
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Bytes the store uses on disk (LevelDB's own estimate over the event range). */
+  async approximateSize(): Promise<number> {
+    const db = this.db as unknown as { approximateSize?: (a: Uint8Array, b: Uint8Array) => Promise<number> };
+    if (typeof db.approximateSize !== 'function') return 0;
+    return db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff]));
+  }
+
+  async compact(): Promise<void> {
+    const db = this.db as unknown as { compactRange?: (a: Uint8Array, b: Uint8Array) => Promise<void> };
+    if (typeof db.compactRange === 'function')
+      await db.compactRange(new Uint8Array([0]), new Uint8Array([0xff]));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Write what is queued, then close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flushed();
+    this.closed = true;
+    await this.db.close();
+    this.emit('close');
+  }
+}
+
+/** Validate meta; returns its canonical JSON. */
+export function checkMeta(meta: EventMeta): string {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
+    throw fail('EVENT_INVALID', 'meta must be an object');
+  if (meta.actor !== undefined && (typeof meta.actor !== 'string' || !ACTOR_RE.test(meta.actor))) {
+    throw fail(
+      'EVENT_INVALID',
+      `meta.actor "${String(meta.actor)}" must be system, sensor:<name> or operator:<name>`,
+    );
+  }
+  return jcs(meta);
+}
+
+export function toMs(t: string | number | undefined, dflt: number): number {
+  if (t === undefined) return dflt;
+  if (typeof t === 'number') return Math.max(0, Math.min(t, 2 ** 48 - 2));
+  const ms = Date.parse(t);
+  if (!Number.isFinite(ms)) throw fail('EVENT_INVALID', `"${t}" is not a time`);
+  return Math.max(0, ms);
+}
