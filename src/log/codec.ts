@@ -401,7 +401,11 @@ const scratchView = new DataView(scratch.buffer);
 
 class Reader {
   at = 0;
-  constructor(readonly buf: Uint8Array) {}
+  constructor(public buf: Uint8Array) {}
+  skip(n: number): void {
+    this.need(n);
+    this.at += n;
+  }
   need(n: number): void {
     if (this.at + n > this.buf.length) throw new RecordDecodeError('record is truncated');
   }
@@ -472,4 +476,37 @@ export function decodeRecord(buf: Uint8Array, strings: Strings): StoredRecord {
   if (!redacted) data = buf.subarray(r.at);
   else if (r.at !== buf.length) throw new RecordDecodeError('redacted record has trailing bytes');
   return { type, timeMs, boot, mono, linkTag, hash, digest, sig, metaJcs, data };
+}
+
+/** What a fold reads of a record: no hashes, no signature (verify reads those). */
+export interface FoldFields {
+  type: string;
+  timeMs: number;
+  boot: string;
+  mono: number;
+  metaJcs: string | null;
+  data: Uint8Array | null;
+}
+
+const foldReader = new Reader(new Uint8Array(0));
+
+/** decodeRecord without the parts a fold never looks at, and without allocating for them. */
+export function decodeFoldFields(buf: Uint8Array, strings: Strings): FoldFields {
+  const r = foldReader;
+  r.buf = buf;
+  r.at = 0;
+  const flags = r.byte();
+  if (flags >> 4 !== RECORD_VERSION) throw new RecordDecodeError(`unknown record version ${flags >> 4}`);
+  if ((flags & 0x08) !== 0) throw new RecordDecodeError('unknown record flag');
+  const type = r.str(strings);
+  const timeMs = r.u48();
+  const boot = r.str(strings);
+  const mono = r.f64();
+  r.skip(LINK_TAG_BYTES + 32);
+  const redacted = (flags & FLAG_REDACTED) !== 0;
+  if (redacted) r.skip(32);
+  if ((flags & FLAG_SIG) !== 0) r.skip(r.varint());
+  const metaJcs = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
+  if (redacted && r.at !== buf.length) throw new RecordDecodeError('redacted record has trailing bytes');
+  return { type, timeMs, boot, mono, metaJcs, data: redacted ? null : buf.subarray(r.at) };
 }

@@ -15,7 +15,7 @@ import {
   timeKey,
   timeRunParts,
 } from './codec.js';
-import { type Envelope, type EventMeta, parseTime, sha256hex, ZERO_HASH } from './envelope.js';
+import { type Envelope, type EventMeta, formatTime, parseTime, sha256hex, ZERO_HASH } from './envelope.js';
 import {
   asideKey,
   type FoldEvent,
@@ -41,7 +41,7 @@ class FoldRecord implements FoldEvent {
     public data: Record<string, unknown> | null,
   ) {}
   get time(): string {
-    return new Date(this.timeMs).toISOString();
+    return formatTime(this.timeMs); // remembers the last one: events come in bursts per ms
   }
 }
 
@@ -161,7 +161,7 @@ export class LogReads extends LogStore {
       for (let i = 0; i < chunk.length; i++) {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
-        const rec = this.decode(raw, s.device, seq);
+        const rec = this.decodeFold(raw, s.device, seq);
         let data: Record<string, unknown> | null = null;
         try {
           if (rec.data !== null) data = JSON.parse(bytesToText(rec.data));

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { AbstractLevel } from 'abstract-level';
 import { fail } from '../errors.js';
 import {
+  decodeFoldFields,
   decodeRecord,
   decodeText,
   encodeRecord,
@@ -14,6 +15,7 @@ import {
   encodeText,
   eventKey,
   eventKeySeq,
+  type FoldFields,
   fleetKey,
   fleetKeyPosition,
   fleetValue,
@@ -846,6 +848,17 @@ export class LogStore extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- reading
+
+  protected decodeFold(raw: Uint8Array, device: string, seq: number): FoldFields {
+    try {
+      return decodeFoldFields(raw, this.strings);
+    } catch (err) {
+      if (err instanceof RecordDecodeError) {
+        throw fail('LOG_CORRUPT', `${device} seq ${seq}: ${err.message}`, err);
+      }
+      throw err;
+    }
+  }
 
   protected decode(raw: Uint8Array, device: string, seq: number): StoredRecord {
     try {
