@@ -21,6 +21,11 @@ function start(args: string[]): Proc {
   return p;
 }
 
+/** `fieldlog device` headless on one source. */
+function device(id: string, dir: string, driver: string, port: string): Proc {
+  return start(['device', '--id', id, '--data', dir, '--driver', driver, '--port', port, '--no-ui']);
+}
+
 async function sim(kind: string, ...extra: string[]): Promise<{ proc: Proc; port: string }> {
   const proc = start(['sim', kind, '--pty', ...extra]);
   const port = await proc.waitFor(/^\//);
@@ -52,18 +57,7 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
       '7',
     );
     const dir = join(root, 'line');
-    const dev = start([
-      'device',
-      '--id',
-      'pi-line',
-      '--data',
-      dir,
-      '--driver',
-      'line',
-      '--port',
-      port,
-      '--no-ui',
-    ]);
+    const dev = device('pi-line', dir, 'line', port);
     await dev.waitFor(/line connected/);
     await dev.waitFor(/bad frame\(s\) rejected/, 30_000);
     await dev.waitFor(/frame\(s\) lost/, 30_000);
@@ -108,18 +102,7 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
   it('refuses a second device on the same folder while the first keeps logging', async () => {
     const { port } = await sim('line', '--rate', '20');
     const dir = join(root, 'locked');
-    const first = start([
-      'device',
-      '--id',
-      'pi-lock',
-      '--data',
-      dir,
-      '--driver',
-      'line',
-      '--port',
-      port,
-      '--no-ui',
-    ]);
+    const first = device('pi-lock', dir, 'line', port);
     await first.waitFor(/line connected/);
     const second = await runCli([
       'device',
@@ -143,18 +126,7 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
   it('records a GPS receiver on a pty as positions', async () => {
     const { port } = await sim('nmea', '--rate', '5');
     const dir = join(root, 'gps');
-    const dev = start([
-      'device',
-      '--id',
-      'pi-gps',
-      '--data',
-      dir,
-      '--driver',
-      'nmea',
-      '--port',
-      port,
-      '--no-ui',
-    ]);
+    const dev = device('pi-gps', dir, 'nmea', port);
     await dev.waitFor(/reading\(s\) recorded/, 20_000);
     expect(await dev.stop()).toBe(0);
     const positions = (await readLog(dir)).filter((e) => e.type === 'PositionRecorded');
@@ -205,18 +177,7 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
   it('records an unplugged cable and resumes when it is back', async () => {
     const { port } = await sim('line', '--rate', '20', '--faults', 'disconnect', '--seed', '3');
     const dir = join(root, 'unplug');
-    const dev = start([
-      'device',
-      '--id',
-      'pi-unplug',
-      '--data',
-      dir,
-      '--driver',
-      'line',
-      '--port',
-      port,
-      '--no-ui',
-    ]);
+    const dev = device('pi-unplug', dir, 'line', port);
     await dev.waitFor(/line connected/);
     await dev.waitFor(/line (disconnected|unavailable)/, 40_000);
     await expect
