@@ -246,6 +246,8 @@ export class Replicator extends EventEmitter {
         this.acked = ack.upTo;
         this.inflight = this.inflight.filter((b) => b.to > ack.upTo);
         if (this.next <= ack.upTo) this.next = ack.upTo + 1;
+        // what is still in flight is watched anew, even when nothing more is sent after it
+        if (this.inflight.length > 0) this.armAckTimer();
         this.emit('acked', ack.upTo);
       }
       this.pump();

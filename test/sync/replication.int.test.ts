@@ -236,6 +236,37 @@ describe('replication over MQTT', () => {
     expect(expectNext).toBe(3001);
   });
 
+  it('resends a batch lost behind an acknowledged one on a quiet device', async () => {
+    const b = await broker();
+    const dev = await deviceLog('pi-q', 30);
+    const hashes = [ZERO_HASH];
+    for await (const e of dev.events()) hashes.push(e.hash);
+    const raw = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
+    cleanups.push(() => raw.endAsync(true));
+    const topic = (c: 'hello' | 'events' | 'ack') => deviceTopic('fieldlog', 'north', 'pi-q', c);
+    const ack = (upTo: number) =>
+      raw.publish(topic('ack'), JSON.stringify({ upTo, hash: hashes[upTo] }), { qos: 1 });
+    let held = 0;
+    let dropped = false;
+    raw.on('message', (t, p) => {
+      if (t === topic('hello')) return ack(held);
+      const seqs = (JSON.parse(p.toString()).events as { seq: number }[]).map((e) => e.seq);
+      // the second batch is lost once, as on a connection that drops a message
+      if (!dropped && seqs[0]! > 1) {
+        dropped = true;
+        return;
+      }
+      if (seqs[0] !== held + 1) return;
+      held = seqs[seqs.length - 1]!;
+      ack(held);
+    });
+    await raw.subscribeAsync([topic('hello'), topic('events')], { qos: 1 });
+    // nothing is appended after the backlog: only the ack timer can bring the lost batch back
+    const r = replicate(dev, b.url, { batchBytes: 2048, ackTimeoutMs: 500 });
+    await expect.poll(() => r.status().acked, { timeout: 10_000 }).toBe(30);
+    expect(dropped).toBe(true);
+  });
+
   it('rejects malformed and hostile payloads without harm', async () => {
     const b = await broker();
     const dev = await deviceLog('pi-e', 10);
