@@ -103,7 +103,7 @@ export async function benchLog(opts: { quick?: boolean } = {}): Promise<BenchRes
       const runs: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
       for await (const [key, value] of log.db.iterator(streamRange(KEY.EVENT, 0)))
         events.push({ type: 'put', key, value });
-      for await (const [key, value] of log.db.iterator(streamRange(KEY.TIME, 0)))
+      for await (const [key, value] of log.db.iterator(streamRange(KEY.TIME_RUN, 0)))
         runs.push({ type: 'put', key, value });
       await log.close();
       const interleaved = [];

@@ -11,6 +11,8 @@ export const KEY = {
   SNAPSHOT: 0x12,
   STRING: 0x13,
   FLEET: 0x14,
+  /** Time runs (format 2); TIME holds format 1's entry per event, never written again. */
+  TIME_RUN: 0x15,
   ASIDE: 0x30,
 } as const;
 
@@ -78,9 +80,9 @@ export function eventKeySeq(key: Uint8Array): number {
   return readU48(key, 5);
 }
 
-export function timeKey(stream: number, ms: number, seq: number): Uint8Array {
+export function timeKey(stream: number, ms: number, seq: number, kind: number = KEY.TIME): Uint8Array {
   const k = new Uint8Array(17);
-  k[0] = KEY.TIME;
+  k[0] = kind;
   writeU32(k, 1, stream);
   writeU48(k, 5, ms);
   writeU48(k, 11, seq);
@@ -120,10 +122,14 @@ export function fleetValueParts(v: Uint8Array): { stream: number; seq: number; c
 }
 
 /**
- * A time entry is a run too: the key holds the first event's time and seq, the value the
+ * A time run (KEY.TIME_RUN): the key holds the first event's time and seq, the value the
  * last event's seq and time; seqs are consecutive and times never fall within a run.
- * Format 1 wrote one entry per event with an empty value (a run of one).
+ * Format 1 wrote one KEY.TIME entry per event with an empty value (read as a run of one).
  */
+export function timeRunKey(stream: number, ms: number, seq: number): Uint8Array {
+  return timeKey(stream, ms, seq, KEY.TIME_RUN);
+}
+
 export function timeRunValue(lastSeq: number, lastMs: number): Uint8Array {
   const v = new Uint8Array(12);
   writeU48(v, 0, lastSeq);

@@ -13,6 +13,8 @@ import {
   fleetValueParts,
   type TimeRun,
   timeKey,
+  timeKeyParts,
+  timeRunKey,
   timeRunParts,
 } from './codec.js';
 import { type Envelope, type EventMeta, formatTime, parseTime, sha256hex, ZERO_HASH } from './envelope.js';
@@ -188,16 +190,21 @@ export class LogReads extends LogStore {
     for await (const chunk of this.foldChunks(range)) yield* chunk;
   }
 
-  /** Time runs of one stream that may hold events from `since` on, oldest first. */
+  /**
+   * Time runs of one stream that may hold events within [since, until]: format 1's entry
+   * per event (exactly those in the range) and format 2's runs (from a run's span before).
+   */
   protected async *timeRuns(s: Stream, since: number, until: number): AsyncGenerator<TimeRun> {
-    const it = this.db.iterator({
-      gte: timeKey(s.id, Math.max(0, since - RUN_SPAN_MS), 0),
-      lt: timeKey(s.id, until + 1, 0),
-    });
-    for await (const chunk of prefetched(it)) {
-      for (const [k, v] of chunk) {
-        const run = timeRunParts(k, v);
-        if (run.lastMs >= since && run.firstSeq <= s.durableSeq) yield run;
+    const ranges = [
+      { gte: timeKey(s.id, since, 0), lt: timeKey(s.id, until + 1, 0) },
+      { gte: timeRunKey(s.id, Math.max(0, since - RUN_SPAN_MS), 0), lt: timeRunKey(s.id, until + 1, 0) },
+    ];
+    for (const range of ranges) {
+      for await (const chunk of prefetched(this.db.iterator(range))) {
+        for (const [k, v] of chunk) {
+          const run = timeRunParts(k, v);
+          if (run.lastMs >= since && run.firstSeq <= s.durableSeq) yield run;
+        }
       }
     }
   }
@@ -243,8 +250,20 @@ export class LogReads extends LogStore {
   async seqAtTime(time: string | number, device?: string): Promise<number> {
     const s = this.stream(device);
     const ms = toMs(time, 0);
+    // format 1's entries are single events in (time, seq) order: the last one wins
+    const [v1] = await this.db
+      .keys({ gte: timeKey(s.id, 0, 0), lt: timeKey(s.id, ms + 1, 0), reverse: true, limit: 1 })
+      .all();
     let best = { ms: -1, seq: 0 };
-    const it = this.db.iterator({ gte: timeKey(s.id, 0, 0), lt: timeKey(s.id, ms + 1, 0), reverse: true });
+    if (v1) {
+      const { ms: at, seq } = timeKeyParts(v1);
+      if (seq <= s.durableSeq) best = { ms: at, seq };
+    }
+    const it = this.db.iterator({
+      gte: timeRunKey(s.id, 0, 0),
+      lt: timeRunKey(s.id, ms + 1, 0),
+      reverse: true,
+    });
     try {
       for (;;) {
         const chunk = await it.nextv(100);

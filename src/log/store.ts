@@ -27,7 +27,7 @@ import {
   type StoredRecord,
   streamRange,
   type TimeRun,
-  timeKey,
+  timeRunKey,
   timeRunValue,
 } from './codec.js';
 import {
@@ -191,7 +191,7 @@ function newStream(id: number, device: string): Stream {
 function timeRunOp(stream: number, r: TimeRun): BatchOp {
   return {
     type: 'put',
-    key: timeKey(stream, r.firstMs, r.firstSeq),
+    key: timeRunKey(stream, r.firstMs, r.firstSeq),
     value: timeRunValue(r.lastSeq, r.lastMs),
   };
 }
