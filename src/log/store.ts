@@ -201,6 +201,7 @@ function fleetRunOp(f: FleetRun): BatchOp {
 }
 const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
+const HEX64_RE = /^[0-9a-f]{64}$/;
 
 export function sha256(input: string | Uint8Array): Uint8Array {
   return unhex(sha256hex(input));
@@ -560,6 +561,10 @@ export class LogStore extends EventEmitter {
         const dataJcs = env.data === null ? null : jcs(env.data);
         if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
+        }
+        // a purged payload's digest is stored as it came: it must at least be a digest
+        if (dataJcs === null && !HEX64_RE.test(env.digest)) {
+          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: digest is not 64 hex digits`);
         }
         const metaJcs = env.meta === undefined ? null : jcs(env.meta);
         if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {

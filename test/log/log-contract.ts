@@ -272,7 +272,14 @@ export function logContract(name: string, open: LogFactory): void {
       await expect(dst.appendSealed([evs[4]!])).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
       const forged = { ...evs[4]!, seq: 6, prev: evs[4]!.hash, data: { forged: true } };
       await expect(dst.appendSealed([forged])).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+      // a purged payload whose digest is not a digest, hashed consistently: refused whole
+      const next = await src.append(reading('a', 5));
+      const odd = { ...next, data: null, digest: 'z'.repeat(64) };
+      const purged = { ...odd, hash: hashOf(odd) };
+      await expect(dst.appendSealed([purged])).rejects.toMatchObject({ code: 'EVENT_INVALID' });
       expect(dst.head('src').seq).toBe(5);
+      await dst.appendSealed([next]);
+      expect(dst.head('src')).toEqual(src.head());
     });
   });
 }
