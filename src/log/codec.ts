@@ -3,6 +3,7 @@
 // `device` is the stream, and `digest` is recomputed from `data` until a redaction
 // purges the payload. A 4-byte tag of `prev` stays, so verify can tell a broken link
 // from altered content.
+import { fail } from '../errors.js';
 
 export const KEY = {
   META: 0x00,
@@ -55,24 +56,10 @@ function readU32(buf: Uint8Array, at: number): number {
 }
 
 export function eventKey(stream: number, seq: number): Uint8Array {
-  const k = keyBytes(11);
+  const k = fromSlab(11);
   k[0] = KEY.EVENT;
   writeU32(k, 1, stream);
   writeU48(k, 5, seq);
-  return k;
-}
-
-let keySlab = new Uint8Array(16 * 1024);
-let keyUsed = 0;
-
-/** Room for one key, from a shared slab (see copyOut). */
-function keyBytes(n: number): Uint8Array {
-  if (keyUsed + n > keySlab.length) {
-    keySlab = new Uint8Array(16 * 1024);
-    keyUsed = 0;
-  }
-  const k = keySlab.subarray(keyUsed, keyUsed + n);
-  keyUsed += n;
   return k;
 }
 
@@ -262,7 +249,7 @@ class Writer {
   /** `n` bytes from the front of a hex string (checked: the caller validated its form). */
   hex(s: string, n: number): void {
     this.ensure(n);
-    if (this.node.write(s, this.len, n, 'hex') !== n) throw new RecordDecodeError('not a hex string');
+    if (this.node.write(s, this.len, n, 'hex') !== n) throw fail('EVENT_INVALID', `"${s}" is not a hash`);
     this.len += n;
   }
   text(s: string): void {
@@ -312,23 +299,28 @@ class Writer {
 }
 
 /**
- * Records are copied out into shared slabs rather than each into an ArrayBuffer of its
- * own: one allocation for hundreds of records, far less for the collector to track.
- * A slab is never written again once handed out, so the views stay as they were.
+ * Records and event keys are cut from shared slabs rather than each given an ArrayBuffer of
+ * its own: one allocation for hundreds of them, far less for the collector to track. A
+ * slab is never written again once handed out, so the views stay as they were.
  */
 const SLAB_BYTES = 64 * 1024;
 let slab = new Uint8Array(SLAB_BYTES);
 let slabUsed = 0;
 
-function copyOut(src: Uint8Array, len: number): Uint8Array {
-  if (len > SLAB_BYTES / 8) return src.slice(0, len);
-  if (slabUsed + len > SLAB_BYTES) {
+function fromSlab(n: number): Uint8Array {
+  if (slabUsed + n > SLAB_BYTES) {
     slab = new Uint8Array(SLAB_BYTES);
     slabUsed = 0;
   }
-  const out = slab.subarray(slabUsed, slabUsed + len);
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return out;
+}
+
+function copyOut(src: Uint8Array, len: number): Uint8Array {
+  if (len > SLAB_BYTES / 8) return src.slice(0, len);
+  const out = fromSlab(len);
   out.set(src.subarray(0, len));
-  slabUsed += len;
   return out;
 }
 
@@ -407,11 +399,7 @@ const scratchView = new DataView(scratch.buffer);
 
 class Reader {
   at = 0;
-  constructor(public buf: Uint8Array) {}
-  skip(n: number): void {
-    this.need(n);
-    this.at += n;
-  }
+  constructor(readonly buf: Uint8Array) {}
   need(n: number): void {
     if (this.at + n > this.buf.length) throw new RecordDecodeError('record is truncated');
   }
@@ -482,37 +470,4 @@ export function decodeRecord(buf: Uint8Array, strings: Strings): StoredRecord {
   if (!redacted) data = buf.subarray(r.at);
   else if (r.at !== buf.length) throw new RecordDecodeError('redacted record has trailing bytes');
   return { type, timeMs, boot, mono, linkTag, hash, digest, sig, metaJcs, data };
-}
-
-/** What a fold reads of a record: no hashes, no signature (verify reads those). */
-export interface FoldFields {
-  type: string;
-  timeMs: number;
-  boot: string;
-  mono: number;
-  metaJcs: string | null;
-  data: Uint8Array | null;
-}
-
-const foldReader = new Reader(new Uint8Array(0));
-
-/** decodeRecord without the parts a fold never looks at, and without allocating for them. */
-export function decodeFoldFields(buf: Uint8Array, strings: Strings): FoldFields {
-  const r = foldReader;
-  r.buf = buf;
-  r.at = 0;
-  const flags = r.byte();
-  if (flags >> 4 !== RECORD_VERSION) throw new RecordDecodeError(`unknown record version ${flags >> 4}`);
-  if ((flags & 0x08) !== 0) throw new RecordDecodeError('unknown record flag');
-  const type = r.str(strings);
-  const timeMs = r.u48();
-  const boot = r.str(strings);
-  const mono = r.f64();
-  r.skip(LINK_TAG_BYTES + 32);
-  const redacted = (flags & FLAG_REDACTED) !== 0;
-  if (redacted) r.skip(32);
-  if ((flags & FLAG_SIG) !== 0) r.skip(r.varint());
-  const metaJcs = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
-  if (redacted && r.at !== buf.length) throw new RecordDecodeError('redacted record has trailing bytes');
-  return { type, timeMs, boot, mono, metaJcs, data: redacted ? null : buf.subarray(r.at) };
 }

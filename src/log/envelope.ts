@@ -44,6 +44,11 @@ const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
 /** Largest canonical payload an event may carry: readings are tiny, notes are short. */
 export const MAX_DATA_BYTES = 16 * 1024;
 
+/** A SHA-256 as the envelope carries it: 64 lower-case hex digits. */
+export function isHex64(s: string): boolean {
+  return HEX64_RE.test(s);
+}
+
 export function isDeviceId(s: string): boolean {
   return DEVICE_RE.test(s);
 }

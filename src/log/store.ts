@@ -7,7 +7,6 @@ import { EventEmitter } from 'node:events';
 import type { AbstractLevel } from 'abstract-level';
 import { fail } from '../errors.js';
 import {
-  decodeFoldFields,
   decodeRecord,
   decodeText,
   encodeRecord,
@@ -15,7 +14,6 @@ import {
   encodeText,
   eventKey,
   eventKeySeq,
-  type FoldFields,
   fleetKey,
   fleetKeyPosition,
   fleetValue,
@@ -37,6 +35,7 @@ import {
   type EventMeta,
   formatTime,
   isDeviceId,
+  isHex64,
   jcs,
   MAX_DATA_BYTES,
   parseTime,
@@ -153,6 +152,14 @@ export interface Sealed {
   rec: StoredRecord;
 }
 
+/** Envelopes checked by appendSealed, with what the checks computed for their records. */
+export interface CheckedBatch {
+  envelopes: Envelope[];
+  datas: (string | null)[];
+  metas: (string | null)[];
+  times: number[];
+}
+
 export interface PendingBatch {
   ops: BatchOp[];
   waiters: Waiter[];
@@ -201,7 +208,6 @@ function fleetRunOp(f: FleetRun): BatchOp {
 }
 const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
-const HEX64_RE = /^[0-9a-f]{64}$/;
 
 export function sha256(input: string | Uint8Array): Uint8Array {
   return unhex(sha256hex(input));
@@ -548,9 +554,12 @@ export class LogStore extends EventEmitter {
       let prev = s && s.seq > 0 ? hex(s.hash) : ZERO_HASH;
       // check everything first: a refusal leaves nothing staged
       const n = envelopes.length;
-      const datas: (string | null)[] = new Array(n);
-      const metas: (string | null)[] = new Array(n);
-      const times: number[] = new Array(n);
+      const checked: CheckedBatch = {
+        envelopes,
+        datas: new Array(n),
+        metas: new Array(n),
+        times: new Array(n),
+      };
       for (let i = 0; i < n; i++) {
         const env = envelopes[i]!;
         if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
@@ -563,50 +572,39 @@ export class LogStore extends EventEmitter {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
         }
         // a purged payload's digest is stored as it came: it must at least be a digest
-        if (dataJcs === null && !HEX64_RE.test(env.digest)) {
+        if (dataJcs === null && !isHex64(env.digest)) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: digest is not 64 hex digits`);
         }
         const metaJcs = env.meta === undefined ? null : jcs(env.meta);
         if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
         }
-        datas[i] = dataJcs;
-        metas[i] = metaJcs;
-        times[i] = parseTime(env.time);
+        checked.datas[i] = dataJcs;
+        checked.metas[i] = metaJcs;
+        checked.times[i] = parseTime(env.time);
         seq = env.seq;
         prev = env.hash;
       }
-      if (s) return this.whenWritten(this.stageSealed(s, envelopes, datas, metas, times));
-      return this.appendSealedToNew(device, envelopes, datas, metas, times);
+      if (s) return this.whenWritten(this.stageSealed(s, checked));
+      return this.appendSealedToNew(device, checked);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  protected async appendSealedToNew(
-    device: string,
-    envelopes: Envelope[],
-    datas: (string | null)[],
-    metas: (string | null)[],
-    times: number[],
-  ): Promise<Head> {
+  protected async appendSealedToNew(device: string, checked: CheckedBatch): Promise<Head> {
     const st = this.streams.get(device) ?? (await this.addStream(device));
     // the stream may have moved while it was being created
-    if (st.seq !== envelopes[0]!.seq - 1) throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
-    return this.whenWritten(this.stageSealed(st, envelopes, datas, metas, times));
+    if (st.seq !== checked.envelopes[0]!.seq - 1)
+      throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
+    return this.whenWritten(this.stageSealed(st, checked));
   }
 
   /**
    * Stage checked envelopes. Nothing here keeps them once their records are encoded, unless
    * an 'append' listener wants them: a hub's copy of a backlog is not held in memory.
    */
-  protected stageSealed(
-    st: Stream,
-    envelopes: Envelope[],
-    datas: (string | null)[],
-    metas: (string | null)[],
-    times: number[],
-  ): Head {
+  protected stageSealed(st: Stream, { envelopes, datas, metas, times }: CheckedBatch): Head {
     const batch = this.pending;
     const capture = !this.fleet || this.listenerCount('append') > 0;
     for (let i = 0; i < envelopes.length; i++) {
@@ -633,22 +631,17 @@ export class LogStore extends EventEmitter {
     return { seq: last.seq, hash: last.hash };
   }
 
-  /** Resolves with `head` once everything staged so far is written. */
-  protected whenWritten(head: Head): Promise<Head> {
-    return new Promise<Head>((resolve, reject) => {
-      this.pending.waiters.push({ resolve: () => resolve(head), reject });
+  /** Resolves with `value` once everything staged so far is written. */
+  protected whenWritten<T>(value: T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.waiters.push({ resolve: () => resolve(value), reject });
       this.schedule();
     });
   }
 
   protected enqueue(s: Stream, sealed: Sealed, extra: BatchOp | null): Promise<Envelope> {
     this.stage(s, sealed, extra);
-    const env = sealed.env;
-    const done = new Promise<Envelope>((resolve, reject) =>
-      this.pending.waiters.push({ resolve: () => resolve(env), reject }),
-    );
-    this.schedule();
-    return done;
+    return this.whenWritten(sealed.env);
   }
 
   /** Add one sealed event to the pending batch; the caller arranges to be told when it is written. */
@@ -853,17 +846,6 @@ export class LogStore extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- reading
-
-  protected decodeFold(raw: Uint8Array, device: string, seq: number): FoldFields {
-    try {
-      return decodeFoldFields(raw, this.strings);
-    } catch (err) {
-      if (err instanceof RecordDecodeError) {
-        throw fail('LOG_CORRUPT', `${device} seq ${seq}: ${err.message}`, err);
-      }
-      throw err;
-    }
-  }
 
   protected decode(raw: Uint8Array, device: string, seq: number): StoredRecord {
     try {

@@ -302,12 +302,13 @@ export class Replicator extends EventEmitter {
   /**
    * Envelopes as JSON from `from` on, read ahead in the log's chunks and kept across
    * batches: a batch takes what fits, the next starts with the rest. A rewind (a gap, a
-   * lost ack, a reconnect) drops what was read ahead.
+   * lost ack, a reconnect) drops what was read ahead. `ahead[aheadAt..]` and then the
+   * reader hand out consecutive seqs from `readNext`.
    */
   private ahead: { seq: number; hash: string; json: string }[] = [];
   private aheadAt = 0;
   private reader: AsyncGenerator<{ seq: number; hash: string; json: string }[]> | null = null;
-  private readerTo = 0;
+  private readNext = 0;
 
   private async dropReader(): Promise<void> {
     const r = this.reader;
@@ -318,43 +319,33 @@ export class Replicator extends EventEmitter {
   }
 
   private async readBatch(from: number, head: number): Promise<{ to: number; parts: string[] }> {
-    const first = this.ahead[this.aheadAt];
-    if (first && first.seq !== from) await this.dropReader();
-    if (!first && this.reader && this.readerTo !== from - 1) await this.dropReader();
+    if (this.readNext !== from) await this.dropReader();
     const parts: string[] = [];
     let bytes = 0;
-    let to = from - 1;
     const last = Math.min(head, from + this.o.batchEvents - 1);
-    while (to < last) {
+    this.readNext = from;
+    while (this.readNext <= last) {
       if (this.aheadAt >= this.ahead.length) {
-        this.ahead = [];
-        this.aheadAt = 0;
-        if (!this.reader) {
-          this.reader = this.log.eventsJson({ fromSeq: to + 1, toSeq: head });
-          this.readerTo = to;
-        }
+        // a reader from an earlier call stops at the head it was opened with: then open anew
+        const opened = this.reader === null;
+        this.reader ??= this.log.eventsJson({ fromSeq: this.readNext, toSeq: head });
         const r = await this.reader.next();
+        this.ahead = r.done ? [] : r.value;
+        this.aheadAt = 0;
         if (r.done) {
           this.reader = null;
-          if (to + 1 > head) break;
-          continue;
+          if (opened) break;
         }
-        this.ahead = r.value;
-        if (this.ahead.length > 0) this.readerTo = this.ahead[this.ahead.length - 1]!.seq;
         continue;
       }
       const e = this.ahead[this.aheadAt]!;
-      if (e.seq !== to + 1) {
-        await this.dropReader();
-        continue;
-      }
       if (parts.length > 0 && bytes + e.json.length > this.o.batchBytes) break;
       parts.push(e.json);
       bytes += e.json.length + 1;
-      to = e.seq;
       this.aheadAt++;
+      this.readNext = e.seq + 1;
     }
-    return { to, parts };
+    return { to: this.readNext - 1, parts };
   }
 
   private async sendWhatFits(): Promise<void> {

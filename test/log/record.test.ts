@@ -1,12 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeFoldFields,
-  decodeRecord,
-  encodeRecord,
-  encodeSealedRecord,
-  type StoredRecord,
-} from '../../src/log/codec.js';
+import { decodeRecord, encodeRecord, encodeSealedRecord, type StoredRecord } from '../../src/log/codec.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { StringTable } from '../../src/log/strings.js';
 import { fakeClock } from './helpers.js';
@@ -50,12 +44,8 @@ describe('record codec', () => {
           const strings = new StringTable();
           if (intern) strings.intern(r.type, []);
           const rec: StoredRecord = { ...r, digest: r.data === null ? new Uint8Array(32).fill(7) : null };
-          const bytes = encodeRecord(rec, strings);
-          const back = decodeRecord(bytes, strings);
+          const back = decodeRecord(encodeRecord(rec, strings), strings);
           expect(back).toEqual({ ...rec, mono: Object.is(r.mono, -0) ? -0 : r.mono });
-          // what folds read of the same bytes is the same as the full decode
-          const { type, timeMs, boot, mono, metaJcs, data } = back;
-          expect(decodeFoldFields(bytes, strings)).toEqual({ type, timeMs, boot, mono, metaJcs, data });
         },
       ),
     );

@@ -74,6 +74,41 @@ function replicate(
   return r;
 }
 
+/**
+ * A hub made by hand over raw MQTT, for what a real one would never do: it answers hello
+ * with what it holds, and each batch as `answer` says (null: no ack at all).
+ */
+async function handMadeHub(
+  url: string,
+  dev: EventLog,
+  answer: (first: number, last: number, held: number) => { held: number; error?: 'gap' } | null,
+): Promise<void> {
+  const device = dev.device!;
+  const hashes = [ZERO_HASH];
+  for await (const e of dev.events()) hashes.push(e.hash);
+  const raw = await mqtt.connectAsync(url, { protocolVersion: 4 });
+  cleanups.push(() => raw.endAsync(true));
+  const topic = (c: 'hello' | 'events' | 'ack') => deviceTopic('fieldlog', 'north', device, c);
+  let held = 0;
+  const ack = (error?: string) =>
+    raw.publish(
+      topic('ack'),
+      JSON.stringify({ upTo: held, hash: hashes[held], ...(error ? { error } : {}) }),
+      {
+        qos: 1,
+      },
+    );
+  raw.on('message', (t, p) => {
+    if (t === topic('hello')) return ack();
+    const seqs = (JSON.parse(p.toString()).events as { seq: number }[]).map((e) => e.seq);
+    const a = answer(seqs[0]!, seqs[seqs.length - 1]!, held);
+    if (a === null) return;
+    held = a.held;
+    ack(a.error);
+  });
+  await raw.subscribeAsync([topic('hello'), topic('events')], { qos: 1 });
+}
+
 async function caughtUp(dev: EventLog, hubLog: EventLog, timeout = 30_000): Promise<void> {
   const device = dev.device!;
   await expect
@@ -195,33 +230,18 @@ describe('replication over MQTT', () => {
   it('resends from exactly where the hub says, whatever the device had read ahead', async () => {
     const b = await broker();
     const dev = await deviceLog('pi-r', 3000);
-    const hashes = [ZERO_HASH];
-    for await (const e of dev.events()) hashes.push(e.hash);
-    // a hand-made hub: answers hello, acks what it gets, and once rewinds the device to 123
-    const raw = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
-    cleanups.push(() => raw.endAsync(true));
-    const topic = (c: 'hello' | 'events' | 'ack') => deviceTopic('fieldlog', 'north', 'pi-r', c);
-    const ack = (upTo: number, error?: string) =>
-      raw.publish(topic('ack'), JSON.stringify({ upTo, hash: hashes[upTo], ...(error ? { error } : {}) }), {
-        qos: 1,
-      });
     const batches: [number, number][] = [];
-    let held = 0;
     let rewound = false;
-    raw.on('message', (t, p) => {
-      if (t === topic('hello')) return ack(held);
-      const seqs = (JSON.parse(p.toString()).events as { seq: number }[]).map((e) => e.seq);
-      batches.push([seqs[0]!, seqs[seqs.length - 1]!]);
-      if (seqs[0] !== held + 1) return; // not what it asked for next: ignore (the device resends)
-      if (!rewound && seqs[seqs.length - 1]! > 500) {
+    // acks what continues what it holds, and once rewinds the device to 123
+    await handMadeHub(b.url, dev, (first, last, held) => {
+      batches.push([first, last]);
+      if (first !== held + 1) return null; // not what it asked for next: ignore (the device resends)
+      if (!rewound && last > 500) {
         rewound = true;
-        held = 123;
-        return ack(held, 'gap');
+        return { held: 123, error: 'gap' };
       }
-      held = seqs[seqs.length - 1]!;
-      ack(held);
+      return { held: last };
     });
-    await raw.subscribeAsync([topic('hello'), topic('events')], { qos: 1 });
     const r = replicate(dev, b.url, { batchBytes: 4096, window: 16 });
     await expect.poll(() => r.status().acked, { timeout: 20_000 }).toBe(3000);
     expect(batches.every(([a, z]) => z >= a)).toBe(true);
@@ -239,28 +259,15 @@ describe('replication over MQTT', () => {
   it('resends a batch lost behind an acknowledged one on a quiet device', async () => {
     const b = await broker();
     const dev = await deviceLog('pi-q', 30);
-    const hashes = [ZERO_HASH];
-    for await (const e of dev.events()) hashes.push(e.hash);
-    const raw = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
-    cleanups.push(() => raw.endAsync(true));
-    const topic = (c: 'hello' | 'events' | 'ack') => deviceTopic('fieldlog', 'north', 'pi-q', c);
-    const ack = (upTo: number) =>
-      raw.publish(topic('ack'), JSON.stringify({ upTo, hash: hashes[upTo] }), { qos: 1 });
-    let held = 0;
     let dropped = false;
-    raw.on('message', (t, p) => {
-      if (t === topic('hello')) return ack(held);
-      const seqs = (JSON.parse(p.toString()).events as { seq: number }[]).map((e) => e.seq);
+    await handMadeHub(b.url, dev, (first, last, held) => {
       // the second batch is lost once, as on a connection that drops a message
-      if (!dropped && seqs[0]! > 1) {
+      if (!dropped && first > 1) {
         dropped = true;
-        return;
+        return null;
       }
-      if (seqs[0] !== held + 1) return;
-      held = seqs[seqs.length - 1]!;
-      ack(held);
+      return first === held + 1 ? { held: last } : null;
     });
-    await raw.subscribeAsync([topic('hello'), topic('events')], { qos: 1 });
     // nothing is appended after the backlog: only the ack timer can bring the lost batch back
     const r = replicate(dev, b.url, { batchBytes: 2048, ackTimeoutMs: 500 });
     await expect.poll(() => r.status().acked, { timeout: 10_000 }).toBe(30);
