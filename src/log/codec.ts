@@ -399,7 +399,11 @@ const scratchView = new DataView(scratch.buffer);
 
 class Reader {
   at = 0;
-  constructor(readonly buf: Uint8Array) {}
+  constructor(public buf: Uint8Array) {}
+  skip(n: number): void {
+    this.need(n);
+    this.at += n;
+  }
   need(n: number): void {
     if (this.at + n > this.buf.length) throw new RecordDecodeError('record is truncated');
   }
@@ -451,8 +455,18 @@ class Reader {
   }
 }
 
-export function decodeRecord(buf: Uint8Array, strings: Strings): StoredRecord {
-  const r = new Reader(buf);
+const NO_BYTES: Uint8Array = new Uint8Array(0);
+/** Decoding is synchronous and never re-entered: one reader serves every record. */
+const reader = new Reader(NO_BYTES);
+
+/**
+ * One stored record. With `full` false (what folds need) the link tag, hash, digest and
+ * signature are skipped, not read: they come back empty and null.
+ */
+export function decodeRecord(buf: Uint8Array, strings: Strings, full = true): StoredRecord {
+  const r = reader;
+  r.buf = buf;
+  r.at = 0;
   const flags = r.byte();
   if (flags >> 4 !== RECORD_VERSION) throw new RecordDecodeError(`unknown record version ${flags >> 4}`);
   if ((flags & 0x08) !== 0) throw new RecordDecodeError('unknown record flag');
@@ -460,11 +474,21 @@ export function decodeRecord(buf: Uint8Array, strings: Strings): StoredRecord {
   const timeMs = r.u48();
   const boot = r.str(strings);
   const mono = r.f64();
-  const linkTag = r.bytes(LINK_TAG_BYTES);
-  const hash = r.bytes(32);
   const redacted = (flags & FLAG_REDACTED) !== 0;
-  const digest = redacted ? r.bytes(32) : null;
-  const sig = (flags & FLAG_SIG) !== 0 ? r.bytes(r.varint()) : null;
+  const signed = (flags & FLAG_SIG) !== 0;
+  let linkTag: Uint8Array = NO_BYTES;
+  let hash: Uint8Array = NO_BYTES;
+  let digest: Uint8Array | null = null;
+  let sig: Uint8Array | null = null;
+  if (full) {
+    linkTag = r.bytes(LINK_TAG_BYTES);
+    hash = r.bytes(32);
+    if (redacted) digest = r.bytes(32);
+    if (signed) sig = r.bytes(r.varint());
+  } else {
+    r.skip(LINK_TAG_BYTES + 32 + (redacted ? 32 : 0));
+    if (signed) r.skip(r.varint());
+  }
   const metaJcs = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
   let data: Uint8Array | null = null;
   if (!redacted) data = buf.subarray(r.at);

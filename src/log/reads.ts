@@ -163,7 +163,7 @@ export class LogReads extends LogStore {
       for (let i = 0; i < chunk.length; i++) {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
-        const rec = this.decode(raw, s.device, seq);
+        const rec = this.decode(raw, s.device, seq, false); // folds need no hashes
         let data: Record<string, unknown> | null = null;
         try {
           if (rec.data !== null) data = JSON.parse(bytesToText(rec.data));

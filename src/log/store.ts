@@ -847,9 +847,10 @@ export class LogStore extends EventEmitter {
 
   // ---------------------------------------------------------------- reading
 
-  protected decode(raw: Uint8Array, device: string, seq: number): StoredRecord {
+  /** A stored record (without its hashes when not `full`: see decodeRecord), or LOG_CORRUPT. */
+  protected decode(raw: Uint8Array, device: string, seq: number, full = true): StoredRecord {
     try {
-      return decodeRecord(raw, this.strings);
+      return decodeRecord(raw, this.strings, full);
     } catch (err) {
       if (err instanceof RecordDecodeError) {
         throw fail('LOG_CORRUPT', `${device} seq ${seq}: ${err.message}`, err);
