@@ -3,7 +3,6 @@
 
 import { fail } from '../errors.js';
 import {
-  bytesToText,
   decodeText,
   encodeText,
   eventKey,
@@ -166,7 +165,7 @@ export class LogReads extends LogStore {
         const rec = this.decode(raw, s.device, seq, false); // folds need no hashes
         let data: Record<string, unknown> | null = null;
         try {
-          if (rec.data !== null) data = JSON.parse(bytesToText(rec.data));
+          if (rec.data !== null) data = JSON.parse(decodeText(rec.data));
         } catch (err) {
           throw fail('LOG_CORRUPT', `${s.device} seq ${seq}: payload is not JSON`, err);
         }
