@@ -2,9 +2,10 @@
 // global one: tests and the demo run several hubs in one process). Values the ingest
 // and the store already keep are read when scraped; the HTTP API's own counters (live
 // clients, dropped clients) are kept here.
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { InternalErrors } from '../internal-errors.js';
 import type { EventLog } from '../log/event-log.js';
+import { internalErrorsCounter, mirrorCounter, mirrorGauge, newRegistry } from '../metrics.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 
 export interface HubMetricsSources {
@@ -30,47 +31,8 @@ const TOTALS: Record<string, string> = {
   acks: 'Acknowledgements sent.',
 };
 
-/** A counter whose value is kept elsewhere: set from its source at each scrape. */
-function mirrorCounter<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: L[],
-  read: () => [Partial<Record<L, string>>, number][],
-): Counter<L> {
-  return new Counter<L>({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, v] of read()) this.inc(labels, v);
-    },
-  });
-}
-
-function mirrorGauge<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: L[],
-  read: () => [Partial<Record<L, string>>, number][],
-): Gauge<L> {
-  return new Gauge<L>({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, v] of read()) this.set(labels, v);
-    },
-  });
-}
-
 export function createHubMetrics(src: HubMetricsSources): HubMetrics {
-  const registry = new Registry();
+  const registry = newRegistry();
   const started = Date.now();
   const perDevice = (f: (d: DeviceInfo) => number) => () =>
     src.devices().map((d) => [{ device: d.device }, f(d)] as [{ device: string }, number]);
@@ -130,13 +92,8 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
   mirrorGauge(registry, 'fieldlog_hub_uptime_seconds', 'Seconds since the hub started.', [], () => [
     [{}, Math.round((Date.now() - started) / 1000)],
   ]);
-  mirrorCounter(
-    registry,
-    'fieldlog_hub_internal_errors_total',
-    'Internal errors reported (and survived), by where they happened.',
-    ['where'],
-    () => [...src.errors.counts].map(([where, n]) => [{ where }, n] as [{ where: string }, number]),
-  );
+  internalErrorsCounter(registry, 'fieldlog_hub', src.errors, ['http', 'ingest']);
+
   const liveClients = new Gauge({
     name: 'fieldlog_hub_live_clients',
     help: 'Clients connected to the live feed (/fleet/live).',
@@ -147,6 +104,5 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     help: 'Live feed clients dropped for falling too far behind (they may resume with Last-Event-ID).',
     registers: [registry],
   });
-  collectDefaultMetrics({ register: registry });
   return { registry, liveClients, liveDropped };
 }
