@@ -67,9 +67,11 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       from = Math.max(from, bounds?.fromSeq ?? Number.POSITIVE_INFINITY);
       to = Math.min(to, bounds?.toSeq ?? 0);
     }
-    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     let left = limit ?? Number.POSITIVE_INFINITY;
-    for await (const chunk of log.eventsJson({ device: id, fromSeq: from, toSeq: to })) {
+    for await (const chunk of firstReadThenHead(
+      log.eventsJson({ device: id, fromSeq: from, toSeq: to }),
+      res,
+    )) {
       let text = '';
       for (const e of chunk) {
         if (left <= 0) break;
@@ -90,9 +92,9 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     const from = q.int('from');
     const to = q.int('to');
     checkRange('from', from, 'to', to);
-    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     let left = q.int('limit') ?? Number.POSITIVE_INFINITY;
-    for await (const { position, event } of log.fleetEvents(from ?? 1, to ?? Number.MAX_SAFE_INTEGER)) {
+    const events = log.fleetEvents(from ?? 1, to ?? Number.MAX_SAFE_INTEGER);
+    for await (const { position, event } of firstReadThenHead(events, res)) {
       if (left-- <= 0) break;
       if (!(await write(res, `${JSON.stringify({ position, event })}\n`))) break;
     }
@@ -178,6 +180,22 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     });
   };
   return Object.assign(handler, { metrics, errors });
+}
+
+/**
+ * An NDJSON stream whose 200 is sent once its first read succeeded: a store that fails at
+ * once gets a 500 the client can read, not a stream cut short after a 200.
+ */
+async function* firstReadThenHead<T>(items: AsyncGenerator<T>, res: ServerResponse): AsyncGenerator<T> {
+  try {
+    const first = await items.next();
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    if (first.done) return;
+    yield first.value;
+    yield* items;
+  } finally {
+    await items.return(undefined);
+  }
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -89,7 +89,8 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
       queue.push(text);
       queued += text.length;
       upTo = first + count - 1;
-      if (queued > o.maxQueuedBytes) return drop();
+      // behind: more queued than the cap while the socket takes nothing more
+      if (queued > o.maxQueuedBytes && res.writableNeedDrain) return drop();
     } else {
       // a batch the store did not keep (staged before this client came) is read back
       live = false;
