@@ -1,6 +1,7 @@
 // Internal errors (a bug, a store that fails under a running process) are reported one
 // way everywhere: one line each, the stack only under DEBUG=fieldlog, and a count per
-// place that /metrics exposes. A process that catches one and keeps running reports it
+// place that /metrics exposes. The same error object is one error; the same message at
+// the same place right after itself is counted but not printed again. A process that catches one and keeps running reports it
 // here, so that nothing it survives goes unseen.
 import { isFieldlogError } from './errors.js';
 
@@ -32,6 +33,7 @@ export function internalErrors(opts: InternalErrorsOptions = {}): InternalErrors
   // one failed batch rejects every append waiting on it with the same error object:
   // that is one error, reported once
   const seen = new WeakSet<object>();
+  let previous = '';
   return {
     counts,
     report(where, err) {
@@ -43,7 +45,11 @@ export function internalErrors(opts: InternalErrorsOptions = {}): InternalErrors
       const message = err instanceof Error ? err.message : String(err);
       const code = isFieldlogError(err) ? ` [${err.code}]` : '';
       // one line: a message with line breaks (a driver's) must not look like several errors
-      let line = `${now().toISOString()} internal error in ${where}: ${message.replace(/\s*\n\s*/g, ' ')}${code}`;
+      const what = `internal error in ${where}: ${message.replace(/\s*\n\s*/g, ' ')}${code}`;
+      // the same error again (a failing disk under every write) is counted, not printed again
+      if (what === previous) return;
+      previous = what;
+      let line = `${now().toISOString()} ${what}`;
       if (debug && err instanceof Error && err.stack) line += `\n${err.stack}`;
       try {
         write(line);
