@@ -329,6 +329,7 @@ describe('hub HTTP API', () => {
       ['/fleet/live?last-event-id=', {}, /last-event-id is empty/],
       ['/fleet/live?last-event-id=99999999', {}, /beyond the fleet's head/],
       ['/fleet/live?last-event-id=1', { 'last-event-id': '2' }, /disagree/],
+      ['/devices/%E0%A4%A/events', {}, /not valid percent-encoding/],
     ];
     for (const [path, headers, message] of cases) {
       const res = await fetch(`${base}${path}`, { headers });
