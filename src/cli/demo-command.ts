@@ -22,6 +22,7 @@ import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
 import { maybeConsole } from './console-wiring.js';
 import { VERSION } from './device-command.js';
+import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
 import type { Output } from './output.js';
 
 export const DEMO_USAGE = 'fieldlog demo [--data DIR] [--http PORT] [--no-ui]';
@@ -73,26 +74,31 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   const broker = await startBroker({ port: 0 });
   const hubLog = await EventLog.open(join(data, 'hub'), { create: true, fleet: true });
   const deviceLog = await EventLog.open(join(data, 'device'), { device: config.id, create: true });
+  // one reporter for the demo's parts (held while the console is on): each error one line, counted
+  const errors = deviceErrors();
   const ingest = new Ingest(hubLog);
-  ingest.on('error', () => {});
+  ingest.on('error', (err: unknown) => errors.report('ingest', err));
   const hubClient = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
   await ingest.attach(hubClient);
-  const http = await listenHubApi(
-    createHubApi({ log: hubLog, devices: () => ingest.devices(), metrics: () => ({ ...ingest.totals }) }),
-    httpPort,
-  ).catch(() =>
-    listenHubApi(
-      createHubApi({ log: hubLog, devices: () => ingest.devices(), metrics: () => ({ ...ingest.totals }) }),
-      0,
-    ),
-  );
+  const api = createHubApi({
+    log: hubLog,
+    devices: () => ingest.devices(),
+    metrics: () => ({ ...ingest.totals }),
+    errors,
+  });
+  const http = await listenHubApi(api, httpPort).catch(() => listenHubApi(api, 0));
   const sources = createSources(config, { binding: binding as unknown as SerialBinding });
   const recorder = new Recorder(deviceLog, config, sources, { version: VERSION });
   const replicator = new Replicator(deviceLog, { url: broker.url, fleet: config.fleet! });
   let quit: () => void = () => {};
+  let failure: unknown = null;
   const quitting = new Promise<void>((resolve) => {
     quit = resolve;
     signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  watchDeviceErrors({ recorder, replicator }, errors, (err) => {
+    failure = err;
+    quit();
   });
   const ui = maybeConsole({
     noUi: flag(p, 'no-ui'),
@@ -103,7 +109,10 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     settings: { operator: 'demo' },
   });
   ui?.on('quit', () => quit());
-  if (ui) out = { line: async () => {} };
+  if (ui) {
+    out = { line: async () => {} };
+    errors.hold();
+  }
   let readings = 0;
   recorder.on('events', (events: Envelope[]) => {
     for (const e of events) {
@@ -131,7 +140,10 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   } finally {
     clearInterval(tally);
     ui?.stop();
-    await recorder.stop((signal.reason as string | undefined) ?? 'stopped');
+    errors.release();
+    await recorder.stop(
+      failure ? `error: ${(failure as Error).message}` : ((signal.reason as string | undefined) ?? 'stopped'),
+    );
     const until = Date.now() + 3000;
     while (replicator.status().acked < deviceLog.head().seq && Date.now() < until)
       await new Promise((r) => setTimeout(r, 50));
@@ -146,6 +158,7 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     await deviceLog.close();
     await hubLog.close();
   }
+  if (failure) throw stoppedBy(failure, 'the demo device');
   await output.line(
     `stopped; check with: npx fieldlog log verify ${join(data, 'device')} && npx fieldlog log verify ${join(data, 'hub')}`,
   );

@@ -2,20 +2,24 @@
 // SIGTERM, then stops cleanly (sources closed, pending events written, log closed).
 import { createSources } from '../device/build-sources.js';
 import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
+import { createDeviceMetrics } from '../device/metrics.js';
 import { Recorder } from '../device/recorder.js';
 import type { SourceDeps } from '../device/sources/source.js';
 import { fail } from '../errors.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { listenMetrics } from '../metrics.js';
 import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
 import { maybeConsole } from './console-wiring.js';
+import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
 import { mqttSecurity } from './hub-command.js';
 import type { Output } from './output.js';
 
 export const DEVICE_USAGE = `fieldlog device --id ID --data DIR --driver line|nmea|firmata --port PATH [--baud N]
-                [--mqtt URL] [--fleet F] [--config FILE] [--source NAME] [--no-ui]`;
+                [--mqtt URL] [--fleet F] [--config FILE] [--source NAME] [--no-ui]
+                [--metrics PORT] [--metrics-host HOST]`;
 
 export const VERSION = '0.1.0';
 
@@ -42,6 +46,8 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       config: { type: 'string' },
       source: { type: 'string' },
       'no-ui': { type: 'boolean' },
+      metrics: { type: 'string' },
+      'metrics-host': { type: 'string' },
     },
     { min: 0, max: 0 },
   );
@@ -54,6 +60,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   }
   const baud = int(p, cmd, 'baud', 50, 4_000_000);
   if (baud !== undefined) flags.baud = baud;
+  const metricsPort = int(p, cmd, 'metrics', 0, 65535);
+  if (metricsPort !== undefined) flags.metrics = metricsPort;
+  const metricsHost = str(p, 'metrics-host');
+  if (metricsHost !== undefined) flags.metricsHost = metricsHost;
   const configFile = str(p, 'config');
   const config = resolveDeviceConfig(
     configFile === undefined ? undefined : readConfigFile(configFile),
@@ -90,16 +100,31 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
     );
   }
+  const errors = deviceErrors();
   let failure: unknown = null;
   let quitFromConsole: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     quitFromConsole = resolve;
-    recorder.on('error', (err) => {
+    watchDeviceErrors({ recorder, replicator }, errors, (err) => {
       failure = err;
       resolve();
     });
     opts.signal.addEventListener('abort', () => resolve(), { once: true });
   });
+  let metrics: Awaited<ReturnType<typeof listenMetrics>> | null = null;
+  if (config.metrics) {
+    const host = config.metrics.host ?? '127.0.0.1';
+    const registry = createDeviceMetrics({ log, dir, recorder, sync: replicator, errors });
+    try {
+      metrics = await listenMetrics(registry, config.metrics.port, host, errors);
+    } catch (err) {
+      await log.close();
+      throw fail(
+        'USAGE',
+        `${cmd}: --metrics ${config.metrics.port}: cannot listen on ${host} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+  }
 
   const ui = maybeConsole({
     noUi: flag(p, 'no-ui'),
@@ -111,7 +136,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   });
   ui?.on('quit', () => quitFromConsole());
   // with the console on, the terminal is its: nothing else may write there
-  if (ui) out = { line: async () => {} };
+  if (ui) {
+    out = { line: async () => {} };
+    errors.hold();
+  }
 
   // Headless: one line per event that is not a reading, and a count of readings now and then.
   let readings = 0;
@@ -135,13 +163,14 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     await recorder.start();
     replicator?.start();
     await out.line(
-      `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}`,
+      `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}${metrics ? `, metrics http://${config.metrics?.host ?? '127.0.0.1'}:${metrics.port}/metrics` : ''}`,
     );
     ui?.start();
     if (!opts.signal.aborted) await stopped;
   } finally {
     clearInterval(tally);
     ui?.stop();
+    errors.release();
     const reason = failure
       ? `error: ${(failure as Error).message}`
       : ((opts.signal.reason as string | undefined) ?? 'stopped');
@@ -159,8 +188,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       }
       await replicator.stop();
     }
+    await metrics?.close();
     await log.close();
+    errors.release();
   }
-  if (failure) throw failure;
+  if (failure) throw stoppedBy(failure, `device ${config.id}`);
   return 0;
 }

@@ -5,6 +5,7 @@ import mqtt, { type IClientOptions } from 'mqtt';
 import { fail } from '../errors.js';
 import { type EmbeddedBroker, startBroker } from '../hub/broker.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
+import { internalErrors } from '../internal-errors.js';
 import { EventLog } from '../log/event-log.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
@@ -93,10 +94,10 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   let broker: EmbeddedBroker | null = null;
   let http: Awaited<ReturnType<typeof listenHubApi>> | null = null;
   const ingest = new Ingest(log, { prefix });
-  ingest.on(
-    'error',
-    (err: Error) => void out.line(`${new Date().toISOString()} store error: ${err.message}`).catch(() => {}),
-  );
+  // one reporter for the hub: a store error in the ingest (the device resends what was
+  // not acknowledged) and an unexpected error in the API are one line each, and counted
+  const errors = internalErrors();
+  ingest.on('error', (err: unknown) => errors.report('ingest', err));
   ingest.on(
     'fork',
     (f: { device: string; seqs: number[] }) =>
@@ -131,7 +132,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     if (httpPort !== undefined) {
       const metrics = () => ({ ...ingest.totals });
       http = await listenHubApi(
-        createHubApi({ log, devices: () => ingest.devices(), metrics }),
+        createHubApi({ log, devices: () => ingest.devices(), metrics, errors }),
         httpPort,
         str(p, 'http-host') ?? '127.0.0.1',
       );

@@ -90,6 +90,12 @@ const consoleSchema = z.strictObject({
     .optional(),
 });
 
+/** Where `/metrics` is served; off unless given (`--metrics PORT` wins). */
+const metricsSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535),
+  host: z.string().min(1).optional(),
+});
+
 export const deviceConfigSchema = z
   .strictObject({
     id: z.string().regex(NAME_RE, 'must match [A-Za-z0-9._-]{1,64}'),
@@ -98,6 +104,7 @@ export const deviceConfigSchema = z
     sources: z.array(sourceSchema).min(1, 'at least one source is needed'),
     alarms: z.array(alarmSchema).optional(),
     console: consoleSchema.optional(),
+    metrics: metricsSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -126,6 +133,8 @@ export interface DeviceFlags {
   port?: string;
   baud?: number;
   source?: string;
+  metrics?: number;
+  metricsHost?: string;
 }
 
 function path(p: PropertyKey[]): string {
@@ -177,6 +186,13 @@ export function resolveDeviceConfig(
   if (flags.id !== undefined) merged.id = flags.id;
   if (flags.fleet !== undefined) merged.fleet = flags.fleet;
   if (flags.mqtt !== undefined) merged.mqtt = { ...((merged.mqtt as object) ?? {}), url: flags.mqtt };
+  if (flags.metrics !== undefined || flags.metricsHost !== undefined) {
+    const metrics: Record<string, unknown> = { ...((merged.metrics as object) ?? {}) };
+    if (flags.metrics !== undefined) metrics.port = flags.metrics;
+    if (flags.metricsHost !== undefined) metrics.host = flags.metricsHost;
+    if (metrics.port === undefined) throw fail('CONFIG_INVALID', '--metrics-host needs --metrics PORT');
+    merged.metrics = metrics;
+  }
   if (flags.driver !== undefined || flags.port !== undefined || flags.baud !== undefined) {
     if (flags.driver === undefined || flags.port === undefined) {
       throw fail(

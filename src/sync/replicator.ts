@@ -205,7 +205,9 @@ export class Replicator extends EventEmitter {
     this.ackChain = this.ackChain
       .then(() => this.handleAck(payload))
       .catch((err: unknown) => {
+        // the device's own log could not be read: not the hub's doing nor the network's
         this.lastError = (err as Error).message;
+        this.emit('internal-error', err);
       });
   }
 
@@ -291,8 +293,10 @@ export class Replicator extends EventEmitter {
           await this.sendWhatFits();
         } while (this.again);
       } catch (err) {
+        // only reading the log throws here (publishing reports through its callback)
         this.lastError = (err as Error).message;
         this.emit('sync-error', err);
+        this.emit('internal-error', err);
       } finally {
         this.pumping = false;
       }

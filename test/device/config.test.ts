@@ -86,4 +86,17 @@ describe('device configuration', () => {
     );
     expect(message(() => resolveDeviceConfig(undefined, { id: 'x' }))).toMatch(/sources/);
   });
+
+  it('takes the metrics endpoint from the file, the flags winning', () => {
+    expect(resolveDeviceConfig({ ...file, metrics: { port: 9100 } }, {}).metrics).toEqual({ port: 9100 });
+    expect(
+      resolveDeviceConfig({ ...file, metrics: { port: 9100, host: '0.0.0.0' } }, { metrics: 9200 }).metrics,
+    ).toEqual({ port: 9200, host: '0.0.0.0' });
+    expect(message(() => resolveDeviceConfig({ ...file, metrics: { port: 70000 } }, {}, 'cfg.json'))).toMatch(
+      /^cfg\.json: metrics\.port: /,
+    );
+    expect(message(() => resolveDeviceConfig(file, { metricsHost: '0.0.0.0' }))).toMatch(
+      /--metrics-host needs --metrics PORT/,
+    );
+  });
 });

@@ -1,9 +1,11 @@
 // The hub's HTTP API against a real store on disk and a real server on port 0.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHubApi, listenHubApi } from '../../src/hub/http-api.js';
+import { createHubApi, type HubApiOptions, listenHubApi } from '../../src/hub/http-api.js';
+import { internalErrors } from '../../src/internal-errors.js';
 import type { Envelope } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { fakeClock } from '../log/helpers.js';
@@ -23,6 +25,70 @@ async function copy(dev: EventLog, from = 1): Promise<void> {
 
 async function readLines(res: Response): Promise<string[]> {
   return (await res.text()).trim().split('\n').filter(Boolean);
+}
+
+function devices(): ReturnType<HubApiOptions['devices']> {
+  return hub.deviceNames().map((device) => ({
+    device,
+    fleet: 'north',
+    online: true,
+    lastSeen: null,
+    head: hub.head(device),
+    lag: 0,
+    rejects: { 'malformed-events': 2 },
+    forks: 0,
+    duplicates: 0,
+  }));
+}
+
+/** A second API on the same store, with its own options and server. */
+async function otherApi(extra: Partial<HubApiOptions>) {
+  const api = createHubApi({ log: hub, devices, metrics: () => ({ messages: 7, rejects: 2 }), ...extra });
+  const srv = await listenHubApi(api, 0);
+  return { api, srv, url: `http://127.0.0.1:${srv.port}` };
+}
+
+/** A live feed read by hand: ids of complete events, paused and resumed at will. */
+async function liveClient(url: string, lastEventId: number) {
+  const res = await new Promise<IncomingMessage>((resolve, reject) =>
+    get(`${url}/fleet/live`, { headers: { 'last-event-id': String(lastEventId) } }, resolve).on(
+      'error',
+      reject,
+    ),
+  );
+  res.setEncoding('utf8');
+  const ids: number[] = [];
+  let buf = '';
+  let waiter: { n: number; resolve: () => void } | null = null;
+  let ended = false;
+  const ends: (() => void)[] = [];
+  const finish = () => {
+    ended = true;
+    waiter?.resolve();
+    for (const e of ends.splice(0)) e();
+  };
+  res.on('data', (chunk: string) => {
+    buf += chunk;
+    const end = buf.lastIndexOf('\n\n');
+    if (end < 0) return;
+    for (const m of buf.slice(0, end).matchAll(/^id: (\d+)$/gm)) ids.push(Number(m[1]));
+    buf = buf.slice(end + 2);
+    if (waiter && ids.length >= waiter.n) waiter.resolve();
+  });
+  res.on('end', finish);
+  res.on('error', finish);
+  res.on('close', finish);
+  return {
+    res,
+    ids,
+    /** Resolves once `n` events came (or the stream ended). */
+    until: (n: number) =>
+      new Promise<void>((resolve) => {
+        if (ids.length >= n || ended) return resolve();
+        waiter = { n, resolve };
+      }),
+    ended: () => new Promise<void>((resolve) => (ended ? resolve() : ends.push(resolve))),
+  };
 }
 
 beforeAll(async () => {
@@ -46,19 +112,8 @@ beforeAll(async () => {
   await devB.close();
   const handler = createHubApi({
     log: hub,
-    devices: () =>
-      hub.deviceNames().map((device) => ({
-        device,
-        fleet: 'north',
-        online: true,
-        lastSeen: null,
-        head: hub.head(device),
-        lag: 0,
-        rejects: { 'malformed-events': 2 },
-        forks: 0,
-        duplicates: 0,
-      })),
-    metrics: () => ({ messages: 7 }),
+    devices,
+    metrics: () => ({ messages: 7, rejects: 2 }),
     heartbeatMs: 60_000,
   });
   server = await listenHubApi(handler, 0);
@@ -236,5 +291,138 @@ describe('hub HTTP API', () => {
       expect(JSON.stringify(body)).not.toMatch(/\s+at /);
     }
     expect((await fetch(`${base}/devices`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('answers bad parameters with a 400 in plain words', async () => {
+    const head = hub.fleetHead;
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['/devices/pi-a/events?from-seq=5&to-seq=2', {}, /to-seq \(2\) is before from-seq \(5\)/],
+      [
+        '/devices/pi-a/events?since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z',
+        {},
+        /until \(2026-11-01T00:00:00Z\) is before since/,
+      ],
+      ['/devices/pi-a/events?from-seq=', {}, /from-seq is empty/],
+      ['/devices/pi-a/events?since=', {}, /since is empty/],
+      ['/devices/pi-a/events?limit=', {}, /limit is empty/],
+      ['/devices/pi-a/events?from-seq=x', {}, /from-seq must be a whole number, not "x"/],
+      ['/devices/pi-a/events?from-seq=1.5', {}, /from-seq must be a whole number/],
+      ['/devices/pi-a/events?to-seq=-1', {}, /to-seq must be at least 0/],
+      ['/devices/pi-a/events?limit=99999999999999999999', {}, /limit is too large/],
+      ['/devices/pi-a/events?from-seq=1&from-seq=2', {}, /from-seq is given twice/],
+      [
+        '/devices/pi-a/events?colour=red',
+        {},
+        /unknown parameter "colour": this endpoint takes from-seq, to-seq/,
+      ],
+      ['/devices/pi-a/events?since=yesterday', {}, /since must be an RFC 3339 time/],
+      ['/fleet/events?from=9&to=3', {}, /to \(3\) is before from \(9\)/],
+      ['/fleet/events?to=', {}, /to is empty/],
+      ['/devices/pi-a/state?at=2026-11-01T00:00:00Z&at-seq=3', {}, /give at or at-seq, not both/],
+      ['/devices/pi-a/state?at-seq=999999', {}, /at-seq 999999 is beyond the head of pi-a \(\d+\)/],
+      ['/devices/pi-a/state?at-seq=', {}, /at-seq is empty/],
+      ['/devices?x=1', {}, /unknown parameter "x": this endpoint takes none/],
+      ['/metrics?x=1', {}, /unknown parameter "x"/],
+      ['/fleet/live', { 'last-event-id': String(head + 1) }, /Last-Event-ID \d+ is beyond the fleet's head/],
+      ['/fleet/live', { 'last-event-id': '-1' }, /Last-Event-ID must be at least 0/],
+      ['/fleet/live', { 'last-event-id': 'abc' }, /Last-Event-ID must be a whole number/],
+      ['/fleet/live?last-event-id=', {}, /last-event-id is empty/],
+      ['/fleet/live?last-event-id=99999999', {}, /beyond the fleet's head/],
+      ['/fleet/live?last-event-id=1', { 'last-event-id': '2' }, /disagree/],
+      ['/devices/%E0%A4%A/events', {}, /not valid percent-encoding/],
+    ];
+    for (const [path, headers, message] of cases) {
+      const res = await fetch(`${base}${path}`, { headers });
+      expect(res.status, path).toBe(400);
+      expect(res.headers.get('content-type'), path).toBe('application/json');
+      const body = await res.json();
+      expect(body.error.code, path).toBe('BAD_PARAMETER');
+      expect(body.error.message, path).toMatch(message);
+      // plain words: not the validation library's vocabulary, no stack
+      expect(body.error.message, path).not.toMatch(
+        /invalid_type|Invalid input|expected \w+, received|\n\s+at /,
+      );
+    }
+    // what is asked right is still answered
+    const ok = await fetch(`${base}/devices/pi-a/state?at-seq=${hub.head('pi-a').seq}`);
+    expect(ok.status).toBe(200);
+  });
+
+  it('turns an unexpected error into a 500 that is logged once and counted, and serves on', async () => {
+    const lines: string[] = [];
+    const { url, srv } = await otherApi({
+      errors: internalErrors({ write: (l) => lines.push(l), debug: false }),
+    });
+    const eventsJson = hub.eventsJson;
+    // biome-ignore lint/correctness/useYield: a read that fails before its first record
+    hub.eventsJson = async function* () {
+      throw new Error('read failed: EIO');
+    };
+    try {
+      const res = await fetch(`${url}/devices/pi-a/events`);
+      expect(res.status).toBe(500);
+      expect((await res.json()).error.code).toBe('INTERNAL');
+    } finally {
+      hub.eventsJson = eventsJson;
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/internal error in http: read failed: EIO$/);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^fieldlog_hub_internal_errors_total\{where="http"\} 1$/m);
+    expect((await fetch(`${url}/devices/pi-a/events?limit=1`)).status).toBe(200);
+    await srv.close();
+  });
+
+  it('declares each metric once (HELP and TYPE once per name)', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    for (const kind of ['HELP', 'TYPE']) {
+      const names = [...text.matchAll(new RegExp(`^# ${kind} (\\S+)`, 'gm'))].map((m) => m[1]);
+      expect(names.length).toBeGreaterThan(10);
+      expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
+    }
+    // every sample belongs to a declared family
+    const declared = new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]));
+    for (const m of text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/gm)) {
+      const name = m[1]!.replace(/_(bucket|sum|count)$/, '');
+      expect(declared.has(m[1]!) || declared.has(name), m[1]).toBe(true);
+    }
+    expect(text).toMatch(/^fieldlog_hub_rejects_total\{device="pi-a",reason="malformed-events"\} 2$/m);
+  });
+
+  it('drops a live client that falls too far behind, counts it, and the client resumes without gap or duplicate', async () => {
+    const { url, srv } = await otherApi({ liveQueueBytes: 64 * 1024, heartbeatMs: 60_000 });
+    const from = hub.fleetHead;
+    const slow = await liveClient(url, from);
+    slow.res.pause(); // reads nothing more: the socket's buffers fill, then the hub's queue
+    const dropped = async () =>
+      Number(
+        /^fieldlog_hub_live_clients_dropped_total (\d+)$/m.exec(
+          await (await fetch(`${url}/metrics`)).text(),
+        )![1],
+      );
+    const text = 'x'.repeat(400);
+    let rounds = 0;
+    while ((await dropped()) === 0) {
+      expect(++rounds, 'the client was never dropped').toBeLessThan(1000);
+      const before = devA.head().seq;
+      await devA.appendMany(Array.from({ length: 100 }, () => ({ type: 'NoteAdded', data: { text } })));
+      await copy(devA, before + 1);
+    }
+    const head = hub.fleetHead;
+    // the client reads again: what reached its socket before the drop, then the end
+    slow.res.resume();
+    await slow.ended();
+    const first = slow.ids;
+    expect(first.length).toBeGreaterThan(0);
+    expect(first).toEqual(Array.from({ length: first.length }, (_, i) => from + 1 + i));
+    const last = first.at(-1)!;
+    expect(last).toBeLessThan(head);
+    // resume from the last id it saw: the rest, each once, in order
+    const again = await liveClient(url, last);
+    await again.until(head - last);
+    again.res.destroy();
+    expect(again.ids).toEqual(Array.from({ length: head - last }, (_, i) => last + 1 + i));
+    expect(await dropped()).toBe(1);
+    await srv.close();
   });
 });

@@ -1,0 +1,123 @@
+// The device's Prometheus metrics (`fieldlog device --metrics PORT`), through prom-client
+// with a registry of its own: what the recorder wrote since the process started, the
+// sources' connections, the log's head and size on disk, and replication's progress.
+// Everything is read from the parts at scrape time or counted from the events they write.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Counter, type Registry } from 'prom-client';
+import type { InternalErrors } from '../internal-errors.js';
+import type { Envelope } from '../log/envelope.js';
+import type { EventLog } from '../log/event-log.js';
+import { internalErrorsCounter, mirrorGauge, newRegistry } from '../metrics.js';
+import type { SyncStatus } from '../sync/replicator.js';
+import type { Recorder } from './recorder.js';
+
+export interface DeviceMetricsSources {
+  log: EventLog;
+  /** The log's folder, for its size on disk (none for a log in memory). */
+  dir?: string;
+  recorder: Recorder;
+  sync: { status(): SyncStatus } | null;
+  errors: InternalErrors;
+}
+
+/** Bytes of the files in a folder (LevelDB keeps a flat one); 0 when it cannot be read. */
+function folderBytes(dir: string): number {
+  let total = 0;
+  try {
+    for (const name of readdirSync(dir)) {
+      try {
+        total += statSync(join(dir, name)).size;
+      } catch {
+        // a table compacted away between the listing and the stat
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return total;
+}
+
+export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
+  const registry = newRegistry();
+  const readings = new Counter({
+    name: 'fieldlog_device_readings_total',
+    help: 'Readings and positions recorded since the process started, per source.',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'fieldlog_device_frames_rejected_total',
+    help: 'Frames rejected (noise, bad checksum, bad field) since the process started, per source.',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const lost = new Counter({
+    name: 'fieldlog_device_frames_lost_total',
+    help: "Frames lost by the node's frame counter since the process started, per source.",
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const sources = src.recorder.config.sources.map((s) => s.name);
+  for (const source of sources) {
+    readings.inc({ source }, 0);
+    rejected.inc({ source }, 0);
+    lost.inc({ source }, 0);
+  }
+  src.recorder.on('events', (events: Envelope[]) => {
+    for (const e of events) {
+      const data = e.data as { source?: unknown; count?: unknown } | null;
+      const source = typeof data?.source === 'string' ? data.source : undefined;
+      if (source === undefined) continue;
+      if (e.type === 'ReadingRecorded' || e.type === 'PositionRecorded') readings.inc({ source });
+      else if (e.type === 'FramesRejected' && typeof data?.count === 'number')
+        rejected.inc({ source }, data.count);
+      else if (e.type === 'FramesLost' && typeof data?.count === 'number') lost.inc({ source }, data.count);
+    }
+  });
+  mirrorGauge(
+    registry,
+    'fieldlog_device_source_connected',
+    'Whether the source is connected (1) or not (0).',
+    ['source'],
+    () => {
+      const state = src.recorder.liveState.sources;
+      return sources.map((source) => [{ source }, state[source]?.connected ? 1 : 0]);
+    },
+  );
+  mirrorGauge(registry, 'fieldlog_device_log_head_seq', 'Seq of the last event in the log.', [], () => [
+    [{}, src.log.head().seq],
+  ]);
+  if (src.dir !== undefined) {
+    const dir = src.dir;
+    mirrorGauge(registry, 'fieldlog_device_log_size_bytes', "Size of the log's folder on disk.", [], () => [
+      [{}, folderBytes(dir)],
+    ]);
+  }
+  const sync = src.sync;
+  if (sync) {
+    mirrorGauge(
+      registry,
+      'fieldlog_device_replication_connected',
+      'Whether the device is connected to the broker (1) or not (0).',
+      [],
+      () => [[{}, sync.status().connected ? 1 : 0]],
+    );
+    mirrorGauge(
+      registry,
+      'fieldlog_device_replication_acked_seq',
+      'Highest seq the hub has acknowledged holding (-1 until it answers).',
+      [],
+      () => [[{}, sync.status().acked]],
+    );
+    mirrorGauge(
+      registry,
+      'fieldlog_device_replication_backlog',
+      'Events the hub has not acknowledged yet.',
+      [],
+      () => [[{}, sync.status().backlog]],
+    );
+  }
+  internalErrorsCounter(registry, 'fieldlog_device', src.errors, ['recorder', 'replicator']);
+  return registry;
+}

@@ -1,0 +1,108 @@
+// The hub's Prometheus metrics, through prom-client with one registry per hub (never the
+// global one: tests and the demo run several hubs in one process). Values the ingest
+// and the store already keep are read when scraped; the HTTP API's own counters (live
+// clients, dropped clients) are kept here.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { InternalErrors } from '../internal-errors.js';
+import type { EventLog } from '../log/event-log.js';
+import { internalErrorsCounter, mirrorCounter, mirrorGauge, newRegistry } from '../metrics.js';
+import type { DeviceInfo } from '../sync/ingest.js';
+
+export interface HubMetricsSources {
+  log: EventLog;
+  devices: () => DeviceInfo[];
+  /** The ingest's fleet-wide totals (messages, events, duplicates, forks, rejects, acks). */
+  totals: () => Record<string, number>;
+  errors: InternalErrors;
+}
+
+export interface HubMetrics {
+  registry: Registry;
+  liveClients: Gauge;
+  liveDropped: Counter;
+}
+
+/** Help for the ingest's totals; `rejects` is left out: it is the sum of the per-device series. */
+const TOTALS: Record<string, string> = {
+  messages: 'MQTT messages received.',
+  events: 'Events stored.',
+  duplicates: 'Events received again and dropped as duplicates.',
+  forks: 'Forked events quarantined, fleet-wide.',
+  acks: 'Acknowledgements sent.',
+};
+
+export function createHubMetrics(src: HubMetricsSources): HubMetrics {
+  const registry = newRegistry();
+  const started = Date.now();
+  const perDevice = (f: (d: DeviceInfo) => number) => () =>
+    src.devices().map((d) => [{ device: d.device }, f(d)] as [{ device: string }, number]);
+  mirrorGauge(
+    registry,
+    'fieldlog_hub_device_head_seq',
+    'Highest seq stored per device.',
+    ['device'],
+    perDevice((d) => d.head.seq),
+  );
+  mirrorGauge(
+    registry,
+    'fieldlog_hub_device_online',
+    'Whether the device says it is online (1) or not (0).',
+    ['device'],
+    perDevice((d) => (d.online ? 1 : 0)),
+  );
+  mirrorGauge(
+    registry,
+    'fieldlog_hub_device_lag',
+    'Events the device has that the hub does not hold yet.',
+    ['device'],
+    perDevice((d) => d.lag),
+  );
+  mirrorCounter(
+    registry,
+    'fieldlog_hub_device_forks_total',
+    'Forked events quarantined, per device.',
+    ['device'],
+    perDevice((d) => d.forks),
+  );
+  mirrorCounter(
+    registry,
+    'fieldlog_hub_rejects_total',
+    'Messages rejected, per device and reason.',
+    ['device', 'reason'],
+    () =>
+      src
+        .devices()
+        .flatMap((d) =>
+          Object.entries(d.rejects).map(
+            ([reason, n]) =>
+              [{ device: d.device, reason }, n] as [{ device: string; reason: string }, number],
+          ),
+        ),
+  );
+  for (const [key, help] of Object.entries(TOTALS)) {
+    mirrorCounter(registry, `fieldlog_hub_${key}_total`, help, [], () => [[{}, src.totals()[key] ?? 0]]);
+  }
+  mirrorGauge(
+    registry,
+    'fieldlog_hub_fleet_position',
+    'Events stored across the fleet (the fleet head position).',
+    [],
+    () => [[{}, src.log.fleetHead]],
+  );
+  mirrorGauge(registry, 'fieldlog_hub_uptime_seconds', 'Seconds since the hub started.', [], () => [
+    [{}, Math.round((Date.now() - started) / 1000)],
+  ]);
+  internalErrorsCounter(registry, 'fieldlog_hub', src.errors, ['http', 'ingest']);
+
+  const liveClients = new Gauge({
+    name: 'fieldlog_hub_live_clients',
+    help: 'Clients connected to the live feed (/fleet/live).',
+    registers: [registry],
+  });
+  const liveDropped = new Counter({
+    name: 'fieldlog_hub_live_clients_dropped_total',
+    help: 'Live feed clients dropped for falling too far behind (they may resume with Last-Event-ID).',
+    registers: [registry],
+  });
+  return { registry, liveClients, liveDropped };
+}
