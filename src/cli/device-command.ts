@@ -10,7 +10,7 @@ import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
-import { maybeConsole } from './console-wiring.js';
+import { maybeConsole, stopCause } from './console-wiring.js';
 import { mqttSecurity } from './hub-command.js';
 import type { Output } from './output.js';
 
@@ -92,6 +92,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   }
   let failure: unknown = null;
   let quitFromConsole: () => void = () => {};
+  let quitBy: string | null = null;
   const stopped = new Promise<void>((resolve) => {
     quitFromConsole = resolve;
     recorder.on('error', (err) => {
@@ -109,7 +110,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     replicator,
     ...(config.console ? { settings: config.console } : {}),
   });
-  ui?.on('quit', () => quitFromConsole());
+  ui?.on('quit', (operator: string) => {
+    quitBy ??= operator;
+    quitFromConsole();
+  });
   // with the console on, the terminal is its: nothing else may write there
   if (ui) out = { line: async () => {} };
 
@@ -142,10 +146,8 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   } finally {
     clearInterval(tally);
     ui?.stop();
-    const reason = failure
-      ? `error: ${(failure as Error).message}`
-      : ((opts.signal.reason as string | undefined) ?? 'stopped');
-    await recorder.stop(reason);
+    const cause = stopCause({ failure, quitBy, signal: opts.signal });
+    await recorder.stop(cause.reason, cause.operator);
     recorder.off('events', onEvents);
     if (replicator) {
       // give the hub a moment to take the tail; whatever it does not take stays in the log
