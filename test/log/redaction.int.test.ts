@@ -12,6 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { eventKey } from '../../src/log/codec.js';
 import type { Envelope } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
+import { markKey } from '../../src/log/redaction.js';
+import { startCli } from '../support/proc.js';
 import { fakeClock, reading } from './helpers.js';
 
 const script = fileURLToPath(new URL('../support/old-redaction.mjs', import.meta.url));
@@ -160,6 +162,41 @@ describe('hub redaction', () => {
   });
 });
 
+describe('redaction mark', () => {
+  it('is moved to the head on close: the next open reads only past it', async () => {
+    const { before, redaction } = await deviceEvents();
+    const hub = await hubLog();
+    await hub.appendSealed(before);
+    const unpurged = Buffer.from((await hub.db.get(eventKey(0, 2)))!);
+    await hub.appendSealed([redaction]);
+    const dir = hub.location!;
+    await hub.close();
+    const raw = async (fn: (db: ClassicLevel<Uint8Array, Uint8Array>) => Promise<void>) => {
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
+        keyEncoding: 'view',
+        valueEncoding: 'view',
+      });
+      await db.open();
+      await fn(db);
+      await db.close();
+    };
+    await raw(async (db) => {
+      expect(JSON.parse(Buffer.from((await db.get(markKey('pi-1')))!).toString())).toEqual({ seq: 5 });
+      // the payload put back under the mark, which nothing this version writes can do
+      await db.put(eventKey(0, 2), unpurged);
+    });
+    const marked = await EventLog.open(dir);
+    expect(marked.repaired).toEqual([]); // what the mark covers is not read again
+    await marked.close();
+    // without the mark (a store an older version wrote) the stream is read once, whole
+    await raw((db) => db.del(markKey('pi-1')));
+    const unmarked = await EventLog.open(dir);
+    expect(unmarked.repaired).toEqual([{ device: 'pi-1', seq: 2 }]);
+    await expectPurged(unmarked, 2);
+    await unmarked.close();
+  });
+});
+
 /** Runs the old two-step redaction in a child and kills it between the steps. */
 function crashBetweenSteps(dir: string, file: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -198,15 +235,36 @@ describe('repair on open', () => {
     // the state the crash left: the EventRedacted is stored, the payload too
     expect(await payloadOnDisk(dir, 2)).toBe(true);
 
+    // the hub restarted on that store repairs it as it opens, and says so
+    const proc = startCli(['hub', '--data', dir, '--broker-port', '0']);
+    expect(await proc.waitFor(/repaired pi-1 seq 2: purged the payload/)).toBeDefined();
+    await proc.waitFor(/^fieldlog hub: store /);
+    expect(await proc.stop('SIGTERM')).toBe(0);
+    expect(await payloadOnDisk(dir, 2)).toBe(false);
+
     const hub = await EventLog.open(dir, { fleet: true });
-    expect(hub.repaired).toEqual([{ device: 'pi-1', seq: 2 }]);
+    expect(hub.repaired).toEqual([]);
     expect(hub.head('pi-1').seq).toBe(5);
     await expectPurged(hub, 2);
     // and the device's resend of what follows is taken as usual
     await hub.appendSealed([after]);
     await hub.close();
-    expect(await payloadOnDisk(dir, 2)).toBe(false);
+    const again = await EventLog.open(dir);
+    expect((await again.verify('pi-1')).ok).toBe(true);
+    await again.close();
+  });
 
+  it('repairs on any open of the store, once', async () => {
+    const { before, redaction } = await deviceEvents();
+    const dir = join(root, `crashed-${n++}`);
+    const file = join(root, `events-${n++}.json`);
+    writeFileSync(file, JSON.stringify({ before, redaction }));
+    await crashBetweenSteps(dir, file);
+    expect(await payloadOnDisk(dir, 2)).toBe(true);
+    const log = await EventLog.open(dir);
+    expect(log.repaired).toEqual([{ device: 'pi-1', seq: 2 }]);
+    await expectPurged(log, 2);
+    await log.close();
     // idempotent: the next open finds nothing to repair and the log still verifies
     const again = await EventLog.open(dir);
     expect(again.repaired).toEqual([]);
