@@ -899,7 +899,12 @@ export class LogStore extends EventEmitter {
         if (sameKey(batch.ops[i]!.key, key)) staged = i;
       const raw = staged >= 0 ? batch.ops[staged]!.value : await this.db.get(key);
       if (raw === undefined) continue;
-      const purged = purgedRecord(this.decode(raw, s.device, seq));
+      let purged: StoredRecord | null;
+      try {
+        purged = purgedRecord(this.decode(raw, s.device, seq));
+      } catch {
+        continue; // an unreadable target is verify's to report; it must not stop the stream
+      }
       if (!purged) continue;
       batch.ops.push({ type: 'put', key, value: encodeRecord(purged, this.strings) });
       if (staged < 0) continue;
