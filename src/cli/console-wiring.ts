@@ -6,6 +6,22 @@ import type { Replicator } from '../sync/replicator.js';
 import { OperatorConsole } from '../ui/console.js';
 import type { Calibration } from '../ui/touch.js';
 
+/**
+ * Why the device stopped, as DeviceStopped records it: `operator-quit` (q or Ctrl-C at the
+ * console, the operator as actor), the signal's name (`SIGINT`, `SIGTERM`), `error: <message>`
+ * (a failure stopped it), or `stopped` (none of these: a caller stopping it). The first
+ * cause wins: an operator's quit while a signal is being handled is the signal's stop.
+ */
+export function stopCause(o: { failure: unknown; quitBy: string | null; signal: AbortSignal }): {
+  reason: string;
+  operator?: string;
+} {
+  if (o.failure) return { reason: `error: ${(o.failure as Error).message}` };
+  if (o.signal.aborted) return { reason: (o.signal.reason as string | undefined) ?? 'stopped' };
+  if (o.quitBy !== null) return { reason: 'operator-quit', operator: o.quitBy };
+  return { reason: 'stopped' };
+}
+
 export interface ConsoleSettings {
   operator?: string;
   operators?: string[];

@@ -20,7 +20,7 @@ import { EventLog } from '../log/event-log.js';
 import { Ingest } from '../sync/ingest.js';
 import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
-import { maybeConsole } from './console-wiring.js';
+import { maybeConsole, stopCause } from './console-wiring.js';
 import { VERSION } from './device-command.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
 import type { Output } from './output.js';
@@ -92,6 +92,7 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   const replicator = new Replicator(deviceLog, { url: broker.url, fleet: config.fleet! });
   let quit: () => void = () => {};
   let failure: unknown = null;
+  let quitBy: string | null = null;
   const quitting = new Promise<void>((resolve) => {
     quit = resolve;
     signal.addEventListener('abort', () => resolve(), { once: true });
@@ -108,7 +109,10 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     replicator,
     settings: { operator: 'demo' },
   });
-  ui?.on('quit', () => quit());
+  ui?.on('quit', (operator: string) => {
+    quitBy ??= operator;
+    quit();
+  });
   if (ui) {
     out = { line: async () => {} };
     errors.hold();
@@ -141,9 +145,8 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     clearInterval(tally);
     ui?.stop();
     errors.release();
-    await recorder.stop(
-      failure ? `error: ${(failure as Error).message}` : ((signal.reason as string | undefined) ?? 'stopped'),
-    );
+    const cause = stopCause({ failure, quitBy, signal });
+    await recorder.stop(cause.reason, cause.operator);
     const until = Date.now() + 3000;
     while (replicator.status().acked < deviceLog.head().seq && Date.now() < until)
       await new Promise((r) => setTimeout(r, 50));

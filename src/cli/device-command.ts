@@ -12,7 +12,7 @@ import { EventLog } from '../log/event-log.js';
 import { listenMetrics } from '../metrics.js';
 import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
-import { maybeConsole } from './console-wiring.js';
+import { maybeConsole, stopCause } from './console-wiring.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
 import { mqttSecurity } from './hub-command.js';
 import type { Output } from './output.js';
@@ -103,6 +103,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   const errors = deviceErrors();
   let failure: unknown = null;
   let quitFromConsole: () => void = () => {};
+  let quitBy: string | null = null;
   const stopped = new Promise<void>((resolve) => {
     quitFromConsole = resolve;
     watchDeviceErrors({ recorder, replicator }, errors, (err) => {
@@ -134,7 +135,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     replicator,
     ...(config.console ? { settings: config.console } : {}),
   });
-  ui?.on('quit', () => quitFromConsole());
+  ui?.on('quit', (operator: string) => {
+    quitBy ??= operator;
+    quitFromConsole();
+  });
   // with the console on, the terminal is its: nothing else may write there
   if (ui) {
     out = { line: async () => {} };
@@ -171,10 +175,8 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     clearInterval(tally);
     ui?.stop();
     errors.release();
-    const reason = failure
-      ? `error: ${(failure as Error).message}`
-      : ((opts.signal.reason as string | undefined) ?? 'stopped');
-    await recorder.stop(reason);
+    const cause = stopCause({ failure, quitBy, signal: opts.signal });
+    await recorder.stop(cause.reason, cause.operator);
     recorder.off('events', onEvents);
     if (replicator) {
       // give the hub a moment to take the tail; whatever it does not take stays in the log

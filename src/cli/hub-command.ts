@@ -91,6 +91,12 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   } as Record<string, string | undefined>);
 
   const log = await EventLog.open(dir, { create: true, fleet: true });
+  // what the repair on open did is said once: a payload purged now was due since a crash
+  for (const r of log.repaired) {
+    await out.line(
+      `${new Date().toISOString()} repaired ${r.device} seq ${r.seq}: purged the payload its EventRedacted names (left by an interrupted write)`,
+    );
+  }
   let broker: EmbeddedBroker | null = null;
   let http: Awaited<ReturnType<typeof listenHubApi>> | null = null;
   const ingest = new Ingest(log, { prefix });

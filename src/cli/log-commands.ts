@@ -1,7 +1,7 @@
 // `fieldlog log verify|cat|state|stats|append|redact`: the log, from the shell.
 import { createInterface } from 'node:readline';
 import { fail, isFieldlogError } from '../errors.js';
-import { deviceState } from '../log/device-state.js';
+import { deviceState, isBoot } from '../log/device-state.js';
 import { parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Projector } from '../log/projection.js';
@@ -142,13 +142,13 @@ async function stats(argv: string[], out: Output): Promise<number> {
     const bytes = await log.approximateSize();
     for (const d of devices) {
       const types: Record<string, number> = {};
-      const boots = new Set<string>();
+      let boots = 0;
       let first: number | null = null;
       let last: number | null = null;
       let redacted = 0;
       for await (const e of log.foldEvents({ device: d })) {
         types[e.type] = (types[e.type] ?? 0) + 1;
-        boots.add(e.boot);
+        if (isBoot(e)) boots++;
         if (first === null) first = e.timeMs;
         last = e.timeMs;
         if (e.data === null) redacted++;
@@ -160,7 +160,7 @@ async function stats(argv: string[], out: Output): Promise<number> {
         head,
         first: first === null ? null : new Date(first).toISOString(),
         last: last === null ? null : new Date(last).toISOString(),
-        boots: boots.size,
+        boots,
         redacted,
         types,
         ...(devices.length === 1

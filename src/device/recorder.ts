@@ -152,8 +152,11 @@ export class Recorder extends EventEmitter {
     for (const source of this.sources) source.start((ev) => this.onSource(source, ev));
   }
 
-  /** Stop the sources, write what is pending and DeviceStopped. The caller closes the log. */
-  async stop(reason = 'stopped'): Promise<void> {
+  /**
+   * Stop the sources, write what is pending and DeviceStopped. The caller closes the log.
+   * `operator` is who asked for the stop at the console (recorded as the actor), else system.
+   */
+  async stop(reason = 'stopped', operator?: string): Promise<void> {
     if (this.stopping || !this.started) return;
     // commands are refused from now on, but what the sources report while they stop (the
     // open GPS epoch, the firmata values of the unfinished period) is still recorded
@@ -161,7 +164,8 @@ export class Recorder extends EventEmitter {
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.stopped = true;
     for (const name of [...this.rejects.keys()]) this.flushRejects(name);
-    await this.append({ type: 'DeviceStopped', data: { reason }, meta: { actor: 'system' } });
+    const actor = operator !== undefined && OPERATOR_RE.test(operator) ? `operator:${operator}` : 'system';
+    await this.append({ type: 'DeviceStopped', data: { reason }, meta: { actor } });
     await this.log.flushed();
     this.log.off('append', this.onAppend);
   }

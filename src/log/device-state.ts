@@ -87,6 +87,15 @@ export function emptyDeviceState(): DeviceState {
   };
 }
 
+/**
+ * A boot is a start of the device's process, which records one `DeviceStarted`. Other
+ * processes that write to the log (`log append`, `log redact`) have their own boot ids
+ * but are not boots of the device; a redacted DeviceStarted still was one.
+ */
+export function isBoot(e: { type: string }): boolean {
+  return e.type === 'DeviceStarted';
+}
+
 function actorName(e: FoldEvent): string | undefined {
   return e.meta?.actor;
 }
@@ -100,6 +109,8 @@ function actorName(e: FoldEvent): string | undefined {
 export function foldDeviceEvent(s: DeviceState, e: FoldEvent): void {
   s.seq = e.seq;
   s.events++;
+  // boots: one per DeviceStarted, redacted or not (the definition `log stats` shares)
+  if (isBoot(e)) s.boots++;
   const d = e.data;
   if (d === null) {
     s.time = e.time;
@@ -141,7 +152,6 @@ export function foldDeviceEvent(s: DeviceState, e: FoldEvent): void {
       const x = d as unknown as DeviceStarted;
       s.time = e.time;
       s.boot = e.boot;
-      s.boots++;
       s.version = x.version ?? null;
       s.startedAt = e.time;
       s.clockSynced = x.clockSynced ?? null;
@@ -265,7 +275,8 @@ export function applyDeviceEvent(s: DeviceState, e: FoldEvent): DeviceState {
 
 export const deviceState: Projection<DeviceState> = {
   name: 'device-state',
-  version: 1,
+  // 2: boots count redacted DeviceStarted events too; snapshots of version 1 are not used
+  version: 2,
   initial: emptyDeviceState,
   apply: applyDeviceEvent,
   foldInto: foldDeviceEvent,

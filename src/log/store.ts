@@ -42,6 +42,15 @@ import {
   sha256hex,
   ZERO_HASH,
 } from './envelope.js';
+import {
+  MARK_EVERY,
+  markKey,
+  markValue,
+  parseMark,
+  purgedRecord,
+  purgeTarget,
+  unappliedRedactions,
+} from './redaction.js';
 import { StringTable } from './strings.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
@@ -127,6 +136,8 @@ export interface Stream {
   /** The open time run (including queued events), and what of it is on disk. */
   run: TimeRun | null;
   durableRun: TimeRun | null;
+  /** Every EventRedacted up to this seq is applied on disk (see redaction.ts). */
+  marked: number;
 }
 
 export interface FleetRun {
@@ -158,6 +169,8 @@ export interface CheckedBatch {
   datas: (string | null)[];
   metas: (string | null)[];
   times: number[];
+  /** Earlier events (already staged or stored) that EventRedacted events of the batch purge. */
+  purges: number[];
 }
 
 export interface PendingBatch {
@@ -173,6 +186,10 @@ export interface PendingBatch {
   /** Streams whose open time run changed in this batch, and the batch's last fleet run. */
   runs: Set<Stream>;
   fleetRun: FleetRun | null;
+  /** Payloads purged in this batch, read when it is written: staged or stored events. */
+  purges: { s: Stream; seq: number }[];
+  /** The redaction marks this batch moves (the streams' heads in it). */
+  marks: Map<Stream, number>;
 }
 
 function newBatch(): PendingBatch {
@@ -186,13 +203,25 @@ function newBatch(): PendingBatch {
     heads: new Map(),
     runs: new Set(),
     fleetRun: null,
+    purges: [],
+    marks: new Map(),
   };
 }
 
 export const ZERO = new Uint8Array(32);
 
 function newStream(id: number, device: string): Stream {
-  return { id, device, seq: 0, hash: ZERO, durableSeq: 0, durableHash: ZERO, run: null, durableRun: null };
+  return {
+    id,
+    device,
+    seq: 0,
+    hash: ZERO,
+    durableSeq: 0,
+    durableHash: ZERO,
+    run: null,
+    durableRun: null,
+    marked: 0,
+  };
 }
 
 function timeRunOp(stream: number, r: TimeRun): BatchOp {
@@ -253,6 +282,10 @@ export function asideKey(namespace: string, key: string): Uint8Array {
   return out;
 }
 
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && sameBytes(a, b);
+}
+
 export function sameBytes(a: Uint8Array, b: Uint8Array, n = a.length): boolean {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -300,6 +333,8 @@ export class LogStore extends EventEmitter {
   protected scheduled = false;
   protected closed = false;
   protected redactingNow = new Set<string>();
+  /** Targets whose payload the repair on open purged (see repairRedactions). */
+  readonly repaired: { device: string; seq: number }[] = [];
   /** LevelDB's `sync`: not in abstract-level's option types, honoured by classic-level. */
   protected readonly writeOptions: { sync: boolean; keyEncoding?: 'view' };
 
@@ -353,9 +388,11 @@ export class LogStore extends EventEmitter {
           throw fail('LOG_CORRUPT', `${where}: the head of ${device} (seq ${s.seq}) cannot be decoded`, err);
         }
       }
+      s.marked = Math.min(parseMark(await this.db.get(markKey(device))), s.durableSeq);
       this.streams.set(device, s);
       this.byId.set(id, s);
     }
+    await this.repairRedactions();
     if (this.fleet) {
       const last = await this.db
         .iterator({ gte: fleetKey(0), lt: fleetKey(2 ** 48 - 1), reverse: true, limit: 1 })
@@ -559,7 +596,9 @@ export class LogStore extends EventEmitter {
         datas: new Array(n),
         metas: new Array(n),
         times: new Array(n),
+        purges: [],
       };
+      const first = envelopes[0]!.seq;
       for (let i = 0; i < n; i++) {
         const env = envelopes[i]!;
         if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
@@ -582,6 +621,11 @@ export class LogStore extends EventEmitter {
         checked.datas[i] = dataJcs;
         checked.metas[i] = metaJcs;
         checked.times[i] = parseTime(env.time);
+        // an EventRedacted purges its target in the same batch as it is written
+        const target = purgeTarget(env.type, env.seq, env.data);
+        if (target !== null && target >= first) {
+          if (envelopes[target - first]!.type !== 'EventRedacted') checked.datas[target - first] = null;
+        } else if (target !== null) checked.purges.push(target);
         seq = env.seq;
         prev = env.hash;
       }
@@ -604,7 +648,7 @@ export class LogStore extends EventEmitter {
    * Stage checked envelopes. Nothing here keeps them once their records are encoded, unless
    * an 'append' listener wants them: a hub's copy of a backlog is not held in memory.
    */
-  protected stageSealed(st: Stream, { envelopes, datas, metas, times }: CheckedBatch): Head {
+  protected stageSealed(st: Stream, { envelopes, datas, metas, times, purges }: CheckedBatch): Head {
     const batch = this.pending;
     const capture = !this.fleet || this.listenerCount('append') > 0;
     for (let i = 0; i < envelopes.length; i++) {
@@ -620,10 +664,13 @@ export class LogStore extends EventEmitter {
       });
       this.indexTime(batch, st, env.seq, times[i]!);
       if (this.fleet) this.indexFleet(batch, st, env.seq);
-      if (capture) batch.envelopes.push(env);
+      // listeners see a payload purged in this very batch as purged
+      if (capture)
+        batch.envelopes.push(datas[i] === null && env.data !== null ? { ...env, data: null } : env);
       else batch.captured = false;
       batch.count++;
     }
+    for (const seq of purges) batch.purges.push({ s: st, seq });
     const last = envelopes[envelopes.length - 1]!;
     st.seq = last.seq;
     st.hash = unhex(last.hash);
@@ -695,6 +742,13 @@ export class LogStore extends EventEmitter {
       runs.set(s, { ...s.run });
     }
     if (batch.fleetRun) batch.ops.push(fleetRunOp(batch.fleetRun));
+    // now and then a batch records that everything up to it is redacted as recorded,
+    // so that an open after a crash rescans at most MARK_EVERY events per stream
+    for (const [s, h] of batch.heads) {
+      if (h.seq - s.marked < MARK_EVERY) continue;
+      batch.ops.push({ type: 'put', key: markKey(s.device), value: markValue(h.seq) });
+      batch.marks.set(s, h.seq);
+    }
     if (batch.ops.length > 0 && this.formatVersion < FORMAT.version) {
       batch.ops.push({ type: 'put', key: metaKey('format'), value: encodeText(JSON.stringify(FORMAT)) });
     }
@@ -721,6 +775,7 @@ export class LogStore extends EventEmitter {
         const runs = this.closeBatch(batch);
         const position = this.fleetPosition;
         try {
+          if (batch.purges.length > 0) await this.stagePurges(batch);
           if (batch.ops.length > 0) await this.write(batch.ops);
         } catch (err) {
           this.rollback(batch, err);
@@ -731,6 +786,7 @@ export class LogStore extends EventEmitter {
           s.durableHash = h.hash;
         }
         for (const [s, r] of runs) s.durableRun = r;
+        for (const [s, m] of batch.marks) s.marked = m;
         this.formatVersion = FORMAT.version;
         this.durableFleetPosition = position;
         this.strings.commit();
@@ -829,20 +885,60 @@ export class LogStore extends EventEmitter {
   }
 
   /**
-   * Apply an EventRedacted that arrived sealed (the hub copying a device): purge the
-   * target's payload if it still has one. Idempotent.
+   * Add to a batch about to be written the purges its EventRedacted events call for
+   * (sealed ones, the hub's copy of a device): each target is read as it will be once
+   * the batch is written (staged in it, or on disk: earlier batches are written by now).
+   * The purge and the EventRedacted are one atomic write; a target that is not stored,
+   * already purged or itself an EventRedacted is left as it is.
    */
-  async applyRedaction(device: string, seq: number): Promise<boolean> {
-    const s = this.stream(device);
-    const raw = await this.db.get(eventKey(s.id, seq));
-    if (raw === undefined) return false;
-    const rec = this.decode(raw, device, seq);
-    if (rec.data === null || rec.type === 'EventRedacted') return false;
-    const purged: StoredRecord = { ...rec, data: null, digest: sha256(rec.data) };
-    await this.db.put(eventKey(s.id, seq), encodeRecord(purged, this.strings), {
-      ...this.writeOptions,
-    });
-    return true;
+  protected async stagePurges(batch: PendingBatch): Promise<void> {
+    for (const { s, seq } of batch.purges) {
+      const key = eventKey(s.id, seq);
+      let staged = -1;
+      for (let i = batch.ops.length - 1; i >= 0 && staged < 0; i--)
+        if (sameKey(batch.ops[i]!.key, key)) staged = i;
+      const raw = staged >= 0 ? batch.ops[staged]!.value : await this.db.get(key);
+      if (raw === undefined) continue;
+      let purged: StoredRecord | null;
+      try {
+        purged = purgedRecord(this.decode(raw, s.device, seq));
+      } catch {
+        continue; // an unreadable target is verify's to report; it must not stop the stream
+      }
+      if (!purged) continue;
+      batch.ops.push({ type: 'put', key, value: encodeRecord(purged, this.strings) });
+      if (staged < 0) continue;
+      const at = batch.envelopes.findIndex((e) => e.device === s.device && e.seq === seq);
+      if (at >= 0) batch.envelopes[at] = { ...batch.envelopes[at]!, data: null };
+    }
+  }
+
+  /**
+   * On open: apply every EventRedacted stored after a stream's mark whose target still
+   * has its payload (a store left so by a crash between the two writes of an older hub),
+   * and move the marks to the heads, in one atomic write. Idempotent.
+   */
+  protected async repairRedactions(): Promise<void> {
+    const ops: BatchOp[] = [];
+    const marks: [Stream, number][] = [];
+    for (const s of this.streams.values()) {
+      if (s.durableSeq <= s.marked) continue;
+      const range = { gte: eventKey(s.id, s.marked + 1), lte: eventKey(s.id, s.durableSeq) };
+      const found = await unappliedRedactions(
+        prefetched(this.db.iterator(range)),
+        (seq) => this.db.get(eventKey(s.id, seq)),
+        (raw, seq, full) => this.decode(raw, s.device, seq, full),
+      );
+      for (const { seq, record } of found) {
+        ops.push({ type: 'put', key: eventKey(s.id, seq), value: encodeRecord(record, this.strings) });
+        this.repaired.push({ device: s.device, seq });
+      }
+      ops.push({ type: 'put', key: markKey(s.device), value: markValue(s.durableSeq) });
+      marks.push([s, s.durableSeq]);
+    }
+    if (ops.length === 0) return;
+    await this.write(ops);
+    for (const [s, m] of marks) s.marked = m;
   }
 
   // ---------------------------------------------------------------- reading
@@ -932,6 +1028,12 @@ export class LogStore extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flushed();
+    // everything written is redacted as recorded: the next open need not rescan it
+    const marks: BatchOp[] = [];
+    for (const s of this.streams.values())
+      if (s.durableSeq > s.marked)
+        marks.push({ type: 'put', key: markKey(s.device), value: markValue(s.durableSeq) });
+    if (marks.length > 0) await this.write(marks).catch(() => {}); // a lost mark costs one rescan
     this.closed = true;
     await this.db.close();
     this.emit('close');

@@ -213,11 +213,8 @@ export class Ingest extends EventEmitter {
     // a device's first events create its stream: let that finish before the next message
     if (head.seq === 0) await written.catch(() => {});
     // what is needed once the write is done, and nothing more: the batch itself is not kept
-    const redacted: number[] = [];
-    for (const e of fresh) {
-      if (e.type === 'EventRedacted' && e.data && typeof e.data.seq === 'number') redacted.push(e.data.seq);
-    }
-    this.afterWrite(written, fleet, device, fresh[0]!.seq, { seq: last.seq, hash: last.hash }, redacted);
+    // (an EventRedacted's purge is part of the same atomic write: see LogStore.stagePurges)
+    this.afterWrite(written, fleet, device, fresh[0]!.seq, { seq: last.seq, hash: last.hash });
   }
 
   private afterWrite(
@@ -226,11 +223,9 @@ export class Ingest extends EventEmitter {
     device: string,
     from: number,
     upTo: { seq: number; hash: string },
-    redacted: number[],
   ): void {
     void written.then(
-      async () => {
-        for (const seq of redacted) await this.log.applyRedaction(device, seq);
+      () => {
         this.totals.events += upTo.seq - from + 1;
         this.emit('stored', { device, from, to: upTo.seq });
         this.ack(fleet, device, upTo);

@@ -84,7 +84,10 @@ const systemClock: ConsoleClock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-/** Events: 'quit' (q or Ctrl-C: the caller stops the device), 'operator' (the new name). */
+/**
+ * Events: 'quit' (q or Ctrl-C, with the operator's name: the caller stops the device),
+ * 'operator' (the new name).
+ */
 export class OperatorConsole extends EventEmitter {
   private drawn = 0;
   private screenRef: Screen | null = null;
@@ -365,7 +368,7 @@ export class OperatorConsole extends EventEmitter {
 
   /** Main-screen keys; a dialog that is open gets every key instead. */
   private static readonly KEYS: Record<string, (c: OperatorConsole) => void> = {
-    q: (c) => c.emit('quit'),
+    q: (c) => c.emit('quit', c.operatorName),
     left: (c) => c.scrub(-MINUTE),
     right: (c) => c.scrub(MINUTE),
     'S-left': (c) => c.scrub(-10 * MINUTE),
@@ -385,7 +388,7 @@ export class OperatorConsole extends EventEmitter {
   private key(ch: string | undefined, key: Key): void {
     // in raw mode the terminal sends Ctrl-C as a key, not SIGINT
     if (key.full === 'C-c') {
-      this.emit('quit');
+      this.emit('quit', this.operatorName);
     } else if (this.modal) {
       this.modal.key(ch, key);
       this.markDirty();

@@ -77,7 +77,7 @@ describe('Projector', () => {
     expect(mid.fromSnapshot).toBe(60);
     expect(mid.state.sensors.temp?.value).toBe(69);
     // a snapshot whose event hash differs (as if written for another history) is dropped
-    await log.saveSnapshot('device-state@1', 60, JSON.stringify({ bogus: true }));
+    await log.saveSnapshot(`device-state@${deviceState.version}`, 60, JSON.stringify({ bogus: true }));
     const key = (await log.db.keys({ reverse: true }).all()).find((k) => k[0] === 0x12 && k.at(-1) === 60);
     expect(key).toBeDefined();
     const raw = await log.db.get(key!);

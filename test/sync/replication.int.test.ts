@@ -134,6 +134,19 @@ describe('replication over MQTT', () => {
     ]);
   });
 
+  it("purges the hub's copy of a payload the device redacts, with the EventRedacted", async () => {
+    const b = await broker();
+    const dev = await deviceLog('pi-red', 50);
+    const h = await hub(b.url);
+    replicate(dev, b.url);
+    await caughtUp(dev, h.log);
+    expect((await h.log.get(7, 'pi-red'))?.data).not.toBeNull();
+    await dev.redact(7, 'personal data', 'operator:ana');
+    await caughtUp(dev, h.log); // verifies: no redaction-not-applied
+    expect((await h.log.get(7, 'pi-red'))?.data).toBeNull();
+    expect((await h.log.get(51, 'pi-red'))?.meta).toEqual({ actor: 'operator:ana' });
+  });
+
   it('keeps saying hello until a hub that came later answers', async () => {
     const b = await broker();
     const dev = await deviceLog('pi-late', 300);

@@ -1,5 +1,5 @@
 // The demo with its console in a real terminal: tmux at 100×30, read the pane, click
-// ACK with an SGR mouse sequence, quit with q; the logs verify afterwards.
+// ACK with an SGR mouse sequence, quit with q; the logs verify afterwards and record the quit.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,9 +63,17 @@ describe('console under tmux', () => {
     try {
       expect((await log.verify()).ok).toBe(true);
       const acks = [];
-      for await (const e of log.events()) if (e.type === 'AlarmAcknowledged') acks.push(e);
+      const stops = [];
+      for await (const e of log.events()) {
+        if (e.type === 'AlarmAcknowledged') acks.push(e);
+        if (e.type === 'DeviceStopped') stops.push(e);
+      }
       expect(acks).toEqual([
         expect.objectContaining({ data: { alarm: 'temp-above' }, meta: { actor: 'operator:demo' } }),
+      ]);
+      // q is the operator's quit, recorded as such (not a signal, not a bare "stopped")
+      expect(stops).toEqual([
+        expect.objectContaining({ data: { reason: 'operator-quit' }, meta: { actor: 'operator:demo' } }),
       ]);
     } finally {
       await log.close();

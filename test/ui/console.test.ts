@@ -1,6 +1,7 @@
 // The console on a fake 100×30 terminal over a real Recorder and an in-memory log.
 import blessed from 'blessed';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { stopCause } from '../../src/cli/console-wiring.js';
 import type { Envelope } from '../../src/log/envelope.js';
 import { cellColours, find, type Rig, rig, screenText } from './harness.js';
 
@@ -234,6 +235,32 @@ describe('OperatorConsole', () => {
     r.ui.on('quit', quit);
     press(r, 'q');
     expect(quit).toHaveBeenCalledOnce();
+  });
+
+  it('records a quit with q as DeviceStopped operator-quit, the operator as actor', async () => {
+    // wired as `fieldlog device` and the demo wire it: the console's quit, then the stop
+    let quitBy: string | null = null;
+    r.ui.on('quit', (operator: string) => {
+      quitBy ??= operator;
+    });
+    press(r, 'q');
+    expect(quitBy).toBe('ana');
+    const cause = stopCause({ failure: null, quitBy, signal: new AbortController().signal });
+    await r.rec.stop(cause.reason, cause.operator);
+    const stops = await events(r, 'DeviceStopped');
+    expect(stops).toEqual([
+      expect.objectContaining({ data: { reason: 'operator-quit' }, meta: { actor: 'operator:ana' } }),
+    ]);
+  });
+
+  it('names the signal, not the operator, when a signal stopped the device', () => {
+    const signal = AbortSignal.abort('SIGTERM');
+    expect(stopCause({ failure: null, quitBy: 'ana', signal })).toEqual({ reason: 'SIGTERM' });
+    expect(stopCause({ failure: null, quitBy: null, signal })).toEqual({ reason: 'SIGTERM' });
+    const failure = new Error('disk full');
+    expect(stopCause({ failure, quitBy: null, signal })).toEqual({ reason: 'error: disk full' });
+    const none = new AbortController().signal;
+    expect(stopCause({ failure: null, quitBy: null, signal: none })).toEqual({ reason: 'stopped' });
   });
 });
 
