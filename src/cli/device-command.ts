@@ -93,6 +93,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   }
   const recorder = new Recorder(log, config, sources, { version: VERSION });
   let replicator: Replicator | null = null;
+  let stopping = false;
   if (config.mqtt) {
     const { url, ...security } = config.mqtt;
     replicator = new Replicator(log, { url, fleet: config.fleet ?? 'default', mqtt: mqttSecurity(security) });
@@ -100,13 +101,13 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       'connected',
       () => void out.line(`${new Date().toISOString()} replicating to ${url}`).catch(() => {}),
     );
-    replicator.on(
-      'disconnected',
-      () =>
-        void out
-          .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
-          .catch(() => {}),
-    );
+    replicator.on('disconnected', () => {
+      // our own disconnect at a stop is no loss: say it only when the broker went away
+      if (stopping) return;
+      void out
+        .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
+        .catch(() => {});
+    });
     replicator.on(
       'rejected-ack',
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
@@ -179,6 +180,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       ) {
         await new Promise((r) => setTimeout(r, 50));
       }
+      stopping = true;
       await replicator.stop();
     }
     await log.close();

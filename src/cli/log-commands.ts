@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline';
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
-import { parseEventInput } from '../log/envelope.js';
+import { isActor, parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Projector } from '../log/projection.js';
 import type { VerifyReport } from '../log/verify.js';
@@ -300,23 +300,27 @@ async function append(
   const batchSize = int(p, 'batch', 1, 100_000) ?? 1000;
   const dir = p.positionals[0]!;
   const dev = str(p, 'device');
-  let log: EventLog;
+  // A new log (or a new device's stream in a store) is made only when its first event is
+  // ready: empty input, or a bad first line, leaves nothing behind.
+  let log: EventLog | null = null;
   try {
     log = await EventLog.open(dir, dev === undefined ? {} : { device: dev });
   } catch (err) {
     if (!isFieldlogError(err, 'LOG_NOT_FOUND') && !isFieldlogError(err, 'DEVICE_UNKNOWN')) throw err;
     if (dev === undefined)
       throw fail('USAGE', `${cmd}: ${dir} is a new log: name its device with --device ID`);
-    log = await EventLog.open(dir, { device: dev, create: true });
   }
-  if (log.device === undefined) {
+  if (log && log.device === undefined) {
     await log.close();
     throw fail(
       'DEVICE_AMBIGUOUS',
       `${dir} holds several devices (${log.deviceNames().join(', ')}): name one with --device`,
     );
   }
+  const atLine = (lineNo: number, err: unknown) =>
+    isFieldlogError(err) ? fail(err.code, `line ${lineNo}: ${err.message}`) : err;
   let lineNo = 0;
+  let events = 0;
   let inFlight: Promise<unknown>[] = [];
   const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   signal.addEventListener('abort', () => rl.close(), { once: true });
@@ -333,22 +337,32 @@ async function append(
       let ev: ReturnType<typeof parseEventInput>;
       try {
         ev = parseEventInput(value);
+      } catch (err) {
+        throw atLine(lineNo, err);
+      }
+      log ??= await EventLog.open(dir, { device: dev!, create: true });
+      try {
         inFlight.push(log.append(ev));
       } catch (err) {
-        if (isFieldlogError(err)) throw fail(err.code, `line ${lineNo}: ${err.message}`);
-        throw err;
+        throw atLine(lineNo, err);
       }
+      events++;
       if (inFlight.length >= batchSize) {
         await Promise.all(inFlight);
         inFlight = [];
       }
     }
     await Promise.all(inFlight);
+    if (events === 0 || log === null)
+      throw fail(
+        'USAGE',
+        `${cmd}: no events in the input (one {type, data, meta?} per line); nothing written`,
+      );
     await out.line(JSON.stringify({ head: log.head() }));
     return 0;
   } finally {
     await Promise.allSettled(inFlight);
-    await log.close();
+    await log?.close();
   }
 }
 
@@ -357,6 +371,11 @@ async function redact(argv: string[], out: Output): Promise<number> {
   const seq = int(p, 'seq', 1)!;
   const reason = str(p, 'reason')!;
   const actor = str(p, 'actor')!;
+  if (!isActor(actor))
+    throw fail(
+      'USAGE',
+      `${LOG_REDACT.name}: --actor "${actor}" must be operator:NAME, sensor:NAME or system`,
+    );
   const dir = p.positionals[0]!;
   const dev = str(p, 'device');
   const log = await EventLog.open(dir, dev === undefined ? {} : { device: dev });
