@@ -23,7 +23,7 @@ describe('fieldlog --help', () => {
       for (const name of Object.keys(c.flags))
         expect(r.stdout, `${args.join(' ')} --${name}`).toContain(`--${name}`);
     }
-  });
+  }, 300_000); // 28 CLI starts: generous for a loaded machine (a harness limit, not a measurement)
 
   it('prints the usage even when the rest of the line is wrong', async () => {
     const r = await runCli(['log', 'cat', '--from-seq', 'x', '--nope', '--help']);
