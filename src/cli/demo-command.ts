@@ -47,6 +47,19 @@ export const DEMO: CommandSpec = {
   },
 };
 
+/**
+ * What `opening` gives, or its error once `opened` are closed: a listening server left open
+ * would keep the process alive after the error line (a second demo on a locked folder).
+ */
+async function closingOnFailure<T>(opening: Promise<T>, opened: { close(): Promise<void> }[]): Promise<T> {
+  try {
+    return await opening;
+  } catch (err) {
+    for (const o of opened.reverse()) await o.close().catch(() => {});
+    throw err;
+  }
+}
+
 export async function runDemo(argv: string[], output: Output, signal: AbortSignal): Promise<number> {
   let out = output;
   const p = parseFlags(DEMO, argv);
@@ -96,9 +109,15 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   const http = given(p, 'http')
     ? await listenOrFail('demo', lazy, httpPort, '127.0.0.1')
     : await listenHubApi(lazy, httpPort).catch(() => listenHubApi(lazy, 0));
-  const broker = await startBroker({ port: 0 });
-  const hubLog = await EventLog.open(join(data, 'hub'), { create: true, fleet: true });
-  const deviceLog = await EventLog.open(join(data, 'device'), { device: config.id, create: true });
+  const broker = await closingOnFailure(startBroker({ port: 0 }), [http]);
+  const hubLog = await closingOnFailure(EventLog.open(join(data, 'hub'), { create: true, fleet: true }), [
+    http,
+    broker,
+  ]);
+  const deviceLog = await closingOnFailure(
+    EventLog.open(join(data, 'device'), { device: config.id, create: true }),
+    [http, broker, hubLog],
+  );
   const ingest = new Ingest(hubLog);
   ingest.on('error', () => {});
   const hubClient = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
