@@ -1,7 +1,7 @@
 // `fieldlog sim`: runs a simulated sensor (line node, NMEA receiver, Firmata board) on a serial
 // path or on a fresh pty pair until SIGINT/SIGTERM, then prints what it sent (SPEC §6).
 
-import { flag, int, parseFlags, str } from '../src/cli/args.js';
+import { type CommandSpec, int, parseFlags, str } from '../src/cli/args.js';
 import type { Output } from '../src/cli/output.js';
 import { fail } from '../src/errors.js';
 import { FirmataBoard, seededRandom } from './firmata-board.js';
@@ -10,8 +10,43 @@ import type { SerialSimulator } from './mock-port.js';
 import { NMEA_FAULTS, type NmeaFault, NmeaReceiver } from './nmea-receiver.js';
 import { type PortRun, PtyLine, runOnPty } from './pty.js';
 
-export const SIM_USAGE =
-  'fieldlog sim line|nmea|firmata --port PATH | --pty  [--rate HZ] [--faults LIST] [--seed N]';
+export const SIM: CommandSpec = {
+  name: 'sim',
+  args: 'line|nmea|firmata',
+  positionals: { min: 1, max: 1 },
+  summary:
+    'Runs a simulated sensor on a serial port or a fresh pty until SIGINT or SIGTERM, then prints what it sent as one JSON line: line (a fieldlog sensor node), nmea (a GPS receiver) or firmata (a StandardFirmata board).',
+  flags: {
+    port: {
+      type: 'string',
+      value: 'PATH',
+      group: 'where',
+      required: true,
+      help: 'run on this existing serial port',
+    },
+    pty: {
+      type: 'boolean',
+      group: 'where',
+      required: true,
+      help: "make a pty pair (with socat) and print the device side's path on the first line",
+    },
+    rate: {
+      type: 'string',
+      value: 'HZ',
+      help: 'frames (or samples) per second (line and firmata up to 1000, nmea up to 10)',
+    },
+    faults: {
+      type: 'string',
+      value: 'LIST',
+      help: `faults to inject, comma-separated: line ${LINE_FAULTS.join(', ')}; nmea ${NMEA_FAULTS.join(', ')}`,
+    },
+    seed: {
+      type: 'string',
+      value: 'N',
+      help: 'seed the random faults and noise (0 to 4294967295), to repeat a run',
+    },
+  },
+};
 
 // The usual UART speed of each kind of device; a pty ignores it.
 const KINDS = {
@@ -32,31 +67,16 @@ export async function runSim(
   out: Pick<Output, 'line'>,
   signal: AbortSignal,
 ): Promise<number> {
-  const p = parseFlags(
-    'sim',
-    argv,
-    {
-      port: { type: 'string' },
-      pty: { type: 'boolean' },
-      rate: { type: 'string' },
-      faults: { type: 'string' },
-      seed: { type: 'string' },
-    },
-    { min: 1, max: 1 },
-  );
+  const p = parseFlags(SIM, argv);
   const kind = p.positionals[0] ?? '';
   if (!Object.hasOwn(KINDS, kind))
     throw fail('USAGE', `sim: unknown simulator "${kind}" (line, nmea or firmata)`);
   const spec = KINDS[kind as Kind];
   const command = `sim ${kind}`;
   const path = str(p, 'port');
-  if (path !== undefined && flag(p, 'pty'))
-    throw fail('USAGE', `${command}: give --port PATH or --pty, not both`);
-  if (path === undefined && !flag(p, 'pty')) throw fail('USAGE', `${command}: give --port PATH or --pty`);
-  if (path === '') throw fail('USAGE', `${command}: --port needs a path`);
-  const hz = int(p, command, 'rate', 1, spec.maxHz);
+  const hz = int(p, 'rate', 1, spec.maxHz);
   const faults = parseFaults(command, str(p, 'faults'), spec.faults);
-  const seed = int(p, command, 'seed', 0, 0xffffffff);
+  const seed = int(p, 'seed', 0, 0xffffffff);
   const random = seed === undefined ? Math.random : seededRandom(seed);
   const periodMs = hz === undefined ? undefined : Math.round(1000 / hz);
   const simulation = build(kind as Kind, { periodMs, faults, random });

@@ -1,25 +1,25 @@
 #!/usr/bin/env node
 // The one `fieldlog` executable: parses the command, wires the parts, turns known
 // errors into one line and an exit code, and stops cleanly on SIGINT and SIGTERM.
-import { runSim, SIM_USAGE } from '../firmware-sim/sim-command.js';
-import { DEMO_USAGE, runDemo } from './cli/demo-command.js';
-import { DEVICE_USAGE, runDevice, VERSION } from './cli/device-command.js';
-import { HUB_USAGE, runHub } from './cli/hub-command.js';
-import { EXPORT_USAGE, runHubExport } from './cli/hub-export.js';
-import { LOG_USAGE, runLog } from './cli/log-commands.js';
+import { runSim } from '../firmware-sim/sim-command.js';
+import { HelpRequested, usage } from './cli/args.js';
+import { commandFor, HELP_TEXT, LOG_USAGE } from './cli/commands.js';
+import { runDemo } from './cli/demo-command.js';
+import { runDevice, VERSION } from './cli/device-command.js';
+import { runHub } from './cli/hub-command.js';
+import { runHubExport } from './cli/hub-export.js';
+import { runLog } from './cli/log-commands.js';
 import { PipeClosed, streamOutput } from './cli/output.js';
-import { ERROR_CODES, isFieldlogError } from './errors.js';
+import { ERROR_CODES, fail, isFieldlogError } from './errors.js';
 
-export const USAGE = `usage:
-${DEMO_USAGE}
-${DEVICE_USAGE}
-${HUB_USAGE}
-${EXPORT_USAGE}
-${SIM_USAGE}
-${LOG_USAGE}
-
-Exit codes: 0 ok, 1 failure (log does not verify, locked, corrupt), 2 bad arguments or input.
-Set DEBUG=fieldlog to print stack traces of internal errors.`;
+/** `fieldlog help [COMMAND…]`. */
+function help(words: string[]): string {
+  if (words.length === 0) return HELP_TEXT;
+  const spec = commandFor(words);
+  if (spec === undefined)
+    throw fail('USAGE', `help: unknown command "${words.join(' ')}" (try fieldlog help)`);
+  return spec === 'log' ? LOG_USAGE : usage(spec);
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -40,11 +40,13 @@ async function main(argv: string[]): Promise<number> {
       case 'sim':
         return await runSim(rest, out, abort.signal);
       case undefined:
+        process.stdout.write(`${HELP_TEXT}\n`);
+        return 2;
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
+        process.stdout.write(`${help(rest)}\n`);
+        return 0;
       case 'demo':
         return await runDemo(rest, out, abort.signal);
       case '--version':
@@ -55,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(`${err.text}\n`);
+      return 0;
+    }
     if (err instanceof PipeClosed) return 0;
     if (isFieldlogError(err)) {
       process.stderr.write(`fieldlog: ${err.message} [${err.code}]\n`);

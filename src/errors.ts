@@ -23,6 +23,11 @@ export const ERROR_CODES = {
   SYNC_FORK: { exit: 1, summary: 'two different events claim the same seq of one device' },
   SYNC_GAP: { exit: 1, summary: 'events arrived that do not follow the stored head' },
   SYNC_MESSAGE_INVALID: { exit: 1, summary: 'an MQTT message failed validation' },
+  OUTPUT_FAILED: {
+    exit: 1,
+    summary:
+      'an output (file or stdout) could not be written completely; no partial file is left under its name',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

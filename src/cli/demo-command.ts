@@ -19,25 +19,53 @@ import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Ingest } from '../sync/ingest.js';
 import { Replicator } from '../sync/replicator.js';
-import { flag, int, parseFlags, str } from './args.js';
+import { type CommandSpec, flag, given, int, parseFlags, str } from './args.js';
 import { maybeConsole, stopCause } from './console-wiring.js';
 import { VERSION } from './device-command.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
+import { listenOrFail } from './hub-command.js';
 import type { Output } from './output.js';
 
-export const DEMO_USAGE = 'fieldlog demo [--data DIR] [--http PORT] [--no-ui]';
+export const DEMO: CommandSpec = {
+  name: 'demo',
+  positionals: { min: 0, max: 0 },
+  summary:
+    'Everything on one machine: a simulated sensor node, GPS and Firmata board, the device, an embedded MQTT broker and a hub with its HTTP API. q or Ctrl-C stops it; both logs then verify.',
+  flags: {
+    data: {
+      type: 'string',
+      value: 'DIR',
+      default: './data',
+      help: 'where to keep the device log (DIR/device) and the hub store (DIR/hub)',
+    },
+    http: {
+      type: 'string',
+      value: 'PORT',
+      default: '8080',
+      help: "the hub API's port on 127.0.0.1; without the flag a free port is taken when 8080 is in use",
+    },
+    'no-ui': { type: 'boolean', help: 'no operator console: print event lines instead' },
+  },
+};
+
+/**
+ * What `opening` gives, or its error once `opened` are closed: a listening server left open
+ * would keep the process alive after the error line (a second demo on a locked folder).
+ */
+async function closingOnFailure<T>(opening: Promise<T>, opened: { close(): Promise<void> }[]): Promise<T> {
+  try {
+    return await opening;
+  } catch (err) {
+    for (const o of opened.reverse()) await o.close().catch(() => {});
+    throw err;
+  }
+}
 
 export async function runDemo(argv: string[], output: Output, signal: AbortSignal): Promise<number> {
   let out = output;
-  const cmd = 'demo';
-  const p = parseFlags(
-    cmd,
-    argv,
-    { data: { type: 'string' }, http: { type: 'string' }, 'no-ui': { type: 'boolean' } },
-    { min: 0, max: 0 },
-  );
-  const data = str(p, 'data') ?? './data';
-  const httpPort = int(p, cmd, 'http', 0, 65535) ?? 8080;
+  const p = parseFlags(DEMO, argv);
+  const data = str(p, 'data')!;
+  const httpPort = int(p, 'http', 0, 65535)!;
 
   // the simulated hardware, on the mock serial binding
   const binding = new SimulatorBinding();
@@ -71,22 +99,38 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     ],
   };
 
-  const broker = await startBroker({ port: 0 });
-  const hubLog = await EventLog.open(join(data, 'hub'), { create: true, fleet: true });
-  const deviceLog = await EventLog.open(join(data, 'device'), { device: config.id, create: true });
+  // The API's port first, before anything is opened or written. The default port may be
+  // taken (another demo): any free port will do; a port the user asked for is theirs, or a
+  // clear error. The API answers 503 until the hub's store is open.
+  let api: ReturnType<typeof createHubApi> | null = null;
+  const lazy: Parameters<typeof listenHubApi>[0] = (req, res) => {
+    if (api) return api(req, res);
+    res.writeHead(503).end();
+  };
+  const http = given(p, 'http')
+    ? await listenOrFail('demo', lazy, httpPort, '127.0.0.1')
+    : await listenHubApi(lazy, httpPort).catch(() => listenHubApi(lazy, 0));
+  const broker = await closingOnFailure(startBroker({ port: 0 }), [http]);
+  const hubLog = await closingOnFailure(EventLog.open(join(data, 'hub'), { create: true, fleet: true }), [
+    http,
+    broker,
+  ]);
+  const deviceLog = await closingOnFailure(
+    EventLog.open(join(data, 'device'), { device: config.id, create: true }),
+    [http, broker, hubLog],
+  );
   // one reporter for the demo's parts (held while the console is on): each error one line, counted
   const errors = deviceErrors();
   const ingest = new Ingest(hubLog);
   ingest.on('error', (err: unknown) => errors.report('ingest', err));
   const hubClient = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
   await ingest.attach(hubClient);
-  const api = createHubApi({
+  api = createHubApi({
     log: hubLog,
     devices: () => ingest.devices(),
     metrics: () => ({ ...ingest.totals }),
     errors,
   });
-  const http = await listenHubApi(api, httpPort).catch(() => listenHubApi(api, 0));
   const sources = createSources(config, { binding: binding as unknown as SerialBinding });
   const recorder = new Recorder(deviceLog, config, sources, { version: VERSION });
   const replicator = new Replicator(deviceLog, { url: broker.url, fleet: config.fleet! });

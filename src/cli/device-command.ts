@@ -11,15 +11,64 @@ import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { listenMetrics } from '../metrics.js';
 import { Replicator } from '../sync/replicator.js';
-import { flag, int, parseFlags, str } from './args.js';
+import { type CommandSpec, flag, int, parseFlags, str } from './args.js';
 import { maybeConsole, stopCause } from './console-wiring.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
 import { mqttSecurity } from './hub-command.js';
 import type { Output } from './output.js';
 
-export const DEVICE_USAGE = `fieldlog device --id ID --data DIR --driver line|nmea|firmata --port PATH [--baud N]
-                [--mqtt URL] [--fleet F] [--config FILE] [--source NAME] [--no-ui]
-                [--metrics PORT] [--metrics-host HOST]`;
+export const DEVICE: CommandSpec = {
+  name: 'device',
+  positionals: { min: 0, max: 0 },
+  summary:
+    'Reads the configured serial sources into the log in DIR until SIGINT or SIGTERM (or q on the console), and replicates it to the hub when an MQTT URL is given. The flags describe one source; --config describes several, and flags win.',
+  flags: {
+    data: { type: 'string', value: 'DIR', required: true, help: "the device's log folder (created if new)" },
+    id: {
+      type: 'string',
+      value: 'ID',
+      help: 'the device (stream) id, [A-Za-z0-9._-]{1,64}; required unless the config file has it',
+    },
+    driver: { type: 'string', value: 'line|nmea|firmata', help: "the source's driver" },
+    port: { type: 'string', value: 'PATH', help: "the source's serial port, e.g. /dev/ttyUSB0" },
+    baud: {
+      type: 'string',
+      value: 'N',
+      help: "the source's speed (default: line 9600, nmea 9600, firmata 57600)",
+    },
+    source: {
+      type: 'string',
+      value: 'NAME',
+      help: "the source's name, replacing the config file's source of that name (default: the driver's name)",
+    },
+    mqtt: {
+      type: 'string',
+      value: 'URL',
+      help: 'replicate to the hub through this broker (mqtt:// or mqtts://)',
+    },
+    fleet: {
+      type: 'string',
+      value: 'F',
+      help: "the fleet in the MQTT topics (default: the config's, or default)",
+    },
+    config: {
+      type: 'string',
+      value: 'FILE',
+      help: 'a JSON config file (sources, alarms, mqtt credentials, console)',
+    },
+    metrics: {
+      type: 'string',
+      value: 'PORT',
+      help: "serve the device's Prometheus metrics at http://HOST:PORT/metrics",
+    },
+    'metrics-host': {
+      type: 'string',
+      value: 'HOST',
+      help: 'the address --metrics listens on (default: 127.0.0.1)',
+    },
+    'no-ui': { type: 'boolean', help: 'no operator console even on a terminal: print event lines instead' },
+  },
+};
 
 export const VERSION = '0.1.0';
 
@@ -31,36 +80,16 @@ export interface DeviceRunOptions {
 
 export async function runDevice(argv: string[], output: Output, opts: DeviceRunOptions): Promise<number> {
   let out = output;
-  const cmd = 'device';
-  const p = parseFlags(
-    cmd,
-    argv,
-    {
-      id: { type: 'string' },
-      data: { type: 'string' },
-      driver: { type: 'string' },
-      port: { type: 'string' },
-      baud: { type: 'string' },
-      mqtt: { type: 'string' },
-      fleet: { type: 'string' },
-      config: { type: 'string' },
-      source: { type: 'string' },
-      'no-ui': { type: 'boolean' },
-      metrics: { type: 'string' },
-      'metrics-host': { type: 'string' },
-    },
-    { min: 0, max: 0 },
-  );
-  const dir = str(p, 'data');
-  if (dir === undefined) throw fail('USAGE', `${cmd}: --data DIR is required`);
+  const p = parseFlags(DEVICE, argv);
+  const dir = str(p, 'data')!;
   const flags: DeviceFlags = {};
   for (const k of ['id', 'fleet', 'mqtt', 'driver', 'port', 'source'] as const) {
     const v = str(p, k);
     if (v !== undefined) flags[k] = v;
   }
-  const baud = int(p, cmd, 'baud', 50, 4_000_000);
+  const baud = int(p, 'baud', 50, 4_000_000);
   if (baud !== undefined) flags.baud = baud;
-  const metricsPort = int(p, cmd, 'metrics', 0, 65535);
+  const metricsPort = int(p, 'metrics', 0, 65535);
   if (metricsPort !== undefined) flags.metrics = metricsPort;
   const metricsHost = str(p, 'metrics-host');
   if (metricsHost !== undefined) flags.metricsHost = metricsHost;
@@ -81,6 +110,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   }
   const recorder = new Recorder(log, config, sources, { version: VERSION });
   let replicator: Replicator | null = null;
+  let stopping = false;
   if (config.mqtt) {
     const { url, ...security } = config.mqtt;
     replicator = new Replicator(log, { url, fleet: config.fleet ?? 'default', mqtt: mqttSecurity(security) });
@@ -88,13 +118,13 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       'connected',
       () => void out.line(`${new Date().toISOString()} replicating to ${url}`).catch(() => {}),
     );
-    replicator.on(
-      'disconnected',
-      () =>
-        void out
-          .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
-          .catch(() => {}),
-    );
+    replicator.on('disconnected', () => {
+      // our own disconnect at a stop is no loss: say it only when the broker went away
+      if (stopping) return;
+      void out
+        .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
+        .catch(() => {});
+    });
     replicator.on(
       'rejected-ack',
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
@@ -122,7 +152,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       await log.close();
       throw fail(
         'USAGE',
-        `${cmd}: --metrics ${config.metrics.port}: cannot listen on ${host} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        `device: --metrics ${config.metrics.port}: cannot listen on ${host} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       );
     }
   }
@@ -188,6 +218,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       ) {
         await new Promise((r) => setTimeout(r, 50));
       }
+      stopping = true;
       await replicator.stop();
     }
     await metrics?.close();

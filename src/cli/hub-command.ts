@@ -9,11 +9,60 @@ import { internalErrors } from '../internal-errors.js';
 import { EventLog } from '../log/event-log.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
-import { int, parseFlags, str } from './args.js';
+import { type CommandSpec, int, parseFlags, str } from './args.js';
 import type { Output } from './output.js';
 
-export const HUB_USAGE = `fieldlog hub --data DIR [--mqtt URL | --broker-port N] [--http PORT] [--fleet F]
-             [--username U] [--password P] [--ca FILE] [--cert FILE] [--key FILE]`;
+export const HUB: CommandSpec = {
+  name: 'hub',
+  positionals: { min: 0, max: 0 },
+  summary:
+    "The fleet's event store: verifies and stores every device's events arriving over MQTT (from an embedded broker, or an external one with --mqtt) and serves the HTTP API with --http. Stops cleanly on SIGINT or SIGTERM.",
+  flags: {
+    data: { type: 'string', value: 'DIR', required: true, help: "the hub's store folder (created if new)" },
+    mqtt: {
+      type: 'string',
+      value: 'URL',
+      group: 'broker',
+      help: 'use this external broker (mqtt://, mqtts://, ws://, wss://) instead of the embedded one',
+    },
+    'broker-port': {
+      type: 'string',
+      value: 'N',
+      group: 'broker',
+      help: "the embedded broker's port (default: 1883)",
+    },
+    'broker-host': {
+      type: 'string',
+      value: 'H',
+      default: '0.0.0.0',
+      help: 'the address the embedded broker listens on',
+    },
+    http: { type: 'string', value: 'PORT', help: 'serve the HTTP API on this port (none without it)' },
+    'http-host': {
+      type: 'string',
+      value: 'H',
+      default: '127.0.0.1',
+      help: 'the address the HTTP API listens on',
+    },
+    fleet: {
+      type: 'string',
+      value: 'F',
+      default: 'default',
+      help: "the fleet of the hub's own status topic",
+    },
+    prefix: { type: 'string', value: 'P', default: DEFAULT_PREFIX, help: 'the MQTT topic prefix' },
+    username: { type: 'string', value: 'U', help: "the hub's user name on the broker" },
+    password: { type: 'string', value: 'P', help: "the hub's password on the broker" },
+    ca: { type: 'string', value: 'FILE', help: "a PEM file of the CA that signed the broker's certificate" },
+    cert: {
+      type: 'string',
+      value: 'FILE',
+      help: 'a PEM client certificate, for brokers that authenticate by certificate',
+    },
+    key: { type: 'string', value: 'FILE', help: "the client certificate's PEM private key" },
+  },
+  notes: ["fieldlog hub export --help: export a device's or the fleet's history from a stopped hub's store."],
+};
 
 function readPem(flagName: string, file: string | undefined): string | undefined {
   if (file === undefined) return undefined;
@@ -23,6 +72,26 @@ function readPem(flagName: string, file: string | undefined): string | undefined
     throw fail(
       'CONFIG_INVALID',
       `--${flagName} ${file}: cannot be read (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+}
+
+/** The HTTP API on the port the user asked for, or one line saying why not (never another port). */
+export async function listenOrFail(
+  cmd: string,
+  handler: Parameters<typeof listenHubApi>[0],
+  port: number,
+  host: string,
+): Promise<Awaited<ReturnType<typeof listenHubApi>>> {
+  try {
+    return await listenHubApi(handler, port, host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'is not allowed' : 'cannot be used';
+    throw fail(
+      'USAGE',
+      `${cmd}: --http ${port}: ${host}:${port} ${why} (${code ?? (err as Error).message})`,
+      err,
     );
   }
 }
@@ -48,40 +117,18 @@ export function mqttSecurity(o: {
 }
 
 export async function runHub(argv: string[], out: Output, signal: AbortSignal): Promise<number> {
-  const cmd = 'hub';
-  const p = parseFlags(
-    cmd,
-    argv,
-    {
-      data: { type: 'string' },
-      mqtt: { type: 'string' },
-      'broker-port': { type: 'string' },
-      'broker-host': { type: 'string' },
-      http: { type: 'string' },
-      'http-host': { type: 'string' },
-      fleet: { type: 'string' },
-      prefix: { type: 'string' },
-      username: { type: 'string' },
-      password: { type: 'string' },
-      ca: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-    },
-    { min: 0, max: 0 },
-  );
-  const dir = str(p, 'data');
-  if (dir === undefined) throw fail('USAGE', `${cmd}: --data DIR is required`);
+  const cmd = HUB.name;
+  const p = parseFlags(HUB, argv);
+  const dir = str(p, 'data')!;
   const external = str(p, 'mqtt');
-  const brokerPort = int(p, cmd, 'broker-port', 0, 65535);
-  if (external !== undefined && brokerPort !== undefined)
-    throw fail('USAGE', `${cmd}: give --mqtt or --broker-port, not both`);
+  const brokerPort = int(p, 'broker-port', 0, 65535);
   if (external !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(external)) {
     throw fail('USAGE', `${cmd}: --mqtt must be an mqtt://, mqtts://, ws:// or wss:// URL`);
   }
-  const httpPort = int(p, cmd, 'http', 0, 65535);
-  const fleet = str(p, 'fleet') ?? 'default';
+  const httpPort = int(p, 'http', 0, 65535);
+  const fleet = str(p, 'fleet')!;
   if (!isId(fleet)) throw fail('USAGE', `${cmd}: --fleet must match [A-Za-z0-9._-]{1,64}`);
-  const prefix = str(p, 'prefix') ?? DEFAULT_PREFIX;
+  const prefix = str(p, 'prefix')!;
   const security = mqttSecurity({
     username: str(p, 'username'),
     password: str(p, 'password'),
@@ -90,15 +137,34 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     key: str(p, 'key'),
   } as Record<string, string | undefined>);
 
-  const log = await EventLog.open(dir, { create: true, fleet: true });
+  // The ports first: one that is taken fails in one line before the store is opened or
+  // created. The API answers 503 until the store is open (nobody knows its URL before).
+  let api: ReturnType<typeof createHubApi> | null = null;
+  let http: Awaited<ReturnType<typeof listenHubApi>> | null = null;
+  let broker: EmbeddedBroker | null = null;
+  let log: EventLog;
+  try {
+    if (httpPort !== undefined) {
+      const lazy: Parameters<typeof listenHubApi>[0] = (req, res) => {
+        if (api) return api(req, res);
+        res.writeHead(503).end();
+      };
+      http = await listenOrFail(cmd, lazy, httpPort, str(p, 'http-host')!);
+    }
+    if (external === undefined)
+      broker = await startBroker({ port: brokerPort ?? 1883, host: str(p, 'broker-host')! });
+    log = await EventLog.open(dir, { create: true, fleet: true });
+  } catch (err) {
+    await http?.close();
+    await broker?.close();
+    throw err;
+  }
   // what the repair on open did is said once: a payload purged now was due since a crash
   for (const r of log.repaired) {
     await out.line(
       `${new Date().toISOString()} repaired ${r.device} seq ${r.seq}: purged the payload its EventRedacted names (left by an interrupted write)`,
     );
   }
-  let broker: EmbeddedBroker | null = null;
-  let http: Awaited<ReturnType<typeof listenHubApi>> | null = null;
   const ingest = new Ingest(log, { prefix });
   // one reporter for the hub: a store error in the ingest (the device resends what was
   // not acknowledged) and an unexpected error in the API are one line each, and counted
@@ -115,8 +181,6 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   const status = (online: boolean) => JSON.stringify({ online, time: new Date().toISOString() });
   let client: mqtt.MqttClient | null = null;
   try {
-    if (external === undefined)
-      broker = await startBroker({ port: brokerPort ?? 1883, host: str(p, 'broker-host') ?? '0.0.0.0' });
     const url = external ?? broker!.url;
     client = mqtt.connect(url, {
       protocolVersion: 4,
@@ -135,16 +199,14 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
         .catch(() => {});
       void out.line(`${new Date().toISOString()} connected to ${url}`).catch(() => {});
     });
-    if (httpPort !== undefined) {
-      const metrics = () => ({ ...ingest.totals });
-      http = await listenHubApi(
-        createHubApi({ log, devices: () => ingest.devices(), metrics, errors }),
-        httpPort,
-        str(p, 'http-host') ?? '127.0.0.1',
-      );
-    }
+    api = createHubApi({
+      log,
+      devices: () => ingest.devices(),
+      metrics: () => ({ ...ingest.totals }),
+      errors,
+    });
     await out.line(
-      `fieldlog hub: store ${dir}, ${broker ? `broker mqtt://${str(p, 'broker-host') ?? '0.0.0.0'}:${broker.port}` : `broker ${external}`}${http ? `, http http://${str(p, 'http-host') ?? '127.0.0.1'}:${http.port}` : ''}`,
+      `fieldlog hub: store ${dir}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}`,
     );
     if (!signal.aborted)
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -1,14 +1,42 @@
 // `fieldlog hub export`: a device's history or the fleet's, as NDJSON or CSV, streamed,
 // with a progress bar when stderr is a terminal.
-import { createWriteStream } from 'node:fs';
 import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
-import { flag, parseFlags, str, time } from './args.js';
-import { type Output, streamOutput } from './output.js';
+import { type CommandSpec, ordered, parseFlags, str, time } from './args.js';
+import { type FileOutput, openFileOutput } from './file-output.js';
+import type { Output } from './output.js';
 
-export const EXPORT_USAGE =
-  'fieldlog hub export --data DIR (--device ID | --fleet) [--format csv|ndjson] [--since T] [--until T] [--out FILE]';
+export const HUB_EXPORT: CommandSpec = {
+  name: 'hub export',
+  positionals: { min: 0, max: 0 },
+  summary:
+    "Streams a device's history, or the fleet's in arrival order, from a hub store as NDJSON or CSV. Stop the hub first (or export from a copy of its folder).",
+  flags: {
+    data: { type: 'string', value: 'DIR', required: true, help: "the hub's store folder" },
+    device: {
+      type: 'string',
+      value: 'ID',
+      group: 'what',
+      required: true,
+      help: "export this device's events",
+    },
+    fleet: {
+      type: 'boolean',
+      group: 'what',
+      required: true,
+      help: "export the fleet's events in arrival order",
+    },
+    format: { type: 'string', value: 'csv|ndjson', default: 'ndjson', help: 'the output format' },
+    since: { type: 'string', value: 'T', help: 'only events recorded at or after this time (RFC 3339)' },
+    until: { type: 'string', value: 'T', help: 'only events recorded at or before this time' },
+    out: {
+      type: 'string',
+      value: 'FILE',
+      help: 'write to FILE (complete, or not at all) instead of stdout',
+    },
+  },
+};
 
 export const CSV_COLUMNS = [
   'position',
@@ -76,38 +104,37 @@ class Progress {
   }
 }
 
-export async function runHubExport(argv: string[], out: Output, signal: AbortSignal): Promise<number> {
-  const cmd = 'hub export';
-  const p = parseFlags(
-    cmd,
-    argv,
-    {
-      data: { type: 'string' },
-      device: { type: 'string' },
-      fleet: { type: 'boolean' },
-      format: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      out: { type: 'string' },
-    },
-    { min: 0, max: 0 },
-  );
-  const dir = str(p, 'data');
-  if (dir === undefined) throw fail('USAGE', `${cmd}: --data DIR is required`);
+export async function runHubExport(
+  argv: string[],
+  out: Output & { flush?(): Promise<void> },
+  signal: AbortSignal,
+): Promise<number> {
+  const cmd = HUB_EXPORT.name;
+  const p = parseFlags(HUB_EXPORT, argv);
+  const dir = str(p, 'data')!;
   const device = str(p, 'device');
-  if ((device === undefined) === !flag(p, 'fleet'))
-    throw fail('USAGE', `${cmd}: give --device ID or --fleet`);
-  const format = str(p, 'format') ?? 'ndjson';
+  const format = str(p, 'format');
   if (format !== 'csv' && format !== 'ndjson') throw fail('USAGE', `${cmd}: --format must be csv or ndjson`);
-  const since = time(p, cmd, 'since') ?? 0;
-  const until = time(p, cmd, 'until') ?? Number.POSITIVE_INFINITY;
+  ordered(p, 'since', 'until', time(p, 'since'), time(p, 'until'));
+  const since = time(p, 'since') ?? 0;
+  const until = time(p, 'until') ?? Number.POSITIVE_INFINITY;
   const log = await EventLog.open(dir, { fleet: true });
-  const file = str(p, 'out');
-  const fileStream = file ? createWriteStream(file) : null;
-  const sink: Output = fileStream ? streamOutput(fileStream) : out;
+  let file: FileOutput | null = null;
   try {
     if (device !== undefined && !log.hasDevice(device))
       throw fail('DEVICE_UNKNOWN', `${dir} holds no events of device ${device}`);
+    if (device === undefined && log.fleetHead === 0) {
+      // a device's own log keeps no fleet order: --fleet would export nothing, silently
+      const names = log.deviceNames().filter((d) => log.head(d).seq > 0);
+      if (names.length > 0)
+        throw fail(
+          'USAGE',
+          `${cmd}: ${dir} is a device log (of ${names.join(', ')}), not a hub store: export it with --device ${names[0]}`,
+        );
+    }
+    const path = str(p, 'out');
+    if (path !== undefined) file = await openFileOutput(path, cmd);
+    const sink: Output = file ?? out;
     const total = device !== undefined ? log.head(device).seq : log.fleetHead;
     const progress = new Progress(process.stderr.isTTY ? process.stderr : null, total);
     if (format === 'csv')
@@ -133,9 +160,14 @@ export async function runHubExport(argv: string[], out: Output, signal: AbortSig
         progress.tick(n);
       }
     }
+    // an interrupted export is not a complete one: no file, and not exit code 0
+    if (signal.aborted)
+      throw fail('OUTPUT_FAILED', `${cmd}: stopped by ${String(signal.reason)} before the end`);
+    await file?.commit();
+    await out.flush?.();
     progress.done(n);
   } finally {
-    if (fileStream) await new Promise<void>((r) => fileStream.end(() => r()));
+    await file?.abort();
     await log.close();
   }
   return 0;

@@ -2,21 +2,133 @@
 import { createInterface } from 'node:readline';
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState, isBoot } from '../log/device-state.js';
-import { parseEventInput } from '../log/envelope.js';
+import { isActor, parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Projector } from '../log/projection.js';
 import type { VerifyReport } from '../log/verify.js';
-import { flag, int, parseFlags, str, time } from './args.js';
+import {
+  type CommandSpec,
+  type FlagDef,
+  flag,
+  HelpRequested,
+  int,
+  ordered,
+  parseFlags,
+  str,
+  synopsis,
+  time,
+} from './args.js';
 import type { Output } from './output.js';
 
-export const LOG_USAGE = `fieldlog log verify DIR [--device ID] [--json]
-fieldlog log cat DIR [--device ID] [--from-seq N] [--to-seq N] [--since T] [--until T]
-fieldlog log state DIR [--device ID] [--at TIME | --at-seq N]
-fieldlog log stats DIR [--device ID] [--json]
-fieldlog log append DIR [--device ID] < events.ndjson
-fieldlog log redact DIR --seq N --reason TEXT --actor operator:NAME [--device ID]`;
+const device: Record<'device', FlagDef> = {
+  device: {
+    type: 'string',
+    value: 'ID',
+    help: 'the device whose stream to use; needed when DIR holds several (a hub store)',
+  },
+};
 
-const device = { device: { type: 'string' } } as const;
+export const LOG_VERIFY: CommandSpec = {
+  name: 'log verify',
+  args: 'DIR',
+  positionals: { min: 1, max: 1 },
+  summary:
+    'Checks every event of the log in DIR (digest, hash, link to its predecessor, redactions). Exit code 0 when every stream verifies, 1 when not.',
+  flags: {
+    ...device,
+    json: {
+      type: 'boolean',
+      help: 'print one JSON object per device: {ok, events, head, errors, device}',
+    },
+  },
+};
+
+export const LOG_CAT: CommandSpec = {
+  name: 'log cat',
+  args: 'DIR',
+  positionals: { min: 1, max: 1 },
+  summary: 'Prints the events of the log in DIR as NDJSON envelopes, in seq order.',
+  flags: {
+    ...device,
+    'from-seq': { type: 'string', value: 'N', help: 'first seq to print (default: 1)' },
+    'to-seq': { type: 'string', value: 'N', help: 'last seq to print (default: the head)' },
+    since: {
+      type: 'string',
+      value: 'T',
+      help: 'only events recorded at or after this time (RFC 3339, e.g. 2026-11-24T10:00:00Z)',
+    },
+    until: { type: 'string', value: 'T', help: 'only events recorded at or before this time' },
+  },
+};
+
+export const LOG_STATE: CommandSpec = {
+  name: 'log state',
+  args: 'DIR',
+  positionals: { min: 1, max: 1 },
+  summary: 'Prints the device state projection (sensors, alarms, sources) as of the head, a time or a seq.',
+  flags: {
+    ...device,
+    at: { type: 'string', value: 'TIME', group: 'as-of', help: 'the state as of this time (RFC 3339)' },
+    'at-seq': {
+      type: 'string',
+      value: 'N',
+      group: 'as-of',
+      help: 'the state after event N (0 to the head)',
+    },
+  },
+};
+
+export const LOG_STATS: CommandSpec = {
+  name: 'log stats',
+  args: 'DIR',
+  positionals: { min: 1, max: 1 },
+  summary: 'Prints counts per event type, the time span, boots, redactions and bytes on disk.',
+  flags: { ...device, json: { type: 'boolean', help: 'print one JSON object per device' } },
+};
+
+export const LOG_APPEND: CommandSpec = {
+  name: 'log append',
+  args: 'DIR',
+  positionals: { min: 1, max: 1 },
+  summary:
+    'Imports events from stdin, one {type, data, meta?} JSON object per line, and prints the new head. A bad line stops it (the lines before it stay); no events, nothing written.',
+  flags: {
+    device: {
+      type: 'string',
+      value: 'ID',
+      help: 'the device to append to; required for a new log (DIR is created) and for a store of several',
+    },
+    batch: { type: 'string', value: 'N', default: '1000', help: 'events appended per batch (1 to 100000)' },
+  },
+  notes: ['example: fieldlog log append ./data --device pi-01 < events.ndjson'],
+};
+
+export const LOG_REDACT: CommandSpec = {
+  name: 'log redact',
+  args: 'DIR',
+  positionals: { min: 1, max: 1 },
+  summary:
+    "Purges one event's payload through a recorded EventRedacted (with reason and actor); the chain still verifies.",
+  flags: {
+    seq: { type: 'string', value: 'N', required: true, help: 'the seq of the event to redact' },
+    reason: { type: 'string', value: 'TEXT', required: true, help: 'why, recorded in the EventRedacted' },
+    actor: {
+      type: 'string',
+      value: 'operator:NAME',
+      required: true,
+      help: 'who: operator:NAME, sensor:NAME or system',
+    },
+    ...device,
+  },
+};
+
+export const LOG_COMMANDS = [LOG_VERIFY, LOG_CAT, LOG_STATE, LOG_STATS, LOG_APPEND, LOG_REDACT];
+
+/** `fieldlog log --help`: the synopsis of each log command. */
+export const LOG_USAGE = `usage:
+${LOG_COMMANDS.map((c) => synopsis(c)).join('\n')}
+
+fieldlog log <command> --help prints that command's flags.`;
 
 async function openExisting(dir: string, dev: string | undefined): Promise<EventLog> {
   const log = await EventLog.open(dir, {});
@@ -56,7 +168,7 @@ function describeReport(device: string, r: VerifyReport): string[] {
 }
 
 async function verify(argv: string[], out: Output): Promise<number> {
-  const p = parseFlags('log verify', argv, { ...device, json: { type: 'boolean' } }, { min: 1, max: 1 });
+  const p = parseFlags(LOG_VERIFY, argv);
   const dir = p.positionals[0]!;
   return withLog(dir, str(p, 'device'), async (log) => {
     const devices = str(p, 'device') ? [str(p, 'device')!] : log.deviceNames();
@@ -73,23 +185,13 @@ async function verify(argv: string[], out: Output): Promise<number> {
 }
 
 async function cat(argv: string[], out: Output): Promise<number> {
-  const cmd = 'log cat';
-  const p = parseFlags(
-    cmd,
-    argv,
-    {
-      ...device,
-      'from-seq': { type: 'string' },
-      'to-seq': { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-    },
-    { min: 1, max: 1 },
-  );
-  const fromSeq = int(p, cmd, 'from-seq', 1);
-  const toSeq = int(p, cmd, 'to-seq', 1);
-  const since = time(p, cmd, 'since');
-  const until = time(p, cmd, 'until');
+  const p = parseFlags(LOG_CAT, argv);
+  const fromSeq = int(p, 'from-seq', 1);
+  const toSeq = int(p, 'to-seq', 1);
+  const since = time(p, 'since');
+  const until = time(p, 'until');
+  ordered(p, 'from-seq', 'to-seq', fromSeq, toSeq);
+  ordered(p, 'since', 'until', since, until);
   return withLog(p.positionals[0]!, str(p, 'device'), async (log) => {
     const dev = str(p, 'device');
     let lo = fromSeq ?? 1;
@@ -114,19 +216,20 @@ async function cat(argv: string[], out: Output): Promise<number> {
 }
 
 async function state(argv: string[], out: Output): Promise<number> {
-  const cmd = 'log state';
-  const p = parseFlags(
-    cmd,
-    argv,
-    { ...device, at: { type: 'string' }, 'at-seq': { type: 'string' } },
-    { min: 1, max: 1 },
-  );
-  const at = time(p, cmd, 'at');
-  const atSeq = int(p, cmd, 'at-seq', 0);
-  if (at !== undefined && atSeq !== undefined) throw fail('USAGE', `${cmd}: give --at or --at-seq, not both`);
+  const cmd = LOG_STATE.name;
+  const p = parseFlags(LOG_STATE, argv);
+  const at = time(p, 'at');
+  const atSeq = int(p, 'at-seq', 0);
   return withLog(p.positionals[0]!, str(p, 'device'), async (log) => {
     const dev = str(p, 'device');
     const projector = new Projector(log, deviceState, dev === undefined ? {} : { device: dev });
+    const head = log.head(dev).seq;
+    // beyond the head there is no state to show: the head's would answer another question
+    if (atSeq !== undefined && atSeq > head)
+      throw fail(
+        'USAGE',
+        `${cmd}: --at-seq ${atSeq} is beyond the head of ${dev ?? log.device} (seq ${head})`,
+      );
     const r = await projector.stateAt(
       at !== undefined ? { time: at } : atSeq !== undefined ? { seq: atSeq } : {},
     );
@@ -136,7 +239,7 @@ async function state(argv: string[], out: Output): Promise<number> {
 }
 
 async function stats(argv: string[], out: Output): Promise<number> {
-  const p = parseFlags('log stats', argv, { ...device, json: { type: 'boolean' } }, { min: 1, max: 1 });
+  const p = parseFlags(LOG_STATS, argv);
   return withLog(p.positionals[0]!, str(p, 'device'), async (log) => {
     const devices = str(p, 'device') ? [str(p, 'device')!] : log.deviceNames();
     const bytes = await log.approximateSize();
@@ -192,28 +295,32 @@ async function append(
   input: NodeJS.ReadableStream,
   signal: AbortSignal,
 ): Promise<number> {
-  const cmd = 'log append';
-  const p = parseFlags(cmd, argv, { ...device, batch: { type: 'string' } }, { min: 1, max: 1 });
-  const batchSize = int(p, cmd, 'batch', 1, 100_000) ?? 1000;
+  const cmd = LOG_APPEND.name;
+  const p = parseFlags(LOG_APPEND, argv);
+  const batchSize = int(p, 'batch', 1, 100_000) ?? 1000;
   const dir = p.positionals[0]!;
   const dev = str(p, 'device');
-  let log: EventLog;
+  // A new log (or a new device's stream in a store) is made only when its first event is
+  // ready: empty input, or a bad first line, leaves nothing behind.
+  let log: EventLog | null = null;
   try {
     log = await EventLog.open(dir, dev === undefined ? {} : { device: dev });
   } catch (err) {
     if (!isFieldlogError(err, 'LOG_NOT_FOUND') && !isFieldlogError(err, 'DEVICE_UNKNOWN')) throw err;
     if (dev === undefined)
       throw fail('USAGE', `${cmd}: ${dir} is a new log: name its device with --device ID`);
-    log = await EventLog.open(dir, { device: dev, create: true });
   }
-  if (log.device === undefined) {
+  if (log && log.device === undefined) {
     await log.close();
     throw fail(
       'DEVICE_AMBIGUOUS',
       `${dir} holds several devices (${log.deviceNames().join(', ')}): name one with --device`,
     );
   }
+  const atLine = (lineNo: number, err: unknown) =>
+    isFieldlogError(err) ? fail(err.code, `line ${lineNo}: ${err.message}`) : err;
   let lineNo = 0;
+  let events = 0;
   let inFlight: Promise<unknown>[] = [];
   const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   signal.addEventListener('abort', () => rl.close(), { once: true });
@@ -230,39 +337,45 @@ async function append(
       let ev: ReturnType<typeof parseEventInput>;
       try {
         ev = parseEventInput(value);
+      } catch (err) {
+        throw atLine(lineNo, err);
+      }
+      log ??= await EventLog.open(dir, { device: dev!, create: true });
+      try {
         inFlight.push(log.append(ev));
       } catch (err) {
-        if (isFieldlogError(err)) throw fail(err.code, `line ${lineNo}: ${err.message}`);
-        throw err;
+        throw atLine(lineNo, err);
       }
+      events++;
       if (inFlight.length >= batchSize) {
         await Promise.all(inFlight);
         inFlight = [];
       }
     }
     await Promise.all(inFlight);
+    if (events === 0 || log === null)
+      throw fail(
+        'USAGE',
+        `${cmd}: no events in the input (one {type, data, meta?} per line); nothing written`,
+      );
     await out.line(JSON.stringify({ head: log.head() }));
     return 0;
   } finally {
     await Promise.allSettled(inFlight);
-    await log.close();
+    await log?.close();
   }
 }
 
 async function redact(argv: string[], out: Output): Promise<number> {
-  const cmd = 'log redact';
-  const p = parseFlags(
-    cmd,
-    argv,
-    { ...device, seq: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' } },
-    { min: 1, max: 1 },
-  );
-  const seq = int(p, cmd, 'seq', 1);
-  if (seq === undefined) throw fail('USAGE', `${cmd}: --seq is required`);
-  const reason = str(p, 'reason');
-  if (reason === undefined) throw fail('USAGE', `${cmd}: --reason is required`);
-  const actor = str(p, 'actor');
-  if (actor === undefined) throw fail('USAGE', `${cmd}: --actor is required (operator:NAME)`);
+  const p = parseFlags(LOG_REDACT, argv);
+  const seq = int(p, 'seq', 1)!;
+  const reason = str(p, 'reason')!;
+  const actor = str(p, 'actor')!;
+  if (!isActor(actor))
+    throw fail(
+      'USAGE',
+      `${LOG_REDACT.name}: --actor "${actor}" must be operator:NAME, sensor:NAME or system`,
+    );
   const dir = p.positionals[0]!;
   const dev = str(p, 'device');
   const log = await EventLog.open(dir, dev === undefined ? {} : { device: dev });
@@ -285,6 +398,10 @@ export async function runLog(
 ): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
+    case '--help':
+    case '-h':
+    case 'help':
+      throw new HelpRequested(LOG_USAGE);
     case 'verify':
       return verify(rest, out);
     case 'cat':

@@ -41,6 +41,10 @@ const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 const HEX64_RE = /^[0-9a-f]{64}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
+/** `system`, `sensor:<name>` or `operator:<name>`: who did it, in `meta.actor`. */
+export function isActor(text: string): boolean {
+  return ACTOR_RE.test(text);
+}
 /** Largest canonical payload an event may carry: readings are tiny, notes are short. */
 export const MAX_DATA_BYTES = 16 * 1024;
 
