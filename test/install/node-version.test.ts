@@ -18,7 +18,7 @@ describe('the Node.js minimum', () => {
   it('is the one the README states for the two commands and for the Pi', () => {
     const short = minimum.replace(/\.0$/, '');
     const readme = read('README.md');
-    expect(readme).toContain(`nothing but Node.js ≥ ${short} and npm`);
+    expect(readme).toContain(`**${short} or newer runs fieldlog**`);
     expect(readme).toContain(`**Node.js ${short} or newer**`);
     expect(readme).toContain(`fieldlog: needs Node.js >= ${minimum}, this is`);
   });
