@@ -28,7 +28,7 @@ import { alarmOrder, type ConsoleView, esc } from './widgets.js';
 
 export { type ConsoleRecorder, NOTE_PRESETS } from './actions.js';
 
-/** What the console needs of replication (issue 4's Replicator fits); absent: "offline". */
+/** What the console needs of replication (issue 4's Replicator fits); absent: "no hub". */
 export interface SyncView {
   status(): { connected: boolean; acked: number; head: number; backlog: number; lastError?: string };
 }

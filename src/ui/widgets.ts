@@ -80,8 +80,9 @@ export function bytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
 
+/** null: the device has no hub configured, which is not being offline from one. */
 function syncText(s: SyncStatusView | null): string {
-  if (!s) return 'sync offline';
+  if (!s) return 'no hub';
   const acked = s.acked < 0 ? '?' : `#${s.acked}`;
   const state = s.connected ? '{green-fg}connected{/green-fg}' : 'offline';
   const err = s.lastError && !s.connected ? ` (${esc(s.lastError)})` : '';

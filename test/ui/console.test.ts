@@ -52,7 +52,9 @@ describe('OperatorConsole', () => {
     expect(text.every((l) => l.length === 100)).toBe(true);
     expect(text[0]).toContain('pi-01  LIVE  2026-11-24 11:00:00Z');
     expect(text[0]).toContain('operator ana');
-    expect(text[1]).toContain('sync offline');
+    // no replication configured: "no hub", not "offline"
+    expect(text[1]).toContain('no hub');
+    expect(text[1]).not.toContain('offline');
     expect(text[1]).toMatch(/log #5 /);
     expect(row(r, 'temp      ')).toMatch(/temp\s+23\.75 C\s+21\.50\s+23\.75/);
     expect(row(r, 'hum       ')).toMatch(/hum\s+40\.25 %/);

@@ -1,12 +1,13 @@
 // The console's pure parts: trends and sparklines, the event tail, the layout, formatting,
 // and history loads that a newer one overtakes.
 import { describe, expect, it } from 'vitest';
+import { emptyDeviceState } from '../../src/log/device-state.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { HistoryLoader } from '../../src/ui/history.js';
 import { computeLayout, type Rect } from '../../src/ui/layout.js';
 import { sparkline, TrendBuffer, Trends } from '../../src/ui/sparkline.js';
 import { EventTail, tailText } from '../../src/ui/tail.js';
-import { clip, duration, esc, formatValue } from '../../src/ui/widgets.js';
+import { type ConsoleView, clip, duration, esc, formatValue, headerContent } from '../../src/ui/widgets.js';
 
 describe('trends and sparklines', () => {
   it('keeps bucket means in a ring and forgets what fell out of the window', () => {
@@ -104,6 +105,34 @@ describe('formatting', () => {
     expect(clip('abcdef', 4)).toBe('abc…');
     expect(clip('ab', 4, 'right')).toBe('  ab');
     expect(esc('a {red-fg}b{/}')).toBe('a {open}red-fg{close}b{open}/{close}');
+  });
+});
+
+describe('headerContent', () => {
+  const view = (sync: ConsoleView['sync']): ConsoleView => ({
+    mode: 'live',
+    deviceId: 'pi-01',
+    operator: 'ana',
+    now: Date.parse('2026-11-24T11:00:00Z'),
+    asOf: null,
+    loading: false,
+    state: emptyDeviceState(),
+    head: 3,
+    sizeBytes: null,
+    sync,
+    trends: new Trends(),
+    trendTime: 0,
+    tail: new EventTail(),
+    selectedAlarm: null,
+    sparkStyle: 'blocks',
+  });
+
+  it('says "no hub" without replication, and offline only when a hub is configured but not connected', () => {
+    expect(headerContent(view(null))).toContain('no hub');
+    expect(headerContent(view(null))).not.toContain('offline');
+    const down = headerContent(view({ connected: false, acked: 2, head: 3, backlog: 1 }));
+    expect(down).toContain('sync offline · backlog 1 · acked #2');
+    expect(headerContent(view({ connected: true, acked: 3, head: 3, backlog: 0 }))).toContain('connected');
   });
 });
 
