@@ -265,7 +265,7 @@ export class ThresholdEditor implements Modal {
       const text = `${f.padEnd(6)} ${String(value)}`;
       this.lines[f].setContent(f === this.field ? `{inverse}{bold}${esc(text)}{/bold}{/inverse}` : esc(text));
     }
-    const hint = `step ${this.step} · type digits · Tab: field`;
+    const hint = `step ${this.step} · Tab: field · Enter: save`;
     this.info.setContent(`{yellow-fg}${esc(this.note)}{/yellow-fg}\n${hint}`);
   }
 
@@ -295,8 +295,12 @@ export class ThresholdEditor implements Modal {
         this.typing = this.typing.startsWith('-') ? this.typing.slice(1) : `-${this.typing}`;
       else if (k === 'backspace') this.typing = this.typing.slice(0, -1);
       else if (k === 'escape') this.typing = null;
-      else if (k === 'enter' || k === 'linefeed' || k === 'tab') {
-        if (this.commitTyping() && k === 'tab') this.field = this.field === 'above' ? 'below' : 'above';
+      else if (k === 'tab') {
+        if (this.commitTyping()) this.field = this.field === 'above' ? 'below' : 'above';
+      } else if (k === 'enter' || k === 'linefeed') {
+        // Enter saves, typed value and all: one Enter, as the README says (Tab moves on instead)
+        void this.trySave();
+        return;
       }
       this.paint();
       return;

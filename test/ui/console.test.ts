@@ -179,8 +179,8 @@ describe('OperatorConsole', () => {
     press(r, '2'); // hum, temp: temp
     await settle(r);
     expect(find(r.ui, 'Limits of temp (now 21.50)')).not.toBeNull();
-    press(r, '35\r'); // type 35 for above, Enter commits it
-    press(r, '\t-'); // below: starts from the other limit minus one step
+    press(r, '35\t'); // type 35 for above, Tab commits it and moves to below
+    press(r, '-'); // below: starts from the other limit minus one step
     await settle(r);
     expect(find(r.ui, 'below  34')).not.toBeNull();
     press(r, 'x\r'); // none, then Enter saves
@@ -201,6 +201,26 @@ describe('OperatorConsole', () => {
     expect(find(r.ui, 'Limits of temp')).not.toBeNull();
     press(r, '\x1b');
     await settle(r);
+    expect(find(r.ui, 'Limits of temp')).toBeNull();
+  });
+
+  it('saves the limits on the first Enter after typing a value, as the README says', async () => {
+    press(r, 't2'); // hum, temp: temp
+    await settle(r);
+    expect(find(r.ui, 'Limits of temp')).not.toBeNull();
+    press(r, '32\r');
+    await settle(r);
+    const changes = await events(r, 'ThresholdChanged');
+    expect(changes).toEqual([
+      expect.objectContaining({ data: expect.objectContaining({ above: 32, below: null }) }),
+    ]);
+    expect(find(r.ui, 'Limits of temp')).toBeNull();
+    expect(find(r.ui, 'limits of temp: above 32, below none')).not.toBeNull();
+
+    // and after a step with + (no typing), one Enter too
+    press(r, 't2+\r');
+    await settle(r);
+    expect((await events(r, 'ThresholdChanged')).map((e) => e.data?.above)).toEqual([32, 33]);
     expect(find(r.ui, 'Limits of temp')).toBeNull();
   });
 
