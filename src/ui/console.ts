@@ -24,7 +24,7 @@ import { createScreen, Panels, type Screen, type ScreenOptions } from './panels.
 import { type SparkStyle, Trends } from './sparkline.js';
 import { EventTail } from './tail.js';
 import { type Calibration, pollDevice, screenTarget, TouchInput } from './touch.js';
-import { alarmOrder, type ConsoleView, esc } from './widgets.js';
+import { alarmOrder, type ConsoleView, dateTime, esc } from './widgets.js';
 
 export { type ConsoleRecorder, NOTE_PRESETS } from './actions.js';
 
@@ -98,6 +98,8 @@ export class OperatorConsole extends EventEmitter {
   private seedBuffer: Envelope[] | null = [];
   private readonly loader: HistoryLoader;
   private history: { asOf: number; view: PastView | null } | null = null;
+  /** The first event's time: HISTORY goes no further back (null: not known yet, or none). */
+  private firstTime: number | null = null;
   private modal: Modal | null = null;
   private selectedAlarm: string | null = null;
   private message: { text: string; tone: Tone; until: number } | null = null;
@@ -172,6 +174,7 @@ export class OperatorConsole extends EventEmitter {
     screen.on('resize', () => this.markDirty());
     if (this.o.touch) this.openTouch(this.o.touch, screen);
     this.o.recorder.on('events', this.onEvents);
+    void this.findStart();
     void this.seed();
     this.tick();
     this.pollSize();
@@ -219,7 +222,18 @@ export class OperatorConsole extends EventEmitter {
     this.markDirty();
   }
 
+  /** Where the log begins, for HISTORY's lower bound. */
+  private async findStart(): Promise<void> {
+    try {
+      const first = await this.o.log.get(1);
+      if (first && this.firstTime === null) this.firstTime = Date.parse(first.time);
+    } catch {
+      // a log closed under us: scrubbing is then unbounded, as it has nothing to show anyway
+    }
+  }
+
   private take(e: Envelope, trends: Trends, tail: EventTail): void {
+    if (e.seq === 1 && this.firstTime === null) this.firstTime = Date.parse(e.time);
     if (e.type === 'ReadingRecorded' && e.data !== null) {
       const { sensor, value } = e.data;
       if (typeof sensor === 'string' && typeof value === 'number')
@@ -325,6 +339,7 @@ export class OperatorConsole extends EventEmitter {
       now,
       asOf: h?.asOf ?? null,
       loading: h !== null && (past === null || past.asOf !== h.asOf),
+      atStart: h !== null && h.asOf === this.firstTime,
       state,
       head: this.o.log.isClosed ? state.seq : this.o.log.head().seq,
       sizeBytes: this.sizeBytes,
@@ -435,14 +450,25 @@ export class OperatorConsole extends EventEmitter {
     this.markDirty();
   }
 
-  /** Move the as-of time; reaching now goes LIVE. */
+  /** Move the as-of time; reaching now goes LIVE, and it stops at the log's first event. */
   scrub(deltaMs: number): void {
     const now = this.clock.now();
     // from LIVE, land on a whole minute so the as-of times read well
-    const target = this.history ? this.history.asOf + deltaMs : Math.floor((now + deltaMs) / MINUTE) * MINUTE;
+    let target = this.history ? this.history.asOf + deltaMs : Math.floor((now + deltaMs) / MINUTE) * MINUTE;
     if (target >= now) {
       this.live();
       return;
+    }
+    const first = this.firstTime;
+    if (first === null && !this.o.log.isClosed && this.o.log.head().seq === 0) {
+      this.say('nothing recorded yet: no history to show', 'info');
+      return;
+    }
+    if (first !== null && target < first) {
+      // before the first event there is nothing to show: the past ends here, and says so
+      this.say(`start of the log: first event at ${dateTime(first)}, nothing before it`, 'info');
+      if (this.history?.asOf === first) return;
+      target = first;
     }
     this.history = { asOf: target, view: this.history?.view ?? null };
     this.markDirty();

@@ -22,6 +22,8 @@ export interface ConsoleView {
   asOf: number | null;
   /** HISTORY: the past state is still being built. */
   loading: boolean;
+  /** HISTORY: the moment shown is the log's first event; there is nothing before it. */
+  atStart?: boolean;
   state: Readonly<DeviceState>;
   /** The log's durable head (always live). */
   head: number;
@@ -111,7 +113,7 @@ export function headerContent(v: ConsoleView): string {
       ? 'building…'
       : v.state.seq === 0
         ? 'nothing was recorded yet at that time'
-        : `event #${v.state.seq} of #${v.head}`;
+        : `event #${v.state.seq} of #${v.head}${v.atStart ? ' · START OF THE LOG' : ''}`;
     return `${line1}\n ${[what, sourcesText(v.state)].filter(Boolean).join(' · ')}`;
   }
   const line1 =

@@ -131,9 +131,27 @@ describe('OperatorConsole', () => {
     await settle(r);
     expect(find(r.ui, 'go LIVE (l) to act')).not.toBeNull();
 
-    press(r, '\x1b[5~'); // PageUp: ten more minutes back, before anything was logged
-    await vi.waitFor(() => expect(find(r.ui, 'no readings yet')).not.toBeNull());
-    expect(screenText(r.ui)[0]).toContain('as of 2026-11-24 10:54:00Z');
+    // PageUp: ten more minutes back would be before the first event: HISTORY stops there
+    press(r, '\x1b[5~');
+    await vi.waitFor(() => expect(find(r.ui, 'START OF THE LOG')).not.toBeNull());
+    expect(screenText(r.ui)[0]).toContain('as of 2026-11-24 11:00:00Z');
+    expect(r.ui.asOf).toBe(T0);
+    expect(row(r, 'START OF THE LOG')).toContain('event #4 of #');
+    expect(
+      find(r.ui, 'start of the log: first event at 2026-11-24 11:00:00Z, nothing before it'),
+    ).not.toBeNull();
+    expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C/);
+    // further back stays at the first event, by key and by button
+    press(r, '\x1b[D');
+    await settle(r);
+    r.ui.scrub(-60 * 60_000);
+    await settle(r);
+    expect(r.ui.asOf).toBe(T0);
+    expect(find(r.ui, 'START OF THE LOG')).not.toBeNull();
+    // and forward again from there
+    press(r, '\x1b[C');
+    await vi.waitFor(() => expect(screenText(r.ui)[0]).toContain('as of 2026-11-24 11:01:00Z'));
+    expect(find(r.ui, 'START OF THE LOG')).toBeNull();
 
     press(r, 'l');
     await settle(r);
