@@ -21,6 +21,8 @@ export function maybeConsole(opts: {
   deviceId: string;
   replicator: Replicator | null;
   settings?: ConsoleSettings;
+  /** A line under the header (the demo: where its hub's API is). */
+  infoLine?: string;
 }): OperatorConsole | null {
   if (opts.noUi || !process.stdout.isTTY || !process.stdin.isTTY) return null;
   const s = opts.settings ?? {};
@@ -41,6 +43,7 @@ export function maybeConsole(opts: {
     ...(rep ? { sync: { status: () => rep.status() } } : {}),
     ...(s.touch ? { touch: { input: s.touch.device, calibration: s.touch } } : {}),
     ...(s.sparkStyle ? { sparkStyle: s.sparkStyle } : {}),
+    ...(opts.infoLine === undefined ? {} : { infoLine: opts.infoLine }),
   });
   return ui;
 }

@@ -94,6 +94,9 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     quit = resolve;
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
+  const deviceDir = join(data, 'device');
+  const hubDir = join(data, 'hub');
+  const api = `http://127.0.0.1:${http.port}/devices`;
   const ui = maybeConsole({
     noUi: flag(p, 'no-ui'),
     recorder,
@@ -101,6 +104,8 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     deviceId: config.id,
     replicator,
     settings: { operator: 'demo' },
+    // the console owns the terminal, so where the hub listens is said on it
+    infoLine: `hub API ${api} · device log ${deviceDir} · hub store ${hubDir}`,
   });
   ui?.on('quit', () => quit());
   if (ui) out = { line: async () => {} };
@@ -124,8 +129,8 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     for (const sim of [node, gps, board]) sim.start();
     await recorder.start();
     replicator.start();
-    await out.line(`fieldlog demo: device log ${join(data, 'device')}, hub store ${join(data, 'hub')}`);
-    await out.line(`hub API http://127.0.0.1:${http.port}/devices  (Ctrl-C stops)`);
+    await out.line(`fieldlog demo: device log ${deviceDir}, hub store ${hubDir}`);
+    await out.line(`hub API ${api}  (Ctrl-C stops)`);
     ui?.start();
     if (!signal.aborted) await quitting;
   } finally {
@@ -146,8 +151,10 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     await deviceLog.close();
     await hubLog.close();
   }
+  // after the console has given the terminal back: the API's address outlives the screen
+  await output.line(`hub API was ${api}; device log ${deviceDir}, hub store ${hubDir}`);
   await output.line(
-    `stopped; check with: npx fieldlog log verify ${join(data, 'device')} && npx fieldlog log verify ${join(data, 'hub')}`,
+    `stopped; check with: npx fieldlog log verify ${deviceDir} && npx fieldlog log verify ${hubDir}`,
   );
   return 0;
 }

@@ -55,11 +55,17 @@ export interface OperatorConsoleOptions {
   maxFps?: number;
   /** 'ascii' for console fonts without block characters. */
   sparkStyle?: SparkStyle;
+  /**
+   * A line under the header for what the operator needs beside the device: the demo says
+   * where its hub's HTTP API listens (with the console on, nothing else may print it).
+   */
+  infoLine?: string;
 }
 
 const MINUTE = 60_000;
 const EMPTY = emptyDeviceState();
-const HINTS = 'a ack · n note · t limits · o operator · ←/→ 1 min · PgUp/PgDn 10 min · l LIVE · q quit';
+// quit first: a narrow screen (80 columns) cuts the line's end, and how to leave must stay
+const HINTS = 'q quit · a ack · n note · t limits · o operator · ←/→ 1 min · PgUp/PgDn 10 min · l LIVE';
 
 /**
  * The log folder's files, summed. LevelDB's approximateSize leaves out its write-ahead log,
@@ -349,6 +355,7 @@ export class OperatorConsole extends EventEmitter {
       tail: past?.tail ?? this.tail,
       selectedAlarm: this.selectedAlarm,
       sparkStyle: this.o.sparkStyle ?? 'blocks',
+      ...(this.o.infoLine === undefined ? {} : { infoLine: this.o.infoLine }),
     };
   }
 

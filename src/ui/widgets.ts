@@ -36,6 +36,8 @@ export interface ConsoleView {
   tail: EventTail;
   selectedAlarm: string | null;
   sparkStyle: SparkStyle;
+  /** A third header line (the demo: where the hub's API is). */
+  infoLine?: string;
 }
 
 /** Text from the log may hold braces; blessed would read them as tags. */
@@ -98,7 +100,11 @@ function sourcesText(state: Readonly<DeviceState>): string {
     .join(' ');
 }
 
-/** Two lines; the box's colour (LIVE or HISTORY) is the console's. */
+function withInfo(v: ConsoleView, lines: string): string {
+  return v.infoLine === undefined ? lines : `${lines}\n ${esc(v.infoLine)}`;
+}
+
+/** Two lines, three with an info line; the box's colour (LIVE or HISTORY) is the console's. */
 export function headerContent(v: ConsoleView): string {
   const uptimeFrom = v.state.startedAt ? Date.parse(v.state.startedAt) : null;
   const at = v.asOf ?? v.now;
@@ -114,13 +120,14 @@ export function headerContent(v: ConsoleView): string {
       : v.state.seq === 0
         ? 'nothing was recorded yet at that time'
         : `event #${v.state.seq} of #${v.head}${v.atStart ? ' · START OF THE LOG' : ''}`;
-    return `${line1}\n ${[what, sourcesText(v.state)].filter(Boolean).join(' · ')}`;
+    const line2 = ` ${[what, sourcesText(v.state)].filter(Boolean).join(' · ')}`;
+    return withInfo(v, `${line1}\n${line2}`);
   }
   const line1 =
     ` {bold}${esc(v.deviceId)}  LIVE{/bold}  ${dateTime(v.now)}${uptime}` +
     ` · operator {bold}${esc(v.operator)}{/bold}`;
   const line2 = ` ${[`log #${v.head}${size}`, syncText(v.sync), sourcesText(v.state)].filter(Boolean).join(' · ')}`;
-  return `${line1}\n${line2}`;
+  return withInfo(v, `${line1}\n${line2}`);
 }
 
 /** 'active' beats 'acknowledged': one unacknowledged alarm makes the row red. */

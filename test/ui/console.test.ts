@@ -333,3 +333,78 @@ describe('OperatorConsole with more room and a GPS', () => {
     }
   });
 });
+
+describe('OperatorConsole at 80×24', () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** A click (SGR press, then release) in the middle of a button's label, on the bar's middle row. */
+  async function click(r: Rig, label: string): Promise<void> {
+    const col = screenText(r.ui)[22]!.indexOf(label);
+    expect(col, `"${label}" on the button bar:\n${screenText(r.ui).join('\n')}`).toBeGreaterThanOrEqual(0);
+    const x = col + Math.floor(label.length / 2) + 1;
+    press(r, `\x1b[<0;${x};23M`);
+    await settle(r, 10);
+    press(r, `\x1b[<0;${x};23m`);
+    await settle(r);
+  }
+
+  it('keeps every button, the quit hint and the info line on screen, and every button works', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(T0);
+    const info = 'hub API http://127.0.0.1:8080/devices · device log data/device · hub store data/hub';
+    const r = await rig({ cols: 80, rows: 24, infoLine: info });
+    try {
+      r.src.emit({ kind: 'connected', port: '/dev/fake' });
+      r.src.reading('temp', 21.5, 'C');
+      await vi.advanceTimersByTimeAsync(30 * 60_000);
+      r.src.reading('temp', 31.25, 'C');
+      await settle(r);
+      const text = screenText(r.ui);
+      expect(text).toHaveLength(24);
+      expect(text.every((l) => l.length === 80)).toBe(true);
+      expect(text[2]).toContain('hub API http://127.0.0.1:8080/devices');
+      expect(find(r.ui, 'q quit')).not.toBeNull();
+      const labels = ['« 10m', '‹ 1m', '1m ›', '10m »', 'LIVE', 'ACK', 'NOTE', 'LIMITS', 'OPERATOR'];
+      // each label whole, framed and on the bottom rows
+      for (const label of labels) {
+        const col = text[22]!.indexOf(label);
+        expect(col, `${label} on the button bar:\n${text.join('\n')}`).toBeGreaterThanOrEqual(0);
+        expect(text[21]!.slice(col, col + label.length)).toMatch(/^─+$/);
+        expect(text[23]!.slice(col, col + label.length)).toMatch(/^─+$/);
+      }
+
+      await click(r, '« 10m');
+      expect(r.ui.asOf).toBe(T0 + 20 * 60_000);
+      await click(r, '‹ 1m');
+      expect(r.ui.asOf).toBe(T0 + 19 * 60_000);
+      await click(r, '10m »');
+      expect(r.ui.asOf).toBe(T0 + 29 * 60_000);
+      await click(r, '1m ›');
+      expect(r.ui.asOf).toBe(T0 + 30 * 60_000);
+      await click(r, '1m ›'); // past now: LIVE
+      expect(r.ui.asOf).toBeNull();
+      await click(r, '‹ 1m');
+      expect(r.ui.asOf).not.toBeNull();
+      await click(r, 'LIVE');
+      expect(r.ui.asOf).toBeNull();
+
+      await click(r, 'ACK');
+      expect((await events(r, 'AlarmAcknowledged')).map((e) => e.data)).toEqual([{ alarm: 'temp-above' }]);
+      await click(r, 'NOTE');
+      expect(find(r.ui, 'Maintenance finished')).not.toBeNull();
+      press(r, '\x1b');
+      await settle(r);
+      await click(r, 'LIMITS');
+      expect(find(r.ui, 'Change limits of')).not.toBeNull();
+      press(r, '\x1b');
+      await settle(r);
+      await click(r, 'OPERATOR');
+      expect(find(r.ui, 'Operator (now ana)')).not.toBeNull();
+      press(r, '\x1b');
+      await settle(r);
+      expect(find(r.ui, 'Operator (now ana)')).toBeNull();
+    } finally {
+      await r.close();
+    }
+  });
+});

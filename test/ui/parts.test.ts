@@ -83,6 +83,17 @@ describe('computeLayout', () => {
     expect(l.buttons.every((b) => b.height === 3 && b.top === 27)).toBe(true);
   });
 
+  it('fits every button at 80×24 (gaps go first), keeping them three rows tall', () => {
+    const l = computeLayout({ width: 80, height: 24, sensors: 4, hasPosition: true, buttons, headerRows: 3 });
+    for (const r of [l.header, l.sensors, l.events, l.position!, l.alarms, l.status, ...l.buttons]) {
+      expect(inside(r, 80, 24)).toBe(true);
+    }
+    expect(l.buttons).toHaveLength(buttons.length);
+    expect(l.buttons.every((b, i) => b.height === 3 && b.width >= buttons[i]!.length + 2)).toBe(true);
+    expect(l.header.height).toBe(3);
+    expect(l.sensors.top).toBe(3);
+  });
+
   it('gives more room to the panels on a bigger screen, and the alarms the GPS room without one', () => {
     const small = computeLayout({ width: 100, height: 30, sensors: 30, hasPosition: false, buttons });
     const big = computeLayout({ width: 160, height: 48, sensors: 30, hasPosition: false, buttons });
