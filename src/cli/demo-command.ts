@@ -10,6 +10,7 @@ import { SimulatorBinding } from '../../firmware-sim/mock-port.js';
 import { NmeaReceiver } from '../../firmware-sim/nmea-receiver.js';
 import { createSources } from '../device/build-sources.js';
 import type { DeviceConfig } from '../device/config.js';
+import { configuredPrecision } from '../device/display-precision.js';
 import { Recorder } from '../device/recorder.js';
 import type { SerialBinding } from '../device/sources/source.js';
 import { startBroker } from '../hub/broker.js';
@@ -17,6 +18,7 @@ import { createHubApi, listenHubApi } from '../hub/http-api.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { SensorPrecision } from '../log/precision.js';
 import { Ingest } from '../sync/ingest.js';
 import { Replicator } from '../sync/replicator.js';
 import { flag, int, parseFlags, str } from './args.js';
@@ -104,16 +106,19 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     deviceId: config.id,
     replicator,
     settings: { operator: 'demo' },
+    precision: configuredPrecision(config),
     // the console owns the terminal, so where the hub listens is said on it
     infoLine: `hub API ${api} · device log ${deviceDir} · hub store ${hubDir}`,
   });
   ui?.on('quit', () => quit());
   if (ui) out = { line: async () => {} };
   let readings = 0;
+  const shown = new SensorPrecision(configuredPrecision(config));
   recorder.on('events', (events: Envelope[]) => {
     for (const e of events) {
+      shown.seeEvent(e);
       if (e.type === 'ReadingRecorded' || e.type === 'PositionRecorded') readings++;
-      else void out.line(`${e.time} #${e.seq} ${describeEvent(e)}`).catch(() => {});
+      else void out.line(`${e.time} #${e.seq} ${describeEvent(e, shown)}`).catch(() => {});
     }
   });
   const tally = setInterval(() => {

@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { emptyDeviceState } from '../log/device-state.js';
 import type { Envelope } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
+import { SensorPrecision } from '../log/precision.js';
 import {
   type ActionHost,
   acknowledge,
@@ -60,6 +61,8 @@ export interface OperatorConsoleOptions {
    * where its hub's HTTP API listens (with the console on, nothing else may print it).
    */
   infoLine?: string;
+  /** Decimals per sensor known from the configuration; others show the most decimals seen. */
+  precision?: Readonly<Record<string, number>>;
 }
 
 const MINUTE = 60_000;
@@ -99,7 +102,8 @@ export class OperatorConsole extends EventEmitter {
   private readonly clock: ConsoleClock;
   private readonly frameMs: number;
   private trends = new Trends();
-  private tail = new EventTail();
+  private readonly precision: SensorPrecision;
+  private tail: EventTail;
   /** Live events that arrive while the tail and trends are read back at start. */
   private seedBuffer: Envelope[] | null = [];
   private readonly loader: HistoryLoader;
@@ -125,7 +129,9 @@ export class OperatorConsole extends EventEmitter {
     this.operatorName = o.operator;
     this.clock = o.clock ?? systemClock;
     this.frameMs = 1000 / Math.max(1, o.maxFps ?? 10);
-    this.loader = new HistoryLoader(o.log);
+    this.precision = new SensorPrecision(o.precision ?? {});
+    this.tail = new EventTail(undefined, this.precision);
+    this.loader = new HistoryLoader(o.log, { precision: this.precision });
   }
 
   /** Frames drawn so far. */
@@ -242,8 +248,10 @@ export class OperatorConsole extends EventEmitter {
     if (e.seq === 1 && this.firstTime === null) this.firstTime = Date.parse(e.time);
     if (e.type === 'ReadingRecorded' && e.data !== null) {
       const { sensor, value } = e.data;
-      if (typeof sensor === 'string' && typeof value === 'number')
+      if (typeof sensor === 'string' && typeof value === 'number') {
+        this.precision.see(sensor, value);
         trends.push(sensor, Date.parse(e.time), value);
+      }
     }
     tail.add(e);
   }
@@ -252,7 +260,7 @@ export class OperatorConsole extends EventEmitter {
   private async seed(): Promise<void> {
     let past: PastView | null = null;
     try {
-      past = await new HistoryLoader(this.o.log).load(this.clock.now());
+      past = await new HistoryLoader(this.o.log, { precision: this.precision }).load(this.clock.now());
     } catch (err) {
       this.say(`could not read the log back: ${(err as Error).message}`, 'error');
     }
@@ -355,6 +363,7 @@ export class OperatorConsole extends EventEmitter {
       tail: past?.tail ?? this.tail,
       selectedAlarm: this.selectedAlarm,
       sparkStyle: this.o.sparkStyle ?? 'blocks',
+      precision: this.precision,
       ...(this.o.infoLine === undefined ? {} : { infoLine: this.o.infoLine }),
     };
   }
@@ -422,6 +431,7 @@ export class OperatorConsole extends EventEmitter {
       screen: this.screenRef!,
       recorder: this.o.recorder,
       operators: this.o.operators ?? [],
+      precision: this.precision,
       get operator() {
         return self.operatorName;
       },

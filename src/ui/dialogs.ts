@@ -2,7 +2,7 @@
 // finger-sized buttons. Keys reach a dialog through the console's one key router, never
 // through blessed's per-element key handling, so a dialog open means the main keys are off.
 import blessed from 'blessed';
-import { esc, formatValue } from './widgets.js';
+import { esc } from './widgets.js';
 
 type Box = blessed.Widgets.BoxElement;
 type Screen = blessed.Widgets.Screen;
@@ -188,10 +188,12 @@ export class ThresholdEditor implements Modal {
     private readonly current: number | undefined,
     private readonly save: (draft: LimitsDraft) => Promise<boolean>,
     private readonly cancel: () => void,
+    /** How the sensor's values are shown (its precision). */
+    show: (v: number) => string = String,
   ) {
     const ref = Math.abs(draft.above ?? draft.below ?? current ?? 1);
     this.step = ref >= 1000 ? 100 : ref >= 100 ? 10 : ref >= 5 ? 1 : 0.1;
-    const now = current === undefined ? '' : ` (now ${formatValue(current)})`;
+    const now = current === undefined ? '' : ` (now ${show(current)})`;
     this.box = modalBox(screen, `Limits of ${sensor}${now}`, 52, 14);
     const tall = true;
     this.lines = { above: this.fieldRow(0, 'above', tall), below: this.fieldRow(3, 'below', tall) };

@@ -73,7 +73,8 @@ describe('OperatorConsole', () => {
     expect(cellColours(r.ui, at.row, at.col)).toMatchObject({ bg: 'red', fg: 'white' });
     const hum = find(r.ui, 'hum       ')!;
     expect(cellColours(r.ui, hum.row, hum.col).bg).toBe('default');
-    expect(row(r, 'temp above 30')).toContain('> temp above 30 (31.20)');
+    // shown to the sensor's precision: temp has sent one decimal (21.5, 31.2)
+    expect(row(r, 'temp above 30')).toContain('> temp above 30.0 (31.2)');
     expect(row(r, 'NOT ACKNOWLEDGED')).toContain('11:00:00Z NOT ACKNOWLEDGED');
 
     press(r, 'a');
@@ -96,7 +97,7 @@ describe('OperatorConsole', () => {
     r.src.reading('temp', 31, 'C');
     r.src.reading('hum', 60, '%');
     await settle(r);
-    expect(row(r, 'temp above 30')).toContain('> temp above 30 (31)');
+    expect(row(r, 'temp above 30')).toContain('> temp above 30.0 (31.0)');
     const hum = find(r.ui, 'hum above 50')!;
     // xterm SGR mouse: 1-based column and row; M press, m release. blessed parses one mouse
     // sequence per chunk of input, so they go as two writes, as a terminal sends them
@@ -104,7 +105,7 @@ describe('OperatorConsole', () => {
     await settle(r, 10);
     press(r, `\x1b[<0;${hum.col + 3};${hum.row + 1}m`);
     await settle(r);
-    expect(row(r, 'hum above 50')).toContain('> hum above 50 (60)');
+    expect(row(r, 'hum above 50')).toContain('> hum above 50.00 (60.00)');
     press(r, 'a');
     await settle(r);
     expect((await events(r, 'AlarmAcknowledged')).map((e) => e.data)).toEqual([{ alarm: 'hum-above' }]);
@@ -114,18 +115,18 @@ describe('OperatorConsole', () => {
     await vi.advanceTimersByTimeAsync(5 * 60_000);
     r.src.reading('temp', 28, 'C');
     await settle(r);
-    expect(row(r, 'temp      ')).toMatch(/temp\s+28 C/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+28\.0 C/);
 
     press(r, '\x1b[D'); // left: one minute back, before the 28
     await vi.waitFor(() => expect(find(r.ui, 'HISTORY')).not.toBeNull());
-    await vi.waitFor(() => expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C\s+21\.50\s+21\.50/));
+    await vi.waitFor(() => expect(row(r, 'temp      ')).toMatch(/temp\s+21\.5 C\s+21\.5\s+21\.5 /));
     expect(screenText(r.ui)[0]).toContain('HISTORY as of 2026-11-24 11:04:00Z (1m 00s ago)');
     expect(cellColours(r.ui, 0, 2).bg).toBe('yellow');
     expect(r.ui.asOf).toBe(T0 + 4 * 60_000);
     // logging goes on behind it
     r.src.reading('temp', 29, 'C');
     await settle(r);
-    expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+21\.5 C/);
     // acting on the past is refused with a word
     press(r, 'a');
     await settle(r);
@@ -140,7 +141,7 @@ describe('OperatorConsole', () => {
     expect(
       find(r.ui, 'start of the log: first event at 2026-11-24 11:00:00Z, nothing before it'),
     ).not.toBeNull();
-    expect(row(r, 'temp      ')).toMatch(/temp\s+21\.50 C/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+21\.5 C/);
     // further back stays at the first event, by key and by button
     press(r, '\x1b[D');
     await settle(r);
@@ -157,7 +158,7 @@ describe('OperatorConsole', () => {
     await settle(r);
     expect(screenText(r.ui)[0]).toContain('LIVE');
     expect(find(r.ui, 'HISTORY')).toBeNull();
-    expect(row(r, 'temp      ')).toMatch(/temp\s+29 C/);
+    expect(row(r, 'temp      ')).toMatch(/temp\s+29\.0 C/);
     expect(r.ui.asOf).toBeNull();
   });
 
@@ -196,7 +197,7 @@ describe('OperatorConsole', () => {
     expect(row(r, 'above 30, below none')).toMatch(/2\s+temp\s+above 30, below none/);
     press(r, '2'); // hum, temp: temp
     await settle(r);
-    expect(find(r.ui, 'Limits of temp (now 21.50)')).not.toBeNull();
+    expect(find(r.ui, 'Limits of temp (now 21.5)')).not.toBeNull();
     press(r, '35\t'); // type 35 for above, Tab commits it and moves to below
     press(r, '-'); // below: starts from the other limit minus one step
     await settle(r);
@@ -328,6 +329,36 @@ describe('OperatorConsole with more room and a GPS', () => {
       expect(text[1]).toContain('sync connected · backlog 2 · acked #3');
       expect(find(r.ui, '48.858370, 2.294481')).not.toBeNull();
       expect(find(r.ui, 'alt 35 m · 9 sats')).not.toBeNull();
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe('OperatorConsole precision', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("shows values to the sensor's precision, configured or as sent; the log keeps them as measured", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(T0);
+    const r = await rig({ precision: { light: 2 } });
+    try {
+      r.src.emit({ kind: 'connected', port: '/dev/fake' });
+      await r.rec.changeThreshold('light', { above: null, below: 41 }, 'ana');
+      r.src.reading('light', 41.348973607038126, '%');
+      r.src.reading('light', 40.762463343108504, '%'); // raises light-below
+      r.src.reading('temp', 31.5, 'C'); // raises the alarm: above 30
+      r.src.reading('temp', 21.25, 'C'); // clears it
+      await settle(r);
+      expect(row(r, 'light     ')).toMatch(/light\s+40\.76 %\s+40\.76\s+41\.35 /);
+      expect(row(r, 'temp      ')).toMatch(/temp\s+21\.25 C\s+21\.25\s+31\.50 /);
+      expect(find(r.ui, 'ALARM light below 41.00: 40.76')).not.toBeNull();
+      expect(find(r.ui, '> light below 41.00 (40.76)')).not.toBeNull();
+      expect(find(r.ui, 'ALARM temp above 30.0: 31.5')).not.toBeNull();
+      expect(find(r.ui, 'alarm temp-above cleared at 21.25')).not.toBeNull();
+      expect(screenText(r.ui).join('\n')).not.toMatch(/\d\.\d{7}/);
+      const values = (await events(r, 'ReadingRecorded')).map((e) => e.data?.value);
+      expect(values).toEqual([41.348973607038126, 40.762463343108504, 31.5, 21.25]);
     } finally {
       await r.close();
     }
