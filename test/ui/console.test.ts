@@ -345,8 +345,10 @@ describe('OperatorConsole precision', () => {
     try {
       r.src.emit({ kind: 'connected', port: '/dev/fake' });
       await r.rec.changeThreshold('light', { above: null, below: 41 }, 'ana');
-      r.src.reading('light', 41.348973607038126, '%');
-      r.src.reading('light', 40.762463343108504, '%'); // raises light-below
+      // a Firmata pin over scale [0, 100]: 10-bit counts 423 and 417
+      const light = [(100 * 423) / 1023, (100 * 417) / 1023]; // 41.348973607038126, 40.76246334310851
+      r.src.reading('light', light[0]!, '%');
+      r.src.reading('light', light[1]!, '%'); // raises light-below
       r.src.reading('temp', 31.5, 'C'); // raises the alarm: above 30
       r.src.reading('temp', 21.25, 'C'); // clears it
       await settle(r);
@@ -358,7 +360,7 @@ describe('OperatorConsole precision', () => {
       expect(find(r.ui, 'alarm temp-above cleared at 21.25')).not.toBeNull();
       expect(screenText(r.ui).join('\n')).not.toMatch(/\d\.\d{7}/);
       const values = (await events(r, 'ReadingRecorded')).map((e) => e.data?.value);
-      expect(values).toEqual([41.348973607038126, 40.762463343108504, 31.5, 21.25]);
+      expect(values).toEqual([...light, 31.5, 21.25]);
     } finally {
       await r.close();
     }
