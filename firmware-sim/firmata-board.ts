@@ -266,6 +266,21 @@ const defaultWaveform = (channel: number): Waveform =>
 
 // ---- the board ---------------------------------------------------------------------------
 
+/** `reset`: the board restarts under the host (a brown-out, a loose USB cable), announcing itself again. */
+export const FIRMATA_FAULTS = ['reset'] as const;
+export type FirmataFault = (typeof FIRMATA_FAULTS)[number];
+
+export interface FirmataBoardStats {
+  /** Power-ons and resets, the host's (DTR) and injected ones alike. */
+  boots: number;
+  analogMessages: number;
+  digitalMessages: number;
+  /** Answers to the host's queries (version, firmware, capabilities, mapping, pin state). */
+  answers: number;
+  /** Injections per fault kind. */
+  faults: Record<FirmataFault, number>;
+}
+
 export interface FirmataBoardOptions {
   /** Send REPORT_VERSION and the firmware name unprompted on start, as a reset Arduino does. Default true. */
   announce?: boolean;
@@ -281,6 +296,9 @@ export interface FirmataBoardOptions {
   pins?: readonly PinSpec[];
   clock?: BoardClock;
   random?: () => number;
+  faults?: Iterable<FirmataFault>;
+  /** Injected faults a second, on average, whatever the sampling interval. Default 0.05. */
+  faultsPerSecond?: number;
 }
 
 export class FirmataBoard implements SerialSimulator {
@@ -301,6 +319,15 @@ export class FirmataBoard implements SerialSimulator {
   #timer: unknown = null;
   #bootAt = 0;
   #resetting = false;
+  readonly #faults: readonly FirmataFault[];
+  readonly #faultsPerSecond: number;
+  #stats: FirmataBoardStats = {
+    boots: 0,
+    analogMessages: 0,
+    digitalMessages: 0,
+    answers: 0,
+    faults: { reset: 0 },
+  };
 
   constructor(options: FirmataBoardOptions = {}) {
     this.#options = options;
@@ -317,6 +344,19 @@ export class FirmataBoard implements SerialSimulator {
       { length: channels },
       (_, ch) => options.waveforms?.[ch] ?? defaultWaveform(ch),
     );
+    this.#faults = [...new Set(options.faults ?? [])];
+    for (const f of this.#faults) {
+      if (!(FIRMATA_FAULTS as readonly string[]).includes(f))
+        throw fail('CONFIG_INVALID', `unknown fault "${f}"`);
+    }
+    this.#faultsPerSecond = options.faultsPerSecond ?? 0.05;
+    if (!(this.#faultsPerSecond >= 0 && Number.isFinite(this.#faultsPerSecond)))
+      throw fail('CONFIG_INVALID', `faultsPerSecond must be 0 or more, got ${this.#faultsPerSecond}`);
+  }
+
+  /** What the board sent and did since it was made, for `fieldlog sim`'s closing line. */
+  get stats(): FirmataBoardStats {
+    return { ...this.#stats, faults: { ...this.#stats.faults } };
   }
 
   get running(): boolean {
@@ -335,6 +375,7 @@ export class FirmataBoard implements SerialSimulator {
   start(): void {
     this.stop();
     this.#parser.reset();
+    this.#stats.boots++;
     this.#bootAt = this.#clock.now();
     this.#systemReset();
     this.#timer = this.#clock.setInterval(() => this.#sample(), this.#interval);
@@ -382,19 +423,19 @@ export class FirmataBoard implements SerialSimulator {
   #handle(m: HostMessage): void {
     switch (m.type) {
       case 'reportVersion':
-        this.#send(this.#versionReport());
+        this.#answer(this.#versionReport());
         break;
       case 'queryFirmware':
-        this.#send(this.#firmwareReport());
+        this.#answer(this.#firmwareReport());
         break;
       case 'capabilityQuery':
-        this.#send(encodeCapabilityResponse(this.#pins));
+        this.#answer(encodeCapabilityResponse(this.#pins));
         break;
       case 'analogMappingQuery':
-        this.#send(encodeAnalogMappingResponse(this.#pins));
+        this.#answer(encodeAnalogMappingResponse(this.#pins));
         break;
       case 'pinStateQuery':
-        this.#send(encodePinStateResponse(m.pin, this.#modes[m.pin], this.#states[m.pin]));
+        this.#answer(encodePinStateResponse(m.pin, this.#modes[m.pin], this.#states[m.pin]));
         break;
       case 'samplingInterval':
         this.#interval = Math.max(1, m.ms); // StandardFirmata's MINIMUM_SAMPLING_INTERVAL
@@ -466,7 +507,10 @@ export class FirmataBoard implements SerialSimulator {
     }
     this.#analogReporting |= 1 << channel;
     // The board answers at once so a host that reconnects needn't wait a sampling period.
-    if (!this.#resetting) this.#send(encodeAnalogMessage(channel, this.readAnalog(channel)));
+    if (!this.#resetting) {
+      this.#stats.analogMessages++;
+      this.#send(encodeAnalogMessage(channel, this.readAnalog(channel)));
+    }
   }
 
   #reportPort(port: number, force: boolean): void {
@@ -481,17 +525,31 @@ export class FirmataBoard implements SerialSimulator {
     }
     if (!force && this.#lastPortValue[port] === value) return;
     this.#lastPortValue[port] = value;
+    this.#stats.digitalMessages++;
     this.#send(encodeDigitalMessage(port, value));
   }
 
   #sample(): void {
+    // the chance per sample follows the interval, so the rate a second holds whatever the host set
+    if (this.#faults.length > 0 && this.#random() < (this.#faultsPerSecond * this.#interval) / 1000) {
+      const fault = this.#faults[Math.floor(this.#random() * this.#faults.length)]!;
+      this.#stats.faults[fault]++;
+      this.start(); // 'reset': power-on state and the announcement, as after a brown-out
+      return;
+    }
     const out: Buffer[] = [];
     this.#pins.forEach((spec, pin) => {
       const ch = spec.analogChannel;
       if (ch !== undefined && this.#modes[pin] === PIN_MODE.ANALOG && this.isReportingAnalog(ch))
         out.push(encodeAnalogMessage(ch, this.readAnalog(ch)));
     });
+    this.#stats.analogMessages += out.length;
     if (out.length > 0) this.#send(...out);
+  }
+
+  #answer(bytes: Buffer): void {
+    this.#stats.answers++;
+    this.#send(bytes);
   }
 
   #versionReport(): Buffer {

@@ -4,7 +4,7 @@
 import { type CommandSpec, int, parseFlags, str } from '../src/cli/args.js';
 import type { Output } from '../src/cli/output.js';
 import { fail } from '../src/errors.js';
-import { FirmataBoard, seededRandom } from './firmata-board.js';
+import { FIRMATA_FAULTS, FirmataBoard, type FirmataFault, seededRandom } from './firmata-board.js';
 import { LINE_FAULTS, type LineFault, LineNode } from './line-node.js';
 import type { SerialSimulator } from './mock-port.js';
 import { NMEA_FAULTS, type NmeaFault, NmeaReceiver } from './nmea-receiver.js';
@@ -38,7 +38,12 @@ export const SIM: CommandSpec = {
     faults: {
       type: 'string',
       value: 'LIST',
-      help: `faults to inject, comma-separated: line ${LINE_FAULTS.join(', ')}; nmea ${NMEA_FAULTS.join(', ')}`,
+      help: `faults to inject, comma-separated: line ${LINE_FAULTS.join(', ')}; nmea ${NMEA_FAULTS.join(', ')}; firmata ${FIRMATA_FAULTS.join(', ')}`,
+    },
+    'fault-rate': {
+      type: 'string',
+      value: 'N',
+      help: 'faults a second on average (above 0, at most 1000; needs --faults); without it line and nmea spoil 5 % of frames',
     },
     seed: {
       type: 'string',
@@ -52,7 +57,7 @@ export const SIM: CommandSpec = {
 const KINDS = {
   line: { faults: LINE_FAULTS as readonly string[], maxHz: 1000, baudRate: 115200 },
   nmea: { faults: NMEA_FAULTS as readonly string[], maxHz: 10, baudRate: 9600 },
-  firmata: { faults: [] as readonly string[], maxHz: 1000, baudRate: 57600 },
+  firmata: { faults: FIRMATA_FAULTS as readonly string[], maxHz: 1000, baudRate: 57600 },
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -76,10 +81,11 @@ export async function runSim(
   const path = str(p, 'port');
   const hz = int(p, 'rate', 1, spec.maxHz);
   const faults = parseFaults(command, str(p, 'faults'), spec.faults);
+  const perSecond = faultRate(command, str(p, 'fault-rate'), faults);
   const seed = int(p, 'seed', 0, 0xffffffff);
   const random = seed === undefined ? Math.random : seededRandom(seed);
   const periodMs = hz === undefined ? undefined : Math.round(1000 / hz);
-  const simulation = build(kind as Kind, { periodMs, faults, random });
+  const simulation = build(kind as Kind, { periodMs, faults, perSecond, random });
 
   const outcome =
     path === undefined
@@ -104,13 +110,43 @@ function parseFaults(command: string, text: string | undefined, known: readonly 
   return names;
 }
 
+/**
+ * `--fault-rate N`: faults a second on average, so that one is seen within seconds when asked
+ * whatever the sample rate. Without it each kind keeps its gentle default (a 5 % chance per
+ * line frame or NMEA epoch, 0.05 a second for the board).
+ */
+function faultRate(command: string, text: string | undefined, faults: string[]): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1000)
+    throw fail(
+      'USAGE',
+      `${command}: --fault-rate must be faults a second, above 0 and at most 1000, got "${text}"`,
+    );
+  if (faults.length === 0) throw fail('USAGE', `${command}: --fault-rate needs --faults to say which`);
+  return n;
+}
+
+/** A chance per frame sent every `periodMs` that gives `perSecond` faults a second (at most every frame). */
+export function chancePerFrame(perSecond: number, periodMs: number): number {
+  return Math.min(1, (perSecond * periodMs) / 1000);
+}
+
 function build(
   kind: Kind,
-  o: { periodMs: number | undefined; faults: string[]; random: () => number },
+  o: { periodMs: number | undefined; faults: string[]; perSecond: number | undefined; random: () => number },
 ): Simulation {
+  // line and NMEA draw per frame: at the starting period (a device's $FLC,RATE may change it)
+  const perFrame =
+    o.perSecond === undefined ? {} : { faultRate: chancePerFrame(o.perSecond, o.periodMs ?? 1000) };
   switch (kind) {
     case 'line': {
-      const node = new LineNode({ periodMs: o.periodMs, faults: o.faults as LineFault[], random: o.random });
+      const node = new LineNode({
+        periodMs: o.periodMs,
+        faults: o.faults as LineFault[],
+        random: o.random,
+        ...perFrame,
+      });
       return { sim: node, stats: () => node.stats, onLineChange: (l) => node.onLineChange(l) };
     }
     case 'nmea': {
@@ -119,12 +155,19 @@ function build(
         faults: o.faults as NmeaFault[],
         random: o.random,
         startupText: true,
+        ...perFrame,
       });
       return { sim: gps, stats: () => gps.stats };
     }
     case 'firmata': {
-      const board = new FirmataBoard({ announce: true, samplingIntervalMs: o.periodMs, random: o.random });
-      return { sim: board, stats: () => undefined };
+      const board = new FirmataBoard({
+        announce: true,
+        samplingIntervalMs: o.periodMs,
+        random: o.random,
+        faults: o.faults as FirmataFault[],
+        ...(o.perSecond === undefined ? {} : { faultsPerSecond: o.perSecond }),
+      });
+      return { sim: board, stats: () => board.stats };
     }
   }
 }

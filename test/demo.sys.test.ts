@@ -25,6 +25,10 @@ describe('fieldlog demo', () => {
     } finally {
       expect(await demo.stop('SIGINT')).toBe(0);
     }
+    // where the hub API was, said again at the end (with the console on, the only place it is printed)
+    expect(demo.lines).toContain(
+      `hub API was http://127.0.0.1:${/:(\d+)\//.exec(await demo.waitFor(/hub API http:/))![1]}/devices; device log ${join(root, 'device')}, hub store ${join(root, 'hub')}`,
+    );
     const dev = await EventLog.open(join(root, 'device'));
     const hub = await EventLog.open(join(root, 'hub'));
     try {

@@ -37,6 +37,10 @@ export function maybeConsole(opts: {
   deviceId: string;
   replicator: Replicator | null;
   settings?: ConsoleSettings;
+  /** A line under the header (the demo: where its hub's API is). */
+  infoLine?: string;
+  /** Decimals per sensor from the configuration (configuredPrecision). */
+  precision?: Record<string, number>;
 }): OperatorConsole | null {
   if (opts.noUi || !process.stdout.isTTY || !process.stdin.isTTY) return null;
   const s = opts.settings ?? {};
@@ -57,6 +61,8 @@ export function maybeConsole(opts: {
     ...(rep ? { sync: { status: () => rep.status() } } : {}),
     ...(s.touch ? { touch: { input: s.touch.device, calibration: s.touch } } : {}),
     ...(s.sparkStyle ? { sparkStyle: s.sparkStyle } : {}),
+    ...(opts.infoLine === undefined ? {} : { infoLine: opts.infoLine }),
+    ...(opts.precision === undefined ? {} : { precision: opts.precision }),
   });
   return ui;
 }

@@ -10,6 +10,7 @@ import { SimulatorBinding } from '../../firmware-sim/mock-port.js';
 import { NmeaReceiver } from '../../firmware-sim/nmea-receiver.js';
 import { createSources } from '../device/build-sources.js';
 import type { DeviceConfig } from '../device/config.js';
+import { configuredPrecision } from '../device/display-precision.js';
 import { Recorder } from '../device/recorder.js';
 import type { SerialBinding } from '../device/sources/source.js';
 import { startBroker } from '../hub/broker.js';
@@ -17,6 +18,7 @@ import { createHubApi, listenHubApi } from '../hub/http-api.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { SensorPrecision } from '../log/precision.js';
 import { Ingest } from '../sync/ingest.js';
 import { Replicator } from '../sync/replicator.js';
 import { type CommandSpec, flag, given, int, parseFlags, str } from './args.js';
@@ -145,6 +147,9 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     failure = err;
     quit();
   });
+  const deviceDir = join(data, 'device');
+  const hubDir = join(data, 'hub');
+  const apiUrl = `http://127.0.0.1:${http.port}/devices`;
   const ui = maybeConsole({
     noUi: flag(p, 'no-ui'),
     recorder,
@@ -152,6 +157,9 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     deviceId: config.id,
     replicator,
     settings: { operator: 'demo' },
+    precision: configuredPrecision(config),
+    // the console owns the terminal, so where the hub listens is said on it
+    infoLine: `hub API ${apiUrl} · device log ${deviceDir} · hub store ${hubDir}`,
   });
   ui?.on('quit', (operator: string) => {
     quitBy ??= operator;
@@ -162,10 +170,12 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     errors.hold();
   }
   let readings = 0;
+  const shown = new SensorPrecision(configuredPrecision(config));
   recorder.on('events', (events: Envelope[]) => {
     for (const e of events) {
+      shown.seeEvent(e);
       if (e.type === 'ReadingRecorded' || e.type === 'PositionRecorded') readings++;
-      else void out.line(`${e.time} #${e.seq} ${describeEvent(e)}`).catch(() => {});
+      else void out.line(`${e.time} #${e.seq} ${describeEvent(e, shown)}`).catch(() => {});
     }
   });
   const tally = setInterval(() => {
@@ -181,8 +191,8 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     for (const sim of [node, gps, board]) sim.start();
     await recorder.start();
     replicator.start();
-    await out.line(`fieldlog demo: device log ${join(data, 'device')}, hub store ${join(data, 'hub')}`);
-    await out.line(`hub API http://127.0.0.1:${http.port}/devices  (Ctrl-C stops)`);
+    await out.line(`fieldlog demo: device log ${deviceDir}, hub store ${hubDir}`);
+    await out.line(`hub API ${apiUrl}  (Ctrl-C stops)`);
     ui?.start();
     if (!signal.aborted) await quitting;
   } finally {
@@ -206,8 +216,10 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     await hubLog.close();
   }
   if (failure) throw stoppedBy(failure, 'the demo device');
+  // after the console has given the terminal back: the API's address outlives the screen
+  await output.line(`hub API was ${apiUrl}; device log ${deviceDir}, hub store ${hubDir}`);
   await output.line(
-    `stopped; check with: npx fieldlog log verify ${join(data, 'device')} && npx fieldlog log verify ${join(data, 'hub')}`,
+    `stopped; check with: npx fieldlog log verify ${deviceDir} && npx fieldlog log verify ${hubDir}`,
   );
   return 0;
 }

@@ -2,6 +2,7 @@
 // SIGTERM, then stops cleanly (sources closed, pending events written, log closed).
 import { createSources } from '../device/build-sources.js';
 import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
+import { configuredPrecision } from '../device/display-precision.js';
 import { createDeviceMetrics } from '../device/metrics.js';
 import { Recorder } from '../device/recorder.js';
 import type { SourceDeps } from '../device/sources/source.js';
@@ -9,6 +10,7 @@ import { fail } from '../errors.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { SensorPrecision } from '../log/precision.js';
 import { listenMetrics } from '../metrics.js';
 import { Replicator } from '../sync/replicator.js';
 import { type CommandSpec, flag, int, parseFlags, str } from './args.js';
@@ -164,6 +166,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     deviceId: config.id,
     replicator,
     ...(config.console ? { settings: config.console } : {}),
+    precision: configuredPrecision(config),
   });
   ui?.on('quit', (operator: string) => {
     quitBy ??= operator;
@@ -177,10 +180,12 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
 
   // Headless: one line per event that is not a reading, and a count of readings now and then.
   let readings = 0;
+  const shown = new SensorPrecision(configuredPrecision(config));
   const onEvents = (events: Envelope[]) => {
     for (const e of events) {
+      shown.seeEvent(e);
       if (e.type === 'ReadingRecorded' || e.type === 'PositionRecorded') readings++;
-      else void out.line(`${e.time} #${e.seq} ${describeEvent(e)}`).catch(() => {});
+      else void out.line(`${e.time} #${e.seq} ${describeEvent(e, shown)}`).catch(() => {});
     }
   };
   recorder.on('events', onEvents);

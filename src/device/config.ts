@@ -20,6 +20,8 @@ const pinSchema = z.strictObject({
     .regex(/^[A-Za-z%/°]{1,8}$/, 'must match [A-Za-z%/°]{1,8}')
     .optional(),
   scale: z.tuple([z.number(), z.number()]).optional(),
+  /** Decimals to show the values with (display only); default: from the ADC step over `scale`. */
+  precision: z.number().int().min(0).max(6).optional(),
 });
 
 const sourceSchema = z

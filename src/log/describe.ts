@@ -1,5 +1,7 @@
 // One event in words, for people: the console's event tail and the device's headless output.
+// Values are shown to their sensor's precision (precision.ts); the event keeps them as measured.
 import type { FoldEvent } from './event-log.js';
+import { SensorPrecision } from './precision.js';
 
 type Data = Record<string, unknown>;
 
@@ -12,9 +14,19 @@ function who(e: Pick<FoldEvent, 'meta'>): string {
   return typeof a === 'string' && a.startsWith('operator:') ? ` by ${a.slice('operator:'.length)}` : '';
 }
 
-export function describeEvent(e: Pick<FoldEvent, 'type' | 'data' | 'meta'>): string {
+const UNKNOWN = new SensorPrecision();
+
+/** `precision` should have seen the sensor's readings; without it a value shows its own decimals. */
+export function describeEvent(
+  e: Pick<FoldEvent, 'type' | 'data' | 'meta'>,
+  precision: SensorPrecision = UNKNOWN,
+): string {
   const d = e.data as Data | null;
   if (d === null) return `${e.type} (payload redacted)`;
+  const sensor = String(d.sensor);
+  const value = (v: unknown) => (typeof v === 'number' ? precision.format(sensor, v) : '?');
+  const limit = (v: unknown) =>
+    typeof v === 'number' ? precision.formatLimit(sensor, v) : v === null || v === undefined ? 'none' : '?';
   switch (e.type) {
     case 'DeviceStarted':
       return `device started, version ${d.version}${d.clockSynced === false ? ', clock NOT synchronised' : ''}`;
@@ -31,7 +43,7 @@ export function describeEvent(e: Pick<FoldEvent, 'type' | 'data' | 'meta'>): str
     case 'SourceCommandAnswered':
       return `${d.source} answered ${d.command}: ${d.ok ? 'ok' : `refused (${d.why ?? ''})`}`;
     case 'ReadingRecorded':
-      return `${d.sensor} = ${num(d.value)}${d.unit ? ` ${d.unit}` : ''}`;
+      return `${d.sensor} = ${value(d.value)}${d.unit ? ` ${d.unit}` : ''}`;
     case 'PositionRecorded':
       return `position ${Number(d.lat).toFixed(6)}, ${Number(d.lon).toFixed(6)}${d.alt !== undefined ? ` alt ${d.alt} m` : ''}`;
     case 'FramesRejected': {
@@ -43,13 +55,13 @@ export function describeEvent(e: Pick<FoldEvent, 'type' | 'data' | 'meta'>): str
     case 'FramesLost':
       return `${d.source}: ${num(d.count)} frame(s) lost between counters ${num(d.after)} and ${num(d.next)}`;
     case 'AlarmRaised':
-      return `ALARM ${d.sensor} ${d.kind} ${num(d.limit)}: ${num(d.value)}`;
+      return `ALARM ${d.sensor} ${d.kind} ${limit(d.limit)}: ${value(d.value)}`;
     case 'AlarmCleared':
-      return `alarm ${d.alarm} cleared at ${num(d.value)}`;
+      return `alarm ${d.alarm} cleared at ${value(d.value)}`;
     case 'AlarmAcknowledged':
       return `alarm ${d.alarm} acknowledged${who(e)}${d.comment ? `: ${d.comment}` : ''}`;
     case 'ThresholdChanged':
-      return `limits of ${d.sensor}: above ${d.above ?? 'none'}, below ${d.below ?? 'none'}${who(e)}`;
+      return `limits of ${d.sensor}: above ${limit(d.above)}, below ${limit(d.below)}${who(e)}`;
     case 'NoteAdded':
       return `note${who(e)}: ${d.text}`;
     case 'EventRedacted':

@@ -3,6 +3,7 @@
 // in the status line and never thrown: the console must outlive any command.
 import type { Recorder } from '../device/recorder.js';
 import { isFieldlogError } from '../errors.js';
+import type { SensorPrecision } from '../log/precision.js';
 import { type LimitsDraft, type Modal, Picker, TextEntry, ThresholdEditor } from './dialogs.js';
 import type { Screen } from './panels.js';
 
@@ -28,6 +29,8 @@ export interface ActionHost {
   operator: string;
   /** Names offered when changing operator. */
   readonly operators: readonly string[];
+  /** How each sensor's values are shown. */
+  readonly precision?: SensorPrecision;
   say(text: string, tone: Tone): void;
   /** A dialog opens (null: the open one closed). */
   setModal(modal: Modal | null): void;
@@ -113,6 +116,7 @@ export function openLimits(host: ActionHost): void {
           return r.ok;
         },
         () => host.setModal(null),
+        (v) => host.precision?.format(sensor, v) ?? String(v),
       );
       host.setModal(editor);
     }),

@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { emptyDeviceState } from '../log/device-state.js';
 import type { Envelope } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
+import { SensorPrecision } from '../log/precision.js';
 import {
   type ActionHost,
   acknowledge,
@@ -24,11 +25,11 @@ import { createScreen, Panels, type Screen, type ScreenOptions } from './panels.
 import { type SparkStyle, Trends } from './sparkline.js';
 import { EventTail } from './tail.js';
 import { type Calibration, pollDevice, screenTarget, TouchInput } from './touch.js';
-import { alarmOrder, type ConsoleView, esc } from './widgets.js';
+import { alarmOrder, type ConsoleView, dateTime, esc } from './widgets.js';
 
 export { type ConsoleRecorder, NOTE_PRESETS } from './actions.js';
 
-/** What the console needs of replication (issue 4's Replicator fits); absent: "offline". */
+/** What the console needs of replication (issue 4's Replicator fits); absent: "no hub". */
 export interface SyncView {
   status(): { connected: boolean; acked: number; head: number; backlog: number; lastError?: string };
 }
@@ -55,11 +56,19 @@ export interface OperatorConsoleOptions {
   maxFps?: number;
   /** 'ascii' for console fonts without block characters. */
   sparkStyle?: SparkStyle;
+  /**
+   * A line under the header for what the operator needs beside the device: the demo says
+   * where its hub's HTTP API listens (with the console on, nothing else may print it).
+   */
+  infoLine?: string;
+  /** Decimals per sensor known from the configuration; others show the most decimals seen. */
+  precision?: Readonly<Record<string, number>>;
 }
 
 const MINUTE = 60_000;
 const EMPTY = emptyDeviceState();
-const HINTS = 'a ack · n note · t limits · o operator · ←/→ 1 min · PgUp/PgDn 10 min · l LIVE · q quit';
+// quit first: a narrow screen (80 columns) cuts the line's end, and how to leave must stay
+const HINTS = 'q quit · a ack · n note · t limits · o operator · ←/→ 1 min · PgUp/PgDn 10 min · l LIVE';
 
 /**
  * The log folder's files, summed. LevelDB's approximateSize leaves out its write-ahead log,
@@ -96,11 +105,14 @@ export class OperatorConsole extends EventEmitter {
   private readonly clock: ConsoleClock;
   private readonly frameMs: number;
   private trends = new Trends();
-  private tail = new EventTail();
+  private readonly precision: SensorPrecision;
+  private tail: EventTail;
   /** Live events that arrive while the tail and trends are read back at start. */
   private seedBuffer: Envelope[] | null = [];
   private readonly loader: HistoryLoader;
   private history: { asOf: number; view: PastView | null } | null = null;
+  /** The first event's time: HISTORY goes no further back (null: not known yet, or none). */
+  private firstTime: number | null = null;
   private modal: Modal | null = null;
   private selectedAlarm: string | null = null;
   private message: { text: string; tone: Tone; until: number } | null = null;
@@ -120,7 +132,9 @@ export class OperatorConsole extends EventEmitter {
     this.operatorName = o.operator;
     this.clock = o.clock ?? systemClock;
     this.frameMs = 1000 / Math.max(1, o.maxFps ?? 10);
-    this.loader = new HistoryLoader(o.log);
+    this.precision = new SensorPrecision(o.precision ?? {});
+    this.tail = new EventTail(undefined, this.precision);
+    this.loader = new HistoryLoader(o.log, { precision: this.precision });
   }
 
   /** Frames drawn so far. */
@@ -175,6 +189,7 @@ export class OperatorConsole extends EventEmitter {
     screen.on('resize', () => this.markDirty());
     if (this.o.touch) this.openTouch(this.o.touch, screen);
     this.o.recorder.on('events', this.onEvents);
+    void this.findStart();
     void this.seed();
     this.tick();
     this.pollSize();
@@ -222,11 +237,24 @@ export class OperatorConsole extends EventEmitter {
     this.markDirty();
   }
 
+  /** Where the log begins, for HISTORY's lower bound. */
+  private async findStart(): Promise<void> {
+    try {
+      const first = await this.o.log.get(1);
+      if (first && this.firstTime === null) this.firstTime = Date.parse(first.time);
+    } catch {
+      // a log closed under us: scrubbing is then unbounded, as it has nothing to show anyway
+    }
+  }
+
   private take(e: Envelope, trends: Trends, tail: EventTail): void {
+    if (e.seq === 1 && this.firstTime === null) this.firstTime = Date.parse(e.time);
     if (e.type === 'ReadingRecorded' && e.data !== null) {
       const { sensor, value } = e.data;
-      if (typeof sensor === 'string' && typeof value === 'number')
+      if (typeof sensor === 'string' && typeof value === 'number') {
+        this.precision.see(sensor, value);
         trends.push(sensor, Date.parse(e.time), value);
+      }
     }
     tail.add(e);
   }
@@ -235,7 +263,7 @@ export class OperatorConsole extends EventEmitter {
   private async seed(): Promise<void> {
     let past: PastView | null = null;
     try {
-      past = await new HistoryLoader(this.o.log).load(this.clock.now());
+      past = await new HistoryLoader(this.o.log, { precision: this.precision }).load(this.clock.now());
     } catch (err) {
       this.say(`could not read the log back: ${(err as Error).message}`, 'error');
     }
@@ -328,6 +356,7 @@ export class OperatorConsole extends EventEmitter {
       now,
       asOf: h?.asOf ?? null,
       loading: h !== null && (past === null || past.asOf !== h.asOf),
+      atStart: h !== null && h.asOf === this.firstTime,
       state,
       head: this.o.log.isClosed ? state.seq : this.o.log.head().seq,
       sizeBytes: this.sizeBytes,
@@ -337,6 +366,8 @@ export class OperatorConsole extends EventEmitter {
       tail: past?.tail ?? this.tail,
       selectedAlarm: this.selectedAlarm,
       sparkStyle: this.o.sparkStyle ?? 'blocks',
+      precision: this.precision,
+      ...(this.o.infoLine === undefined ? {} : { infoLine: this.o.infoLine }),
     };
   }
 
@@ -403,6 +434,7 @@ export class OperatorConsole extends EventEmitter {
       screen: this.screenRef!,
       recorder: this.o.recorder,
       operators: this.o.operators ?? [],
+      precision: this.precision,
       get operator() {
         return self.operatorName;
       },
@@ -438,14 +470,25 @@ export class OperatorConsole extends EventEmitter {
     this.markDirty();
   }
 
-  /** Move the as-of time; reaching now goes LIVE. */
+  /** Move the as-of time; reaching now goes LIVE, and it stops at the log's first event. */
   scrub(deltaMs: number): void {
     const now = this.clock.now();
     // from LIVE, land on a whole minute so the as-of times read well
-    const target = this.history ? this.history.asOf + deltaMs : Math.floor((now + deltaMs) / MINUTE) * MINUTE;
+    let target = this.history ? this.history.asOf + deltaMs : Math.floor((now + deltaMs) / MINUTE) * MINUTE;
     if (target >= now) {
       this.live();
       return;
+    }
+    const first = this.firstTime;
+    if (first === null && !this.o.log.isClosed && this.o.log.head().seq === 0) {
+      this.say('nothing recorded yet: no history to show', 'info');
+      return;
+    }
+    if (first !== null && target < first) {
+      // before the first event there is nothing to show: the past ends here, and says so
+      this.say(`start of the log: first event at ${dateTime(first)}, nothing before it`, 'info');
+      if (this.history?.asOf === first) return;
+      target = first;
     }
     this.history = { asOf: target, view: this.history?.view ?? null };
     this.markDirty();

@@ -2,7 +2,7 @@
 // finger-sized buttons. Keys reach a dialog through the console's one key router, never
 // through blessed's per-element key handling, so a dialog open means the main keys are off.
 import blessed from 'blessed';
-import { esc, formatValue } from './widgets.js';
+import { esc } from './widgets.js';
 
 type Box = blessed.Widgets.BoxElement;
 type Screen = blessed.Widgets.Screen;
@@ -188,10 +188,12 @@ export class ThresholdEditor implements Modal {
     private readonly current: number | undefined,
     private readonly save: (draft: LimitsDraft) => Promise<boolean>,
     private readonly cancel: () => void,
+    /** How the sensor's values are shown (its precision). */
+    show: (v: number) => string = String,
   ) {
     const ref = Math.abs(draft.above ?? draft.below ?? current ?? 1);
     this.step = ref >= 1000 ? 100 : ref >= 100 ? 10 : ref >= 5 ? 1 : 0.1;
-    const now = current === undefined ? '' : ` (now ${formatValue(current)})`;
+    const now = current === undefined ? '' : ` (now ${show(current)})`;
     this.box = modalBox(screen, `Limits of ${sensor}${now}`, 52, 14);
     const tall = true;
     this.lines = { above: this.fieldRow(0, 'above', tall), below: this.fieldRow(3, 'below', tall) };
@@ -265,7 +267,7 @@ export class ThresholdEditor implements Modal {
       const text = `${f.padEnd(6)} ${String(value)}`;
       this.lines[f].setContent(f === this.field ? `{inverse}{bold}${esc(text)}{/bold}{/inverse}` : esc(text));
     }
-    const hint = `step ${this.step} · type digits · Tab: field`;
+    const hint = `step ${this.step} · Tab: field · Enter: save`;
     this.info.setContent(`{yellow-fg}${esc(this.note)}{/yellow-fg}\n${hint}`);
   }
 
@@ -295,8 +297,12 @@ export class ThresholdEditor implements Modal {
         this.typing = this.typing.startsWith('-') ? this.typing.slice(1) : `-${this.typing}`;
       else if (k === 'backspace') this.typing = this.typing.slice(0, -1);
       else if (k === 'escape') this.typing = null;
-      else if (k === 'enter' || k === 'linefeed' || k === 'tab') {
-        if (this.commitTyping() && k === 'tab') this.field = this.field === 'above' ? 'below' : 'above';
+      else if (k === 'tab') {
+        if (this.commitTyping()) this.field = this.field === 'above' ? 'below' : 'above';
+      } else if (k === 'enter' || k === 'linefeed') {
+        // Enter saves, typed value and all: one Enter, as the README says (Tab moves on instead)
+        void this.trySave();
+        return;
       }
       this.paint();
       return;

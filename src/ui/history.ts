@@ -4,6 +4,7 @@
 // holds the event loop (and the logging behind it) for long.
 import { type DeviceState, deviceState } from '../log/device-state.js';
 import type { EventLog } from '../log/event-log.js';
+import type { SensorPrecision } from '../log/precision.js';
 import { Projector } from '../log/projection.js';
 import { Trends } from './sparkline.js';
 import { EventTail } from './tail.js';
@@ -27,6 +28,8 @@ export interface HistoryOptions {
   trendEvents?: number;
   trendBucketMs?: number;
   trendBuckets?: number;
+  /** The console's: learns from the readings read back, and words the tail with them. */
+  precision?: SensorPrecision;
 }
 
 const SCAN_WINDOW = 5000;
@@ -34,13 +37,15 @@ const SCAN_WINDOW = 5000;
 export class HistoryLoader {
   private readonly projector: Projector<DeviceState>;
   private generation = 0;
-  private readonly o: Required<HistoryOptions>;
+  private readonly o: Required<Omit<HistoryOptions, 'precision'>>;
+  private readonly precision: SensorPrecision | undefined;
 
   constructor(
     private readonly log: EventLog,
     opts: HistoryOptions = {},
   ) {
     this.projector = new Projector(log, deviceState);
+    this.precision = opts.precision;
     this.o = {
       tailLines: opts.tailLines ?? 40,
       tailScan: opts.tailScan ?? 50_000,
@@ -61,7 +66,7 @@ export class HistoryLoader {
     const stale = () => gen !== this.generation || this.log.isClosed;
     const { state, seq } = await this.projector.stateAt({ time: asOf });
     if (stale()) return null;
-    const tail = new EventTail();
+    const tail = new EventTail(undefined, this.precision);
     const trends = new Trends(this.o.trendBucketMs, this.o.trendBuckets);
     if (seq > 0) {
       const spanStart = asOf - this.o.trendBucketMs * this.o.trendBuckets;
@@ -71,11 +76,14 @@ export class HistoryLoader {
       for await (const chunk of this.log.foldChunks({ fromSeq: Math.min(trendFrom, tailFrom), toSeq: seq })) {
         if (stale()) return null;
         for (const e of chunk) {
-          tail.add(e);
-          if (e.seq >= trendFrom && e.type === 'ReadingRecorded' && e.data !== null) {
+          if (e.type === 'ReadingRecorded' && e.data !== null) {
             const { sensor, value } = e.data;
-            if (typeof sensor === 'string' && typeof value === 'number') trends.push(sensor, e.timeMs, value);
+            if (typeof sensor === 'string' && typeof value === 'number') {
+              this.precision?.see(sensor, value);
+              if (e.seq >= trendFrom) trends.push(sensor, e.timeMs, value);
+            }
           }
+          tail.add(e);
         }
       }
     }

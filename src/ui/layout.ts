@@ -28,9 +28,9 @@ export interface LayoutInput {
   hasPosition: boolean;
   /** Button labels, left to right. */
   buttons: readonly string[];
+  /** Header lines: 2, or 3 with an info line. Default 2. */
+  headerRows?: number;
 }
-
-const HEADER_ROWS = 2;
 
 export function computeLayout(i: LayoutInput): Layout {
   const width = Math.max(40, i.width);
@@ -38,7 +38,8 @@ export function computeLayout(i: LayoutInput): Layout {
   const tallButtons = height >= 24;
   const buttonRows = tallButtons ? 3 : 1;
   const status: Rect = { top: height - buttonRows - 1, left: 0, width, height: 1 };
-  const bodyTop = HEADER_ROWS;
+  const headerRows = i.headerRows ?? 2;
+  const bodyTop = headerRows;
   const bodyHeight = status.top - bodyTop;
 
   const leftWidth = width >= 100 ? Math.floor(width * 0.62) : Math.max(24, width - 36);
@@ -63,15 +64,9 @@ export function computeLayout(i: LayoutInput): Layout {
     height: bodyHeight - positionHeight,
   };
 
-  const buttons: Rect[] = [];
-  let left = 0;
-  for (const label of i.buttons) {
-    const w = label.length + (tallButtons ? 4 : 2);
-    buttons.push({ top: height - buttonRows, left, width: w, height: buttonRows });
-    left += w + 1;
-  }
+  const buttons = placeButtons(i.buttons, width, tallButtons, height - buttonRows, buttonRows);
   return {
-    header: { top: 0, left: 0, width, height: HEADER_ROWS },
+    header: { top: 0, left: 0, width, height: headerRows },
     sensors,
     events,
     position,
@@ -80,6 +75,39 @@ export function computeLayout(i: LayoutInput): Layout {
     buttons,
     tallButtons,
   };
+}
+
+/**
+ * The button bar: a space inside each side and a gap between them where there is room; at
+ * 80 columns the gaps go first, then the inner spaces, so that every button stays whole and
+ * within reach of a finger rather than the last ones falling off the edge.
+ */
+function placeButtons(
+  labels: readonly string[],
+  width: number,
+  tall: boolean,
+  top: number,
+  rows: number,
+): Rect[] {
+  const border = tall ? 2 : 0;
+  const fits = ([pad, gap]: [number, number]) =>
+    labels.reduce((sum, l) => sum + l.length + border + pad, 0) + gap * Math.max(0, labels.length - 1) <=
+    width;
+  const options: [number, number][] = [
+    [2, 1],
+    [2, 0],
+    [0, 1],
+    [0, 0],
+  ];
+  const [pad, gap] = options.find(fits) ?? [0, 0];
+  const out: Rect[] = [];
+  let left = 0;
+  for (const label of labels) {
+    const w = label.length + border + pad;
+    out.push({ top, left, width: w, height: rows });
+    left += w + gap;
+  }
+  return out;
 }
 
 /** Where a box's content starts and how much fits, inside its one-cell border. */

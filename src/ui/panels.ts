@@ -128,7 +128,8 @@ export class Panels {
   private relayout(v: ConsoleView): Layout {
     const sensors = Object.keys(v.state.sensors).length;
     const hasPosition = v.state.position !== null;
-    const key = `${this.screen.width}x${this.screen.height}:${sensors}:${hasPosition}`;
+    const headerRows = v.infoLine === undefined ? 2 : 3;
+    const key = `${this.screen.width}x${this.screen.height}:${sensors}:${hasPosition}:${headerRows}`;
     if (key === this.layoutKey && this.layout) return this.layout;
     this.layoutKey = key;
     const l = computeLayout({
@@ -137,6 +138,7 @@ export class Panels {
       sensors,
       hasPosition,
       buttons: this.buttonSpecs.map((b) => b.label),
+      headerRows,
     });
     const b = this.boxes;
     for (const name of ['header', 'sensors', 'events', 'alarms', 'status'] as const)

@@ -2,6 +2,7 @@
 // everything else, so a run of them collapses into one line that counts them.
 import { describeEvent } from '../log/describe.js';
 import type { FoldEvent } from '../log/event-log.js';
+import { SensorPrecision } from '../log/precision.js';
 
 export interface TailEntry {
   /** The last seq the line covers. */
@@ -32,7 +33,11 @@ function toneOf(e: TailEvent): TailEntry['tone'] {
 
 export class EventTail {
   private entries: TailEntry[] = [];
-  constructor(readonly capacity = 200) {}
+  constructor(
+    readonly capacity = 200,
+    /** Shared with the console, which feeds it every reading. */
+    private readonly precision = new SensorPrecision(),
+  ) {}
 
   add(e: TailEvent): void {
     if (e.type === 'ReadingRecorded' && e.data !== null) {
@@ -54,7 +59,7 @@ export class EventTail {
       });
       return;
     }
-    this.push({ seq: e.seq, time: e.time, text: describeEvent(e), tone: toneOf(e) });
+    this.push({ seq: e.seq, time: e.time, text: describeEvent(e, this.precision), tone: toneOf(e) });
   }
 
   private push(entry: TailEntry): void {

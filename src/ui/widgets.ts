@@ -1,6 +1,7 @@
 // The text of each panel, from a view of the state: pure functions returning blessed-tagged
 // strings, so what the console says is decided here and tested without a screen.
 import type { AlarmState, DeviceState } from '../log/device-state.js';
+import { SensorPrecision } from '../log/precision.js';
 import { type SparkStyle, sparkline, type Trends } from './sparkline.js';
 import { type EventTail, type TailEntry, tailText } from './tail.js';
 
@@ -22,6 +23,8 @@ export interface ConsoleView {
   asOf: number | null;
   /** HISTORY: the past state is still being built. */
   loading: boolean;
+  /** HISTORY: the moment shown is the log's first event; there is nothing before it. */
+  atStart?: boolean;
   state: Readonly<DeviceState>;
   /** The log's durable head (always live). */
   head: number;
@@ -34,7 +37,13 @@ export interface ConsoleView {
   tail: EventTail;
   selectedAlarm: string | null;
   sparkStyle: SparkStyle;
+  /** A third header line (the demo: where the hub's API is). */
+  infoLine?: string;
+  /** Decimals per sensor; without it a value shows its own decimals. */
+  precision?: SensorPrecision;
 }
+
+const OWN_DECIMALS = new SensorPrecision();
 
 /** Text from the log may hold braces; blessed would read them as tags. */
 export function esc(s: string): string {
@@ -45,12 +54,6 @@ export function clip(s: string, width: number, align: 'left' | 'right' = 'left')
   if (width <= 0) return '';
   if (s.length > width) return width === 1 ? '…' : `${s.slice(0, width - 1)}…`;
   return align === 'left' ? s.padEnd(width) : s.padStart(width);
-}
-
-export function formatValue(v: number): string {
-  if (Number.isInteger(v)) return String(v);
-  const a = Math.abs(v);
-  return v.toFixed(a < 100 ? 2 : a < 10_000 ? 1 : 0);
 }
 
 export function clockTime(ms: number): string {
@@ -80,8 +83,9 @@ export function bytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
 
+/** null: the device has no hub configured, which is not being offline from one. */
 function syncText(s: SyncStatusView | null): string {
-  if (!s) return 'sync offline';
+  if (!s) return 'no hub';
   const acked = s.acked < 0 ? '?' : `#${s.acked}`;
   const state = s.connected ? '{green-fg}connected{/green-fg}' : 'offline';
   const err = s.lastError && !s.connected ? ` (${esc(s.lastError)})` : '';
@@ -95,7 +99,11 @@ function sourcesText(state: Readonly<DeviceState>): string {
     .join(' ');
 }
 
-/** Two lines; the box's colour (LIVE or HISTORY) is the console's. */
+function withInfo(v: ConsoleView, lines: string): string {
+  return v.infoLine === undefined ? lines : `${lines}\n ${esc(v.infoLine)}`;
+}
+
+/** Two lines, three with an info line; the box's colour (LIVE or HISTORY) is the console's. */
 export function headerContent(v: ConsoleView): string {
   const uptimeFrom = v.state.startedAt ? Date.parse(v.state.startedAt) : null;
   const at = v.asOf ?? v.now;
@@ -110,14 +118,15 @@ export function headerContent(v: ConsoleView): string {
       ? 'building…'
       : v.state.seq === 0
         ? 'nothing was recorded yet at that time'
-        : `event #${v.state.seq} of #${v.head}`;
-    return `${line1}\n ${[what, sourcesText(v.state)].filter(Boolean).join(' · ')}`;
+        : `event #${v.state.seq} of #${v.head}${v.atStart ? ' · START OF THE LOG' : ''}`;
+    const line2 = ` ${[what, sourcesText(v.state)].filter(Boolean).join(' · ')}`;
+    return withInfo(v, `${line1}\n${line2}`);
   }
   const line1 =
     ` {bold}${esc(v.deviceId)}  LIVE{/bold}  ${dateTime(v.now)}${uptime}` +
     ` · operator {bold}${esc(v.operator)}{/bold}`;
   const line2 = ` ${[`log #${v.head}${size}`, syncText(v.sync), sourcesText(v.state)].filter(Boolean).join(' · ')}`;
-  return `${line1}\n${line2}`;
+  return withInfo(v, `${line1}\n${line2}`);
 }
 
 /** 'active' beats 'acknowledged': one unacknowledged alarm makes the row red. */
@@ -149,12 +158,14 @@ export function sensorsContent(v: ConsoleView, innerWidth: number, rows: number)
   if (names.length === 0) lines.push(v.loading ? 'building…' : 'no readings yet');
   const room = rows - 1;
   const shown = names.length > room ? names.slice(0, Math.max(0, room - 1)) : names;
+  const p = v.precision ?? OWN_DECIMALS;
   for (const name of shown) {
     const s = v.state.sensors[name]!;
+    const fmt = (x: number) => p.format(name, x);
     const trend = tw > 0 ? sparkline(v.trends.series(name, v.trendTime, tw), v.sparkStyle) : '';
     const row =
-      `${clip(name, COLS.name)} ${clip(formatValue(s.value), COLS.value, 'right')} ${clip(s.unit ?? '', COLS.unit)} ` +
-      `${clip(formatValue(s.min), COLS.min, 'right')} ${clip(formatValue(s.max), COLS.max, 'right')} ${clip(trend, tw, 'right')}`;
+      `${clip(name, COLS.name)} ${clip(fmt(s.value), COLS.value, 'right')} ${clip(s.unit ?? '', COLS.unit)} ` +
+      `${clip(fmt(s.min), COLS.min, 'right')} ${clip(fmt(s.max), COLS.max, 'right')} ${clip(trend, tw, 'right')}`;
     const level = alarmLevel(v.state, name);
     const text = esc(clip(row, innerWidth));
     if (level === 'active') lines.push(`{red-bg}{white-fg}{bold}${text}{/bold}{/white-fg}{/red-bg}`);
@@ -172,7 +183,8 @@ export function positionContent(v: ConsoleView, innerWidth: number): string {
     p.alt !== undefined ? `alt ${p.alt} m` : null,
     p.sats !== undefined ? `${p.sats} sats` : null,
     p.hdop !== undefined ? `hdop ${p.hdop}` : null,
-    p.speed !== undefined ? `${p.speed} m/s` : null,
+    // m/s converted from knots: float noise past the receiver's own resolution
+    p.speed !== undefined ? `${p.speed.toFixed(1)} m/s` : null,
   ].filter((x) => x !== null);
   const fixed = Date.parse(p.time);
   return [
@@ -191,13 +203,14 @@ export function alarmOrder(state: Readonly<DeviceState>): AlarmState[] {
 export function alarmsContent(v: ConsoleView, innerWidth: number): string {
   const alarms = alarmOrder(v.state);
   if (alarms.length === 0) return '{green-fg}no active alarms{/green-fg}';
+  const p = v.precision ?? OWN_DECIMALS;
   const lines: string[] = [];
   for (const a of alarms) {
     const selected = a.alarm === v.selectedAlarm;
     const acked = a.acknowledgedAt !== undefined;
     const mark = selected ? '>' : ' ';
     const l1 = clip(
-      `${mark} ${a.sensor} ${a.kind} ${formatValue(a.limit)} (${formatValue(a.value)})`,
+      `${mark} ${a.sensor} ${a.kind} ${p.formatLimit(a.sensor, a.limit)} (${p.format(a.sensor, a.value)})`,
       innerWidth,
     );
     const raised = clockTime(Date.parse(a.raisedAt));

@@ -32,6 +32,12 @@ describe('device configuration', () => {
     expect(resolveDeviceConfig(file, {})).toEqual(file);
   });
 
+  it("accepts a Firmata pin's display precision", () => {
+    const pins = [{ sensor: 'light', pin: 'A0', scale: [0, 100], precision: 1 }];
+    const cfg = { ...file, sources: [{ ...file.sources[2], pins }] };
+    expect(resolveDeviceConfig(cfg, {}).sources[0]).toMatchObject({ pins });
+  });
+
   it('lets flags win over the file', () => {
     const c = resolveDeviceConfig(file, {
       id: 'pi-02',
@@ -69,6 +75,10 @@ describe('device configuration', () => {
       [
         { ...file, sources: [{ name: 'uno', driver: 'firmata', port: '/dev/x' }] },
         /sources\[0\]\.pins: a firmata source needs pins/,
+      ],
+      [
+        { ...file, sources: [{ ...file.sources[2], pins: [{ sensor: 'light', pin: 'A0', precision: 7 }] }] },
+        /sources\[0\]\.pins\[0\]\.precision/,
       ],
       [{ ...file, alarms: [{ sensor: 'temp' }] }, /alarms\[0\]: an alarm needs above or below/],
       [{ ...file, alarms: [{ sensor: 'temp', above: 1, below: 2 }] }, /below must be less than above/],

@@ -158,11 +158,14 @@ describe('fieldlog device with fieldlog sim on ptys', () => {
             ],
           },
         ],
+        // always raised: its line shows light to the ADC step over 0–100 (2 decimals)
+        alarms: [{ sensor: 'light', below: 101 }],
       }),
     );
     const dev = start(['device', '--config', config, '--data', dir, '--no-ui']);
     await dev.waitFor(/uno connected/, 20_000);
     await dev.waitFor(/reading\(s\) recorded/, 20_000);
+    expect(await dev.waitFor(/ALARM light/)).toMatch(/ALARM light below 101\.00: \d{1,3}\.\d\d$/);
     expect(await dev.stop()).toBe(0);
     const readings = (await readLog(dir))
       .filter((e) => e.type === 'ReadingRecorded')

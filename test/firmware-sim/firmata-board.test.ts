@@ -242,6 +242,44 @@ describe('FirmataBoard', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('counts what it sent for the closing stats line', () => {
+    const { board, take } = boardWithOutput({ waveforms: { 0: constantWaveform(700) } });
+    board.start();
+    board.receive(Buffer.from([F.REPORT_VERSION, F.REPORT_ANALOG | 0, 1]));
+    vi.advanceTimersByTime(19 * 4);
+    take();
+    expect(board.stats).toEqual({
+      boots: 1,
+      analogMessages: 5,
+      digitalMessages: 0,
+      answers: 1,
+      faults: { reset: 0 },
+    });
+    board.stop();
+  });
+
+  it('injects resets at the asked rate a second, whatever the sampling interval', () => {
+    for (const interval of [19, 200]) {
+      const { board, take } = boardWithOutput({
+        faults: ['reset'],
+        faultsPerSecond: 2,
+        samplingIntervalMs: interval,
+      });
+      board.start();
+      take();
+      vi.advanceTimersByTime(60_000);
+      const resets = board.stats.faults.reset;
+      // 120 expected; a seeded run lands well inside these bounds
+      expect(resets).toBeGreaterThan(80);
+      expect(resets).toBeLessThan(160);
+      expect(board.stats.boots).toBe(1 + resets);
+      // each one announces the board again, as a reset Arduino does: the host sees it
+      const announcements = take().filter((b) => b === 0xf9).length;
+      expect(announcements).toBe(resets);
+      board.stop();
+    }
+  });
+
   it('rejects impossible options with CONFIG_INVALID', () => {
     const codeOf = (fn: () => unknown): string | undefined => {
       try {
@@ -254,6 +292,8 @@ describe('FirmataBoard', () => {
     expect(codeOf(() => new FirmataBoard({ samplingIntervalMs: 0 }))).toBe('CONFIG_INVALID');
     expect(codeOf(() => new FirmataBoard({ waveforms: { 6: constantWaveform(1) } }))).toBe('CONFIG_INVALID');
     expect(codeOf(() => new FirmataBoard().setDigitalInput(0, 1))).toBe('CONFIG_INVALID');
+    expect(codeOf(() => new FirmataBoard({ faults: ['meteor' as never] }))).toBe('CONFIG_INVALID');
+    expect(codeOf(() => new FirmataBoard({ faultsPerSecond: -1 }))).toBe('CONFIG_INVALID');
   });
 });
 

@@ -15,6 +15,7 @@ import { openPtyPair, PtyLine, runOnPty } from '../../firmware-sim/pty.js';
 import { runSim } from '../../firmware-sim/sim-command.js';
 import { encodeCommand, LineSplitter, type ParsedLine, parseLine } from '../../src/device/line-protocol.js';
 import { FixEpochs, type Position, parseSentence } from '../../src/device/nmea.js';
+import { startCli } from '../support/proc.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -207,6 +208,9 @@ describe('fieldlog sim (runSim)', () => {
     [['line', '--pty', '--faults', 'checksum,meteor'], 'meteor'],
     [['firmata', '--pty', '--faults', 'drop'], 'drop'],
     [['line', '--pty', '--seed', 'abc'], '--seed'],
+    [['line', '--pty', '--faults', 'checksum', '--fault-rate', '0'], '--fault-rate'],
+    [['line', '--pty', '--faults', 'checksum', '--fault-rate', 'often'], '--fault-rate'],
+    [['firmata', '--pty', '--fault-rate', '5'], '--faults'],
     [['line', '--pty', '--baud', '9600'], '--baud'],
   ])('refuses %j with a one-line USAGE error naming the problem', async (argv, naming) => {
     const out = capture();
@@ -290,6 +294,72 @@ describe('fieldlog sim (runSim)', () => {
     abort.abort();
     await expect(await result).toBe(0);
   });
+
+  it('firmata --faults reset --fault-rate 5: the host sees the board announce itself again within seconds', async () => {
+    const out = capture();
+    const abort = new AbortController();
+    cleanups.push(() => abort.abort());
+    const result = runSim(
+      ['firmata', '--pty', '--faults', 'reset', '--fault-rate', '5', '--seed', '3'],
+      out,
+      abort.signal,
+    );
+    const host = new SerialPort({ path: await out.first(), baudRate: 57600, autoOpen: false });
+    cleanups.push(() => closePort(host));
+    await openPort(host);
+    // REPORT_VERSION (0xF9) only ever comes unprompted here: this side asks nothing. A pty
+    // keeps what the board said at power-on until this side opens
+    let announced = 0;
+    await new Promise<void>((resolve) => {
+      host.on('data', (chunk: Buffer) => {
+        announced += chunk.filter((b) => b === 0xf9).length;
+        if (announced >= 3) resolve(); // the power-on announcement, then resets
+      });
+    });
+    abort.abort();
+    await expect(await result).toBe(0);
+    const summary = JSON.parse(out.lines[1] ?? '{}');
+    await expect(summary).toMatchObject({ sim: 'firmata', stats: { faults: { reset: expect.any(Number) } } });
+    await expect(summary.stats.faults.reset).toBeGreaterThanOrEqual(2);
+    await expect(summary.stats.boots).toBe(summary.stats.faults.reset + 1);
+  });
+
+  it('line --fault-rate as high as the frame rate spoils every frame', async () => {
+    const out = capture();
+    const abort = new AbortController();
+    cleanups.push(() => abort.abort());
+    const result = runSim(
+      ['line', '--pty', '--rate', '20', '--faults', 'checksum', '--fault-rate', '20', '--seed', '9'],
+      out,
+      abort.signal,
+    );
+    const host = new SerialPort({ path: await out.first(), baudRate: 115200, autoOpen: false });
+    cleanups.push(() => closePort(host));
+    await openPort(host);
+    const reader = lineReader(host);
+    await reader.next(() => reader.lines.filter((l) => l.kind === 'rejected').length >= 5);
+    abort.abort();
+    await expect(await result).toBe(0);
+    await expect(reader.lines.filter(isReadings)).toEqual([]);
+    const summary = JSON.parse(out.lines[1] ?? '{}');
+    await expect(summary.stats.framesOk).toBe(0);
+    await expect(summary.stats.faults.checksum).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'the fieldlog process prints its firmata stats line on %s, as line and nmea do',
+    async (signal) => {
+      const sim = startCli(['sim', 'firmata', '--pty']);
+      cleanups.push(() => sim.stop('SIGKILL'));
+      await sim.waitFor(/^\//);
+      await expect(await sim.stop(signal)).toBe(0);
+      const summary = JSON.parse(sim.lines.find((l) => l.startsWith('{')) ?? '{}');
+      await expect(summary).toMatchObject({
+        sim: 'firmata',
+        stats: { boots: 1, analogMessages: 0, digitalMessages: 0, answers: 0, faults: { reset: 0 } },
+      });
+    },
+  );
 
   it('--port fails with SOURCE_UNAVAILABLE for a path that is not there', async () => {
     await expect(

@@ -1,12 +1,13 @@
 // The console's pure parts: trends and sparklines, the event tail, the layout, formatting,
 // and history loads that a newer one overtakes.
 import { describe, expect, it } from 'vitest';
+import { emptyDeviceState } from '../../src/log/device-state.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { HistoryLoader } from '../../src/ui/history.js';
 import { computeLayout, type Rect } from '../../src/ui/layout.js';
 import { sparkline, TrendBuffer, Trends } from '../../src/ui/sparkline.js';
 import { EventTail, tailText } from '../../src/ui/tail.js';
-import { clip, duration, esc, formatValue } from '../../src/ui/widgets.js';
+import { type ConsoleView, clip, duration, esc, headerContent } from '../../src/ui/widgets.js';
 
 describe('trends and sparklines', () => {
   it('keeps bucket means in a ring and forgets what fell out of the window', () => {
@@ -82,6 +83,17 @@ describe('computeLayout', () => {
     expect(l.buttons.every((b) => b.height === 3 && b.top === 27)).toBe(true);
   });
 
+  it('fits every button at 80×24 (gaps go first), keeping them three rows tall', () => {
+    const l = computeLayout({ width: 80, height: 24, sensors: 4, hasPosition: true, buttons, headerRows: 3 });
+    for (const r of [l.header, l.sensors, l.events, l.position!, l.alarms, l.status, ...l.buttons]) {
+      expect(inside(r, 80, 24)).toBe(true);
+    }
+    expect(l.buttons).toHaveLength(buttons.length);
+    expect(l.buttons.every((b, i) => b.height === 3 && b.width >= buttons[i]!.length + 2)).toBe(true);
+    expect(l.header.height).toBe(3);
+    expect(l.sensors.top).toBe(3);
+  });
+
   it('gives more room to the panels on a bigger screen, and the alarms the GPS room without one', () => {
     const small = computeLayout({ width: 100, height: 30, sensors: 30, hasPosition: false, buttons });
     const big = computeLayout({ width: 160, height: 48, sensors: 30, hasPosition: false, buttons });
@@ -94,16 +106,41 @@ describe('computeLayout', () => {
 });
 
 describe('formatting', () => {
-  it('formats values, durations and clips text', () => {
-    expect(formatValue(21)).toBe('21');
-    expect(formatValue(21.456)).toBe('21.46');
-    expect(formatValue(1013.25)).toBe('1013.3');
+  it('formats durations and clips text', () => {
     expect(duration(59_000)).toBe('0m 59s');
     expect(duration(2 * 3600_000 + 3 * 60_000)).toBe('2h 03m');
     expect(duration(3 * 86_400_000 + 4 * 3600_000)).toBe('3d 04h');
     expect(clip('abcdef', 4)).toBe('abc…');
     expect(clip('ab', 4, 'right')).toBe('  ab');
     expect(esc('a {red-fg}b{/}')).toBe('a {open}red-fg{close}b{open}/{close}');
+  });
+});
+
+describe('headerContent', () => {
+  const view = (sync: ConsoleView['sync']): ConsoleView => ({
+    mode: 'live',
+    deviceId: 'pi-01',
+    operator: 'ana',
+    now: Date.parse('2026-11-24T11:00:00Z'),
+    asOf: null,
+    loading: false,
+    state: emptyDeviceState(),
+    head: 3,
+    sizeBytes: null,
+    sync,
+    trends: new Trends(),
+    trendTime: 0,
+    tail: new EventTail(),
+    selectedAlarm: null,
+    sparkStyle: 'blocks',
+  });
+
+  it('says "no hub" without replication, and offline only when a hub is configured but not connected', () => {
+    expect(headerContent(view(null))).toContain('no hub');
+    expect(headerContent(view(null))).not.toContain('offline');
+    const down = headerContent(view({ connected: false, acked: 2, head: 3, backlog: 1 }));
+    expect(down).toContain('sync offline · backlog 1 · acked #2');
+    expect(headerContent(view({ connected: true, acked: 3, head: 3, backlog: 0 }))).toContain('connected');
   });
 });
 
