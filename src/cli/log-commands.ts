@@ -4,6 +4,7 @@ import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
 import { parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { parseIJson } from '../log/ijson.js';
 import { Projector } from '../log/projection.js';
 import type { VerifyReport } from '../log/verify.js';
 import { flag, int, parseFlags, str, time } from './args.js';
@@ -221,15 +222,10 @@ async function append(
     for await (const line of rl) {
       lineNo++;
       if (line.trim() === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        throw fail('EVENT_INVALID', `line ${lineNo}: not JSON`);
-      }
       let ev: ReturnType<typeof parseEventInput>;
       try {
-        ev = parseEventInput(value);
+        // I-JSON or nothing: what is hashed must be exactly what was given
+        ev = parseEventInput(parseIJson(line, 'EVENT_INVALID'));
         inFlight.push(log.append(ev));
       } catch (err) {
         if (isFieldlogError(err)) throw fail(err.code, `line ${lineNo}: ${err.message}`);
