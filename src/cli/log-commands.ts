@@ -226,7 +226,13 @@ async function append(
       try {
         // I-JSON or nothing: what is hashed must be exactly what was given
         ev = parseEventInput(parseIJson(line, 'EVENT_INVALID'));
-        inFlight.push(log.append(ev));
+        // the log checks again; should it refuse, the error still names this line
+        const at = lineNo;
+        const appended = log.append(ev).catch((err: unknown) => {
+          throw isFieldlogError(err) ? fail(err.code, `line ${at}: ${err.message}`) : err;
+        });
+        appended.catch(() => {}); // awaited below, with the rest of the batch
+        inFlight.push(appended);
       } catch (err) {
         if (isFieldlogError(err)) throw fail(err.code, `line ${lineNo}: ${err.message}`);
         throw err;
