@@ -21,29 +21,27 @@ export function parseIJson(text: string, code: ErrorCode = 'EVENT_INVALID'): unk
   return value;
 }
 
-// The scanner's stacks, kept across calls (a scan is synchronous): per open container its
-// kind, its array index or current key, and the key spans of each open object.
+// The scanner's stacks, kept across calls (a scan is synchronous) in typed arrays that
+// only grow. Per open container, FRAME ints: its kind, its array index or current key
+// slot, its first key slot, and a 64-bit mask of its keys' fingerprints (a key whose bit
+// is not set cannot be a duplicate: the common case costs no comparison at all). Per key
+// of the open objects, KEY ints: its span, whether it holds an escape, its fingerprint.
 const OBJECT = 0;
 const ARRAY = 1;
-const frameKind: number[] = [];
-const frameIndex: number[] = []; // array: index of the current item; object: key slot of the current member
-const frameBase: number[] = []; // object: first key slot of this object
-const frameSet: (Set<string> | null)[] = [];
-const keyStart: number[] = [];
-const keyEnd: number[] = [];
-const keyEscaped: boolean[] = [];
-/** Objects with more keys than this look duplicates up in a Set, not pairwise. */
+const BIG_OBJECT = 2; // an object with many keys: they are also kept in a Set
+const FRAME = 5;
+const KEY = 4;
+/** Objects with more keys than this look duplicates up in a Set. */
 const PAIRWISE_KEYS = 16;
-const SURROGATE_RE = /[\ud800-\udfff]/;
+let frames = new Int32Array(FRAME * 64);
+let keys = new Int32Array(KEY * 256);
+const keySets: (Set<string> | null)[] = [];
 
+// what the rare paths need to know of the scan
 let text = '';
 let problem: string | undefined;
-let nextBackslash = 0;
-let surrogates = false;
-let lastEscaped = false;
-/** How many containers are open, and whether the string being read is a key. */
 let level = 0;
-let inKey = false;
+let keyTop = 0;
 
 /**
  * What makes `json` not I-JSON, as "<what> at <key path>", or undefined when it is. `json`
@@ -53,129 +51,198 @@ let inKey = false;
 export function ijsonProblem(json: string): string | undefined {
   text = json;
   problem = undefined;
-  level = 0;
-  inKey = false;
-  nextBackslash = json.indexOf('\\');
-  if (nextBackslash < 0) nextBackslash = json.length;
-  surrogates = SURROGATE_RE.test(json);
   try {
-    scan();
-    return problem;
+    return scan(json) ? undefined : problem;
   } finally {
     text = '';
-    frameKind.length = 0;
-    frameIndex.length = 0;
-    frameBase.length = 0;
-    frameSet.length = 0;
-    keyStart.length = 0;
-    keyEnd.length = 0;
-    keyEscaped.length = 0;
+    keySets.length = 0;
   }
 }
 
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
-function scan(): void {
-  const n = text.length;
+/** One pass over valid JSON text; false (with `problem` set) at the first refused thing. */
+function scan(t: string): boolean {
+  const n = t.length;
+  let fr = frames;
+  let ks = keys;
   let i = 0;
+  let depth = 0;
+  let top = 0;
   let wantKey = false;
+  let c = 0;
+  // strings are found with indexOf; only those holding an escape or a surrogate are read
+  // character by character (batches have none)
+  let backslash = nextBackslash(t, 0);
+  const surrogates = SURROGATE_RE.test(t);
   while (i < n) {
-    let c = text.charCodeAt(i);
-    while (isSpace(c)) c = text.charCodeAt(++i);
+    c = t.charCodeAt(i);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = t.charCodeAt(++i);
     if (wantKey) {
       // a member: "key" : value
-      if (c !== 0x22) return;
-      inKey = true;
-      const end = stringEnd(i + 1);
-      inKey = false;
-      if (end < 0) return;
-      if (!addKey(level - 1, i + 1, end)) return;
+      if (c !== 0x22) return true;
+      const start = i + 1;
+      let end = t.indexOf('"', start);
+      if (end < 0) return true;
+      let escaped = false;
+      if (end > backslash) backslash = nextBackslash(t, start);
+      if (end > backslash || surrogates) {
+        level = depth;
+        end = stringEnd(start, true);
+        if (end < 0) return false;
+        escaped = lastEscaped;
+      }
+      if (end >= n) return true;
+      const len = end - start;
+      const key = escaped ? decodeKey(start, end, true) : '';
+      if (escaped ? key === '__proto__' : len === 9 && t.startsWith('__proto__', start)) {
+        level = depth;
+        problem = `key "__proto__" at ${join(pathTo(depth - 1), '__proto__')} (JavaScript readers drop it)`;
+        return false;
+      }
+      const print = escaped
+        ? fingerprint(key, 0, key.length)
+        : len === 0
+          ? 0
+          : (len << 16) ^
+            (t.charCodeAt(start) << 8) ^
+            t.charCodeAt(end - 1) ^
+            (t.charCodeAt(start + (len >> 1)) << 4);
+      const f = FRAME * (depth - 1);
+      const base = fr[f + 2]!;
+      if (top - base >= PAIRWISE_KEYS || fr[f] === BIG_OBJECT) {
+        level = depth;
+        keyTop = top;
+        if (!setHasNoDuplicate(depth - 1, start, end, escaped)) return false;
+      } else {
+        const bit = Math.imul(print, 0x9e3779b1) >>> 26;
+        const word = f + 3 + (bit >> 5);
+        const mask = 1 << (bit & 31);
+        if ((fr[word]! & mask) !== 0) {
+          level = depth;
+          keyTop = top;
+          if (!pairsHaveNoDuplicate(depth - 1, start, end, escaped, print)) return false;
+        }
+        fr[word] = fr[word]! | mask;
+      }
+      if (KEY * (top + 1) > ks.length) ks = keys = grown(ks);
+      const o = KEY * top;
+      ks[o] = start;
+      ks[o + 1] = end;
+      ks[o + 2] = escaped ? 1 : 0;
+      ks[o + 3] = print;
+      fr[f + 1] = top++;
       i = end + 1;
-      c = text.charCodeAt(i);
-      while (isSpace(c)) c = text.charCodeAt(++i);
-      if (c !== 0x3a) return;
-      c = text.charCodeAt(++i);
-      while (isSpace(c)) c = text.charCodeAt(++i);
+      c = t.charCodeAt(i);
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = t.charCodeAt(++i);
+      if (c !== 0x3a) return true;
+      c = t.charCodeAt(++i);
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = t.charCodeAt(++i);
       wantKey = false;
     }
     // a value
-    if (c === 0x7b || c === 0x5b) {
+    if (c === 0x22) {
+      let end = t.indexOf('"', i + 1);
+      if (end < 0) return true;
+      if (end > backslash) backslash = nextBackslash(t, i + 1);
+      if (end > backslash || surrogates) {
+        level = depth;
+        end = stringEnd(i + 1, false);
+        if (end < 0) return false;
+      }
+      i = end + 1;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (FRAME * (depth + 1) > fr.length) fr = frames = grown(fr);
+      const f = FRAME * depth++;
       const obj = c === 0x7b;
-      frameKind[level] = obj ? OBJECT : ARRAY;
-      frameIndex[level] = obj ? -1 : 0;
-      frameBase[level] = keyStart.length;
-      frameSet[level] = null;
-      level++;
-      c = text.charCodeAt(++i);
-      while (isSpace(c)) c = text.charCodeAt(++i);
-      if (c === 0x7d || c === 0x5d) {
-        close();
-        i++;
-      } else {
+      fr[f] = obj ? OBJECT : ARRAY;
+      fr[f + 1] = obj ? -1 : 0;
+      fr[f + 2] = top;
+      fr[f + 3] = 0;
+      fr[f + 4] = 0;
+      c = t.charCodeAt(++i);
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = t.charCodeAt(++i);
+      if (c !== 0x7d && c !== 0x5d) {
         wantKey = obj;
         continue;
       }
-    } else if (c === 0x22) {
-      const end = stringEnd(i + 1);
-      if (end < 0) return;
-      i = end + 1;
+      // an empty container: closed below
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      i = number(i);
-      if (i < 0) return;
+      const start = i;
+      if (c === 0x2d) c = t.charCodeAt(++i);
+      let digits = 0;
+      while (c >= 0x30 && c <= 0x39) {
+        digits++;
+        c = t.charCodeAt(++i);
+      }
+      if (c === 0x2e) {
+        c = t.charCodeAt(++i);
+        while (c >= 0x30 && c <= 0x39) {
+          digits++;
+          c = t.charCodeAt(++i);
+        }
+      }
+      let exponent = false;
+      if (c === 0x65 || c === 0x45) {
+        exponent = true;
+        c = t.charCodeAt(++i);
+        if (c === 0x2b || c === 0x2d) c = t.charCodeAt(++i);
+        while (c >= 0x30 && c <= 0x39) c = t.charCodeAt(++i);
+      }
+      // up to 15 digits without exponent lie within 1e-15..1e15 and every such decimal
+      // survives a double (DBL_DIG): only longer ones need the exact comparison
+      if ((digits > 15 || exponent) && !numberHolds(start, i, depth)) return false;
     } else if (c === 0x74 || c === 0x6e) {
       i += 4; // true, null
     } else if (c === 0x66) {
       i += 5; // false
     } else {
-      return;
+      return true;
     }
-    // after a value: commas and closing brackets until the next value or key
+    // after a value (or an empty container's opening): commas and closings up to the next
+    // value or key
     for (;;) {
-      if (level === 0) return;
-      c = text.charCodeAt(i);
-      while (isSpace(c)) c = text.charCodeAt(++i);
+      if (depth === 0) return true;
+      c = t.charCodeAt(i);
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = t.charCodeAt(++i);
+      const f = FRAME * (depth - 1);
       if (c === 0x2c) {
         i++;
-        const d = level - 1;
-        if (frameKind[d] === ARRAY) frameIndex[d] = frameIndex[d]! + 1;
+        if (fr[f] === ARRAY) fr[f + 1]!++;
         else wantKey = true;
         break;
       }
-      if (c !== 0x7d && c !== 0x5d) return;
-      close();
+      if (c !== 0x7d && c !== 0x5d) return true;
       i++;
+      depth--;
+      if (fr[f] !== ARRAY) {
+        top = fr[f + 2]!;
+        if (fr[f] === BIG_OBJECT) keySets[depth] = null;
+      }
     }
   }
+  return true;
 }
 
-function close(): void {
-  const d = --level;
-  if (frameKind[d] === OBJECT) {
-    const base = frameBase[d]!;
-    keyStart.length = base;
-    keyEnd.length = base;
-    keyEscaped.length = base;
-    frameSet[d] = null;
-  }
+const SURROGATE_RE = /[\ud800-\udfff]/;
+
+function nextBackslash(t: string, from: number): number {
+  const b = t.indexOf('\\', from);
+  return b < 0 ? t.length : b;
 }
+
+function grown(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+let lastEscaped = false;
 
 /**
- * The index of the quote closing a string whose content starts at `i`, or -1 with
- * `problem` set. Sets `lastEscaped` when the string holds an escape.
+ * The rest of a string from `i`, where an escape or a surrogate stands: the index of its
+ * closing quote, or -1 with `problem` set for a lone surrogate (`inKey`: the string is a
+ * key of the innermost object). Sets `lastEscaped` when the string holds an escape.
  */
-function stringEnd(i: number): number {
-  if (i > nextBackslash) {
-    nextBackslash = text.indexOf('\\', i);
-    if (nextBackslash < 0) nextBackslash = text.length;
-  }
-  const q = text.indexOf('"', i);
-  if (q < 0) return -1;
-  if (q < nextBackslash && !surrogates) {
-    lastEscaped = false;
-    return q;
-  }
+function stringEnd(i: number, inKey: boolean): number {
   lastEscaped = false;
   const n = text.length;
   while (i < n) {
@@ -190,10 +257,10 @@ function stringEnd(i: number): number {
       const u = hex4(i + 2);
       if (u >= 0xd800 && u <= 0xdbff) {
         const after = lowSurrogateAt(i + 6);
-        if (after < 0) return lone(u);
+        if (after < 0) return lone(u, inKey);
         i = after;
       } else if (u >= 0xdc00 && u <= 0xdfff) {
-        return lone(u);
+        return lone(u, inKey);
       } else {
         i += 6;
       }
@@ -201,13 +268,13 @@ function stringEnd(i: number): number {
     }
     if (c >= 0xd800 && c <= 0xdfff) {
       const after = c <= 0xdbff ? lowSurrogateAt(i + 1) : -1;
-      if (after < 0) return lone(c);
+      if (after < 0) return lone(c, inKey);
       i = after;
       continue;
     }
     i++;
   }
-  return -1;
+  return n;
 }
 
 /** Where the string goes on after a low surrogate at `i` (raw or escaped), else -1. */
@@ -230,7 +297,7 @@ function hex4(i: number): number {
   return v;
 }
 
-function lone(u: number): number {
+function lone(u: number, inKey: boolean): number {
   const what = `lone surrogate \\u${u.toString(16).padStart(4, '0')}`;
   problem = inKey
     ? `${what} in a key of ${shown(pathTo(level - 1))}`
@@ -238,46 +305,56 @@ function lone(u: number): number {
   return -1;
 }
 
-/** Record a key of the object at frame `d`; false (with `problem`) for a refused key. */
-function addKey(d: number, start: number, end: number): boolean {
-  const escaped = lastEscaped;
-  if (
-    end - start === 9
-      ? text.startsWith('__proto__', start)
-      : escaped && decodeKey(start, end, escaped) === '__proto__'
-  ) {
-    problem = `key "__proto__" at ${join(pathTo(d), '__proto__')} (JavaScript readers drop it)`;
-    return false;
-  }
-  const base = frameBase[d]!;
-  const top = keyStart.length;
-  let set = frameSet[d];
-  if (set === null && top - base >= PAIRWISE_KEYS) {
-    set = new Set<string>();
-    for (let k = base; k < top; k++) set.add(decodeKey(keyStart[k]!, keyEnd[k]!, keyEscaped[k]!));
-    frameSet[d] = set;
-  }
-  if (set) {
-    const key = decodeKey(start, end, escaped);
-    if (set.has(key)) return duplicate(d, key);
-    set.add(key);
-  } else {
-    const len = end - start;
-    for (let k = base; k < top; k++) {
-      const s = keyStart[k]!;
-      if (!escaped && !keyEscaped[k]) {
-        if (keyEnd[k]! - s === len && sameSpan(s, start, len)) return duplicate(d, text.slice(start, end));
-      } else {
-        const key = decodeKey(start, end, escaped);
-        if (decodeKey(s, keyEnd[k]!, keyEscaped[k]!) === key) return duplicate(d, key);
-      }
+/** Length and three characters of a key: distinct keys nearly always differ there. */
+function fingerprint(s: string, start: number, end: number): number {
+  const len = end - start;
+  if (len === 0) return 0;
+  return (
+    (len << 16) ^ (s.charCodeAt(start) << 8) ^ s.charCodeAt(end - 1) ^ (s.charCodeAt(start + (len >> 1)) << 4)
+  );
+}
+
+/** The new key against the keys of the object at depth `d` with the same fingerprint. */
+function pairsHaveNoDuplicate(
+  d: number,
+  start: number,
+  end: number,
+  escaped: boolean,
+  print: number,
+): boolean {
+  const len = end - start;
+  for (let k = frames[FRAME * d + 2]!; k < keyTop; k++) {
+    const o = KEY * k;
+    if (keys[o + 3] !== print) continue;
+    if (!escaped && keys[o + 2] === 0) {
+      if (keys[o + 1]! - keys[o]! === len && sameSpan(keys[o]!, start, len))
+        return duplicate(d, text.slice(start, end));
+    } else if (keyAt(k) === decodeKey(start, end, escaped)) {
+      return duplicate(d, keyAt(k));
     }
   }
-  keyStart.push(start);
-  keyEnd.push(end);
-  keyEscaped.push(escaped);
-  frameIndex[d] = top;
   return true;
+}
+
+/** The new key against the keys of a big object at depth `d`, through its Set. */
+function setHasNoDuplicate(d: number, start: number, end: number, escaped: boolean): boolean {
+  const f = FRAME * d;
+  let set = keySets[d];
+  if (frames[f] !== BIG_OBJECT || !set) {
+    set = new Set<string>();
+    for (let k = frames[f + 2]!; k < keyTop; k++) set.add(keyAt(k));
+    keySets[d] = set;
+    frames[f] = BIG_OBJECT;
+  }
+  const key = decodeKey(start, end, escaped);
+  if (set.has(key)) return duplicate(d, key);
+  set.add(key);
+  return true;
+}
+
+function keyAt(k: number): string {
+  const o = KEY * k;
+  return decodeKey(keys[o]!, keys[o + 1]!, keys[o + 2] === 1);
 }
 
 function sameSpan(a: number, b: number, len: number): boolean {
@@ -294,38 +371,13 @@ function decodeKey(start: number, end: number, escaped: boolean): string {
   return escaped ? (JSON.parse(text.slice(start - 1, end + 1)) as string) : text.slice(start, end);
 }
 
-/** Scan the number at `i`; its end, or -1 with `problem` set. */
-function number(i: number): number {
-  const start = i;
-  if (text.charCodeAt(i) === 0x2d) i++;
-  let digits = 0;
-  let c = text.charCodeAt(i);
-  while (c >= 0x30 && c <= 0x39) {
-    digits++;
-    c = text.charCodeAt(++i);
-  }
-  if (c === 0x2e) {
-    c = text.charCodeAt(++i);
-    while (c >= 0x30 && c <= 0x39) {
-      digits++;
-      c = text.charCodeAt(++i);
-    }
-  }
-  let exponent = false;
-  if (c === 0x65 || c === 0x45) {
-    exponent = true;
-    c = text.charCodeAt(++i);
-    if (c === 0x2b || c === 0x2d) c = text.charCodeAt(++i);
-    while (c >= 0x30 && c <= 0x39) c = text.charCodeAt(++i);
-  }
-  // up to 15 digits without exponent lie within 1e-15..1e15 and every such decimal
-  // survives a double (DBL_DIG): only longer ones need the exact comparison
-  if (digits <= 15 && !exponent) return i;
-  const literal = text.slice(start, i);
+/** Whether the number literal in [start, end) holds in a double; if not, `problem` says why. */
+function numberHolds(start: number, end: number, depth: number): boolean {
+  const literal = text.slice(start, end);
   const why = numberProblem(literal);
-  if (why === undefined) return i;
-  problem = `number ${literal.length > 40 ? `${literal.slice(0, 40)}…` : literal} ${why} at ${shown(pathTo(level))}`;
-  return -1;
+  if (why === undefined) return true;
+  problem = `number ${literal.length > 40 ? `${literal.slice(0, 40)}…` : literal} ${why} at ${shown(pathTo(depth))}`;
+  return false;
 }
 
 /**
@@ -383,13 +435,14 @@ function join(path: string, key: string): string {
 function pathTo(levels: number): string {
   let path = '';
   for (let d = 0; d < levels; d++) {
-    if (frameKind[d] === ARRAY) {
-      path += `[${frameIndex[d]}]`;
+    const f = FRAME * d;
+    if (frames[f] === ARRAY) {
+      path += `[${frames[f + 1]}]`;
       continue;
     }
-    const slot = frameIndex[d]!;
+    const slot = frames[f + 1]!;
     if (slot < 0) break;
-    path = join(path, decodeKey(keyStart[slot]!, keyEnd[slot]!, keyEscaped[slot]!));
+    path = join(path, keyAt(slot));
   }
   return path;
 }
