@@ -1,5 +1,4 @@
 // `fieldlog log verify|cat|state|stats|append|redact`: the log, from the shell.
-import { createInterface } from 'node:readline';
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
 import { parseEventInput } from '../log/envelope.js';
@@ -8,6 +7,7 @@ import { parseIJson } from '../log/ijson.js';
 import { Projector } from '../log/projection.js';
 import type { VerifyReport } from '../log/verify.js';
 import { flag, int, parseFlags, str, time } from './args.js';
+import { utf8Lines } from './ndjson-lines.js';
 import type { Output } from './output.js';
 
 export const LOG_USAGE = `fieldlog log verify DIR [--device ID] [--json]
@@ -216,10 +216,8 @@ async function append(
   }
   let lineNo = 0;
   let inFlight: Promise<unknown>[] = [];
-  const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  signal.addEventListener('abort', () => rl.close(), { once: true });
   try {
-    for await (const line of rl) {
+    for await (const line of utf8Lines(input, signal)) {
       lineNo++;
       if (line.trim() === '') continue;
       let ev: ReturnType<typeof parseEventInput>;

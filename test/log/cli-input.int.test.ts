@@ -69,6 +69,18 @@ describe('log append refuses input it would change', () => {
     await log.close();
   });
 
+  it('refuses a line that is not UTF-8 rather than replacing its bytes', async () => {
+    const dir = join(root, `a${n++}`);
+    const bad = Buffer.from('{"type":"NoteAdded","data":{"text":"caf\xe9"}}', 'latin1');
+    const input = Buffer.concat([Buffer.from(`${good(0)}\r\n`), bad, Buffer.from(`\n${good(10)}\n`)]);
+    const r = await runCli(['log', 'append', dir, '--device', 'pi-01'], { input });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('fieldlog: line 4: not UTF-8 [EVENT_INVALID]');
+    const log = await EventLog.open(dir);
+    expect(log.head().seq).toBe(3);
+    await log.close();
+  });
+
   it('still accepts what it keeps exactly: 1.0, 1e2, escaped pairs, unknown types with any payload', async () => {
     const dir = join(root, `a${n++}`);
     const input = [
