@@ -88,6 +88,7 @@ function scan(t: string): boolean {
         level = depth;
         end = stringEnd(start, true);
         if (end < 0) return false;
+        if (end >= n) return true;
         escaped = lastEscaped;
       }
       if (end >= n) return true;
@@ -368,7 +369,12 @@ function duplicate(d: number, key: string): false {
 }
 
 function decodeKey(start: number, end: number, escaped: boolean): string {
-  return escaped ? (JSON.parse(text.slice(start - 1, end + 1)) as string) : text.slice(start, end);
+  if (!escaped) return text.slice(start, end);
+  try {
+    return JSON.parse(text.slice(start - 1, end + 1)) as string;
+  } catch {
+    return text.slice(start, end); // only in text that is not JSON, where any answer will do
+  }
 }
 
 /** Whether the number literal in [start, end) holds in a double; if not, `problem` says why. */

@@ -202,6 +202,42 @@ describe('I-JSON parser', () => {
     );
   });
 
+  it('ends on any text, JSON or not, without throwing', () => {
+    for (const text of ['{"\\{"', '{"\\{":1,"\\{":2}', '{"a', '{"\\u', '["\\ud800', '[1e', '-'])
+      expect(() => ijsonProblem(text), text).not.toThrow();
+    const pieces = fc.constantFrom(
+      '{',
+      '}',
+      '[',
+      ']',
+      '"',
+      '\\',
+      '\\u',
+      'd800',
+      ':',
+      ',',
+      '1',
+      'e',
+      '-',
+      ' ',
+      'true',
+      'a',
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary' }),
+          fc.array(pieces).map((p) => p.join('')),
+        ),
+        (text) => {
+          const r = ijsonProblem(text);
+          expect(r === undefined || typeof r === 'string').toBe(true);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
   it('reads deep nesting without recursion', () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     expect(ijsonProblem(deep)).toBeUndefined();
