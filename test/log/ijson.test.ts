@@ -66,13 +66,13 @@ describe('I-JSON parser', () => {
         fc.nat(),
         fc.boolean(),
         fc.constantFrom('x', 'deep'),
-        (obj, key, at, escape, where) => {
+        (obj, key, at, escaped, where) => {
           fc.pre(key !== '__proto__' && !hasProtoKey(obj));
           const members = Object.entries(obj)
             .filter(([k]) => k !== key)
             .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
           members.splice(at % (members.length + 1), 0, `${JSON.stringify(key)}:1`);
-          members.push(`${escape ? escapedKey(key) : JSON.stringify(key)}:2`);
+          members.push(`${escaped ? escapedKey(key) : JSON.stringify(key)}:2`);
           const dup = `{${members.join(',')}}`;
           const text = where === 'x' ? dup : `{"list":[true,${dup}]}`;
           const err = refusal(text);
