@@ -106,6 +106,10 @@ describe('hub ingest of outside JSON', () => {
       edit(next, `"hash":"${events[10]!.hash}"`, `"hash":"${events[10]!.hash}","sig":"\\ud800"`),
     ];
     for (const text of hostile) await raw.publishAsync(topic('events'), text, { qos: 1 });
+    // bytes that are not UTF-8, which a decoder would have read as U+FFFD, the payload sealed
+    const replaced = batch([sealedAfter(events[9]!, 'NoteAdded', { text: 'caf\ufffd' })]);
+    const notUtf8 = Buffer.from(replaced.replace('caf\ufffd', 'caf\u00e9'), 'latin1');
+    await raw.publishAsync(topic('events'), notUtf8, { qos: 1 });
     const hello = JSON.stringify({ head: { seq: 0, hash: ZERO_HASH } });
     await raw.publishAsync(
       topic('hello'),
@@ -114,9 +118,9 @@ describe('hub ingest of outside JSON', () => {
         qos: 1,
       },
     );
-    await expect.poll(() => h.ingest.totals.rejects).toBe(6);
+    await expect.poll(() => h.ingest.totals.rejects).toBe(7);
     await h.ingest.idle();
-    expect(h.ingest.devices()[0]!.rejects).toEqual({ 'malformed-events': 5, 'malformed-hello': 1 });
+    expect(h.ingest.devices()[0]!.rejects).toEqual({ 'malformed-events': 6, 'malformed-hello': 1 });
 
     // a known type whose payload does not fit: an invalid event, answered with `invalid`
     const before = acks.length;
