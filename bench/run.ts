@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick] [-- NAME...]`: runs the benchmarks, prints figures with their
 // same-run baselines and ratios, and writes them to bench/results/NAME.json.
 import { benchConsole } from './console.bench.js';
+import { benchIJson } from './ijson.bench.js';
 import { benchLog } from './log.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
@@ -12,6 +13,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   serial: benchSerial,
   pipeline: benchPipeline,
   sync: benchSync,
+  ijson: benchIJson,
   console: benchConsole,
 };
 

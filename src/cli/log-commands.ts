@@ -1,9 +1,9 @@
 // `fieldlog log verify|cat|state|stats|append|redact`: the log, from the shell.
-import { createInterface } from 'node:readline';
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState, isBoot } from '../log/device-state.js';
 import { isActor, parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { parseIJson } from '../log/ijson.js';
 import { Projector } from '../log/projection.js';
 import type { VerifyReport } from '../log/verify.js';
 import {
@@ -18,6 +18,7 @@ import {
   synopsis,
   time,
 } from './args.js';
+import { utf8Lines } from './ndjson-lines.js';
 import type { Output } from './output.js';
 
 const device: Record<'device', FlagDef> = {
@@ -322,27 +323,26 @@ async function append(
   let lineNo = 0;
   let events = 0;
   let inFlight: Promise<unknown>[] = [];
-  const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  signal.addEventListener('abort', () => rl.close(), { once: true });
   try {
-    for await (const line of rl) {
+    for await (const line of utf8Lines(input, signal)) {
       lineNo++;
       if (line.trim() === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        throw fail('EVENT_INVALID', `line ${lineNo}: not JSON`);
-      }
       let ev: ReturnType<typeof parseEventInput>;
       try {
-        ev = parseEventInput(value);
+        // I-JSON or nothing: what is hashed must be exactly what was given
+        ev = parseEventInput(parseIJson(line, 'EVENT_INVALID'));
       } catch (err) {
         throw atLine(lineNo, err);
       }
       log ??= await EventLog.open(dir, { device: dev!, create: true });
       try {
-        inFlight.push(log.append(ev));
+        // the log checks again; should it refuse, the error still names this line
+        const at = lineNo;
+        const appended = log.append(ev).catch((err: unknown) => {
+          throw atLine(at, err);
+        });
+        appended.catch(() => {}); // awaited below, with the rest of the batch
+        inFlight.push(appended);
       } catch (err) {
         throw atLine(lineNo, err);
       }

@@ -1,9 +1,11 @@
 // Device configuration (SPEC §6): one schema for the `--config` file and the flags, which
 // win. A bad key or value is named in one line (CONFIG_INVALID, exit code 2) before
 // anything is opened or written.
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { fail } from '../errors.js';
+import { parseIJson } from '../log/ijson.js';
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const SENSOR_RE = /^[a-z0-9_.]{1,32}$/;
@@ -159,19 +161,21 @@ export function describeConfigError(where: string, error: z.ZodError): string {
 }
 
 export function readConfigFile(file: string): unknown {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     throw fail(
       'CONFIG_INVALID',
       `${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
     );
   }
+  // I-JSON, as every JSON from outside: UTF-8, no duplicate keys, nothing JSON.parse would change
+  if (!isUtf8(bytes)) throw fail('CONFIG_INVALID', `${file}: not UTF-8`);
   try {
-    return JSON.parse(text);
+    return parseIJson(bytes.toString(), 'CONFIG_INVALID');
   } catch (err) {
-    throw fail('CONFIG_INVALID', `${file}: not JSON (${(err as Error).message})`);
+    throw fail('CONFIG_INVALID', `${file}: ${(err as Error).message}`);
   }
 }
 

@@ -4,6 +4,7 @@ import { hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { z } from 'zod';
 import { fail } from '../errors.js';
+import { payloadProblem } from './events.js';
 
 export const ZERO_HASH = '0'.repeat(64);
 
@@ -240,6 +241,8 @@ export function parseEventInput(value: unknown): EventInput {
   const r = eventInputSchema.safeParse(value);
   if (!r.success) throw fail('EVENT_INVALID', `event ${describe(r.error.issues)}`);
   const data = r.data.data;
+  const wrong = payloadProblem(r.data.type, data);
+  if (wrong !== undefined) throw fail('EVENT_INVALID', wrong);
   if (jcs(data).length > MAX_DATA_BYTES)
     throw fail('EVENT_INVALID', `event data is over ${MAX_DATA_BYTES} bytes`);
   return r.data as EventInput;

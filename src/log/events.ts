@@ -1,5 +1,8 @@
-// The event vocabulary, version 1 (SPEC §2): the payload of each event type. Types
-// are extended freely and never repurposed; readers ignore fields they do not know.
+// The event vocabulary, version 1 (SPEC §2): the payload of each event type, as a type and
+// as the schema every append and the hub's ingest check it against. Types are extended
+// freely and never repurposed; readers ignore fields they do not know, so a known payload
+// may carry extra keys (forward compatible) but must have the named ones, of their types.
+import { z } from 'zod';
 
 export interface DeviceStarted {
   version: string;
@@ -132,3 +135,136 @@ export interface EventTypes {
 }
 
 export type EventType = keyof EventTypes;
+
+/** One schema per known type; the compiler holds each to its payload type above. */
+export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
+  DeviceStarted: z.object({
+    version: z.string(),
+    sources: z.array(z.object({ name: z.string(), driver: z.string(), port: z.string() })),
+    clockSynced: z.boolean(),
+    clockCheck: z.string().optional(),
+    node: z.string().optional(),
+    pid: z.number().int().optional(),
+  }),
+  SourceConnected: z.object({
+    source: z.string(),
+    driver: z.string(),
+    port: z.string(),
+    identity: z.string().optional(),
+  }),
+  SourceDisconnected: z.object({
+    source: z.string(),
+    reason: z.string(),
+    unavailable: z.boolean().optional(),
+    detail: z.string().optional(),
+  }),
+  ReadingRecorded: z.object({
+    source: z.string(),
+    sensor: z.string(),
+    value: z.number(),
+    unit: z.string().optional(),
+  }),
+  PositionRecorded: z.object({
+    source: z.string(),
+    fixTime: z.string(),
+    lat: z.number(),
+    lon: z.number(),
+    alt: z.number().optional(),
+    speed: z.number().optional(),
+    course: z.number().optional(),
+    sats: z.number().int().min(0).optional(),
+    hdop: z.number().optional(),
+  }),
+  FramesRejected: z.object({
+    source: z.string(),
+    count: z.number().int().min(0),
+    reasons: z.record(z.string(), z.number()),
+    sample: z.string(),
+  }),
+  FramesLost: z.object({
+    source: z.string(),
+    count: z.number().int().min(0),
+    after: z.number().int(),
+    next: z.number().int(),
+  }),
+  AlarmRaised: z.object({
+    alarm: z.string(),
+    sensor: z.string(),
+    kind: z.enum(['above', 'below']),
+    limit: z.number(),
+    value: z.number(),
+  }),
+  AlarmCleared: z.object({ alarm: z.string(), sensor: z.string(), value: z.number() }),
+  AlarmAcknowledged: z.object({ alarm: z.string(), comment: z.string().optional() }),
+  ThresholdChanged: z.object({
+    sensor: z.string(),
+    above: z.number().nullable(),
+    below: z.number().nullable(),
+    hysteresis: z.number().optional(),
+  }),
+  NoteAdded: z.object({ text: z.string() }),
+  EventRedacted: z.object({ seq: z.number().int().min(1), reason: z.string() }),
+  DeviceStopped: z.object({ reason: z.string() }),
+  SourceIdentified: z.object({
+    source: z.string(),
+    nodeId: z.string(),
+    firmware: z.string(),
+    version: z.string(),
+  }),
+  SourceFaultReported: z.object({ source: z.string(), code: z.string(), text: z.string() }),
+  SourceCommandAnswered: z.object({
+    source: z.string(),
+    command: z.string(),
+    ok: z.boolean(),
+    why: z.string().optional(),
+  }),
+};
+
+/**
+ * The hand-made check for ReadingRecorded, nearly all the traffic: true exactly when its
+ * schema accepts `data` (a property test holds the two together).
+ */
+export function isReadingPayload(data: Record<string, unknown>): boolean {
+  const { source, sensor, value, unit } = data;
+  return (
+    typeof source === 'string' &&
+    typeof sensor === 'string' &&
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (unit === undefined || typeof unit === 'string')
+  );
+}
+
+/**
+ * What is wrong with the payload of a known event type, in plain words, or undefined when
+ * it fits (unknown types always fit: the vocabulary is open). Only checks, never changes
+ * `data` (the schemas' output, which drops extra keys, is not used).
+ */
+export function payloadProblem(type: string, data: Record<string, unknown>): string | undefined {
+  if (type === 'ReadingRecorded' && isReadingPayload(data)) return undefined;
+  if (!Object.hasOwn(payloadSchemas, type)) return undefined;
+  const r = payloadSchemas[type as EventType].safeParse(data);
+  if (r.success) return undefined;
+  const issue = r.error.issues[0];
+  if (!issue) return `${type} data is not valid`;
+  const at = ['data', ...issue.path.map(String)].join('.');
+  if (issue.code === 'invalid_type') {
+    let value: unknown = data;
+    for (const k of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[k];
+    const expected = issue.expected === 'int' ? 'integer' : issue.expected;
+    if (value === undefined) return `${type} needs ${at} (${expected})`;
+    return `${type} ${at} must be ${/^[aeiou]/.test(expected) ? 'an' : 'a'} ${expected}, not ${describeValue(value)}`;
+  }
+  if (issue.code === 'invalid_value')
+    return `${type} ${at} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'too_small' || issue.code === 'too_big')
+    return `${type} ${at} is out of range (${issue.message})`;
+  return `${type} ${at}: ${issue.message}`;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
+}

@@ -42,6 +42,7 @@ import {
   sha256hex,
   ZERO_HASH,
 } from './envelope.js';
+import { payloadProblem } from './events.js';
 import {
   MARK_EVERY,
   markKey,
@@ -541,6 +542,8 @@ export class LogStore extends EventEmitter {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) {
       throw fail('EVENT_INVALID', 'event data must be a JSON object');
     }
+    const wrong = payloadProblem(input.type, data);
+    if (wrong !== undefined) throw fail('EVENT_INVALID', wrong);
     const dataBytes = encodeText(jcs(data));
     if (dataBytes.length > MAX_DATA_BYTES)
       throw fail('EVENT_INVALID', `event data is over ${MAX_DATA_BYTES} bytes`);
@@ -606,6 +609,9 @@ export class LogStore extends EventEmitter {
           throw fail('CHAIN_BROKEN', `seq ${env.seq} does not follow head ${seq} of ${device}`);
         if (env.prev !== prev)
           throw fail('CHAIN_BROKEN', `seq ${env.seq} of ${device} does not link to the head`);
+        // a redacted event (data null) has no payload left to check
+        const wrong = env.data === null ? undefined : payloadProblem(env.type, env.data);
+        if (wrong !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${wrong}`);
         const dataJcs = env.data === null ? null : jcs(env.data);
         if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);

@@ -1,10 +1,11 @@
 // The MQTT replication contract (SPEC §4): topics and one schema per message. Everything
 // that arrives from the broker goes through here before anything else looks at it.
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
 import { envelopeSchema, parseEnvelope } from '../log/envelope.js';
+import { ijsonProblem } from '../log/ijson.js';
 
 export const DEFAULT_PREFIX = 'fieldlog';
 export const MAX_PAYLOAD = 1024 * 1024;
@@ -71,15 +72,24 @@ function json(payload: Buffer | string): unknown {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (size > MAX_PAYLOAD)
     throw fail('SYNC_MESSAGE_INVALID', `payload of ${size} bytes is over ${MAX_PAYLOAD}`);
+  let text: string;
+  if (typeof payload === 'string') text = payload;
+  // replication batches are ASCII: latin1 decodes them as UTF-8 would, several times faster
+  else if (isAscii(payload)) text = payload.toString('latin1');
+  // anything else must be UTF-8: a decoder would replace bad bytes silently
+  else if (isUtf8(payload)) text = payload.toString();
+  else throw fail('SYNC_MESSAGE_INVALID', 'payload is not UTF-8');
+  let value: unknown;
   try {
-    // JSON.parse makes "__proto__" an own property, never a prototype; the strict schemas
-    // then refuse unknown keys, and payloads are canonicalised key by key
-    // replication batches are ASCII: latin1 decodes them as UTF-8 would, several times faster
-    if (typeof payload === 'string') return JSON.parse(payload);
-    return JSON.parse(isAscii(payload) ? payload.toString('latin1') : payload.toString());
+    value = JSON.parse(text);
   } catch {
     throw fail('SYNC_MESSAGE_INVALID', 'payload is not JSON');
   }
+  // I-JSON (no duplicate keys, lone surrogates, inexact numbers or "__proto__"), checked by
+  // a scan of the same text: JSON.parse alone would keep a normalised copy
+  const problem = ijsonProblem(text);
+  if (problem !== undefined) throw fail('SYNC_MESSAGE_INVALID', `payload is not I-JSON: ${problem}`);
+  return value;
 }
 
 function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {

@@ -10,7 +10,7 @@ export interface Run {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { input?: string } & SpawnOptions = {}): Promise<Run> {
+export function runCli(args: string[], opts: { input?: string | Buffer } & SpawnOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { ...opts, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
