@@ -2,8 +2,9 @@
 // per process part (never prom-client's global one, so that tests and the demo can run
 // several), metrics whose values live elsewhere read at each scrape, and a small server
 // for a process that has no HTTP API of its own (the device).
-import { createServer, type Server } from 'node:http';
+
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { type Listening, listen } from './http-server.js';
 import type { InternalErrors } from './internal-errors.js';
 
 type Samples<L extends string> = [Partial<Record<L, string>>, number][];
@@ -84,42 +85,32 @@ export function internalErrorsCounter(
 }
 
 /** Serve `GET /metrics` (and nothing else) from a registry. */
-export async function listenMetrics(
+export function listenMetrics(
   registry: Registry,
   port: number,
   host: string,
   errors: InternalErrors,
-): Promise<{ port: number; server: Server; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://device').pathname !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('only GET /metrics\n');
-      return;
-    }
-    registry.metrics().then(
-      (text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      },
-      (err: unknown) => {
-        errors.report('metrics', err);
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('internal error; logged\n');
-      },
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const addr = server.address();
-  return {
-    port: typeof addr === 'object' && addr ? addr.port : port,
-    server,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+): Promise<Listening> {
+  return listen(
+    (req, res) => {
+      if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://device').pathname !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('only GET /metrics\n');
+        return;
+      }
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          errors.report('metrics', err);
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('internal error; logged\n');
+        },
+      );
+    },
+    port,
+    host,
+  );
 }

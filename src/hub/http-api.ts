@@ -3,8 +3,9 @@
 // Streams are read from the store a chunk at a time and follow the client's pace;
 // nothing loads a whole history. Bad requests get a 400 in plain words (http-params.ts);
 // anything unexpected is a 500 that is reported (one line, counted) while the API serves on.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFieldlogError } from '../errors.js';
+import { type Listening, listen } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import { deviceState } from '../log/device-state.js';
 import type { EventLog } from '../log/event-log.js';
@@ -203,24 +204,10 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(`${JSON.stringify(body)}\n`);
 }
 
-export async function listenHubApi(
+export function listenHubApi(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   port: number,
   host = '127.0.0.1',
-): Promise<{ port: number; server: Server; close(): Promise<void> }> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const addr = server.address();
-  return {
-    port: typeof addr === 'object' && addr ? addr.port : port,
-    server,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+): Promise<Listening> {
+  return listen(handler, port, host);
 }
