@@ -102,12 +102,17 @@ describe('hub redaction', () => {
   });
 
   it('stores an EventRedacted naming no purgeable event as it came, and purges nothing', async () => {
-    // seqs beyond itself, unknown, not a number, an EventRedacted, one already redacted:
-    // the chain is the device's, so the hub keeps it; verify reports what is wrong with it
+    // seqs beyond itself or unknown, an EventRedacted, one already redacted: the chain is the
+    // device's, so the hub keeps it; verify reports what is wrong with it
     const dev = await EventLog.memory({ device: 'pi-1', clock: fakeClock() });
     for (let i = 0; i < 3; i++) await dev.append(reading('t', i));
     await dev.redact(1, 'personal data', 'operator:ana'); // seq 4
-    const odd = [99, 0, -1, 2.5, '2', 4, 1].map((seq) => ({
+    // a seq that is no seq at all does not fit EventRedacted's payload: never written
+    for (const seq of [0, -1, 2.5, '2'])
+      await expect(
+        dev.append({ type: 'EventRedacted', data: { seq, reason: 'odd' }, meta: { actor: 'operator:ana' } }),
+      ).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+    const odd = [99, 4, 1].map((seq) => ({
       type: 'EventRedacted',
       data: { seq, reason: 'odd' },
       meta: { actor: 'operator:ana' },
