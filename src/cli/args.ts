@@ -5,6 +5,7 @@
 // mistake becomes one line that names the flag (USAGE, exit code 2).
 import { parseArgs } from 'node:util';
 import { fail } from '../errors.js';
+import { parseTimeQuery } from '../log/time-query.js';
 
 export interface FlagDef {
   type: 'string' | 'boolean';
@@ -141,13 +142,16 @@ export function int(p: Parsed, name: string, min = 0, max = Number.MAX_SAFE_INTE
   return Number(v);
 }
 
-/** A time flag: RFC 3339 / ISO 8601, returned as ms since the epoch. */
+/** A time flag: RFC 3339 with its offset, or a date (midnight UTC); ms since the epoch. */
 export function time(p: Parsed, name: string): number | undefined {
   const v = str(p, name);
   if (v === undefined) return undefined;
-  const ms = Date.parse(v);
-  if (!/^\d{4}-\d\d-\d\d/.test(v) || !Number.isFinite(ms)) {
-    throw fail('USAGE', `${p.spec.name}: --${name} must be a time like 2026-11-24T10:00:00Z, not "${v}"`);
+  const ms = parseTimeQuery(v);
+  if (ms === undefined) {
+    throw fail(
+      'USAGE',
+      `${p.spec.name}: --${name} must be an RFC 3339 time with its offset, like 2026-11-24T10:00:00Z, or a date like 2026-11-24, not "${v}"`,
+    );
   }
   return ms;
 }

@@ -107,7 +107,9 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   let api: ReturnType<typeof createHubApi> | null = null;
   const lazy: Parameters<typeof listenHubApi>[0] = (req, res) => {
     if (api) return api(req, res);
-    res.writeHead(503).end();
+    res
+      .writeHead(503, { 'content-type': 'application/json' })
+      .end('{"error":{"code":"STARTING","message":"the hub is opening its store; try again in a moment"}}\n');
   };
   const http = given(p, 'http')
     ? await listenOrFail('demo', lazy, httpPort, '127.0.0.1')

@@ -147,7 +147,11 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     if (httpPort !== undefined) {
       const lazy: Parameters<typeof listenHubApi>[0] = (req, res) => {
         if (api) return api(req, res);
-        res.writeHead(503).end();
+        res
+          .writeHead(503, { 'content-type': 'application/json' })
+          .end(
+            '{"error":{"code":"STARTING","message":"the hub is opening its store; try again in a moment"}}\n',
+          );
       };
       http = await listenOrFail(cmd, lazy, httpPort, str(p, 'http-host')!);
     }

@@ -3,6 +3,8 @@
 // value, a number that is not a whole number, a range that ends before it starts) is a
 // 400 whose message says in plain words what was wrong and what is expected.
 
+import { parseTimeQuery } from '../log/time-query.js';
+
 /** An answer other than 200, with a stable code (documented in the README's HTTP API section). */
 export class HttpError extends Error {
   constructor(
@@ -51,9 +53,11 @@ export class Params {
   time(name: string): number | undefined {
     const v = this.values.get(name);
     if (v === undefined) return undefined;
-    const ms = Date.parse(v);
-    if (!RFC3339.test(v) || !Number.isFinite(ms)) {
-      throw badParameter(`${name} must be an RFC 3339 time such as 2026-11-24T12:00:00Z, not "${v}"`);
+    const ms = parseTimeQuery(v);
+    if (ms === undefined) {
+      throw badParameter(
+        `${name} must be an RFC 3339 time with its offset, such as 2026-11-24T12:00:00Z, or a date such as 2026-11-24, not "${v}"`,
+      );
     }
     return ms;
   }
@@ -64,8 +68,6 @@ export class Params {
 }
 
 /** As before: a date first, and a time JavaScript reads (a `+` offset must be sent as %2B). */
-const RFC3339 = /^\d{4}-\d\d-\d\d/;
-
 /** A whole number from text, checked the same way for a parameter or a header. */
 export function wholeNumber(name: string, v: string, min = 0): number {
   if (!/^-?\d+$/.test(v)) throw badParameter(`${name} must be a whole number, not "${short(v)}"`);

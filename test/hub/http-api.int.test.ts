@@ -316,6 +316,10 @@ describe('hub HTTP API', () => {
         /unknown parameter "colour": this endpoint takes from-seq, to-seq/,
       ],
       ['/devices/pi-a/events?since=yesterday', {}, /since must be an RFC 3339 time/],
+      // no offset: the hub's zone would decide what it means
+      ['/devices/pi-a/events?since=2026-11-01T12:00', {}, /since must be an RFC 3339 time with its offset/],
+      ['/devices/pi-a/events?until=2026-11-01T12:00:00', {}, /until must be an RFC 3339 time/],
+      ['/devices/pi-a/state?at=2026-02-30T00:00:00Z', {}, /at must be an RFC 3339 time/],
       ['/fleet/events?from=9&to=3', {}, /to \(3\) is before from \(9\)/],
       ['/fleet/events?to=', {}, /to is empty/],
       ['/devices/pi-a/state?at=2026-11-01T00:00:00Z&at-seq=3', {}, /give at or at-seq, not both/],

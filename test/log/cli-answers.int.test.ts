@@ -51,6 +51,19 @@ describe('fieldlog log: clear answers to bad input', () => {
     );
   });
 
+  it('refuses a time without its offset (it would be read in the local zone) and a day that does not exist', async () => {
+    await refused(
+      ['log', 'cat', dir, '--since', '2026-11-24T12:00'],
+      /--since must be an RFC 3339 time with its offset/,
+    );
+    await refused(['log', 'cat', dir, '--until', '2026-11-24T12:00:00'], /--until must be an RFC 3339 time/);
+    await refused(['log', 'state', dir, '--at', '2026-02-30T00:00:00Z'], /--at must be an RFC 3339 time/);
+    // a date alone is midnight UTC
+    const dated = await runCli(['log', 'cat', dir, '--until', '2000-01-01']);
+    expect(dated.code).toBe(0);
+    expect(dated.stdout).toBe('');
+  });
+
   it('refuses an --at-seq beyond the head instead of answering with the head', async () => {
     await refused(['log', 'state', dir, '--at-seq', '6'], /--at-seq 6 is beyond the head of pi-01 \(seq 5\)/);
     const atHead = await runCli(['log', 'state', dir, '--at-seq', '5']);
