@@ -1,4 +1,4 @@
-// The event envelope of SPEC §2 (a contract): its shape, its canonical hashing, and
+// The event envelope of docs/protocol.md §2 (a contract): its shape, its canonical hashing, and
 // the validation every envelope or event input from outside goes through.
 import { hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
@@ -184,7 +184,7 @@ export function canonicalHeader(h: HeaderFields, metaJcs: string | undefined): s
   return `{"boot":${jcsString(h.boot)},"device":${jcsString(h.device)},"digest":${jcsString(h.digest)},${meta}"mono":${jcsNumber(h.mono)},"prev":${jcsString(h.prev)},"seq":${jcsNumber(h.seq)},"time":${jcsString(h.time)},"type":${jcsString(h.type)}}`;
 }
 
-/** The hash covers the envelope without `data`, `hash` and `sig` (SPEC §2). */
+/** The hash covers the envelope without `data`, `hash` and `sig` (docs/protocol.md §2.3). */
 export function hashOf(env: HeaderFields & { meta?: EventMeta | undefined }): string {
   return sha256hex(canonicalHeader(env, env.meta === undefined ? undefined : jcs(env.meta)));
 }

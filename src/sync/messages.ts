@@ -1,4 +1,4 @@
-// The MQTT replication contract (SPEC §4): topics and one schema per message. Everything
+// The MQTT replication contract (docs/protocol.md §10): topics and one schema per message. Everything
 // that arrives from the broker goes through here before anything else looks at it.
 import { isAscii, isUtf8 } from 'node:buffer';
 import { z } from 'zod';
