@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers by file name (STYLE.md): unit, integration (real LevelDB, in-process
-// broker, mock binding) and system (real processes and system programs).
+// Three tiers by file name: unit (*.test.ts), integration (*.int.test.ts: real LevelDB,
+// in-process broker, mock binding) and system (*.sys.test.ts: real processes and system
+// programs).
 export default defineConfig({
   test: {
     projects: [

@@ -1,4 +1,4 @@
-// A simulated fieldlog sensor node (line protocol v1, SPEC §3): identity, periodic readings,
+// A simulated fieldlog sensor node (line protocol v1, docs/protocol.md §7): identity, periodic readings,
 // RATE/ID commands, and injected line faults with a tally of everything sent, so a test can tell
 // exactly which frames a correct device must have recorded and how many lines it must reject.
 

@@ -1,5 +1,5 @@
 // `fieldlog sim`: runs a simulated sensor (line node, NMEA receiver, Firmata board) on a serial
-// path or on a fresh pty pair until SIGINT/SIGTERM, then prints what it sent (SPEC §6).
+// path or on a fresh pty pair until SIGINT/SIGTERM, then prints what it sent (the README's `fieldlog sim`).
 
 import { type CommandSpec, int, parseFlags, str } from '../src/cli/args.js';
 import type { Output } from '../src/cli/output.js';

@@ -29,7 +29,7 @@ export interface ConsoleSettings {
   sparkStyle?: 'blocks' | 'ascii';
 }
 
-/** The console, or null without a terminal or with --no-ui (SPEC §6). */
+/** The console, or null without a terminal or with --no-ui (the README's `fieldlog device`). */
 export function maybeConsole(opts: {
   noUi: boolean;
   recorder: Recorder;

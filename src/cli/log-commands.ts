@@ -331,6 +331,9 @@ async function append(
       try {
         // I-JSON or nothing: what is hashed must be exactly what was given
         ev = parseEventInput(parseIJson(line, 'EVENT_INVALID'));
+        // a redaction needs its checks (reason, actor, target) and purges a payload
+        if (ev.type === 'EventRedacted')
+          throw fail('EVENT_INVALID', 'an EventRedacted is recorded only with fieldlog log redact');
       } catch (err) {
         throw atLine(lineNo, err);
       }

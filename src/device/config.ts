@@ -1,6 +1,6 @@
-// Device configuration (SPEC §6): one schema for the `--config` file and the flags, which
-// win. A bad key or value is named in one line (CONFIG_INVALID, exit code 2) before
-// anything is opened or written.
+// Device configuration (the README's Configuration section): one schema for the `--config`
+// file and the flags, which win. A bad key or value is named in one line (CONFIG_INVALID,
+// exit code 2) before anything is opened or written.
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';

@@ -1,10 +1,10 @@
-// The fieldlog sensor-node line protocol v1 (SPEC §3, a contract): pure parsing of node frames,
+// The fieldlog sensor-node line protocol v1 (docs/protocol.md §7, a contract): pure parsing of node frames,
 // encoding of both directions, line splitting with bounded memory, and the frame-counter gap.
 // Bad input never throws here: it becomes a `rejected` result the recorder aggregates.
 import { fail } from '../errors.js';
 import { wrapFrame, xorChecksum } from './frame.js';
 
-/** Longest line in bytes, terminator included (SPEC §3). */
+/** Longest line in bytes, terminator included (docs/protocol.md §7.1). */
 export const MAX_LINE_BYTES = 255;
 /**
  * Longest line content. The limit counts the canonical `\r\n`, whatever terminator the line

@@ -1,4 +1,4 @@
-// NMEA 0183 for the `nmea` source (SPEC §3, a contract): pure sentence parsing (GGA, RMC, GLL;
+// NMEA 0183 for the `nmea` source (docs/protocol.md §8, a contract): pure sentence parsing (GGA, RMC, GLL;
 // any talker) and FixEpochs, the state machine that turns sentences sharing one UTC time of day
 // into at most one position each. No I/O and no timers: the caller passes the time in.
 import type { PositionRecorded } from '../log/events.js';
@@ -50,7 +50,7 @@ export interface OtherSentence {
 export type NmeaSentence = GgaSentence | RmcSentence | GllSentence | OtherSentence;
 export type NmeaParsed = NmeaSentence | Rejected;
 
-/** PositionRecorded's payload without its `source` (SPEC §2): what an epoch yields. */
+/** PositionRecorded's payload without its `source` (docs/protocol.md §4): what an epoch yields. */
 export type Position = Omit<PositionRecorded, 'source'>;
 
 const KNOT_MPS = 1852 / 3600;

@@ -1,4 +1,4 @@
-// The event envelope of SPEC §2 (a contract): its shape, its canonical hashing, and
+// The event envelope of docs/protocol.md §2 (a contract): its shape, its canonical hashing, and
 // the validation every envelope or event input from outside goes through.
 import { hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
@@ -48,6 +48,35 @@ export function isActor(text: string): boolean {
 }
 /** Largest canonical payload an event may carry: readings are tiny, notes are short. */
 export const MAX_DATA_BYTES = 16 * 1024;
+
+/**
+ * The one payload-size rule, for writers and the hub alike: the UTF-8 bytes of the
+ * canonical JSON of `data`. A UTF-16 code unit is at most 3 bytes, so a short text needs
+ * no count (the hub's readings never do).
+ */
+export function dataSizeProblem(dataJcs: string): string | undefined {
+  if (dataJcs.length * 3 <= MAX_DATA_BYTES) return undefined;
+  const bytes = Buffer.byteLength(dataJcs, 'utf8');
+  return bytes > MAX_DATA_BYTES
+    ? `data is ${bytes} bytes of canonical JSON, over ${MAX_DATA_BYTES}`
+    : undefined;
+}
+
+/** Times storage holds exactly: milliseconds since 1970 as an unsigned 48-bit number, up to 9999. */
+export const MIN_TIME_MS = 0;
+export const MAX_TIME_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
+
+/** `sig` as the contract has it: 64 bytes in standard base64 with padding, in the one form that decodes and re-encodes to itself. */
+const SIG_RE = /^[A-Za-z0-9+/]{85}[AQgw]==$/;
+export function isSig(s: string): boolean {
+  return SIG_RE.test(s);
+}
+
+/** The name of the first `meta` key whose value is not a string, if any (the contract: meta values are strings). */
+export function nonStringMetaKey(meta: Record<string, unknown>): string | undefined {
+  for (const k in meta) if (typeof meta[k] !== 'string') return k;
+  return undefined;
+}
 
 /** A SHA-256 as the envelope carries it: 64 lower-case hex digits. */
 export function isHex64(s: string): boolean {
@@ -155,14 +184,14 @@ export function canonicalHeader(h: HeaderFields, metaJcs: string | undefined): s
   return `{"boot":${jcsString(h.boot)},"device":${jcsString(h.device)},"digest":${jcsString(h.digest)},${meta}"mono":${jcsNumber(h.mono)},"prev":${jcsString(h.prev)},"seq":${jcsNumber(h.seq)},"time":${jcsString(h.time)},"type":${jcsString(h.type)}}`;
 }
 
-/** The hash covers the envelope without `data`, `hash` and `sig` (SPEC §2). */
+/** The hash covers the envelope without `data`, `hash` and `sig` (docs/protocol.md §2.3). */
 export function hashOf(env: HeaderFields & { meta?: EventMeta | undefined }): string {
   return sha256hex(canonicalHeader(env, env.meta === undefined ? undefined : jcs(env.meta)));
 }
 
 /** Milliseconds since the epoch to the envelope's time format, or an error for out-of-range clocks. */
 export function formatTime(ms: number): string {
-  if (!Number.isInteger(ms) || ms < 0 || ms > 253402300799999) {
+  if (!Number.isInteger(ms) || ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
     throw fail('EVENT_INVALID', `time ${ms} is outside 1970-01-01..9999-12-31`);
   }
   // appends arrive in bursts within one millisecond
@@ -176,8 +205,23 @@ export function formatTime(ms: number): string {
 let lastTimeMs = -1;
 let lastTime = '';
 
-/** Parse an envelope time; only the exact canonical form is accepted, so storing ms is lossless. */
+/**
+ * Parse an envelope time: only the exact canonical form of an instant storage holds
+ * exactly (1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z), so storing ms is lossless.
+ */
 export function parseTime(time: string): number {
+  const ms = parseInstant(time);
+  if (ms < MIN_TIME_MS) {
+    throw fail(
+      'EVENT_INVALID',
+      `time "${time}" is before 1970-01-01T00:00:00.000Z, which the log cannot hold`,
+    );
+  }
+  return ms; // four year digits: never after 9999-12-31T23:59:59.999Z
+}
+
+/** The exact canonical form of a real instant, in any year 0000–9999. */
+function parseInstant(time: string): number {
   if (time === lastParsed) return lastParsedMs;
   const ms = TIME_RE.test(time) ? Date.parse(time) : Number.NaN;
   if (!Number.isFinite(ms) || new Date(ms).toISOString() !== time) {
@@ -200,7 +244,7 @@ const metaSchema = z
     source: z.string().min(1).max(64).optional(),
     schema: z.string().min(1).max(64).optional(),
   })
-  .catchall(z.unknown());
+  .catchall(z.string({ error: 'meta values must be strings' }));
 
 const dataSchema = z.record(z.string(), z.unknown());
 
@@ -226,7 +270,10 @@ export const envelopeSchema = z.strictObject({
   digest: z.string().regex(HEX64_RE),
   prev: z.string().regex(HEX64_RE),
   hash: z.string().regex(HEX64_RE),
-  sig: z.string().max(128).optional(),
+  sig: z
+    .string()
+    .regex(SIG_RE, 'sig must be 64 bytes in standard base64 with padding (88 characters)')
+    .optional(),
 });
 
 function describe(issues: z.core.$ZodIssue[]): string {
@@ -243,8 +290,8 @@ export function parseEventInput(value: unknown): EventInput {
   const data = r.data.data;
   const wrong = payloadProblem(r.data.type, data);
   if (wrong !== undefined) throw fail('EVENT_INVALID', wrong);
-  if (jcs(data).length > MAX_DATA_BYTES)
-    throw fail('EVENT_INVALID', `event data is over ${MAX_DATA_BYTES} bytes`);
+  const tooBig = dataSizeProblem(jcs(data));
+  if (tooBig !== undefined) throw fail('EVENT_INVALID', `event ${tooBig}`);
   return r.data as EventInput;
 }
 
@@ -297,25 +344,38 @@ export function isEnvelopeShape(v: unknown): v is Envelope {
   if (meta !== undefined) {
     if (!isPlainObject(meta) || Object.hasOwn(meta, '__proto__')) return false;
     if (Object.getOwnPropertySymbols(meta).length > 0) return false;
+    if (nonStringMetaKey(meta) !== undefined) return false;
     const { actor, source, schema } = meta;
-    if (actor !== undefined && (typeof actor !== 'string' || !ACTOR_RE.test(actor))) return false;
+    if (actor !== undefined && !ACTOR_RE.test(actor as string)) return false;
     if (!optionalText(source, 64) || !optionalText(schema, 64)) return false;
   }
   if (typeof digest !== 'string' || !HEX64_RE.test(digest)) return false;
   if (typeof prev !== 'string' || !HEX64_RE.test(prev)) return false;
   if (typeof hash !== 'string' || !HEX64_RE.test(hash)) return false;
-  if (sig !== undefined && (typeof sig !== 'string' || sig.length > 128)) return false;
+  if (sig !== undefined && (typeof sig !== 'string' || !SIG_RE.test(sig))) return false;
   return true;
 }
 
-/** Validate a complete envelope from outside (shape only: the chain is checked by the log). */
-export function parseEnvelope(value: unknown): Envelope {
+/**
+ * An envelope's shape (2.1 of docs/protocol.md), its time an exact instant, in any year:
+ * what the hub's message check needs. Whether the log can hold that time is checked when
+ * it is stored (`appendSealed`), so that the hub answers a sealed event it cannot keep as
+ * an invalid event, naming its seq.
+ */
+export function parseEnvelopeShape(value: unknown): Envelope {
   if (isEnvelopeShape(value)) {
-    parseTime(value.time);
+    parseInstant(value.time);
     return value;
   }
   const r = envelopeSchema.safeParse(value);
   if (!r.success) throw fail('EVENT_INVALID', `envelope ${describe(r.error.issues)}`);
-  parseTime(r.data.time);
+  parseInstant(r.data.time);
   return r.data as Envelope;
+}
+
+/** Validate a complete envelope from outside (not its chain: the log checks that). */
+export function parseEnvelope(value: unknown): Envelope {
+  const env = parseEnvelopeShape(value);
+  parseTime(env.time);
+  return env;
 }

@@ -1,4 +1,4 @@
-// The event vocabulary, version 1 (SPEC §2): the payload of each event type, as a type and
+// The event vocabulary, version 1 (docs/protocol.md §4): the payload of each event type, as a type and
 // as the schema every append and the hub's ingest check it against. Types are extended
 // freely and never repurposed; readers ignore fields they do not know, so a known payload
 // may carry extra keys (forward compatible) but must have the named ones, of their types.

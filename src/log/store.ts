@@ -30,14 +30,16 @@ import {
 } from './codec.js';
 import {
   canonicalHeader,
+  dataSizeProblem,
   type Envelope,
   type EventInput,
   type EventMeta,
   formatTime,
   isDeviceId,
   isHex64,
+  isSig,
   jcs,
-  MAX_DATA_BYTES,
+  nonStringMetaKey,
   parseTime,
   sha256hex,
   ZERO_HASH,
@@ -544,10 +546,13 @@ export class LogStore extends EventEmitter {
     }
     const wrong = payloadProblem(input.type, data);
     if (wrong !== undefined) throw fail('EVENT_INVALID', wrong);
-    const dataBytes = encodeText(jcs(data));
-    if (dataBytes.length > MAX_DATA_BYTES)
-      throw fail('EVENT_INVALID', `event data is over ${MAX_DATA_BYTES} bytes`);
-    const metaJcs = input.meta === undefined ? null : checkMeta(input.meta);
+    const dataJcs = jcs(data);
+    const tooBig = dataSizeProblem(dataJcs);
+    if (tooBig !== undefined) throw fail('EVENT_INVALID', `event ${tooBig}`);
+    const dataBytes = encodeText(dataJcs);
+    // the writer omits an empty meta (docs/protocol.md 2.1): `{}` and no meta are one fact
+    const meta = input.meta === undefined || isEmptyMeta(input.meta) ? undefined : input.meta;
+    const metaJcs = meta === undefined ? null : checkMeta(meta);
     const timeMs = Math.trunc(this.clock.now());
     const env: Envelope = {
       device: s.device,
@@ -561,7 +566,7 @@ export class LogStore extends EventEmitter {
       prev: s.seq === 0 ? ZERO_HASH : hex(s.hash),
       hash: '',
     };
-    if (input.meta !== undefined) env.meta = input.meta;
+    if (meta !== undefined) env.meta = meta;
     env.hash = sha256hex(canonicalHeader(env, metaJcs ?? undefined));
     const hash = unhex(env.hash);
     const rec: StoredRecord = {
@@ -620,13 +625,26 @@ export class LogStore extends EventEmitter {
         if (dataJcs === null && !isHex64(env.digest)) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: digest is not 64 hex digits`);
         }
+        // what the message check already refused, for any other caller: stored, these would not read back as given
+        if (env.sig !== undefined && (typeof env.sig !== 'string' || !isSig(env.sig)))
+          throw fail(
+            'EVENT_INVALID',
+            `seq ${env.seq} of ${device}: sig is not 88 characters of padded base64`,
+          );
+        const metaKey = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
+        if (metaKey !== undefined)
+          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: meta.${metaKey} must be a string`);
         const metaJcs = env.meta === undefined ? null : jcs(env.meta);
         if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
         }
         checked.datas[i] = dataJcs;
         checked.metas[i] = metaJcs;
-        checked.times[i] = parseTime(env.time);
+        if (dataJcs !== null) {
+          const tooBig = dataSizeProblem(dataJcs);
+          if (tooBig !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${tooBig}`);
+        }
+        checked.times[i] = storableTime(env, device);
         // an EventRedacted purges its target in the same batch as it is written
         const target = purgeTarget(env.type, env.seq, env.data);
         if (target !== null && target >= first) {
@@ -1050,6 +1068,9 @@ export class LogStore extends EventEmitter {
 export function checkMeta(meta: EventMeta): string {
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
     throw fail('EVENT_INVALID', 'meta must be an object');
+  const key = nonStringMetaKey(meta);
+  if (key !== undefined)
+    throw fail('EVENT_INVALID', `meta.${key} must be a string (meta values are strings)`);
   if (meta.actor !== undefined && (typeof meta.actor !== 'string' || !ACTOR_RE.test(meta.actor))) {
     throw fail(
       'EVENT_INVALID',
@@ -1057,6 +1078,19 @@ export function checkMeta(meta: EventMeta): string {
     );
   }
   return jcs(meta);
+}
+
+function isEmptyMeta(meta: EventMeta): boolean {
+  return typeof meta === 'object' && meta !== null && !Array.isArray(meta) && Object.keys(meta).length === 0;
+}
+
+/** An incoming envelope's time as stored, or EVENT_INVALID naming the seq. */
+function storableTime(env: Envelope, device: string): number {
+  try {
+    return parseTime(env.time);
+  } catch (err) {
+    throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${(err as Error).message}`, err);
+  }
 }
 
 export function toMs(t: string | number | undefined, dflt: number): number {

@@ -166,6 +166,8 @@ export class Ingest extends EventEmitter {
       await this.log.flushed();
     }
     const head = this.log.hasDevice(device) ? this.log.pendingHead(device) : { seq: 0, hash: ZERO_HASH };
+    // `head` may hold events not yet on disk: every ack but a write's own says only what is
+    const held = () => this.head(device);
     const last = events[events.length - 1]!;
     t.claimedHead = Math.max(t.claimedHead, last.seq);
     // what the hub already holds must be the same events, or this is a fork
@@ -185,16 +187,16 @@ export class Ingest extends EventEmitter {
       t.forks += forked.length;
       this.totals.forks += forked.length;
       this.emit('fork', { device, seqs: forked.map((e) => e.seq) });
-      this.ack(fleet, device, head, 'fork', `seq ${forked[0]!.seq} differs from the stored event`);
+      this.ack(fleet, device, held(), 'fork', `seq ${forked[0]!.seq} differs from the stored event`);
       return;
     }
     const fresh = events.filter((e) => e.seq > head.seq);
     if (fresh.length === 0) {
-      this.ack(fleet, device, head);
+      this.ack(fleet, device, held());
       return;
     }
     if (fresh[0]!.seq !== head.seq + 1) {
-      this.ack(fleet, device, head, 'gap', `expected seq ${head.seq + 1}, got ${fresh[0]!.seq}`);
+      this.ack(fleet, device, held(), 'gap', `expected seq ${head.seq + 1}, got ${fresh[0]!.seq}`);
       return;
     }
     let written: Promise<unknown>;
@@ -205,7 +207,7 @@ export class Ingest extends EventEmitter {
     } catch (err) {
       if (isFieldlogError(err, 'EVENT_INVALID') || isFieldlogError(err, 'CHAIN_BROKEN')) {
         this.reject(device, 'invalid-event', err.message);
-        this.ack(fleet, device, head, 'invalid', err.message.slice(0, 500));
+        this.ack(fleet, device, held(), 'invalid', err.message.slice(0, 500));
         return;
       }
       throw err;

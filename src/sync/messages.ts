@@ -1,10 +1,10 @@
-// The MQTT replication contract (SPEC §4): topics and one schema per message. Everything
+// The MQTT replication contract (docs/protocol.md §10): topics and one schema per message. Everything
 // that arrives from the broker goes through here before anything else looks at it.
 import { isAscii, isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
-import { envelopeSchema, parseEnvelope } from '../log/envelope.js';
+import { envelopeSchema, parseEnvelopeShape } from '../log/envelope.js';
 import { ijsonProblem } from '../log/ijson.js';
 
 export const DEFAULT_PREFIX = 'fieldlog';
@@ -125,7 +125,7 @@ export function parseEvents(payload: Buffer | string, device: string): EventsMes
   for (const [i, raw] of m.events.entries()) {
     let env: Envelope;
     try {
-      env = parseEnvelope(raw);
+      env = parseEnvelopeShape(raw);
     } catch (err) {
       throw fail('SYNC_MESSAGE_INVALID', `events[${i}]: ${(err as Error).message}`);
     }

@@ -1,4 +1,4 @@
-// The sensor-node line protocol (SPEC §3): every frame type, every rejection, the splitter and the
+// The sensor-node line protocol (docs/protocol.md §7): every frame type, every rejection, the splitter and the
 // counter arithmetic, plus properties: random bytes never throw, every valid frame round-trips.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -53,7 +53,7 @@ describe('parseLine: frames', () => {
     });
   });
 
-  it('parses the SPEC example readings frame', async () => {
+  it('parses the example readings frame of the contract', async () => {
     await expect(parseLine(line('FLR,42,temp:21.50:C,hum:40.1:%'))).toEqual({
       kind: 'readings',
       counter: 42,

@@ -314,12 +314,12 @@ const DIFFERENCES: Record<string, { gpsdOnly?: string[]; fieldlogOnly?: string[]
   // Demo mode: GGA quality 8 (simulation) and RMC/GLL mode S. gpsd reports the first epoch as
   // `"status":8,"mode":3` after GGA and GSA, then again as mode 3 without a status after the
   // Garmin PGRMZ altitude sentence (whose fix field says 3D). Neither is a receiver's fix:
-  // the SPEC counts GGA quality 1–6 only, and simulated positions must never be logged.
+  // docs/protocol.md §8 counts GGA quality 1–6 only, and simulated positions must never be logged.
   'garmin-geko201': { gpsdOnly: ['21:43:50.000'] },
   // The capture is two sessions spliced together. gpsd reports an epoch when its cycle ends
   // (after GLL for this receiver); at 15:25:08.50 the first session is cut after GGA/GSA/GSV, and
   // the file ends after the RMC/VTG of 14:33:08.50, so gpsd never reports either. fieldlog records
-  // both: the first when the next epoch starts, the last at flush (SPEC: "or at shutdown").
+  // both: the first when the next epoch starts, the last at flush (docs/protocol.md §8: "or at shutdown").
   bt451: { fieldlogOnly: ['15:25:08.500', '14:33:08.500'] },
 };
 

@@ -52,6 +52,22 @@ describe('log append refuses input it would change', () => {
       '{"type":"ReadingRecorded","data":{"source":"n","sensor":"t","value":"21.5"}}',
       'data.value',
     ],
+    [
+      'a meta value that is not a string',
+      '{"type":"NoteAdded","data":{"text":"x"},"meta":{"n":5}}',
+      'meta.n',
+    ],
+    [
+      'a meta value that is an object',
+      '{"type":"NoteAdded","data":{"text":"x"},"meta":{"actor":"system","by":{"name":"ann"}}}',
+      'meta.by',
+    ],
+    // a redaction has its own command, with its checks (reason, actor) and its purge
+    [
+      'an EventRedacted',
+      '{"type":"EventRedacted","data":{"seq":1,"reason":"pii"},"meta":{"actor":"operator:ann"}}',
+      'fieldlog log redact',
+    ],
   ])('%s: EVENT_INVALID naming the line and key, nothing from it on written', async (_, bad, key) => {
     const dir = join(root, `a${n++}`);
     const r = await runCli(['log', 'append', dir, '--device', 'pi-01'], {
@@ -101,6 +117,27 @@ describe('log append refuses input it would change', () => {
       { text: '😀 1e2', n: 100 },
       { anything: [1, { a: 1 }, { a: 2 }] },
     ]);
+  });
+});
+
+describe('log append as a writer', () => {
+  it('omits an empty meta, so that {} and no meta seal the same event', async () => {
+    const dir = join(root, `a${n++}`);
+    const input = [
+      '{"type":"NoteAdded","data":{"text":"x"},"meta":{}}',
+      '{"type":"NoteAdded","data":{"text":"y"}}',
+    ].join('\n');
+    const r = await runCli(['log', 'append', dir, '--device', 'pi-01'], { input });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const cat = await runCli(['log', 'cat', dir]);
+    const [first, second] = cat.stdout.trim().split('\n');
+    expect(first).not.toContain('"meta"');
+    expect(JSON.parse(first!)).not.toHaveProperty('meta');
+    expect(second).not.toContain('"meta"');
+    const log = await EventLog.open(dir);
+    await expect(log.verify()).resolves.toMatchObject({ ok: true, events: 2 });
+    await log.close();
   });
 });
 

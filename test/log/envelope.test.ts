@@ -10,7 +10,9 @@ import {
   hashOf,
   isEnvelopeShape,
   jcs,
+  MAX_DATA_BYTES,
   parseEnvelope,
+  parseEnvelopeShape,
   parseEventInput,
   parseTime,
   ZERO_HASH,
@@ -179,6 +181,18 @@ describe('edge validation', () => {
         { source: '' },
         { schema: 'x'.repeat(65) },
         { other: [1, 2] },
+        { other: 'x' },
+        { actor: 'system', n: 5 },
+        { actor: 'system', note: '' },
+        { note: null },
+        `${'A'.repeat(86)}==`,
+        `${'A'.repeat(85)}B==`,
+        `${'A'.repeat(85)}Q==`,
+        `${'A'.repeat(85)}Q=`,
+        `${'A'.repeat(84)}Q===`,
+        `${'A'.repeat(86)}\n==`,
+        `${'A'.repeat(85)}-==`,
+        '1969-12-31T23:59:59.999Z',
         [],
         null,
         Object.create(null),
@@ -221,5 +235,80 @@ describe('edge validation', () => {
   it('round-trips times exactly and refuses clocks out of range', () => {
     expect(formatTime(parseTime('2026-11-24T10:00:00.123Z'))).toBe('2026-11-24T10:00:00.123Z');
     expect(() => formatTime(-1)).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }) as Error);
+  });
+});
+
+const isInvalid = expect.objectContaining({ code: 'EVENT_INVALID' }) as Error;
+
+describe('what storage holds exactly', () => {
+  const at = (time: string) => {
+    const e = { ...first, time };
+    return { ...e, hash: hashOf(e) };
+  };
+
+  it('refuses a time before 1970 as an invalid event, and takes the first and last instant held', () => {
+    expect(() => parseTime('1969-12-31T23:59:59.999Z')).toThrow(isInvalid);
+    expect(() => parseEnvelope(at('1969-07-20T20:17:40.000Z'))).toThrow(isInvalid);
+    expect(() => parseEnvelope(at('0000-01-01T00:00:00.000Z'))).toThrow(isInvalid);
+    expect(parseTime('1970-01-01T00:00:00.000Z')).toBe(0);
+    expect(parseTime('9999-12-31T23:59:59.999Z')).toBe(253402300799999);
+    expect(parseEnvelope(at('1970-01-01T00:00:00.000Z')).time).toBe('1970-01-01T00:00:00.000Z');
+    // the hub's message check takes the shape; storing it is refused, naming the seq
+    expect(parseEnvelopeShape(at('1969-07-20T20:17:40.000Z')).seq).toBe(1);
+  });
+
+  it('never formats a clock it could not store', () => {
+    expect(formatTime(0)).toBe('1970-01-01T00:00:00.000Z');
+    expect(formatTime(253402300799999)).toBe('9999-12-31T23:59:59.999Z');
+    for (const ms of [-1, -86_400_000, 253402300800000, 0.5]) expect(() => formatTime(ms)).toThrow(isInvalid);
+  });
+
+  it('refuses a meta value that is not a string, naming the key', () => {
+    for (const meta of [{ n: 5 }, { actor: 'system', tags: ['a'] }, { flag: true }, { x: null }, { o: {} }]) {
+      const e = { ...first, meta } as typeof first;
+      expect(() => parseEnvelope({ ...e, hash: hashOf(e) })).toThrow(isInvalid);
+      const key = Object.keys(meta).at(-1)!;
+      expect(() => parseEventInput({ type: 'NoteAdded', data: { text: 'x' }, meta })).toThrow(
+        expect.objectContaining({ code: 'EVENT_INVALID', message: expect.stringContaining(`meta.${key}`) }),
+      );
+    }
+    const e = { ...first, meta: { actor: 'system', site: 'north', empty: '' } };
+    expect(parseEnvelope({ ...e, hash: hashOf(e) }).meta).toEqual(e.meta);
+  });
+
+  it('takes a sig only as 64 bytes of standard padded base64, which reads back as it came', () => {
+    const sig = Buffer.alloc(64, 0xa7).toString('base64');
+    expect(sig).toHaveLength(88);
+    expect(parseEnvelope({ ...first, sig }).sig).toBe(sig);
+    for (let b = 0; b < 256; b++) {
+      const s = Buffer.alloc(64, b).toString('base64');
+      expect(parseEnvelope({ ...first, sig: s }).sig).toBe(s);
+    }
+    for (const bad of [
+      sig.slice(0, -2), // unpadded
+      `${sig.slice(0, 85)}B==`, // same bytes as A==, but not their encoding
+      sig.replace(/\+|\//g, '-').replace(/^./, '-'), // base64url
+      Buffer.alloc(63, 1).toString('base64'),
+      Buffer.alloc(65, 1).toString('base64'),
+      ` ${sig.slice(1)}`,
+      'x'.repeat(88),
+      '',
+    ]) {
+      expect(() => parseEnvelope({ ...first, sig: bad })).toThrow(isInvalid);
+    }
+  });
+
+  it('counts the payload limit in bytes of canonical JSON, as the log does', () => {
+    // 9000 "é": 9,000 characters but 18,000 bytes
+    expect(() => parseEventInput({ type: 'NoteAdded', data: { text: 'é'.repeat(9000) } })).toThrow(isInvalid);
+    const fits = { text: 'x'.repeat(MAX_DATA_BYTES - '{"text":""}'.length) };
+    expect(Buffer.byteLength(jcs(fits))).toBe(MAX_DATA_BYTES);
+    expect(parseEventInput({ type: 'NoteAdded', data: fits }).data).toEqual(fits);
+    expect(() =>
+      parseEventInput({ type: 'NoteAdded', data: { text: `${fits.text.slice(2)}é` } }),
+    ).not.toThrow();
+    expect(() => parseEventInput({ type: 'NoteAdded', data: { text: `${fits.text.slice(1)}é` } })).toThrow(
+      isInvalid,
+    );
   });
 });

@@ -1,4 +1,4 @@
-// The `firmata` source: a board running StandardFirmata (SPEC §3), through johnny-five and
+// The `firmata` source: a board running StandardFirmata (docs/protocol.md §9), through johnny-five and
 // firmata-io, with configured analog pins recorded as named sensors once per sample period.
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';

@@ -1,4 +1,4 @@
-// The `line` source: a fieldlog sensor node (line protocol v1, SPEC §3) on a serial port.
+// The `line` source: a fieldlog sensor node (line protocol v1, docs/protocol.md §7) on a serial port.
 // Turns its frames into readings, lost-frame gaps, identities, faults and answers; everything
 // else on the line becomes a 'rejected' event, never a reading.
 import { fail } from '../../errors.js';

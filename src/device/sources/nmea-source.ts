@@ -1,4 +1,4 @@
-// The `nmea` source: an NMEA 0183 GPS receiver on a serial port (SPEC §3). Sentences are grouped
+// The `nmea` source: an NMEA 0183 GPS receiver on a serial port (docs/protocol.md §8). Sentences are grouped
 // into fix epochs; each epoch with a fix becomes one 'position' when the next epoch starts,
 // after a second of silence, when the receiver goes away, or at stop().
 import { LineSplitter, sampleHex } from '../line-protocol.js';
@@ -14,7 +14,7 @@ import {
 export interface NmeaSourceOptions extends SerialSourceOptions {
   /** Default 9600, what most receivers ship with (NMEA 0183 itself says 4800). */
   baud?: number;
-  /** Silence that closes an epoch. Default 1000 (SPEC §3). */
+  /** Silence that closes an epoch. Default 1000 (docs/protocol.md §8). */
   silenceMs?: number;
 }
 
