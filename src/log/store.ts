@@ -141,6 +141,8 @@ export interface Stream {
   durableRun: TimeRun | null;
   /** Every EventRedacted up to this seq is applied on disk (see redaction.ts). */
   marked: number;
+  /** Its `stream:` meta key is on disk; a hub's new stream is written with its first batch. */
+  saved: boolean;
 }
 
 export interface FleetRun {
@@ -193,6 +195,8 @@ export interface PendingBatch {
   purges: { s: Stream; seq: number }[];
   /** The redaction marks this batch moves (the streams' heads in it). */
   marks: Map<Stream, number>;
+  /** Streams this batch creates on disk. */
+  created: Stream[];
 }
 
 function newBatch(): PendingBatch {
@@ -208,6 +212,7 @@ function newBatch(): PendingBatch {
     fleetRun: null,
     purges: [],
     marks: new Map(),
+    created: [],
   };
 }
 
@@ -224,6 +229,7 @@ function newStream(id: number, device: string): Stream {
     run: null,
     durableRun: null,
     marked: 0,
+    saved: true,
   };
 }
 
@@ -418,14 +424,25 @@ export class LogStore extends EventEmitter {
 
   protected async addStream(device: string): Promise<Stream> {
     const existing = this.streams.get(device);
-    if (existing) return existing;
+    if (existing?.saved) return existing;
+    const s = existing ?? this.newStreamOf(device);
+    await this.db.put(metaKey(`stream:${device}`), encodeText(JSON.stringify({ id: s.id })), this.writeOptions);
+    s.saved = true;
+    return s;
+  }
+
+  /**
+   * A stream known in memory only: `stageSealed` writes it with its first batch, so streams
+   * made by concurrent appends take fleet positions in call order, and a failed write leaves
+   * no empty stream behind.
+   */
+  protected newStreamOf(device: string): Stream {
     if (!isDeviceId(device))
       throw fail('EVENT_INVALID', `device id "${device}" must match [A-Za-z0-9._-]{1,64}`);
-    const id = this.streams.size === 0 ? 0 : Math.max(...this.byId.keys()) + 1;
-    const s: Stream = newStream(id, device);
+    const id = this.byId.size === 0 ? 0 : Math.max(...this.byId.keys()) + 1;
+    const s: Stream = { ...newStream(id, device), saved: false };
     this.streams.set(device, s);
     this.byId.set(id, s);
-    await this.db.put(metaKey(`stream:${device}`), encodeText(JSON.stringify({ id })), this.writeOptions);
     return s;
   }
 
@@ -653,19 +670,10 @@ export class LogStore extends EventEmitter {
         seq = env.seq;
         prev = env.hash;
       }
-      if (s) return this.whenWritten(this.stageSealed(s, checked));
-      return this.appendSealedToNew(device, checked);
+      return this.whenWritten(this.stageSealed(s ?? this.newStreamOf(device), checked));
     } catch (err) {
       return Promise.reject(err);
     }
-  }
-
-  protected async appendSealedToNew(device: string, checked: CheckedBatch): Promise<Head> {
-    const st = this.streams.get(device) ?? (await this.addStream(device));
-    // the stream may have moved while it was being created
-    if (st.seq !== checked.envelopes[0]!.seq - 1)
-      throw fail('CHAIN_BROKEN', `${device} moved on while appending`);
-    return this.whenWritten(this.stageSealed(st, checked));
   }
 
   /**
@@ -674,6 +682,14 @@ export class LogStore extends EventEmitter {
    */
   protected stageSealed(st: Stream, { envelopes, datas, metas, times, purges }: CheckedBatch): Head {
     const batch = this.pending;
+    if (!st.saved && !batch.created.includes(st)) {
+      batch.ops.push({
+        type: 'put',
+        key: metaKey(`stream:${st.device}`),
+        value: encodeText(JSON.stringify({ id: st.id })),
+      });
+      batch.created.push(st);
+    }
     const capture = !this.fleet || this.listenerCount('append') > 0;
     for (let i = 0; i < envelopes.length; i++) {
       const env = envelopes[i]!;
@@ -811,6 +827,7 @@ export class LogStore extends EventEmitter {
         }
         for (const [s, r] of runs) s.durableRun = r;
         for (const [s, m] of batch.marks) s.marked = m;
+        for (const s of batch.created) s.saved = true;
         this.formatVersion = FORMAT.version;
         this.durableFleetPosition = position;
         this.strings.commit();
@@ -846,7 +863,13 @@ export class LogStore extends EventEmitter {
   protected rollback(batch: PendingBatch, cause: unknown): void {
     const later = this.pending;
     this.pending = newBatch();
-    for (const s of this.streams.values()) {
+    for (const s of [...this.streams.values()]) {
+      if (!s.saved) {
+        // made by a batch that did not reach the disk: it never existed
+        this.streams.delete(s.device);
+        this.byId.delete(s.id);
+        continue;
+      }
       s.seq = s.durableSeq;
       s.hash = s.durableHash;
       s.run = s.durableRun ? { ...s.durableRun } : null;
