@@ -426,7 +426,11 @@ export class LogStore extends EventEmitter {
     const existing = this.streams.get(device);
     if (existing?.saved) return existing;
     const s = existing ?? this.newStreamOf(device);
-    await this.db.put(metaKey(`stream:${device}`), encodeText(JSON.stringify({ id: s.id })), this.writeOptions);
+    await this.db.put(
+      metaKey(`stream:${device}`),
+      encodeText(JSON.stringify({ id: s.id })),
+      this.writeOptions,
+    );
     s.saved = true;
     return s;
   }
