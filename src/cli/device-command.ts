@@ -3,15 +3,14 @@
 import { createSources } from '../device/build-sources.js';
 import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
 import { configuredPrecision } from '../device/display-precision.js';
-import { createDeviceMetrics } from '../device/metrics.js';
 import { Recorder } from '../device/recorder.js';
 import type { SourceDeps } from '../device/sources/source.js';
 import { fail } from '../errors.js';
+import type { Listening } from '../http-server.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { SensorPrecision } from '../log/precision.js';
-import { listenMetrics } from '../metrics.js';
 import { Replicator } from '../sync/replicator.js';
 import { type CommandSpec, flag, int, parseFlags, str } from './args.js';
 import { maybeConsole, stopCause } from './console-wiring.js';
@@ -144,8 +143,13 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     });
     opts.signal.addEventListener('abort', () => resolve(), { once: true });
   });
-  let metrics: Awaited<ReturnType<typeof listenMetrics>> | null = null;
+  let metrics: Listening | null = null;
   if (config.metrics) {
+    // loaded only when asked for: prom-client costs a device without --metrics memory for nothing
+    const [{ createDeviceMetrics }, { listenMetrics }] = await Promise.all([
+      import('../device/metrics.js'),
+      import('../metrics.js'),
+    ]);
     const host = config.metrics.host ?? '127.0.0.1';
     const registry = createDeviceMetrics({ log, dir, recorder, sync: replicator, errors });
     try {
