@@ -1,19 +1,16 @@
 #!/usr/bin/env node
 // The one `fieldlog` executable: parses the command, wires the parts, turns known
 // errors into one line and an exit code, and stops cleanly on SIGINT and SIGTERM.
-import { runSim } from '../firmware-sim/sim-command.js';
 import { HelpRequested, usage } from './cli/args.js';
-import { commandFor, HELP_TEXT, LOG_USAGE } from './cli/commands.js';
-import { runDemo } from './cli/demo-command.js';
-import { runDevice, VERSION } from './cli/device-command.js';
-import { runHub } from './cli/hub-command.js';
-import { runHubExport } from './cli/hub-export.js';
-import { runLog } from './cli/log-commands.js';
 import { PipeClosed, streamOutput } from './cli/output.js';
 import { ERROR_CODES, fail, isFieldlogError } from './errors.js';
 
+// Each command's modules are loaded when it runs: a device need not carry the hub's HTTP
+// API and metrics, nor the hub the console, and `fieldlog log …` starts quickly.
+
 /** `fieldlog help [COMMAND…]`. */
-function help(words: string[]): string {
+async function help(words: string[]): Promise<string> {
+  const { commandFor, HELP_TEXT, LOG_USAGE } = await import('./cli/commands.js');
   if (words.length === 0) return HELP_TEXT;
   const spec = commandFor(words);
   if (spec === undefined)
@@ -31,26 +28,27 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'log':
-        return await runLog(rest, out, process.stdin, abort.signal);
+        return await (await import('./cli/log-commands.js')).runLog(rest, out, process.stdin, abort.signal);
       case 'device':
-        return await runDevice(rest, out, { signal: abort.signal });
+        return await (await import('./cli/device-command.js')).runDevice(rest, out, { signal: abort.signal });
       case 'hub':
-        if (rest[0] === 'export') return await runHubExport(rest.slice(1), out, abort.signal);
-        return await runHub(rest, out, abort.signal);
+        if (rest[0] === 'export')
+          return await (await import('./cli/hub-export.js')).runHubExport(rest.slice(1), out, abort.signal);
+        return await (await import('./cli/hub-command.js')).runHub(rest, out, abort.signal);
       case 'sim':
-        return await runSim(rest, out, abort.signal);
+        return await (await import('../firmware-sim/sim-command.js')).runSim(rest, out, abort.signal);
       case undefined:
-        process.stdout.write(`${HELP_TEXT}\n`);
+        process.stdout.write(`${await help([])}\n`);
         return 2;
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(`${help(rest)}\n`);
+        process.stdout.write(`${await help(rest)}\n`);
         return 0;
       case 'demo':
-        return await runDemo(rest, out, abort.signal);
+        return await (await import('./cli/demo-command.js')).runDemo(rest, out, abort.signal);
       case '--version':
-        process.stdout.write(`fieldlog ${VERSION}\n`);
+        process.stdout.write(`fieldlog ${(await import('./cli/device-command.js')).VERSION}\n`);
         return 0;
       default:
         process.stderr.write(`fieldlog: unknown command "${command}" (try fieldlog help)\n`);

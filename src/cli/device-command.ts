@@ -15,7 +15,7 @@ import { Replicator } from '../sync/replicator.js';
 import { type CommandSpec, flag, int, parseFlags, str } from './args.js';
 import { maybeConsole, stopCause } from './console-wiring.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
-import { mqttSecurity } from './hub-command.js';
+import { mqttSecurity } from './mqtt-options.js';
 import type { Output } from './output.js';
 
 export const DEVICE: CommandSpec = {

@@ -1,7 +1,6 @@
 // `fieldlog hub`: the fleet's event store. Connects to an MQTT broker (or runs one),
 // verifies and stores every device's events, serves the HTTP API, and stops cleanly.
-import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions } from 'mqtt';
+import mqtt from 'mqtt';
 import { fail } from '../errors.js';
 import { type EmbeddedBroker, startBroker } from '../hub/broker.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
@@ -10,6 +9,7 @@ import { EventLog } from '../log/event-log.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
 import { type CommandSpec, int, parseFlags, str } from './args.js';
+import { mqttSecurity } from './mqtt-options.js';
 import type { Output } from './output.js';
 
 export const HUB: CommandSpec = {
@@ -64,18 +64,6 @@ export const HUB: CommandSpec = {
   notes: ["fieldlog hub export --help: export a device's or the fleet's history from a stopped hub's store."],
 };
 
-function readPem(flagName: string, file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw fail(
-      'CONFIG_INVALID',
-      `--${flagName} ${file}: cannot be read (${(err as NodeJS.ErrnoException).code})`,
-    );
-  }
-}
-
 /** The HTTP API on the port the user asked for, or one line saying why not (never another port). */
 export async function listenOrFail(
   cmd: string,
@@ -94,26 +82,6 @@ export async function listenOrFail(
       err,
     );
   }
-}
-
-/** MQTT options for TLS and credentials, shared by the hub and the device. */
-export function mqttSecurity(o: {
-  username?: string;
-  password?: string;
-  ca?: string;
-  cert?: string;
-  key?: string;
-}): Partial<IClientOptions> {
-  const out: Partial<IClientOptions> = {};
-  if (o.username !== undefined) out.username = o.username;
-  if (o.password !== undefined) out.password = o.password;
-  const ca = readPem('ca', o.ca);
-  const cert = readPem('cert', o.cert);
-  const key = readPem('key', o.key);
-  if (ca !== undefined) out.ca = ca;
-  if (cert !== undefined) out.cert = cert;
-  if (key !== undefined) out.key = key;
-  return out;
 }
 
 export async function runHub(argv: string[], out: Output, signal: AbortSignal): Promise<number> {
