@@ -144,7 +144,9 @@ describe('on the Node.js release before the minimum', () => {
     const r = await exec(node, [CLI, '--version']);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/SyntaxError/);
+    // the command's modules load after the CLI's error handling exists: the SyntaxError of
+    // a missing export is reported in one line, and it is crypto.hash that sets the minimum
+    expect(r.stderr).toMatch(/does not provide an export named 'hash'/);
   });
 
   it.each(['--help', '--version', 'log verify nowhere', 'demo --no-ui'])(
