@@ -4,6 +4,8 @@
 import { HelpRequested, usage } from './cli/args.js';
 import { PipeClosed, streamOutput } from './cli/output.js';
 import { ERROR_CODES, fail, isFieldlogError } from './errors.js';
+import { debugEnabled } from './internal-errors.js';
+import { VERSION } from './version.js';
 
 // Each command's modules are loaded when it runs: a device need not carry the hub's HTTP
 // API and metrics, nor the hub the console, and `fieldlog log …` starts quickly.
@@ -48,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
       case 'demo':
         return await (await import('./cli/demo-command.js')).runDemo(rest, out, abort.signal);
       case '--version':
-        process.stdout.write(`fieldlog ${(await import('./cli/device-command.js')).VERSION}\n`);
+        process.stdout.write(`fieldlog ${VERSION}\n`);
         return 0;
       default:
         process.stderr.write(`fieldlog: unknown command "${command}" (try fieldlog help)\n`);
@@ -65,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
       return ERROR_CODES[err.code].exit;
     }
     process.stderr.write(`fieldlog: internal error: ${(err as Error)?.message ?? String(err)}\n`);
-    if (process.env.DEBUG?.includes('fieldlog')) process.stderr.write(`${(err as Error)?.stack}\n`);
+    if (debugEnabled()) process.stderr.write(`${(err as Error)?.stack}\n`);
     return 70;
   } finally {
     process.off('SIGINT', stop);

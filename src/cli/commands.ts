@@ -22,7 +22,6 @@ Set DEBUG=fieldlog to print stack traces of internal errors.`;
 export function commandFor(words: string[]): CommandSpec | 'log' | undefined {
   const [first, second] = words;
   if (first === 'log' && second === undefined) return 'log';
-  if (first === 'sim') return COMMANDS.find((c) => c.name === 'sim');
   const two = `${first} ${second}`;
   return COMMANDS.find((c) => c.name === two) ?? COMMANDS.find((c) => c.name === first);
 }

@@ -21,11 +21,11 @@ import { EventLog } from '../log/event-log.js';
 import { SensorPrecision } from '../log/precision.js';
 import { Ingest } from '../sync/ingest.js';
 import { Replicator } from '../sync/replicator.js';
+import { VERSION } from '../version.js';
 import { type CommandSpec, flag, given, int, parseFlags, str } from './args.js';
 import { maybeConsole, stopCause } from './console-wiring.js';
-import { VERSION } from './device-command.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
-import { listenOrFail } from './hub-command.js';
+import { listenOrFail, startingHandler } from './hub-command.js';
 import type { Output } from './output.js';
 
 export const DEMO: CommandSpec = {
@@ -105,12 +105,7 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   // taken (another demo): any free port will do; a port the user asked for is theirs, or a
   // clear error. The API answers 503 until the hub's store is open.
   let api: ReturnType<typeof createHubApi> | null = null;
-  const lazy: Parameters<typeof listenHubApi>[0] = (req, res) => {
-    if (api) return api(req, res);
-    res
-      .writeHead(503, { 'content-type': 'application/json' })
-      .end('{"error":{"code":"STARTING","message":"the hub is opening its store; try again in a moment"}}\n');
-  };
+  const lazy = startingHandler(() => api);
   const http = given(p, 'http')
     ? await listenOrFail('demo', lazy, httpPort, '127.0.0.1')
     : await listenHubApi(lazy, httpPort).catch(() => listenHubApi(lazy, 0));

@@ -12,6 +12,7 @@ import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { SensorPrecision } from '../log/precision.js';
 import { Replicator } from '../sync/replicator.js';
+import { VERSION } from '../version.js';
 import { type CommandSpec, flag, int, parseFlags, str } from './args.js';
 import { maybeConsole, stopCause } from './console-wiring.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
@@ -70,8 +71,6 @@ export const DEVICE: CommandSpec = {
     'no-ui': { type: 'boolean', help: 'no operator console even on a terminal: print event lines instead' },
   },
 };
-
-export const VERSION = '0.1.0';
 
 export interface DeviceRunOptions {
   signal: AbortSignal;
@@ -232,7 +231,6 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     }
     await metrics?.close();
     await log.close();
-    errors.release();
   }
   if (failure) throw stoppedBy(failure, `device ${config.id}`);
   return 0;

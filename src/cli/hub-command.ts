@@ -64,6 +64,19 @@ export const HUB: CommandSpec = {
   notes: ["fieldlog hub export --help: export a device's or the fleet's history from a stopped hub's store."],
 };
 
+/** The API once `api()` has it; until then 503 `STARTING` (the store is still opening). */
+export function startingHandler(
+  api: () => ReturnType<typeof createHubApi> | null,
+): Parameters<typeof listenHubApi>[0] {
+  return (req, res) => {
+    const ready = api();
+    if (ready) return ready(req, res);
+    res
+      .writeHead(503, { 'content-type': 'application/json' })
+      .end('{"error":{"code":"STARTING","message":"the hub is opening its store; try again in a moment"}}\n');
+  };
+}
+
 /** The HTTP API on the port the user asked for, or one line saying why not (never another port). */
 export async function listenOrFail(
   cmd: string,
@@ -113,15 +126,12 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   let log: EventLog;
   try {
     if (httpPort !== undefined) {
-      const lazy: Parameters<typeof listenHubApi>[0] = (req, res) => {
-        if (api) return api(req, res);
-        res
-          .writeHead(503, { 'content-type': 'application/json' })
-          .end(
-            '{"error":{"code":"STARTING","message":"the hub is opening its store; try again in a moment"}}\n',
-          );
-      };
-      http = await listenOrFail(cmd, lazy, httpPort, str(p, 'http-host')!);
+      http = await listenOrFail(
+        cmd,
+        startingHandler(() => api),
+        httpPort,
+        str(p, 'http-host')!,
+      );
     }
     if (external === undefined)
       broker = await startBroker({ port: brokerPort ?? 1883, host: str(p, 'broker-host')! });

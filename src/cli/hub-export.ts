@@ -115,9 +115,11 @@ export async function runHubExport(
   const device = str(p, 'device');
   const format = str(p, 'format');
   if (format !== 'csv' && format !== 'ndjson') throw fail('USAGE', `${cmd}: --format must be csv or ndjson`);
-  ordered(p, 'since', 'until', time(p, 'since'), time(p, 'until'));
-  const since = time(p, 'since') ?? 0;
-  const until = time(p, 'until') ?? Number.POSITIVE_INFINITY;
+  const from = time(p, 'since');
+  const to = time(p, 'until');
+  ordered(p, 'since', 'until', from, to);
+  const since = from ?? 0;
+  const until = to ?? Number.POSITIVE_INFINITY;
   const log = await EventLog.open(dir, { fleet: true });
   let file: FileOutput | null = null;
   try {

@@ -298,7 +298,7 @@ async function append(
 ): Promise<number> {
   const cmd = LOG_APPEND.name;
   const p = parseFlags(LOG_APPEND, argv);
-  const batchSize = int(p, 'batch', 1, 100_000) ?? 1000;
+  const batchSize = int(p, 'batch', 1, 100_000)!;
   const dir = p.positionals[0]!;
   const dev = str(p, 'device');
   // A new log (or a new device's stream in a store) is made only when its first event is

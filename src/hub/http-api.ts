@@ -131,7 +131,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (atSeq !== undefined && atSeq > head)
       throw badParameter(`at-seq ${atSeq} is beyond the head of ${id} (${head})`);
     const r = await new Projector(log, deviceState, { device: id }).stateAt(
-      at !== undefined ? { time: q.text('at')! } : atSeq !== undefined ? { seq: atSeq } : {},
+      at !== undefined ? { time: at } : atSeq !== undefined ? { seq: atSeq } : {},
     );
     json(res, 200, { device: id, asOfSeq: r.seq, state: r.state });
   }

@@ -67,7 +67,6 @@ export class Params {
   }
 }
 
-/** As before: a date first, and a time JavaScript reads (a `+` offset must be sent as %2B). */
 /** A whole number from text, checked the same way for a parameter or a header. */
 export function wholeNumber(name: string, v: string, min = 0): number {
   if (!/^-?\d+$/.test(v)) throw badParameter(`${name} must be a whole number, not "${short(v)}"`);

@@ -5,7 +5,7 @@
 // 21.47 line up, and a computed value never spills fifteen digits of float noise.
 
 /** No sensor is shown with more decimals than this, whatever it sent. */
-export const MAX_DECIMALS = 6;
+const MAX_DECIMALS = 6;
 
 const clamp = (d: number) => Math.min(MAX_DECIMALS, Math.max(0, d));
 

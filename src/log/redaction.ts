@@ -38,6 +38,11 @@ export function markValue(seq: number): Uint8Array {
   return encodeText(JSON.stringify({ seq }));
 }
 
+/** The write that moves `device`'s mark to `seq`. */
+export function markOp(device: string, seq: number): { type: 'put'; key: Uint8Array; value: Uint8Array } {
+  return { type: 'put', key: markKey(device), value: markValue(seq) };
+}
+
 export function parseMark(v: Uint8Array | undefined): number {
   if (v === undefined) return 0;
   try {

@@ -35,6 +35,7 @@ import {
   type EventInput,
   type EventMeta,
   formatTime,
+  isActor,
   isDeviceId,
   isHex64,
   isSig,
@@ -48,7 +49,7 @@ import { payloadProblem } from './events.js';
 import {
   MARK_EVERY,
   markKey,
-  markValue,
+  markOp,
   parseMark,
   purgedRecord,
   purgeTarget,
@@ -245,7 +246,6 @@ function fleetRunOp(f: FleetRun): BatchOp {
   return { type: 'put', key: fleetKey(f.position), value: fleetValue(f.stream, f.seq, f.count) };
 }
 const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
-const ACTOR_RE = /^(system|(sensor|operator):[^\s:][^\n\r]{0,63})$/;
 
 export function sha256(input: string | Uint8Array): Uint8Array {
   return unhex(sha256hex(input));
@@ -652,9 +652,9 @@ export class LogStore extends EventEmitter {
             'EVENT_INVALID',
             `seq ${env.seq} of ${device}: sig is not 88 characters of padded base64`,
           );
-        const metaKey = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
-        if (metaKey !== undefined)
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: meta.${metaKey} must be a string`);
+        const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
+        if (badMeta !== undefined)
+          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: meta.${badMeta} must be a string`);
         const metaJcs = env.meta === undefined ? null : jcs(env.meta);
         if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
           throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
@@ -790,7 +790,7 @@ export class LogStore extends EventEmitter {
     // so that an open after a crash rescans at most MARK_EVERY events per stream
     for (const [s, h] of batch.heads) {
       if (h.seq - s.marked < MARK_EVERY) continue;
-      batch.ops.push({ type: 'put', key: markKey(s.device), value: markValue(h.seq) });
+      batch.ops.push(markOp(s.device, h.seq));
       batch.marks.set(s, h.seq);
     }
     if (batch.ops.length > 0 && this.formatVersion < FORMAT.version) {
@@ -908,7 +908,7 @@ export class LogStore extends EventEmitter {
     if (typeof reason !== 'string' || reason.trim() === '')
       throw fail('REDACTION_INVALID', 'a redaction needs a reason');
     if (reason.length > 500) throw fail('REDACTION_INVALID', 'the reason is over 500 characters');
-    if (typeof actor !== 'string' || !ACTOR_RE.test(actor)) {
+    if (typeof actor !== 'string' || !isActor(actor)) {
       throw fail('REDACTION_INVALID', 'a redaction needs an actor (operator:<name> or system)');
     }
     if (!Number.isInteger(seq) || seq < 1 || seq > s.seq)
@@ -984,7 +984,7 @@ export class LogStore extends EventEmitter {
         ops.push({ type: 'put', key: eventKey(s.id, seq), value: encodeRecord(record, this.strings) });
         this.repaired.push({ device: s.device, seq });
       }
-      ops.push({ type: 'put', key: markKey(s.device), value: markValue(s.durableSeq) });
+      ops.push(markOp(s.device, s.durableSeq));
       marks.push([s, s.durableSeq]);
     }
     if (ops.length === 0) return;
@@ -1082,8 +1082,7 @@ export class LogStore extends EventEmitter {
     // everything written is redacted as recorded: the next open need not rescan it
     const marks: BatchOp[] = [];
     for (const s of this.streams.values())
-      if (s.durableSeq > s.marked)
-        marks.push({ type: 'put', key: markKey(s.device), value: markValue(s.durableSeq) });
+      if (s.durableSeq > s.marked) marks.push(markOp(s.device, s.durableSeq));
     if (marks.length > 0) await this.write(marks).catch(() => {}); // a lost mark costs one rescan
     this.closed = true;
     await this.db.close();
@@ -1098,7 +1097,7 @@ export function checkMeta(meta: EventMeta): string {
   const key = nonStringMetaKey(meta);
   if (key !== undefined)
     throw fail('EVENT_INVALID', `meta.${key} must be a string (meta values are strings)`);
-  if (meta.actor !== undefined && (typeof meta.actor !== 'string' || !ACTOR_RE.test(meta.actor))) {
+  if (meta.actor !== undefined && (typeof meta.actor !== 'string' || !isActor(meta.actor))) {
     throw fail(
       'EVENT_INVALID',
       `meta.actor "${String(meta.actor)}" must be system, sensor:<name> or operator:<name>`,

@@ -367,7 +367,7 @@ export class OperatorConsole extends EventEmitter {
       selectedAlarm: this.selectedAlarm,
       sparkStyle: this.o.sparkStyle ?? 'blocks',
       precision: this.precision,
-      ...(this.o.infoLine === undefined ? {} : { infoLine: this.o.infoLine }),
+      infoLine: this.o.infoLine,
     };
   }
 
