@@ -2,12 +2,11 @@
 // with a registry of its own: what the recorder wrote since the process started, the
 // sources' connections, the log's head and size on disk, and replication's progress.
 // Everything is read from the parts at scrape time or counted from the events they write.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { InternalErrors } from '../internal-errors.js';
 import type { Envelope } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
+import { sizeOnDisk } from '../log/size-on-disk.js';
 import { internalErrorsCounter, mirrorGauge, newRegistry } from '../metrics.js';
 import type { SyncStatus } from '../sync/replicator.js';
 import type { Recorder } from './recorder.js';
@@ -19,23 +18,6 @@ export interface DeviceMetricsSources {
   recorder: Recorder;
   sync: { status(): SyncStatus } | null;
   errors: InternalErrors;
-}
-
-/** Bytes of the files in a folder (LevelDB keeps a flat one); 0 when it cannot be read. */
-function folderBytes(dir: string): number {
-  let total = 0;
-  try {
-    for (const name of readdirSync(dir)) {
-      try {
-        total += statSync(join(dir, name)).size;
-      } catch {
-        // a table compacted away between the listing and the stat
-      }
-    }
-  } catch {
-    return 0;
-  }
-  return total;
 }
 
 export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
@@ -90,9 +72,15 @@ export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
   ]);
   if (src.dir !== undefined) {
     const dir = src.dir;
-    mirrorGauge(registry, 'fieldlog_device_log_size_bytes', "Size of the log's folder on disk.", [], () => [
-      [{}, folderBytes(dir)],
-    ]);
+    // read without blocking: a scrape must not stall the recording
+    new Gauge({
+      name: 'fieldlog_device_log_size_bytes',
+      help: "Size of the log's folder on disk.",
+      registers: [registry],
+      async collect() {
+        this.set(await sizeOnDisk(dir).catch(() => 0));
+      },
+    });
   }
   const sync = src.sync;
   if (sync) {

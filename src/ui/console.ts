@@ -3,13 +3,12 @@
 // command API. It never holds up logging: the recorder's 'events' only feed O(1) buffers
 // and mark the screen dirty; frames are drawn at most maxFps times a second, from a timer.
 import { EventEmitter } from 'node:events';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { emptyDeviceState } from '../log/device-state.js';
 import type { Envelope } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
 import { SensorPrecision } from '../log/precision.js';
+import { sizeOnDisk } from '../log/size-on-disk.js';
 import {
   type ActionHost,
   acknowledge,
@@ -69,23 +68,6 @@ const MINUTE = 60_000;
 const EMPTY = emptyDeviceState();
 // quit first: a narrow screen (80 columns) cuts the line's end, and how to leave must stay
 const HINTS = 'q quit · a ack · n note · t limits · o operator · ←/→ 1 min · PgUp/PgDn 10 min · l LIVE';
-
-/**
- * The log folder's files, summed. LevelDB's approximateSize leaves out its write-ahead log,
- * so a young log would read 0 B.
- */
-async function sizeOnDisk(dir: string): Promise<number> {
-  let total = 0;
-  for (const f of await readdir(dir, { withFileTypes: true })) {
-    // compaction deletes files as we go: a vanished one counts nothing
-    if (f.isFile())
-      total += await stat(join(dir, f.name)).then(
-        (st) => st.size,
-        () => 0,
-      );
-  }
-  return total;
-}
 
 const systemClock: ConsoleClock = {
   now: () => Date.now(),
