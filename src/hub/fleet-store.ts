@@ -1,0 +1,147 @@
+// The fleet's event store as the hub uses it: what the ingest, the HTTP API, the live feed,
+// export and `hub verify` need, and nothing about how it is kept. Every implementation passes
+// one contract suite (test/hub/fleet-store-contract.ts): LevelDB (the default, a folder) and
+// PostgreSQL (`--store postgres://…`, shared by any number of hub processes).
+
+import type { DeviceState } from '../log/device-state.js';
+import type { Envelope } from '../log/envelope.js';
+import type { VerifyReport } from '../log/verify.js';
+
+export interface Head {
+  seq: number;
+  /** 64 hex digits; 64 zeros for seq 0. */
+  hash: string;
+}
+
+export interface DeviceHead {
+  device: string;
+  /** What the store holds durably (an ack may name it). */
+  head: Head;
+}
+
+/**
+ * The store's answer to one batch of a device's sealed events (one `events` message).
+ * Every answer's `head` is what the store holds durably at that moment: the hub acks it.
+ * Events the store already holds are compared by hash: equal ones are duplicates (dropped),
+ * a different one is a fork (the differing events are quarantined, nothing is stored).
+ */
+export type AppendOutcome =
+  | {
+      kind: 'stored';
+      /** The first and last seq newly stored (earlier ones of the batch were duplicates). */
+      from: number;
+      to: number;
+      duplicates: number;
+      /**
+       * Resolves with the new head once the events are durable (committed), rejects if they
+       * could not be written; only then may the hub ack them. The next batch of the same
+       * device may be appended before it resolves.
+       */
+      written: Promise<Head>;
+    }
+  /** Everything in the batch was already held. */
+  | { kind: 'duplicate'; head: Head; duplicates: number }
+  /** The batch starts after the head: the device must resend from head.seq + 1. */
+  | { kind: 'gap'; head: Head; expected: number; got: number }
+  /** The batch differs from stored events at these seqs; they were quarantined. */
+  | { kind: 'fork'; head: Head; seqs: number[] }
+  /** An event does not verify (hash, digest, link, payload schema, shape): nothing stored. */
+  | { kind: 'invalid'; head: Head; message: string };
+
+/** One read: a device's events by seq, or the fleet's in fleet (arrival) order. */
+export type EventQuery = DeviceQuery | FleetQuery;
+
+export interface DeviceQuery {
+  device: string;
+  fromSeq?: number;
+  toSeq?: number;
+  /** Event time bounds, ms since the epoch, both inclusive. */
+  since?: number;
+  until?: number;
+  /** At most this many events. */
+  limit?: number;
+}
+
+export interface FleetQuery {
+  fleet: true;
+  /** Fleet positions, both inclusive (positions start at 1, without gaps). */
+  from?: number;
+  to?: number;
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+export interface StoredEvent {
+  /** The event's fleet position (every event the hub stores has one). */
+  position: number;
+  event: Envelope;
+}
+
+export interface QuarantinedEvent {
+  device: string;
+  seq: number;
+  hash: string;
+  /** The envelope as it arrived. */
+  event: Envelope;
+}
+
+/** A state as of a time (`time`, ms) or a seq; the head's state without either. */
+export interface AsOfQuery {
+  time?: number;
+  seq?: number;
+}
+
+export interface FleetStore {
+  /** `leveldb` or `postgres`; where it is (a folder, or the URL without its password). */
+  readonly kind: 'leveldb' | 'postgres';
+  readonly location: string;
+
+  /** Every device the store holds events of, sorted by id. */
+  heads(): Promise<DeviceHead[]>;
+  /** One device's durable head; seq 0 and 64 zeros for a device the store does not hold. */
+  head(device: string): Promise<Head>;
+
+  /**
+   * Verify and store one batch of one device's sealed events (seq-ordered, contiguous,
+   * non-empty, as `parseEvents` returns them). Batches of one device are appended one at a
+   * time (the ingest queues them per device); devices in parallel. An EventRedacted in the
+   * batch purges its target's payload in the same atomic write.
+   */
+  append(device: string, events: Envelope[]): Promise<AppendOutcome>;
+
+  /** Events quarantined as forks, of one device or all. */
+  quarantined(device?: string): AsyncGenerator<QuarantinedEvent>;
+
+  /**
+   * Events in order, in chunks (a chunk is what one read of the store returns; callers
+   * write each chunk before asking for the next, so a slow reader holds the store back by
+   * at most a chunk). Device reads use the time index for since/until, never a scan of the
+   * whole history. Fleet reads never skip or repeat an event, however many writers commit
+   * concurrently: positions are readable only once everything before them is.
+   */
+  events(q: EventQuery): AsyncGenerator<StoredEvent[]>;
+
+  /** The highest fleet position readable (0 for an empty store). */
+  fleetHead(): Promise<number>;
+
+  /** A device's state (the console's projection) as of a time or seq. */
+  stateAt(device: string, at: AsOfQuery): Promise<{ seq: number; state: DeviceState }>;
+
+  /** Check every stored chain (or one device's) as `fieldlog log verify` does. */
+  verify(device?: string): Promise<VerifyReport[]>;
+
+  /**
+   * Called whenever the fleet head moves (events appended by this process or, for a shared
+   * store, by any hub). `batch` carries the events when this process still has them, so a
+   * live feed need not read them back; without it, read from the old head. Returns an unsubscribe.
+   */
+  onAppended(
+    listener: (fleetHead: number, batch?: { first: number; events: Envelope[] }) => void,
+  ): () => void;
+
+  /** Bytes the store takes (for /metrics); undefined when the store cannot tell cheaply. */
+  sizeBytes(): Promise<number | undefined>;
+
+  close(): Promise<void>;
+}
