@@ -73,10 +73,17 @@ export interface FleetQuery {
 }
 
 export interface StoredEvent {
-  /** The event's fleet position (every event the hub stores has one). */
-  position: number;
+  /**
+   * The event's fleet position: always given by fleet reads; device reads may leave it out
+   * (no caller of a device read needs it, and the LevelDB store keeps no index from a
+   * device's seq to its position).
+   */
+  position?: number;
   event: Envelope;
 }
+
+/** One stored chain's check, named by its device. */
+export type VerifiedChain = VerifyReport & { device: string };
 
 export interface QuarantinedEvent {
   device: string;
@@ -128,8 +135,11 @@ export interface FleetStore {
   /** A device's state (the console's projection) as of a time or seq. */
   stateAt(device: string, at: AsOfQuery): Promise<{ seq: number; state: DeviceState }>;
 
-  /** Check every stored chain (or one device's) as `fieldlog log verify` does. */
-  verify(device?: string): Promise<VerifyReport[]>;
+  /**
+   * Check every stored chain (or one device's) as `fieldlog log verify` does, sorted by
+   * device; none for a device the store does not hold.
+   */
+  verify(device?: string): Promise<VerifiedChain[]>;
 
   /**
    * Called whenever the fleet head moves (events appended by this process or, for a shared

@@ -1,0 +1,250 @@
+// The fleet store in one LevelDB folder (the default): the event log in fleet mode, one
+// stream per device plus the fleet's arrival order. Here the hub's answers to a batch are
+// decided (duplicate, gap, fork, invalid), so every store gives the same ones; the log
+// checks each event's hash and link again as it stages it, and writes the batch with its
+// redaction purges in one group commit.
+import { fail, isFieldlogError } from '../errors.js';
+import { deviceState } from '../log/device-state.js';
+import { type Envelope, parseTime, ZERO_HASH } from '../log/envelope.js';
+import { EventLog } from '../log/event-log.js';
+import { Projector } from '../log/projection.js';
+import { sizeOnDisk } from '../log/size-on-disk.js';
+import type {
+  AppendOutcome,
+  AsOfQuery,
+  DeviceHead,
+  DeviceQuery,
+  EventQuery,
+  FleetQuery,
+  FleetStore,
+  Head,
+  QuarantinedEvent,
+  StoredEvent,
+  VerifiedChain,
+} from './fleet-store.js';
+
+/** Events per chunk of a read: what one write to a client holds at most. */
+const CHUNK = 1000;
+const FORKS = 'fork';
+
+export interface LevelFleetStoreOptions {
+  create?: boolean;
+  /** fsync each group commit (default true); tests may trade durability for speed. */
+  sync?: boolean;
+}
+
+/** Open (with `create`, make) the LevelDB fleet store in folder `dir`. */
+export async function openLevelFleetStore(
+  dir: string,
+  opts: LevelFleetStoreOptions = {},
+): Promise<LevelFleetStore> {
+  const log = await EventLog.open(dir, {
+    create: opts.create ?? false,
+    fleet: true,
+    sync: opts.sync ?? true,
+  });
+  return new LevelFleetStore(log, dir);
+}
+
+export class LevelFleetStore implements FleetStore {
+  readonly kind = 'leveldb' as const;
+  readonly location: string;
+
+  /** `log` must be open in fleet mode; closing the store closes it. */
+  constructor(
+    readonly log: EventLog,
+    location = log.location ?? 'memory',
+  ) {
+    this.location = location;
+  }
+
+  /** Targets whose payload the repair on open purged (a crash of an older hub between two writes). */
+  get repaired(): { device: string; seq: number }[] {
+    return this.log.repaired;
+  }
+
+  private held(device: string): Head {
+    return this.log.hasDevice(device) ? this.log.head(device) : { seq: 0, hash: ZERO_HASH };
+  }
+
+  async heads(): Promise<DeviceHead[]> {
+    return this.log
+      .deviceNames()
+      .map((device) => ({ device, head: this.log.head(device) }))
+      .filter((d) => d.head.seq > 0);
+  }
+
+  async head(device: string): Promise<Head> {
+    return this.held(device);
+  }
+
+  async append(device: string, events: Envelope[]): Promise<AppendOutcome> {
+    const log = this.log;
+    const first = events[0];
+    if (first === undefined) return { kind: 'invalid', head: this.held(device), message: 'an empty batch' };
+    if (events.some((e) => e.device !== device))
+      return { kind: 'invalid', head: this.held(device), message: `every event must be of device ${device}` };
+    // what is compared must be on disk: a batch reaching into a write still under way waits for it
+    if (
+      log.hasDevice(device) &&
+      first.seq <= log.pendingHead(device).seq &&
+      log.pendingHead(device).seq > log.head(device).seq
+    )
+      await log.flushed();
+    // `head` may hold events not yet written: every answer but a write's own names only what is
+    const head = log.hasDevice(device) ? log.pendingHead(device) : { seq: 0, hash: ZERO_HASH };
+    const forked: Envelope[] = [];
+    let duplicates = 0;
+    for (const e of events) {
+      if (e.seq > head.seq) break;
+      if ((await log.hashAt(e.seq, device)) === e.hash) duplicates++;
+      else forked.push(e);
+    }
+    if (forked.length > 0) {
+      for (const e of forked) await log.putAside(FORKS, `${device}/${e.seq}/${e.hash}`, JSON.stringify(e));
+      return { kind: 'fork', head: this.held(device), seqs: forked.map((e) => e.seq) };
+    }
+    const fresh = duplicates === 0 ? events : events.slice(duplicates);
+    if (fresh.length === 0) return { kind: 'duplicate', head: this.held(device), duplicates };
+    const from = fresh[0]!.seq;
+    if (from !== head.seq + 1)
+      return { kind: 'gap', head: this.held(device), expected: head.seq + 1, got: from };
+    let written: Promise<Head>;
+    try {
+      written = log.appendSealed(fresh);
+      // appendSealed checks everything before it stages anything: a refusal rejects at once
+      await Promise.race([written, Promise.resolve()]);
+    } catch (err) {
+      if (isFieldlogError(err, 'EVENT_INVALID') || isFieldlogError(err, 'CHAIN_BROKEN'))
+        return { kind: 'invalid', head: this.held(device), message: err.message };
+      throw err;
+    }
+    written.catch(() => {}); // the caller hears of a failed write through `written`
+    // a device's first batch creates its stream on disk: the next batch waits for it
+    if (head.seq === 0) await written.catch(() => {});
+    return { kind: 'stored', from, to: fresh[fresh.length - 1]!.seq, duplicates, written };
+  }
+
+  async *quarantined(device?: string): AsyncGenerator<QuarantinedEvent> {
+    for await (const [key, value] of this.log.aside(FORKS)) {
+      const [dev, seq, hash] = key.split('/');
+      if (device !== undefined && dev !== device) continue;
+      yield { device: dev!, seq: Number(seq), hash: hash!, event: JSON.parse(value) as Envelope };
+    }
+  }
+
+  events(q: EventQuery): AsyncGenerator<StoredEvent[]> {
+    return 'fleet' in q ? this.fleetEvents(q) : this.deviceEvents(q);
+  }
+
+  private async *deviceEvents(q: DeviceQuery): AsyncGenerator<StoredEvent[]> {
+    const log = this.log;
+    if (!log.hasDevice(q.device)) return;
+    let from = Math.max(1, q.fromSeq ?? 1);
+    let to = Math.min(log.head(q.device).seq, q.toSeq ?? Number.MAX_SAFE_INTEGER);
+    const since = q.since ?? Number.NEGATIVE_INFINITY;
+    const until = q.until ?? Number.POSITIVE_INFINITY;
+    const byTime = q.since !== undefined || q.until !== undefined;
+    if (byTime) {
+      if (until < since) return;
+      // the time index narrows the seqs; times need not grow with seq, so each is checked
+      const bounds = await log.timeBounds({ device: q.device, since: q.since, until: q.until });
+      if (!bounds) return;
+      from = Math.max(from, bounds.fromSeq);
+      to = Math.min(to, bounds.toSeq);
+    }
+    if (to < from) return;
+    yield* chunked(log.events({ device: q.device, fromSeq: from, toSeq: to }), q.limit, (event) =>
+      !byTime || inTime(event, since, until) ? { event } : null,
+    );
+  }
+
+  private async *fleetEvents(q: FleetQuery): AsyncGenerator<StoredEvent[]> {
+    const since = q.since ?? Number.NEGATIVE_INFINITY;
+    const until = q.until ?? Number.POSITIVE_INFINITY;
+    const byTime = q.since !== undefined || q.until !== undefined;
+    if (until < since || this.log.fleetHead === 0) return;
+    yield* chunked(this.log.fleetEvents(q.from ?? 1, q.to ?? Number.MAX_SAFE_INTEGER), q.limit, (f) =>
+      !byTime || inTime(f.event, since, until) ? f : null,
+    );
+  }
+
+  async fleetHead(): Promise<number> {
+    return this.log.fleetHead;
+  }
+
+  async stateAt(device: string, at: AsOfQuery) {
+    if (!this.log.hasDevice(device) || this.log.head(device).seq === 0)
+      return { seq: 0, state: deviceState.initial() };
+    const r = await new Projector(this.log, deviceState, { device }).stateAt(at);
+    return { seq: r.seq, state: r.state };
+  }
+
+  async verify(device?: string): Promise<VerifiedChain[]> {
+    const names = device === undefined ? (await this.heads()).map((h) => h.device) : [device];
+    const out: VerifiedChain[] = [];
+    for (const d of names) {
+      if (!this.log.hasDevice(d)) continue;
+      out.push({ device: d, ...(await this.log.verify(d)) });
+    }
+    return out;
+  }
+
+  onAppended(
+    listener: (fleetHead: number, batch?: { first: number; events: Envelope[] }) => void,
+  ): () => void {
+    const on = (events: Envelope[] | null, first: number | undefined, count: number) => {
+      if (first === undefined) return;
+      listener(first + count - 1, events ? { first, events } : undefined);
+    };
+    this.log.on('append', on);
+    return () => this.log.off('append', on);
+  }
+
+  async sizeBytes(): Promise<number | undefined> {
+    // LevelDB's own estimate leaves out its write-ahead log: the folder's files say it all
+    if (this.log.location) return sizeOnDisk(this.log.location).catch(() => undefined);
+    return this.log.approximateSize();
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+  }
+}
+
+/** The store over a log already open in fleet mode (the demo, tests). */
+export function fleetStoreOver(log: EventLog): LevelFleetStore {
+  if (log.isClosed) throw fail('LOG_CLOSED', 'the log is closed');
+  return new LevelFleetStore(log);
+}
+
+function inTime(e: Envelope, since: number, until: number): boolean {
+  const t = parseTime(e.time);
+  return t >= since && t <= until;
+}
+
+/** Items of `source` that `keep` maps to a stored event, in chunks, at most `limit` in all. */
+async function* chunked<T>(
+  source: AsyncGenerator<T>,
+  limit: number | undefined,
+  keep: (item: T) => { event: Envelope; position?: number } | null,
+): AsyncGenerator<StoredEvent[]> {
+  let left = limit ?? Number.POSITIVE_INFINITY;
+  if (left <= 0) return;
+  let chunk: StoredEvent[] = [];
+  try {
+    for await (const item of source) {
+      const kept = keep(item);
+      if (kept === null) continue;
+      chunk.push(kept as StoredEvent);
+      if (--left <= 0) break;
+      if (chunk.length >= CHUNK) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield chunk;
+  } finally {
+    await source.return(undefined);
+  }
+}
