@@ -186,7 +186,8 @@ describe('PostgreSQL fleet store: several hubs', () => {
 
   it('stores one copy when two hubs get the same batch at once (one stored, one duplicate)', async () => {
     const url = await freshDb();
-    const [a, b] = await Promise.all([openPgFleetStore(url, { create: true }), openPgFleetStore(url, {})]);
+    const a = await openPgFleetStore(url, { create: true });
+    const b = await openPgFleetStore(url, {});
     try {
       const log = await sealed('twin', 20);
       await stored(await a.append('twin', log.slice(0, 10)));
