@@ -255,6 +255,8 @@ describe('PostgreSQL fleet store: failures', () => {
       const pending = store.append('cut', log.slice(5));
       let pid: number | undefined;
       while (pid === undefined) {
+        // pg_stat_activity is read once per transaction: clear that snapshot on each look
+        await admin.query('SELECT pg_stat_clear_snapshot()');
         const r = await admin.query<{ pid: number }>(
           "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND pid <> pg_backend_pid()",
         );
