@@ -342,6 +342,28 @@ describe('PostgreSQL fleet store: what is stored', () => {
     }
   });
 
+  it('creates a new month without waiting for transactions that are writing events', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const writer = new pg.Client({ connectionString: url });
+    await writer.connect();
+    try {
+      await stored(await store.append('m1', await sealed('m1', 2, Date.parse('2026-11-30T00:00:00.000Z'))));
+      // another hub's transaction, in the middle of writing events
+      await writer.query('BEGIN');
+      await writer.query('LOCK TABLE events IN ROW EXCLUSIVE MODE');
+      await stored(await store.append('m2', await sealed('m2', 2, Date.parse('2027-01-15T00:00:00.000Z'))));
+      await writer.query('COMMIT');
+      expect((await all(store, { device: 'm2' })).map((e) => e.event.time.slice(0, 7))).toEqual([
+        '2027-01',
+        '2027-01',
+      ]);
+    } finally {
+      await writer.end();
+      await store.close();
+    }
+  });
+
   it('purges a redacted payload in the same transaction and still verifies; verify finds an altered row', async () => {
     const url = await freshDb();
     const store = await openPgFleetStore(url, { create: true });
