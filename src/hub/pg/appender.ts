@@ -40,11 +40,19 @@ export interface AppenderDeps {
   waitForHead(device: string, seq: number, ms: number): Promise<void>;
   /** How long a batch beyond the head waits for its predecessor from another hub. */
   gapWaitMs: number;
+  /** Transactions in flight at once. */
+  concurrency: number;
 }
+
+/** A group takes no more batches once it holds this many events. */
+const GROUP_EVENTS = 20_000;
 
 export class Appender {
   private queue: Job[] = [];
   private scheduled = false;
+  private inflight = 0;
+  /** Devices with a job in a transaction now: their next job waits for the next group. */
+  private readonly busy = new Set<string>();
 
   constructor(private readonly deps: AppenderDeps) {}
 
@@ -58,25 +66,39 @@ export class Appender {
 
   private enqueue(job: Job): void {
     this.queue.push(job);
-    if (this.scheduled) return;
+    this.schedule();
+  }
+
+  /**
+   * Start a group at the end of this turn, unless enough transactions are in flight: then
+   * what arrives meanwhile waits and goes, all of it, into the next one (group commit).
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inflight >= this.deps.concurrency || this.queue.length === 0) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      // one job per device per transaction: a second one goes to the next group
       const group: Job[] = [];
       const rest: Job[] = [];
-      const seen = new Set<string>();
+      let events = 0;
       for (const j of this.queue) {
-        if (seen.has(j.device)) rest.push(j);
+        // one job per device per transaction, and none while its previous one is in flight
+        if (this.busy.has(j.device) || events >= GROUP_EVENTS) rest.push(j);
         else {
-          seen.add(j.device);
+          this.busy.add(j.device);
           group.push(j);
+          events += j.events.length;
         }
       }
-      this.queue = [];
+      this.queue = rest;
+      if (group.length === 0) return;
+      this.inflight++;
       void this.commit(group).finally(() => {
-        for (const j of rest) this.enqueue(j);
+        this.inflight--;
+        for (const j of group) this.busy.delete(j.device);
+        this.schedule();
       });
+      this.schedule();
     });
   }
 
@@ -89,10 +111,8 @@ export class Appender {
     try {
       const months = new Set<string>();
       for (const j of group)
-        for (const e of j.events) {
-          const ms = Date.parse(e.time);
-          if (Number.isFinite(ms) && ms >= 0) months.add(monthOf(ms));
-        }
+        for (let i = 0; i < j.events.length; i++)
+          if (j.checked[i]!.problem === undefined) months.add(monthOf(Date.parse(j.events[i]!.time)));
       await this.deps.partitions.ensure(months);
       client = await this.deps.pool.connect();
       await client.query('BEGIN');
