@@ -276,6 +276,38 @@ describe('PostgreSQL fleet store: failures', () => {
     }
   });
 
+  it('answers stored before COMMIT but rejects written when the transaction dies after the decision', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const log = await sealed('late', 10);
+      await stored(await store.append('late', log.slice(0, 5)));
+      // the next append decides, then stops at its insert into batches, which this lock holds back
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
+      const outcome = await store.append('late', log.slice(5));
+      expect(outcome).toMatchObject({ kind: 'stored', from: 6, to: 10 });
+      let pid: number | undefined;
+      while (pid === undefined) {
+        await admin.query('SELECT pg_stat_clear_snapshot()');
+        const r = await admin.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO batches%' AND pid <> pg_backend_pid()",
+        );
+        pid = r.rows[0]?.pid;
+      }
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await admin.query('ROLLBACK');
+      if (outcome.kind === 'stored') await expect(outcome.written).rejects.toThrow();
+      expect(await store.head('late')).toEqual({ seq: 5, hash: log[4]!.hash });
+      expect(await store.fleetHead()).toBe(5);
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  });
+
   it('survives a PostgreSQL restart: appends fail while it is down, then resume', async () => {
     const url = await freshDb();
     const store = await openPgFleetStore(url, { create: true });

@@ -108,6 +108,9 @@ export class Appender {
     const waits: { job: Job; seq: number }[] = [];
     const writes: Write[] = [];
     let client: pg.PoolClient | null = null;
+    const commit = deferred();
+    const positioned = commit.promise.then(() => this.deps.sequence());
+    positioned.catch(() => {}); // observed through each batch's `written`
     try {
       const months = new Set<string>();
       for (const j of group)
@@ -176,31 +179,33 @@ export class Appender {
           ],
         );
       }
+      // a stored batch is answered now, its `written` once committed and positioned: the
+      // device's next batch is parsed and hashed while this one commits
+      for (const w of writes) {
+        const last = w.fresh[w.fresh.length - 1]!;
+        const head = { seq: last.seq, hash: last.hash };
+        w.job.resolve({
+          kind: 'stored',
+          from: w.fresh[0]!.seq,
+          to: last.seq,
+          duplicates: w.duplicates,
+          written: positioned.then(() => head),
+        });
+      }
       if (writes.length > 0) await this.write(client, writes);
       await client.query('COMMIT');
+      commit.resolve();
     } catch (err) {
+      commit.reject(err);
       if (client) await client.query('ROLLBACK').catch(() => {});
       client?.release(err instanceof Error ? err : true);
       client = null;
-      for (const j of group) j.reject(err);
+      for (const j of group) j.reject(err); // no-op for a batch already answered: its `written` rejects
       return;
     } finally {
       client?.release();
     }
-    // only now is anything answered: every answer's head is committed
-    const positioned = writes.length > 0 ? this.deps.sequence() : Promise.resolve();
-    for (const w of writes) {
-      const last = w.fresh[w.fresh.length - 1]!;
-      const head = { seq: last.seq, hash: last.hash };
-      const written = positioned.then(() => head);
-      answers.set(w.job, {
-        kind: 'stored',
-        from: w.fresh[0]!.seq,
-        to: last.seq,
-        duplicates: w.duplicates,
-        written,
-      });
-    }
+    // every other answer only now: its head and any quarantined fork are committed
     for (const [job, answer] of answers) job.resolve(answer);
     for (const { job, seq } of waits) {
       // the predecessor may be committing on another hub: wait for its head, then try again
@@ -342,4 +347,15 @@ export class Appender {
       heads.map((e) => `${e.seq} ${e.device}`),
     ]);
   }
+}
+
+/** A promise and the functions that settle it (Node 20 has no Promise.withResolvers before 22). */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
