@@ -86,6 +86,16 @@ describe('PostgreSQL fleet store: migrations', () => {
     expect(SCHEMA_VERSION).toBe(2);
   });
 
+  it('refuses a database it cannot reach in one line, STORE_UNAVAILABLE, without the password', async () => {
+    const url = `postgres://someone:secret@${encodeURIComponent('/nonexistent-socket-dir')}/fieldlog`;
+    const err = await openPgFleetStore(url, { create: true }).catch(
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(err.message).not.toContain('secret');
+    expect(err.message).not.toContain('\n');
+  });
+
   it('upgrades from the previous version, keeping the data', async () => {
     const url = await freshDb();
     const old = await openPgFleetStore(url, { create: true, schemaVersion: 1 });
@@ -321,6 +331,15 @@ describe('PostgreSQL fleet store: failures', () => {
       await stored(outcome);
       expect(await store.head('rs')).toEqual({ seq: 10, hash: log[9]!.hash });
       expect(await store.fleetHead()).toBe(10);
+      // its listening connection came back too: it hears what another hub appends
+      const heard = new Promise<number>((resolve) => store.onAppended((head) => head >= 13 && resolve(head)));
+      const other = await openPgFleetStore(url, {});
+      try {
+        await stored(await other.append('rs2', await sealed('rs2', 3)));
+        expect(await heard).toBe(13);
+      } finally {
+        await other.close();
+      }
     } finally {
       await store.close();
     }
