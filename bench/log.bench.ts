@@ -32,7 +32,8 @@ export function readingAt(i: number): EventInput {
   };
 }
 
-function benchClock(): Clock {
+/** A 4 Hz clock: every event has its own time and mono, as in the field. */
+export function benchClock(): Clock {
   let t = Date.parse('2026-11-01T00:00:00.000Z');
   let m = 0;
   return { now: () => (t += 250), mono: () => (m += 250.125) };

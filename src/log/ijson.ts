@@ -8,16 +8,19 @@
 // same text that allocates nothing on the common path, so the hub can afford it per batch.
 import { type ErrorCode, fail } from '../errors.js';
 
-/** Parse external JSON text; anything that is not I-JSON throws `code` naming the key path. */
-export function parseIJson(text: string, code: ErrorCode = 'EVENT_INVALID'): unknown {
+/**
+ * Parse external JSON text; anything that is not I-JSON throws `code` naming the key path
+ * (after `what`, e.g. "payload: ").
+ */
+export function parseIJson(text: string, code: ErrorCode = 'EVENT_INVALID', what = ''): unknown {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw fail(code, `not JSON (${(err as Error).message})`);
+    throw fail(code, `${what}not JSON (${(err as Error).message})`);
   }
   const problem = ijsonProblem(text);
-  if (problem !== undefined) throw fail(code, problem);
+  if (problem !== undefined) throw fail(code, `${what}${problem}`);
   return value;
 }
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
 import { envelopeSchema, parseEnvelopeShape } from '../log/envelope.js';
-import { ijsonProblem } from '../log/ijson.js';
+import { parseIJson } from '../log/ijson.js';
 
 export const DEFAULT_PREFIX = 'fieldlog';
 export const MAX_PAYLOAD = 1024 * 1024;
@@ -79,17 +79,9 @@ function json(payload: Buffer | string): unknown {
   // anything else must be UTF-8: a decoder would replace bad bytes silently
   else if (isUtf8(payload)) text = payload.toString();
   else throw fail('SYNC_MESSAGE_INVALID', 'payload is not UTF-8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw fail('SYNC_MESSAGE_INVALID', 'payload is not JSON');
-  }
-  // I-JSON (no duplicate keys, lone surrogates, inexact numbers or "__proto__"), checked by
-  // a scan of the same text: JSON.parse alone would keep a normalised copy
-  const problem = ijsonProblem(text);
-  if (problem !== undefined) throw fail('SYNC_MESSAGE_INVALID', `payload is not I-JSON: ${problem}`);
-  return value;
+  // I-JSON (no duplicate keys, lone surrogates, inexact numbers or "__proto__"): the one
+  // rule for outside JSON; JSON.parse alone would keep a normalised copy
+  return parseIJson(text, 'SYNC_MESSAGE_INVALID', 'payload: ');
 }
 
 function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {

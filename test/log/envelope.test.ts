@@ -8,7 +8,9 @@ import {
   flatObjectJcs,
   formatTime,
   hashOf,
+  instantMs,
   isEnvelopeShape,
+  isHex64,
   jcs,
   MAX_DATA_BYTES,
   parseEnvelope,
@@ -310,5 +312,93 @@ describe('what storage holds exactly', () => {
     expect(() => parseEventInput({ type: 'NoteAdded', data: { text: `${fits.text.slice(1)}é` } })).toThrow(
       isInvalid,
     );
+  });
+});
+
+describe('the fast checks the hub runs per event', () => {
+  // what the time check was before it was read by arithmetic: Date.parse and the round trip
+  const roundTrip = (t: string): number | undefined => {
+    const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(t) ? Date.parse(t) : Number.NaN;
+    return Number.isFinite(ms) && new Date(ms).toISOString() === t ? ms : undefined;
+  };
+  const pad = (n: number, w: number) => String(n).padStart(w, '0');
+
+  it('reads a time exactly as Date.parse and the round trip do, for every instant of years 0000-9999', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -62167219200000, max: 253402300799999 }), (ms) => {
+        const t = new Date(ms).toISOString();
+        expect(instantMs(t)).toBe(ms);
+      }),
+      { numRuns: 5000 },
+    );
+    expect(instantMs('0000-01-01T00:00:00.000Z')).toBe(roundTrip('0000-01-01T00:00:00.000Z'));
+    expect(instantMs('0000-02-29T23:59:59.999Z')).toBe(roundTrip('0000-02-29T23:59:59.999Z'));
+  });
+
+  it('refuses exactly what the round trip refuses: days a month lacks, leap days, 24:00, leap seconds, stray characters', () => {
+    const fields = fc.tuple(
+      fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(0, 1900, 1970, 2000, 2024, 2100, 9999)),
+      fc.integer({ min: 0, max: 19 }),
+      fc.integer({ min: 0, max: 39 }),
+      fc.integer({ min: 0, max: 29 }),
+      fc.integer({ min: 0, max: 69 }),
+      fc.integer({ min: 0, max: 69 }),
+      fc.integer({ min: 0, max: 999 }),
+    );
+    fc.assert(
+      fc.property(fields, ([y, mo, d, h, mi, s, ms]) => {
+        const t = `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(h, 2)}:${pad(mi, 2)}:${pad(s, 2)}.${pad(ms, 3)}Z`;
+        expect(instantMs(t)).toBe(roundTrip(t));
+      }),
+      { numRuns: 20000 },
+    );
+    // one character anywhere replaced by anything
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.UTC(1970, 0, 1), max: 253402300799999 }),
+        fc.nat(23),
+        fc.string({ minLength: 0, maxLength: 2, unit: 'binary' }),
+        (ms, at, c) => {
+          const good = new Date(ms).toISOString();
+          const t = good.slice(0, at) + c + good.slice(at + 1);
+          expect(instantMs(t)).toBe(roundTrip(t));
+        },
+      ),
+      { numRuns: 20000 },
+    );
+    for (const t of [
+      '2023-02-29T00:00:00.000Z',
+      '1900-02-29T00:00:00.000Z',
+      '2100-02-29T00:00:00.000Z',
+      '2026-04-31T00:00:00.000Z',
+      '2026-11-24T24:00:00.000Z',
+      '2016-12-31T23:59:60.000Z',
+      '2026-11-24T10:00:00.000+00:00',
+      '2026-11-24T10:00:00Z',
+      '+02026-11-24T10:00:00.000Z',
+      '２026-11-24T10:00:00.000Z',
+    ])
+      expect(instantMs(t)).toBeUndefined();
+    expect(instantMs('2000-02-29T00:00:00.000Z')).toBe(Date.UTC(2000, 1, 29));
+  });
+
+  it('takes a hash as 64 lower-case hex digits, as the pattern does', () => {
+    // a hash with one character replaced by any character of the first 65,536, or cut or grown
+    const near = fc.tuple(fc.nat(63), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 62, max: 66 }));
+    fc.assert(
+      fc.property(near, ([at, code, len]) => {
+        const s = `${first.hash}${first.digest}`.slice(0, len);
+        const t = s.slice(0, at) + String.fromCharCode(code) + s.slice(at + 1);
+        expect(isHex64(t)).toBe(/^[0-9a-f]{64}$/.test(t));
+      }),
+      { numRuns: 20000 },
+    );
+    for (let code = 0; code < 0x10000; code++) {
+      const t = String.fromCharCode(code) + first.hash.slice(1);
+      if (isHex64(t) !== /^[0-9a-f]{64}$/.test(t)) expect.fail(`character ${code}`);
+    }
+    expect(isHex64(ZERO_HASH)).toBe(true);
+    expect(isHex64(first.hash)).toBe(true);
+    expect(isHex64(first.hash.toUpperCase())).toBe(false);
   });
 });

@@ -135,6 +135,23 @@ describe('replication over MQTT', () => {
     ]);
   });
 
+  it('checks each ack of a catch-up against the hash it sent, without a read of its log per ack', async () => {
+    const b = await broker();
+    const dev = await deviceLog('pi-h', 3000);
+    const h = await hub(b.url);
+    let reads = 0;
+    const hashAt = dev.hashAt.bind(dev);
+    dev.hashAt = (seq, device) => {
+      reads++;
+      return hashAt(seq, device);
+    };
+    const r = replicate(dev, b.url, { batchEvents: 100 });
+    await caughtUp(dev, h.log);
+    await expect.poll(() => r.status()).toMatchObject({ acked: 3000, rejectedAcks: 0 });
+    // thirty batches, thirty acks: none needed the log (the hello's ack is at 0)
+    expect(reads).toBe(0);
+  });
+
   it("purges the hub's copy of a payload the device redacts, with the EventRedacted", async () => {
     const b = await broker();
     const dev = await deviceLog('pi-red', 50);

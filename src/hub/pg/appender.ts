@@ -184,12 +184,15 @@ export class Appender {
       for (const w of writes) {
         const last = w.fresh[w.fresh.length - 1]!;
         const head = { seq: last.seq, hash: last.hash };
+        const written = positioned.then(() => head);
+        // a caller that looks at `written` only later must not count as an unhandled rejection
+        written.catch(() => {});
         w.job.resolve({
           kind: 'stored',
           from: w.fresh[0]!.seq,
           to: last.seq,
           duplicates: w.duplicates,
-          written: positioned.then(() => head),
+          written,
         });
       }
       if (writes.length > 0) await this.write(client, writes);
