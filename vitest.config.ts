@@ -10,6 +10,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
+          // property tests run hundreds of cases: 5 s is too little on a loaded 2-core machine
+          testTimeout: 30_000,
           exclude: ['test/**/*.int.test.ts', 'test/**/*.sys.test.ts'],
         },
       },

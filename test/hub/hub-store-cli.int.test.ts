@@ -134,12 +134,11 @@ describe('--data and --store', () => {
     ).toEqual([2, 3, 4]);
   });
 
-  it('says in one line when the PostgreSQL store cannot be loaded, without the password', async () => {
-    for (const url of ['postgres://hub:s3cret@db.local/fieldlog', 'postgresql://db.local/fieldlog']) {
-      const r = await runCli(['hub', 'verify', '--store', url]);
-      oneLine(r, 2, /hub verify: --store postgres(ql)?:\/\/.*PostgreSQL store.*\[USAGE\]/);
-      expect(r.stderr).not.toContain('s3cret');
-    }
+  it('says in one line when the PostgreSQL store cannot be reached, without the password', async () => {
+    // nothing listens on port 1: refused at once, no database needed
+    const r = await runCli(['hub', 'verify', '--store', 'postgres://hub:s3cret@127.0.0.1:1/fieldlog']);
+    oneLine(r, 1, /postgres:\/\/hub:\*\*\*@127\.0\.0\.1:1\/fieldlog: .*ECONNREFUSED.*\[STORE_UNAVAILABLE\]/);
+    expect(r.stderr).not.toContain('s3cret');
     oneLine(
       await runCli(['hub', 'export', '--store', 'mysql://db/x', '--fleet']),
       2,
