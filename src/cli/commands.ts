@@ -1,5 +1,6 @@
 // Every command's flag table, in the order `fieldlog help` lists them: the one list that
 // the help text, `fieldlog help COMMAND` and the README test read.
+import { SIM_FLEET } from '../../firmware-sim/fleet-command.js';
 import { SIM } from '../../firmware-sim/sim-command.js';
 import { type CommandSpec, synopsis } from './args.js';
 import { DEMO } from './demo-command.js';
@@ -8,7 +9,15 @@ import { HUB } from './hub-command.js';
 import { HUB_EXPORT } from './hub-export.js';
 import { LOG_COMMANDS, LOG_USAGE } from './log-commands.js';
 
-export const COMMANDS: readonly CommandSpec[] = [DEMO, DEVICE, HUB, HUB_EXPORT, SIM, ...LOG_COMMANDS];
+export const COMMANDS: readonly CommandSpec[] = [
+  DEMO,
+  DEVICE,
+  HUB,
+  HUB_EXPORT,
+  SIM,
+  SIM_FLEET,
+  ...LOG_COMMANDS,
+];
 
 /** `fieldlog help`: every command's synopsis (every flag), then how to get the details. */
 export const HELP_TEXT = `usage:
