@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
+import { fail } from '../src/errors.js';
 import type { EventInput } from '../src/log/envelope.js';
 import { type Clock, EventLog } from '../src/log/event-log.js';
 import { DEFAULT_PREFIX } from '../src/sync/messages.js';
@@ -92,11 +93,19 @@ const EVENTS_PER_TICK = 1.13;
  * working set is its last few hundred events.
  */
 export const SMALL_LEVELDB = {
-  cacheSize: 64 * 1024,
+  // no block cache: a device's reads are its replication's one pass over what it wrote
+  cacheSize: 0,
   writeBufferSize: 64 * 1024,
   blockSize: 4096,
   maxOpenFiles: 16,
 } as const;
+
+/**
+ * A replicator's defaults suit one device per process: 64 batches of up to 120 KiB in flight
+ * and its whole backlog read ahead. A thousand of them catching up at once would hold
+ * gigabytes; these hold about 100 events read ahead and 2 batches of 32 KiB in flight each.
+ */
+export const FLEET_REPLICATION = { readAhead: 100, window: 2, batchBytes: 32 * 1024 } as const;
 
 export function deviceId(i: number, n: number): string {
   return `sim-${String(i + 1).padStart(Math.max(4, String(n).length), '0')}`;
@@ -134,13 +143,17 @@ export function createSimFleet(opts: SimFleetOptions): SimFleet {
   async function openMember(i: number): Promise<Member> {
     const id = deviceId(i, opts.devices);
     const dir = join(dataDir, id);
-    mkdirSync(dir, { recursive: true });
     const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
       keyEncoding: 'view',
       valueEncoding: 'view',
       ...SMALL_LEVELDB,
     });
-    await db.open();
+    try {
+      mkdirSync(dir, { recursive: true });
+      await db.open();
+    } catch (err) {
+      throw openError(dir, err);
+    }
     const m = { virtual: undefined, nextAt: 0, hubHas: 0 } as Partial<Member> as Member;
     const bootAt = timers.now() - (backlog / EVENTS_PER_TICK) * periodMs;
     const clock: Clock = {
@@ -154,6 +167,7 @@ export function createSimFleet(opts: SimFleetOptions): SimFleet {
     Object.assign(m, { id, dir, log, model: new FleetDeviceModel(i, random) });
     if (backlog > 0) await writeBacklog(m, bootAt);
     m.replicator = new Replicator(log, {
+      ...FLEET_REPLICATION,
       ...opts.replicator,
       url: opts.url,
       fleet,
@@ -281,6 +295,18 @@ export function createSimFleet(opts: SimFleetOptions): SimFleet {
     },
     dataDir,
   };
+}
+
+/** One line naming the folder: locked by another run, or not a folder that can hold a log. */
+function openError(dir: string, err: unknown): Error {
+  const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
+  if (e.code === 'LEVEL_LOCKED' || e.cause?.code === 'LEVEL_LOCKED')
+    return fail(
+      'LOG_LOCKED',
+      `${dir} is in use by another process (another sim fleet on the same --data?)`,
+      err,
+    );
+  return fail('LOG_NOT_FOUND', `${dir} cannot be opened as a log: ${e.cause?.message ?? e.message}`, err);
 }
 
 function startedEvent(): EventInput {
