@@ -23,6 +23,10 @@ export const ERROR_CODES = {
   SYNC_FORK: { exit: 1, summary: 'two different events claim the same seq of one device' },
   SYNC_GAP: { exit: 1, summary: 'events arrived that do not follow the stored head' },
   SYNC_MESSAGE_INVALID: { exit: 1, summary: 'an MQTT message failed validation' },
+  STORE_UNAVAILABLE: {
+    exit: 1,
+    summary: 'the PostgreSQL fleet store cannot be reached, or its schema is newer than this fieldlog',
+  },
   OUTPUT_FAILED: {
     exit: 1,
     summary:

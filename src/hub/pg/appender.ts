@@ -1,0 +1,325 @@
+// The PostgreSQL store's write path: group commit with per-device serialization. Batches
+// that arrive in the same turn share one transaction; each device's row in `devices` is
+// locked (FOR UPDATE, in sorted order so two transactions never deadlock) and every
+// decision for a device is made against its locked, committed head, so no two hubs can
+// store the same seq. One device's refusal is its own answer and writes nothing; the others
+// of the group are stored. Answers are given only after COMMIT.
+import type pg from 'pg';
+import type { Envelope } from '../../log/envelope.js';
+import { ZERO_HASH } from '../../log/envelope.js';
+import type { AppendOutcome, Head } from '../fleet-store.js';
+import { applyRedactions, type CheckedEvent, checkEvent, jsonbText, linkProblem } from './check.js';
+import { monthOf, type Partitions } from './partitions.js';
+
+interface Job {
+  device: string;
+  events: Envelope[];
+  checked: CheckedEvent[];
+  /** Whether a gap was already waited for once. */
+  waited: boolean;
+  resolve: (o: AppendOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+/** What a decided job writes. */
+interface Write {
+  job: Job;
+  fresh: Envelope[];
+  datas: (string | null)[];
+  metas: (string | null)[];
+  purges: number[];
+  duplicates: number;
+}
+
+export interface AppenderDeps {
+  pool: pg.Pool;
+  partitions: Partitions;
+  /** Give committed batches their fleet positions; resolves once that was tried. */
+  sequence(): Promise<void>;
+  /** Resolves when `device`'s head may have reached `seq` (a notification), or after `ms`. */
+  waitForHead(device: string, seq: number, ms: number): Promise<void>;
+  /** How long a batch beyond the head waits for its predecessor from another hub. */
+  gapWaitMs: number;
+}
+
+export class Appender {
+  private queue: Job[] = [];
+  private scheduled = false;
+
+  constructor(private readonly deps: AppenderDeps) {}
+
+  append(device: string, events: Envelope[]): Promise<AppendOutcome> {
+    return new Promise<AppendOutcome>((resolve, reject) => {
+      // hashing happens here, before any transaction holds a lock
+      const checked = events.map((e) => checkEvent(e, device));
+      this.enqueue({ device, events, checked, waited: false, resolve, reject });
+    });
+  }
+
+  private enqueue(job: Job): void {
+    this.queue.push(job);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      // one job per device per transaction: a second one goes to the next group
+      const group: Job[] = [];
+      const rest: Job[] = [];
+      const seen = new Set<string>();
+      for (const j of this.queue) {
+        if (seen.has(j.device)) rest.push(j);
+        else {
+          seen.add(j.device);
+          group.push(j);
+        }
+      }
+      this.queue = [];
+      void this.commit(group).finally(() => {
+        for (const j of rest) this.enqueue(j);
+      });
+    });
+  }
+
+  private async commit(group: Job[]): Promise<void> {
+    group.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+    const answers = new Map<Job, AppendOutcome>();
+    const waits: { job: Job; seq: number }[] = [];
+    const writes: Write[] = [];
+    let client: pg.PoolClient | null = null;
+    try {
+      const months = new Set<string>();
+      for (const j of group)
+        for (const e of j.events) {
+          const ms = Date.parse(e.time);
+          if (Number.isFinite(ms) && ms >= 0) months.add(monthOf(ms));
+        }
+      await this.deps.partitions.ensure(months);
+      client = await this.deps.pool.connect();
+      await client.query('BEGIN');
+      const devices = group.map((j) => j.device);
+      await client.query(
+        'INSERT INTO devices (device) SELECT d FROM unnest($1::text[]) AS d ORDER BY d ON CONFLICT DO NOTHING',
+        [devices],
+      );
+      const locked = await client.query<{ device: string; seq: string; hash: string }>(
+        'SELECT device, seq, hash FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE',
+        [devices],
+      );
+      const heads = new Map<string, Head>(
+        locked.rows.map((r) => [r.device, { seq: Number(r.seq), hash: r.hash }]),
+      );
+      const stored = await this.storedHashes(client, group, heads);
+      const forks: { device: string; e: Envelope }[] = [];
+      for (const job of group) {
+        const head = heads.get(job.device) ?? { seq: 0, hash: ZERO_HASH };
+        const forked: Envelope[] = [];
+        let duplicates = 0;
+        for (const e of job.events) {
+          if (e.seq > head.seq) break;
+          if (stored.get(`${job.device}\u0000${e.seq}`) === e.hash) duplicates++;
+          else forked.push(e);
+        }
+        if (forked.length > 0) {
+          for (const e of forked) forks.push({ device: job.device, e });
+          answers.set(job, { kind: 'fork', head, seqs: forked.map((e) => e.seq) });
+          continue;
+        }
+        const at = job.events.findIndex((e) => e.seq > head.seq);
+        if (at < 0) {
+          answers.set(job, { kind: 'duplicate', head, duplicates });
+          continue;
+        }
+        const fresh = at === 0 ? job.events : job.events.slice(at);
+        const checked = at === 0 ? job.checked : job.checked.slice(at);
+        if (fresh[0]!.seq !== head.seq + 1) {
+          if (!job.waited && this.deps.gapWaitMs > 0) waits.push({ job, seq: fresh[0]!.seq - 1 });
+          else answers.set(job, { kind: 'gap', head, expected: head.seq + 1, got: fresh[0]!.seq });
+          continue;
+        }
+        const problem = linkProblem(job.device, head, fresh, checked);
+        if (problem !== undefined) {
+          answers.set(job, { kind: 'invalid', head, message: problem });
+          continue;
+        }
+        const { datas, purges } = applyRedactions(fresh, checked);
+        writes.push({ job, fresh, datas, metas: checked.map((c) => c.metaJcs), purges, duplicates });
+      }
+      if (forks.length > 0) {
+        await client.query(
+          `INSERT INTO quarantine (device, seq, hash, event)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
+          [
+            forks.map((f) => f.device),
+            forks.map((f) => f.e.seq),
+            forks.map((f) => f.e.hash),
+            forks.map((f) => JSON.stringify(f.e)),
+          ],
+        );
+      }
+      if (writes.length > 0) await this.write(client, writes);
+      await client.query('COMMIT');
+    } catch (err) {
+      if (client) await client.query('ROLLBACK').catch(() => {});
+      client?.release(err instanceof Error ? err : true);
+      client = null;
+      for (const j of group) j.reject(err);
+      return;
+    } finally {
+      client?.release();
+    }
+    // only now is anything answered: every answer's head is committed
+    const positioned = writes.length > 0 ? this.deps.sequence() : Promise.resolve();
+    for (const w of writes) {
+      const last = w.fresh[w.fresh.length - 1]!;
+      const head = { seq: last.seq, hash: last.hash };
+      const written = positioned.then(() => head);
+      answers.set(w.job, {
+        kind: 'stored',
+        from: w.fresh[0]!.seq,
+        to: last.seq,
+        duplicates: w.duplicates,
+        written,
+      });
+    }
+    for (const [job, answer] of answers) job.resolve(answer);
+    for (const { job, seq } of waits) {
+      // the predecessor may be committing on another hub: wait for its head, then try again
+      void this.deps.waitForHead(job.device, seq, this.deps.gapWaitMs).then(() => {
+        job.waited = true;
+        this.enqueue(job);
+      });
+    }
+  }
+
+  /** Stored hashes of every event of the group at or below its device's head. */
+  private async storedHashes(
+    client: pg.PoolClient,
+    group: Job[],
+    heads: Map<string, Head>,
+  ): Promise<Map<string, string>> {
+    const ds: string[] = [];
+    const los: number[] = [];
+    const his: number[] = [];
+    for (const j of group) {
+      const head = heads.get(j.device)?.seq ?? 0;
+      const lo = j.events[0]!.seq;
+      if (lo > head) continue;
+      ds.push(j.device);
+      los.push(lo);
+      his.push(Math.min(head, j.events[j.events.length - 1]!.seq));
+    }
+    const out = new Map<string, string>();
+    if (ds.length === 0) return out;
+    const r = await client.query<{ device: string; seq: string; hash: string }>(
+      `SELECT e.device, e.seq, e.hash FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(device, lo, hi)
+       JOIN events e ON e.device = r.device AND e.seq BETWEEN r.lo AND r.hi`,
+      [ds, los, his],
+    );
+    for (const row of r.rows) out.set(`${row.device}\u0000${row.seq}`, row.hash);
+    return out;
+  }
+
+  /** Insert the decided batches, purge what their EventRedacted name, move the heads. */
+  private async write(client: pg.PoolClient, writes: Write[]): Promise<void> {
+    const ids = await client.query<{ id: string; device: string }>(
+      `INSERT INTO batches (device, first_seq, count)
+       SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[]) RETURNING id, device`,
+      [
+        writes.map((w) => w.job.device),
+        writes.map((w) => w.fresh[0]!.seq),
+        writes.map((w) => w.fresh.length),
+      ],
+    );
+    const batchOf = new Map(ids.rows.map((r) => [r.device, r.id]));
+    const n = writes.reduce((a, w) => a + w.fresh.length, 0);
+    const cols = {
+      device: new Array<string>(n),
+      seq: new Array<number>(n),
+      type: new Array<string>(n),
+      time: new Array<string>(n),
+      boot: new Array<string>(n),
+      mono: new Array<number>(n),
+      data: new Array<string | null>(n),
+      dataText: new Array<string | null>(n),
+      meta: new Array<string | null>(n),
+      metaText: new Array<string | null>(n),
+      digest: new Array<string>(n),
+      prev: new Array<string>(n),
+      hash: new Array<string>(n),
+      sig: new Array<string | null>(n),
+      batch: new Array<string>(n),
+    };
+    let i = 0;
+    for (const w of writes) {
+      const batch = batchOf.get(w.job.device)!;
+      for (let k = 0; k < w.fresh.length; k++, i++) {
+        const e = w.fresh[k]!;
+        cols.device[i] = e.device;
+        cols.seq[i] = e.seq;
+        cols.type[i] = e.type;
+        cols.time[i] = e.time;
+        cols.boot[i] = e.boot;
+        cols.mono[i] = e.mono;
+        cols.dataText[i] = w.datas[k]!;
+        cols.data[i] = jsonbText(w.datas[k]!);
+        cols.metaText[i] = w.metas[k]!;
+        cols.meta[i] = jsonbText(w.metas[k]!);
+        cols.digest[i] = e.digest;
+        cols.prev[i] = e.prev;
+        cols.hash[i] = e.hash;
+        cols.sig[i] = e.sig ?? null;
+        cols.batch[i] = batch;
+      }
+    }
+    await client.query(
+      `INSERT INTO events (device, seq, type, time, boot, mono, data, data_text, meta, meta_text, digest, prev, hash, sig, batch)
+       SELECT device, seq, type, time, boot, mono, data::jsonb, data_text, meta::jsonb, meta_text, digest, prev, hash, sig, batch
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::float8[], $7::text[],
+                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+         AS r(device, seq, type, time, boot, mono, data, data_text, meta, meta_text, digest, prev, hash, sig, batch)`,
+      [
+        cols.device,
+        cols.seq,
+        cols.type,
+        cols.time,
+        cols.boot,
+        cols.mono,
+        cols.data,
+        cols.dataText,
+        cols.meta,
+        cols.metaText,
+        cols.digest,
+        cols.prev,
+        cols.hash,
+        cols.sig,
+        cols.batch,
+      ],
+    );
+    const pd: string[] = [];
+    const ps: number[] = [];
+    for (const w of writes)
+      for (const seq of w.purges) {
+        pd.push(w.job.device);
+        ps.push(seq);
+      }
+    if (pd.length > 0) {
+      // the rule of purgedRecord: a stored payload, not an EventRedacted's own
+      await client.query(
+        `UPDATE events e SET data = NULL, data_text = NULL
+         FROM unnest($1::text[], $2::bigint[]) AS p(device, seq)
+         WHERE e.device = p.device AND e.seq = p.seq AND e.type <> 'EventRedacted' AND e.data_text IS NOT NULL`,
+        [pd, ps],
+      );
+    }
+    const heads = writes.map((w) => w.fresh[w.fresh.length - 1]!);
+    await client.query(
+      `UPDATE devices d SET seq = u.seq, hash = u.hash, updated_at = now()
+       FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(device, seq, hash) WHERE d.device = u.device`,
+      [heads.map((e) => e.device), heads.map((e) => e.seq), heads.map((e) => e.hash)],
+    );
+    // delivered at COMMIT: hubs waiting for this device's predecessor try again
+    await client.query("SELECT pg_notify('fieldlog_heads', h) FROM unnest($1::text[]) AS h", [
+      heads.map((e) => `${e.seq} ${e.device}`),
+    ]);
+  }
+}

@@ -1,0 +1,377 @@
+// The PostgreSQL fleet store against a real, throw-away PostgreSQL 15 cluster: migrations
+// (from empty, from the previous version, twice, concurrently), several hubs (separate
+// pools) appending while a reader follows the fleet order, the gap wait across hubs, a
+// failed transaction that acks nothing, redaction, verify, and the partitioning.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppendOutcome, FleetStore, StoredEvent } from '../../src/hub/fleet-store.js';
+import { SCHEMA_VERSION } from '../../src/hub/pg/migrations.js';
+import { openPgFleetStore } from '../../src/hub/pg/pg-fleet-store.js';
+import { type Envelope, ZERO_HASH } from '../../src/log/envelope.js';
+import { EventLog } from '../../src/log/event-log.js';
+import { fakeClock } from '../log/helpers.js';
+import { startPostgres, type TestPostgres } from '../support/pg.js';
+
+let cluster: TestPostgres;
+let dbs = 0;
+/** A fresh database of the cluster. */
+const freshDb = () => cluster.database(`t${++dbs}`);
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+/** `n` sealed events of device `id`, written by the device's own log. */
+async function sealed(
+  id: string,
+  n: number,
+  start = Date.parse('2026-11-24T10:00:00.000Z'),
+): Promise<Envelope[]> {
+  const log = await EventLog.memory({ device: id, clock: fakeClock(start, 1000) });
+  try {
+    for (let i = 0; i < n; i += 500)
+      await log.appendMany(
+        Array.from({ length: Math.min(500, n - i) }, (_, k) => ({
+          type: 'ReadingRecorded',
+          data: { source: 'node', sensor: 'temp', value: i + k, unit: 'C' },
+        })),
+      );
+    const out: Envelope[] = [];
+    for await (const e of log.events()) out.push(e);
+    return out;
+  } finally {
+    await log.close();
+  }
+}
+
+async function all(store: FleetStore, q: Parameters<FleetStore['events']>[0]): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for await (const chunk of store.events(q)) out.push(...chunk);
+  return out;
+}
+
+async function stored(o: AppendOutcome): Promise<void> {
+  if (o.kind !== 'stored') throw new Error(`expected stored, got ${JSON.stringify(o)}`);
+  await o.written;
+}
+
+async function query<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('PostgreSQL fleet store: migrations', () => {
+  it('creates the schema in an empty database, and refuses one without it unless asked to create', async () => {
+    const url = await freshDb();
+    await expect(openPgFleetStore(url, {})).rejects.toMatchObject({ code: 'LOG_NOT_FOUND' });
+    const store = await openPgFleetStore(url, { create: true });
+    await store.close();
+    const versions = await query<{ version: number }>(
+      url,
+      'SELECT version FROM fieldlog_migrations ORDER BY 1',
+    );
+    expect(versions.map((v) => v.version)).toEqual([1, 2]);
+    expect(SCHEMA_VERSION).toBe(2);
+  });
+
+  it('upgrades from the previous version, keeping the data', async () => {
+    const url = await freshDb();
+    const old = await openPgFleetStore(url, { create: true, schemaVersion: 1 });
+    await stored(await old.append('pi-1', await sealed('pi-1', 3)));
+    await old.close();
+    await expect(query(url, 'SELECT * FROM fleet_events')).rejects.toThrow(/fleet_events/);
+    const store = await openPgFleetStore(url, {});
+    try {
+      expect((await all(store, { device: 'pi-1' })).map((e) => e.event.seq)).toEqual([1, 2, 3]);
+      const rows = await query<{ position: string; seq: string }>(
+        url,
+        'SELECT position, seq FROM fleet_events ORDER BY position',
+      );
+      expect(rows.map((r) => [Number(r.position), Number(r.seq)])).toEqual([
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('is idempotent: opened twice, and by several hubs at once, it migrates once', async () => {
+    const url = await freshDb();
+    const stores = await Promise.all(
+      Array.from({ length: 4 }, () => openPgFleetStore(url, { create: true })),
+    );
+    await Promise.all(stores.map((s) => s.close()));
+    const again = await openPgFleetStore(url, { create: true });
+    await again.close();
+    const versions = await query<{ version: number }>(
+      url,
+      'SELECT version FROM fieldlog_migrations ORDER BY 1',
+    );
+    expect(versions.map((v) => v.version)).toEqual([1, 2]);
+  });
+});
+
+describe('PostgreSQL fleet store: several hubs', () => {
+  it('gives a fleet order without skip or repeat while hubs append different and the same devices', async () => {
+    const url = await freshDb();
+    const hubs = await Promise.all(Array.from({ length: 3 }, () => openPgFleetStore(url, { create: true })));
+    const reader = await openPgFleetStore(url, {});
+    try {
+      const devices = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'];
+      const logs = await Promise.all(devices.map((d) => sealed(d, 120)));
+      const total = logs.reduce((a, l) => a + l.length, 0);
+      // the reader follows the fleet order as a live feed does: from its last position on
+      const seen: StoredEvent[] = [];
+      let following = true;
+      const follow = (async () => {
+        while (following || seen.length < total) {
+          const from = seen.length + 1;
+          for await (const chunk of reader.events({ fleet: true, from })) seen.push(...chunk);
+          if (seen.length >= total) break;
+          await new Promise<void>((resolve) => {
+            const off = reader.onAppended(() => {
+              off();
+              resolve();
+            });
+            // the head may have moved between the read and the subscription
+            void reader.fleetHead().then((h) => {
+              if (h >= seen.length + 1) {
+                off();
+                resolve();
+              }
+            });
+          });
+        }
+      })();
+      // every device's batches are dealt round-robin over the hubs (as a shared
+      // subscription does); each device's batches one after another, devices in parallel
+      await Promise.all(
+        logs.map(async (log, d) => {
+          for (let i = 0, b = 0; i < log.length; i += 10, b++) {
+            const hub = hubs[(d + b) % hubs.length]!;
+            await stored(await hub.append(devices[d]!, log.slice(i, i + 10)));
+          }
+        }),
+      );
+      following = false;
+      await follow;
+      expect(seen.map((s) => s.position)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+      const keys = new Set(seen.map((s) => `${s.event.device}/${s.event.seq}`));
+      expect(keys.size).toBe(total);
+      // each device's events appear in the fleet order in seq order
+      for (const d of devices) {
+        const seqs = seen.filter((s) => s.event.device === d).map((s) => s.event.seq);
+        expect(seqs).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+      }
+      expect(await reader.fleetHead()).toBe(total);
+      for (const r of await reader.verify()) expect(r).toMatchObject({ ok: true, events: 120 });
+    } finally {
+      await Promise.all([...hubs, reader].map((s) => s.close()));
+    }
+  });
+
+  it('stores one copy when two hubs get the same batch at once (one stored, one duplicate)', async () => {
+    const url = await freshDb();
+    const a = await openPgFleetStore(url, { create: true });
+    const b = await openPgFleetStore(url, {});
+    try {
+      const log = await sealed('twin', 20);
+      await stored(await a.append('twin', log.slice(0, 10)));
+      const [x, y] = await Promise.all([a.append('twin', log.slice(10)), b.append('twin', log.slice(10))]);
+      expect([x.kind, y.kind].sort()).toEqual(['duplicate', 'stored']);
+      if (x.kind === 'stored') await x.written;
+      if (y.kind === 'stored') await y.written;
+      expect((await all(a, { device: 'twin' })).map((e) => e.event.seq)).toEqual(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
+      expect(await a.fleetHead()).toBe(20);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('waits for a predecessor another hub is committing instead of answering a gap', async () => {
+    const url = await freshDb();
+    // a wait long enough that only the predecessor's commit can end it
+    const a = await openPgFleetStore(url, { create: true, gapWaitMs: 600_000 });
+    const b = await openPgFleetStore(url, {});
+    try {
+      const log = await sealed('rr', 20);
+      const later = a.append('rr', log.slice(10));
+      const first = await b.append('rr', log.slice(0, 10));
+      await stored(first);
+      const outcome = await later;
+      expect(outcome).toMatchObject({ kind: 'stored', from: 11, to: 20 });
+      await stored(outcome);
+      expect(await a.head('rr')).toEqual({ seq: 20, hash: log[19]!.hash });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('answers a gap after the bounded wait when no predecessor comes', async () => {
+    const url = await freshDb();
+    const a = await openPgFleetStore(url, { create: true, gapWaitMs: 50 });
+    try {
+      const log = await sealed('lone', 20);
+      expect(await a.append('lone', log.slice(10))).toEqual({
+        kind: 'gap',
+        head: { seq: 0, hash: ZERO_HASH },
+        expected: 1,
+        got: 11,
+      });
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('PostgreSQL fleet store: failures', () => {
+  it('acks nothing of a transaction whose connection is killed before COMMIT', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const log = await sealed('cut', 10);
+      await stored(await store.append('cut', log.slice(0, 5)));
+      // hold the device's row so the next append's transaction stops at its lock, then kill it
+      await admin.query('BEGIN');
+      await admin.query("SELECT * FROM devices WHERE device = 'cut' FOR UPDATE");
+      const pending = store.append('cut', log.slice(5));
+      let pid: number | undefined;
+      while (pid === undefined) {
+        // pg_stat_activity is read once per transaction: clear that snapshot on each look
+        await admin.query('SELECT pg_stat_clear_snapshot()');
+        const r = await admin.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND pid <> pg_backend_pid()",
+        );
+        pid = r.rows[0]?.pid;
+      }
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await admin.query('ROLLBACK');
+      await expect(pending).rejects.toThrow();
+      expect(await store.head('cut')).toEqual({ seq: 5, hash: log[4]!.hash });
+      expect((await all(store, { device: 'cut' })).length).toBe(5);
+      // the device resends and the store carries on
+      await stored(await store.append('cut', log.slice(5)));
+      expect(await store.head('cut')).toEqual({ seq: 10, hash: log[9]!.hash });
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  });
+
+  it('survives a PostgreSQL restart: appends fail while it is down, then resume', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    try {
+      const log = await sealed('rs', 10);
+      await stored(await store.append('rs', log.slice(0, 5)));
+      await cluster.restart();
+      // the pool's connections were cut: the first use may fail, a retry gets a new one
+      let outcome: AppendOutcome | undefined;
+      while (!outcome) outcome = await store.append('rs', log.slice(5)).catch(() => undefined);
+      await stored(outcome);
+      expect(await store.head('rs')).toEqual({ seq: 10, hash: log[9]!.hash });
+      expect(await store.fleetHead()).toBe(10);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('PostgreSQL fleet store: what is stored', () => {
+  it('keeps the exact payload text, partitions by month and reads by time', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    try {
+      // 40 days at one event an hour: two months
+      const log = await EventLog.memory({
+        device: 'tm',
+        clock: fakeClock(Date.parse('2026-11-20T00:00:00.000Z'), 3_600_000),
+      });
+      await log.appendMany(
+        Array.from({ length: 960 }, (_, i) => ({
+          type: 'ReadingRecorded',
+          data: { source: 'n', sensor: 'temp', value: i / 10, unit: 'C' },
+        })),
+      );
+      await log.append({ type: 'NoteAdded', data: { text: 'nul \u0000 inside' } });
+      const envs: Envelope[] = [];
+      for await (const e of log.events()) envs.push(e);
+      await log.close();
+      await stored(await store.append('tm', envs));
+      const parts = await query<{ relname: string }>(
+        url,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass ORDER BY 1",
+      );
+      expect(parts.map((p) => p.relname)).toEqual(['events_202611', 'events_202612']);
+      const since = Date.parse('2026-12-01T00:00:00.000Z');
+      const until = Date.parse('2026-12-01T05:00:00.000Z');
+      const got = await all(store, { device: 'tm', since, until });
+      expect(got.map((e) => e.event.time)).toEqual(
+        Array.from({ length: 6 }, (_, h) => `2026-12-01T0${h}:00:00.000Z`),
+      );
+      // every envelope reads back exactly as it was sealed
+      expect((await all(store, { device: 'tm' })).map((e) => e.event)).toEqual(envs);
+      const nul = await query<{ data: unknown; data_text: string }>(
+        url,
+        "SELECT data, data_text FROM events WHERE device = 'tm' AND type = 'NoteAdded'",
+      );
+      expect(nul[0]).toEqual({ data: null, data_text: '{"text":"nul \\u0000 inside"}' });
+      const [report] = await store.verify('tm');
+      expect(report).toMatchObject({ ok: true, events: 961 });
+      expect(await store.sizeBytes()).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('purges a redacted payload in the same transaction and still verifies; verify finds an altered row', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    try {
+      const log = await EventLog.memory({ device: 'rd', clock: fakeClock() });
+      await log.append({ type: 'NoteAdded', data: { text: 'secret' } });
+      await log.append({ type: 'NoteAdded', data: { text: 'kept' } });
+      await log.redact(1, 'privacy', 'operator:ana');
+      const envs: Envelope[] = [];
+      for await (const e of log.events()) envs.push(e);
+      await log.close();
+      await stored(await store.append('rd', envs.slice(0, 2)));
+      // the EventRedacted arrives as the device sent it: with its target's payload still on the device's copy
+      await stored(await store.append('rd', envs.slice(2)));
+      const rows = await query<{ seq: string; data_text: string | null }>(
+        url,
+        "SELECT seq, data_text FROM events WHERE device = 'rd' ORDER BY seq",
+      );
+      expect(rows.map((r) => [Number(r.seq), r.data_text === null])).toEqual([
+        [1, true],
+        [2, false],
+        [3, false],
+      ]);
+      expect((await store.verify('rd'))[0]).toMatchObject({ ok: true, events: 3 });
+      await query(url, `UPDATE events SET data_text = '{"text":"forged"}' WHERE device = 'rd' AND seq = 2`);
+      const [bad] = await store.verify('rd');
+      expect(bad!.ok).toBe(false);
+      expect(bad!.errors).toEqual([expect.objectContaining({ seq: 2, reason: 'digest-mismatch' })]);
+    } finally {
+      await store.close();
+    }
+  });
+});
