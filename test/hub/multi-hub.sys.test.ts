@@ -21,6 +21,12 @@ const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-multi-hub-'));
 let cluster: TestPostgres;
 beforeAll(async () => {
   cluster = await startPostgres();
+  // each transaction's commit time, so that an ack can be compared with its commit
+  const c = new pg.Client({ connectionString: cluster.url });
+  await c.connect();
+  await c.query('ALTER SYSTEM SET track_commit_timestamp = on');
+  await c.end();
+  await cluster.restart();
 });
 afterAll(async () => {
   await cluster?.stop();
@@ -110,9 +116,10 @@ async function metric(h: Hub, name: string, labels = ''): Promise<number> {
 }
 
 /**
- * Watch every ack on the broker and check, once it is seen, that the store already holds
- * what it names (the head at least upTo, the event at upTo with that hash): an ack sent
- * before its commit, whose commit then failed, would be caught here.
+ * Watch every ack on the broker and check that the store had committed what it names before
+ * the ack was seen: the event at upTo is there with the ack's hash, and its transaction's
+ * commit time (track_commit_timestamp) is not after the moment the ack arrived. An ack sent
+ * before its commit is caught even when the commit then succeeds.
  */
 async function watchAcks(mqttUrl: string, storeUrl: string) {
   const pool = new pg.Pool({ connectionString: storeUrl, max: 2 });
@@ -120,17 +127,19 @@ async function watchAcks(mqttUrl: string, storeUrl: string) {
   const wrong: string[] = [];
   let seen = 0;
   let checks: Promise<void> = Promise.resolve();
-  const check = async (device: string, upTo: number, hash: string): Promise<void> => {
+  const check = async (device: string, upTo: number, hash: string, at: number): Promise<void> => {
     for (;;) {
       try {
-        const r = await pool.query<{ head: string | null; hash: string | null }>(
-          `SELECT (SELECT seq FROM devices WHERE device = $1) AS head,
-                  (SELECT hash FROM events WHERE device = $1 AND seq = $2) AS hash`,
+        const r = await pool.query<{ hash: string; committed: string | null }>(
+          `SELECT hash, extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000 AS committed
+             FROM events WHERE device = $1 AND seq = $2`,
           [device, upTo],
         );
-        const row = r.rows[0]!;
-        if (Number(row.head ?? 0) < upTo || row.hash !== hash)
-          wrong.push(`${device} ack ${upTo}: store head ${row.head}, hash ${row.hash}`);
+        const row = r.rows[0];
+        if (row === undefined) wrong.push(`${device} ack ${upTo}: not in the store`);
+        else if (row.hash !== hash) wrong.push(`${device} ack ${upTo}: stored hash ${row.hash}`);
+        else if (row.committed === null || Number(row.committed) > at)
+          wrong.push(`${device} ack ${upTo}: seen at ${at}, committed at ${row.committed}`);
         return;
       } catch {
         // PostgreSQL restarting: ask again once it is back
@@ -142,17 +151,20 @@ async function watchAcks(mqttUrl: string, storeUrl: string) {
   client.on('error', () => {});
   client.on('connect', () => void client.subscribeAsync('fieldlog/+/+/ack', { qos: 1 }).catch(() => {}));
   client.on('message', (topic, payload) => {
+    const at = Date.now();
     const ack = JSON.parse(payload.toString()) as { upTo: number; hash: string; error?: string };
     if (ack.error !== undefined || ack.upTo === 0) return;
     seen++;
     const device = topic.split('/')[2]!;
-    checks = checks.then(() => check(device, ack.upTo, ack.hash));
+    checks = checks.then(() => check(device, ack.upTo, ack.hash, at));
   });
   const stop = async () => {
     await client.endAsync(true);
     await pool.end();
   };
   cleanups.push(stop);
+  // subscribed before the devices start
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   return {
     async done(): Promise<{ seen: number; wrong: string[] }> {
       await checks;
@@ -200,11 +212,12 @@ async function finish(sim: Proc, h: Hub, storeUrl: string, devDir: string): Prom
   expect(total).toBe(summary.logged);
 }
 
-/** Mid-stream: some of the backlogs are in the store, far from all. */
+/** Mid-stream: some of the backlogs are in the store, and (seen just before the fault) not all. */
 async function midStream(h: Hub): Promise<void> {
   await expect
     .poll(() => stored(h), { timeout: 60_000, interval: 20 })
     .toBeGreaterThan((DEVICES * BACKLOG) / 5);
+  expect(await stored(h)).toBeLessThan(DEVICES * BACKLOG);
 }
 
 describe('several hubs on one PostgreSQL store behind a shared subscription', () => {
@@ -270,6 +283,7 @@ describe('several hubs on one PostgreSQL store behind a shared subscription', ()
     const store = await cluster.database('live');
     const b = await broker();
     const [a, other] = [await hub(store, b.url), await hub(store, b.url)];
+    const acks = await watchAcks(b.url, store);
     // the feed from the start of the (empty) store
     const abort = new AbortController();
     const res = await fetch(`${a.base}/fleet/live?last-event-id=0`, { signal: abort.signal });
@@ -321,6 +335,9 @@ describe('several hubs on one PostgreSQL store behind a shared subscription', ()
       (await metric(a, 'fieldlog_hub_duplicates_total')) +
         (await metric(other, 'fieldlog_hub_duplicates_total')),
     ).toBe(0);
+    const { seen: acked, wrong } = await acks.done();
+    expect(acked).toBeGreaterThan(0);
+    expect(wrong).toEqual([]);
     for (const h of [a, other]) expect(await h.proc.stop('SIGTERM')).toBe(0);
   });
 });
