@@ -5,7 +5,14 @@
 import type pg from 'pg';
 import { fail } from '../../errors.js';
 import { type DeviceState, deviceState } from '../../log/device-state.js';
-import { canonicalHeader, type Envelope, type EventMeta, sha256hex, ZERO_HASH } from '../../log/envelope.js';
+import {
+  canonicalHeader,
+  type Envelope,
+  type EventMeta,
+  MAX_TIME_MS,
+  sha256hex,
+  ZERO_HASH,
+} from '../../log/envelope.js';
 import type { FoldEvent } from '../../log/event-log.js';
 import { ChainVerifier, redactionTarget } from '../../log/verify.js';
 import type {
@@ -58,7 +65,25 @@ function toEnvelope(r: Row): Envelope {
   return env;
 }
 
-const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+/**
+ * The time bounds as plain conditions, only those given (parameters from `$first` on): a
+ * `$n IS NULL OR …` would keep PostgreSQL from reading only the months they name.
+ */
+function timeBounds(q: { since?: number; until?: number }, first: number): string {
+  let sql = '';
+  let n = first;
+  if (q.since !== undefined) sql += ` AND e.time >= $${n++}`;
+  if (q.until !== undefined) sql += ` AND e.time <= $${n}`;
+  return sql;
+}
+
+function timeParams(q: { since?: number; until?: number }): string[] {
+  const out: string[] = [];
+  const iso = (ms: number) => new Date(Math.max(0, Math.min(ms, MAX_TIME_MS))).toISOString();
+  if (q.since !== undefined) out.push(iso(q.since));
+  if (q.until !== undefined) out.push(iso(q.until));
+  return out;
+}
 
 export async function* deviceEvents(pool: pg.Pool, q: DeviceQuery): AsyncGenerator<StoredEvent[]> {
   let from = Math.max(1, q.fromSeq ?? 1);
@@ -71,9 +96,9 @@ export async function* deviceEvents(pool: pg.Pool, q: DeviceQuery): AsyncGenerat
       `SELECT ${COLUMNS}, b.position + (e.seq - b.first_seq) AS position
        FROM events e JOIN batches b ON b.id = e.batch
        WHERE e.device = $1 AND e.seq BETWEEN $2 AND $3 AND b.position IS NOT NULL
-         AND ($4::timestamptz IS NULL OR e.time >= $4) AND ($5::timestamptz IS NULL OR e.time <= $5)
+         ${timeBounds(q, 4)}
        ORDER BY e.seq LIMIT ${n}`,
-      [q.device, from, to, iso(q.since), iso(q.until)],
+      [q.device, from, to, ...timeParams(q)],
     );
     if (r.rows.length === 0) return;
     yield r.rows.map((row) => ({ position: Number(row.position), event: toEnvelope(row) }));
@@ -125,14 +150,13 @@ export async function* fleetEvents(pool: pg.Pool, q: FleetQuery): AsyncGenerator
       `SELECT ${COLUMNS}, p.position + (e.seq - p.lo) AS position
        FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS p(device, lo, hi, position)
        JOIN events e ON e.device = p.device AND e.seq BETWEEN p.lo AND p.hi
-       WHERE ($5::timestamptz IS NULL OR e.time >= $5) AND ($6::timestamptz IS NULL OR e.time <= $6)`,
+       WHERE true ${timeBounds(q, 5)}`,
       [
         pieces.map((p) => p.device),
         pieces.map((p) => p.lo),
         pieces.map((p) => p.hi),
         pieces.map((p) => p.position),
-        iso(q.since),
-        iso(q.until),
+        ...timeParams(q),
       ],
     );
     from = next;
@@ -156,7 +180,7 @@ async function targetSeq(pool: pg.Pool, device: string, at: AsOfQuery): Promise<
   if (at.time === undefined) return head;
   const r = await pool.query<{ seq: string }>(
     'SELECT seq FROM events WHERE device = $1 AND time <= $2 AND seq <= $3 ORDER BY time DESC, seq DESC LIMIT 1',
-    [device, new Date(Math.max(0, at.time)).toISOString(), head],
+    [device, new Date(Math.max(0, Math.min(at.time, MAX_TIME_MS))).toISOString(), head],
   );
   return Number(r.rows[0]?.seq ?? 0);
 }
