@@ -19,7 +19,6 @@ import {
   fleetValue,
   fleetValueParts,
   KEY,
-  LINK_TAG_BYTES,
   metaKey,
   RecordDecodeError,
   type StoredRecord,
@@ -29,33 +28,21 @@ import {
   timeRunValue,
 } from './codec.js';
 import {
-  canonicalHeader,
-  dataSizeProblem,
   type Envelope,
   type EventInput,
   type EventMeta,
-  formatTime,
   isActor,
   isDeviceId,
-  isHex64,
-  isSig,
-  jcs,
-  nonStringMetaKey,
-  parseTime,
   sha256hex,
   ZERO_HASH,
 } from './envelope.js';
-import { payloadProblem } from './events.js';
-import {
-  MARK_EVERY,
-  markKey,
-  markOp,
-  parseMark,
-  purgedRecord,
-  purgeTarget,
-  unappliedRedactions,
-} from './redaction.js';
+import { MARK_EVERY, markKey, markOp, parseMark, purgedRecord, unappliedRedactions } from './redaction.js';
+import { type CheckedBatch, check, type Sealed, seal } from './seal.js';
 import { StringTable } from './strings.js';
+
+export { type CheckedBatch, checkMeta, type Sealed } from './seal.js';
+
+const ZERO_HEAD = { seq: 0, hash: ZERO_HASH };
 
 // biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
 export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
@@ -164,21 +151,6 @@ export interface Waiter {
   reject: (err: unknown) => void;
 }
 
-export interface Sealed {
-  env: Envelope;
-  rec: StoredRecord;
-}
-
-/** Envelopes checked by appendSealed, with what the checks computed for their records. */
-export interface CheckedBatch {
-  envelopes: Envelope[];
-  datas: (string | null)[];
-  metas: (string | null)[];
-  times: number[];
-  /** Earlier events (already staged or stored) that EventRedacted events of the batch purge. */
-  purges: number[];
-}
-
 export interface PendingBatch {
   ops: BatchOp[];
   waiters: Waiter[];
@@ -245,7 +217,6 @@ function timeRunOp(stream: number, r: TimeRun): BatchOp {
 function fleetRunOp(f: FleetRun): BatchOp {
   return { type: 'put', key: fleetKey(f.position), value: fleetValue(f.stream, f.seq, f.count) };
 }
-const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 
 export function sha256(input: string | Uint8Array): Uint8Array {
   return unhex(sha256hex(input));
@@ -553,56 +524,7 @@ export class LogStore extends EventEmitter {
   }
 
   protected seal(s: Stream, input: EventInput): Sealed {
-    if (typeof input !== 'object' || input === null)
-      throw fail('EVENT_INVALID', 'an event must be an object');
-    if (typeof input.type !== 'string' || !TYPE_RE.test(input.type)) {
-      throw fail(
-        'EVENT_INVALID',
-        `event type "${String(input.type)}" must be PascalCase, at most 64 characters`,
-      );
-    }
-    const data = input.data;
-    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-      throw fail('EVENT_INVALID', 'event data must be a JSON object');
-    }
-    const wrong = payloadProblem(input.type, data);
-    if (wrong !== undefined) throw fail('EVENT_INVALID', wrong);
-    const dataJcs = jcs(data);
-    const tooBig = dataSizeProblem(dataJcs);
-    if (tooBig !== undefined) throw fail('EVENT_INVALID', `event ${tooBig}`);
-    const dataBytes = encodeText(dataJcs);
-    // the writer omits an empty meta (docs/protocol.md 2.1): `{}` and no meta are one fact
-    const meta = input.meta === undefined || isEmptyMeta(input.meta) ? undefined : input.meta;
-    const metaJcs = meta === undefined ? null : checkMeta(meta);
-    const timeMs = Math.trunc(this.clock.now());
-    const env: Envelope = {
-      device: s.device,
-      seq: s.seq + 1,
-      type: input.type,
-      time: formatTime(timeMs),
-      boot: this.boot,
-      mono: this.clock.mono(),
-      data,
-      digest: sha256hex(dataBytes),
-      prev: s.seq === 0 ? ZERO_HASH : hex(s.hash),
-      hash: '',
-    };
-    if (meta !== undefined) env.meta = meta;
-    env.hash = sha256hex(canonicalHeader(env, metaJcs ?? undefined));
-    const hash = unhex(env.hash);
-    const rec: StoredRecord = {
-      type: env.type,
-      timeMs,
-      boot: env.boot,
-      mono: env.mono,
-      linkTag: s.hash.subarray(0, LINK_TAG_BYTES),
-      hash,
-      digest: null,
-      sig: null,
-      metaJcs,
-      data: dataBytes,
-    };
-    return { env, rec };
+    return seal(input, s, this.clock, this.boot);
   }
 
   /**
@@ -613,67 +535,10 @@ export class LogStore extends EventEmitter {
   appendSealed(envelopes: Envelope[]): Promise<Head> {
     try {
       this.checkOpen();
-      if (envelopes.length === 0) return Promise.reject(fail('EVENT_INVALID', 'nothing to append'));
       const device = envelopes[0]!.device;
       const s = this.streams.get(device);
-      let seq = s?.seq ?? 0;
-      let prev = s && s.seq > 0 ? hex(s.hash) : ZERO_HASH;
       // check everything first: a refusal leaves nothing staged
-      const n = envelopes.length;
-      const checked: CheckedBatch = {
-        envelopes,
-        datas: new Array(n),
-        metas: new Array(n),
-        times: new Array(n),
-        purges: [],
-      };
-      const first = envelopes[0]!.seq;
-      for (let i = 0; i < n; i++) {
-        const env = envelopes[i]!;
-        if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
-        if (env.seq !== seq + 1)
-          throw fail('CHAIN_BROKEN', `seq ${env.seq} does not follow head ${seq} of ${device}`);
-        if (env.prev !== prev)
-          throw fail('CHAIN_BROKEN', `seq ${env.seq} of ${device} does not link to the head`);
-        // a redacted event (data null) has no payload left to check
-        const wrong = env.data === null ? undefined : payloadProblem(env.type, env.data);
-        if (wrong !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${wrong}`);
-        const dataJcs = env.data === null ? null : jcs(env.data);
-        if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
-        }
-        // a purged payload's digest is stored as it came: it must at least be a digest
-        if (dataJcs === null && !isHex64(env.digest)) {
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: digest is not 64 hex digits`);
-        }
-        // what the message check already refused, for any other caller: stored, these would not read back as given
-        if (env.sig !== undefined && (typeof env.sig !== 'string' || !isSig(env.sig)))
-          throw fail(
-            'EVENT_INVALID',
-            `seq ${env.seq} of ${device}: sig is not 88 characters of padded base64`,
-          );
-        const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
-        if (badMeta !== undefined)
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: meta.${badMeta} must be a string`);
-        const metaJcs = env.meta === undefined ? null : jcs(env.meta);
-        if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
-        }
-        checked.datas[i] = dataJcs;
-        checked.metas[i] = metaJcs;
-        if (dataJcs !== null) {
-          const tooBig = dataSizeProblem(dataJcs);
-          if (tooBig !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${tooBig}`);
-        }
-        checked.times[i] = storableTime(env, device);
-        // an EventRedacted purges its target in the same batch as it is written
-        const target = purgeTarget(env.type, env.seq, env.data);
-        if (target !== null && target >= first) {
-          if (envelopes[target - first]!.type !== 'EventRedacted') checked.datas[target - first] = null;
-        } else if (target !== null) checked.purges.push(target);
-        seq = env.seq;
-        prev = env.hash;
-      }
+      const checked = check(envelopes, s && s.seq > 0 ? { seq: s.seq, hash: hex(s.hash) } : ZERO_HEAD);
       return this.whenWritten(this.stageSealed(s ?? this.newStreamOf(device), checked));
     } catch (err) {
       return Promise.reject(err);
@@ -1087,35 +952,6 @@ export class LogStore extends EventEmitter {
     this.closed = true;
     await this.db.close();
     this.emit('close');
-  }
-}
-
-/** Validate meta; returns its canonical JSON. */
-export function checkMeta(meta: EventMeta): string {
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
-    throw fail('EVENT_INVALID', 'meta must be an object');
-  const key = nonStringMetaKey(meta);
-  if (key !== undefined)
-    throw fail('EVENT_INVALID', `meta.${key} must be a string (meta values are strings)`);
-  if (meta.actor !== undefined && (typeof meta.actor !== 'string' || !isActor(meta.actor))) {
-    throw fail(
-      'EVENT_INVALID',
-      `meta.actor "${String(meta.actor)}" must be system, sensor:<name> or operator:<name>`,
-    );
-  }
-  return jcs(meta);
-}
-
-function isEmptyMeta(meta: EventMeta): boolean {
-  return typeof meta === 'object' && meta !== null && !Array.isArray(meta) && Object.keys(meta).length === 0;
-}
-
-/** An incoming envelope's time as stored, or EVENT_INVALID naming the seq. */
-function storableTime(env: Envelope, device: string): number {
-  try {
-    return parseTime(env.time);
-  } catch (err) {
-    throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${(err as Error).message}`, err);
   }
 }
 
