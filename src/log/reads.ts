@@ -16,7 +16,8 @@ import {
   timeRunKey,
   timeRunParts,
 } from './codec.js';
-import { type Envelope, type EventMeta, formatTime, parseTime, sha256hex, ZERO_HASH } from './envelope.js';
+import { type Envelope, type EventMeta, formatTime, sha256hex, ZERO_HASH } from './envelope.js';
+import { inWindow, isFleetRead, type LogQuery, type ReadItem, readLimit, timeWindow } from './query.js';
 import {
   asideKey,
   type FoldEvent,
@@ -51,18 +52,73 @@ export class LogReads extends LogStore {
   async *events(range: ReadRange = {}): AsyncGenerator<Envelope> {
     const s = this.stream(range.device);
     const [from, to] = this.bounds(s, range);
+    for await (const chunk of this.envelopeChunks(s, from, to)) yield* chunk;
+  }
+
+  /** Envelopes of seqs [from, to] of one stream, a stored chunk at a time. */
+  protected async *envelopeChunks(s: Stream, from: number, to: number): AsyncGenerator<Envelope[]> {
     if (to < from) return;
     let prev = await this.hashBefore(s, from);
     let expect = from;
     for await (const chunk of this.recordChunks(s, from, to)) {
-      for (const [key, raw] of chunk) {
+      const out: Envelope[] = new Array(chunk.length);
+      for (let i = 0; i < chunk.length; i++) {
+        const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
         if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
         const env = this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), prev);
         prev = env.hash;
         expect++;
-        yield env;
+        out[i] = env;
       }
+      yield out;
+    }
+  }
+
+  /**
+   * Every read of events in one: a device's events by seq (`{ device, fromSeq, toSeq }`)
+   * or the fleet's by position (`{ fleet: true, from, to }`, hub stores), within a recorded
+   * time window (`since`, `until`, inclusive) and up to `limit` events, in chunks. A
+   * device's time window is narrowed by the time index and filtered exactly at its ends;
+   * the fleet order has no time index, so a fleet read with a window filters every event
+   * in its position range.
+   */
+  async *read(q: LogQuery = {}): AsyncGenerator<ReadItem[]> {
+    const w = timeWindow(q);
+    let left = readLimit(q.limit);
+    if (left === 0) return;
+    if (isFleetRead(q)) {
+      let out: ReadItem[] = [];
+      for await (const item of this.fleetEvents(q.from ?? 1, q.to ?? Number.MAX_SAFE_INTEGER)) {
+        if (!inWindow(w, item.event)) continue;
+        out.push(item);
+        if (--left === 0) break;
+        if (out.length === 1000) {
+          yield out;
+          out = [];
+        }
+      }
+      if (out.length > 0) yield out;
+      return;
+    }
+    const s = this.stream(q.device);
+    let [from, to] = this.bounds(s, q);
+    if (w.bounded) {
+      if (w.until < w.since) return;
+      const b = await this.timeBounds({ device: s.device, since: w.since, until: w.until });
+      if (!b) return;
+      from = Math.max(from, b.fromSeq);
+      to = Math.min(to, b.toSeq);
+    }
+    for await (const chunk of this.envelopeChunks(s, from, to)) {
+      const out: ReadItem[] = [];
+      for (const event of chunk) {
+        if (!inWindow(w, event)) continue;
+        out.push({ event });
+        if (--left === 0) break;
+      }
+      if (out.length > 0) yield out;
+      if (left === 0) return;
     }
   }
 
@@ -228,15 +284,7 @@ export class LogReads extends LogStore {
 
   /** Envelopes whose recorded time is within [since, until], in seq order. */
   async *eventsByTime(range: TimeRange = {}): AsyncGenerator<Envelope> {
-    const s = this.stream(range.device);
-    const bounds = await this.timeBounds(range);
-    if (!bounds) return;
-    const since = toMs(range.since, 0);
-    const until = toMs(range.until, 2 ** 48 - 2);
-    for await (const env of this.events({ device: s.device, ...bounds })) {
-      const t = parseTime(env.time);
-      if (t >= since && t <= until) yield env;
-    }
+    for await (const chunk of this.read(range)) for (const { event } of chunk) yield event;
   }
 
   protected async timeOf(s: Stream, seq: number): Promise<number> {

@@ -955,10 +955,4 @@ export class LogStore extends EventEmitter {
   }
 }
 
-export function toMs(t: string | number | undefined, dflt: number): number {
-  if (t === undefined) return dflt;
-  if (typeof t === 'number') return Math.max(0, Math.min(t, 2 ** 48 - 2));
-  const ms = Date.parse(t);
-  if (!Number.isFinite(ms)) throw fail('EVENT_INVALID', `"${t}" is not a time`);
-  return Math.max(0, ms);
-}
+export { toMs } from './query.js';
