@@ -14,18 +14,12 @@ import {
   encodeText,
   eventKey,
   eventKeySeq,
-  fleetKey,
-  fleetKeyPosition,
-  fleetValue,
-  fleetValueParts,
   KEY,
   metaKey,
   RecordDecodeError,
   type StoredRecord,
   streamRange,
   type TimeRun,
-  timeRunKey,
-  timeRunValue,
 } from './codec.js';
 import {
   type Envelope,
@@ -36,6 +30,7 @@ import {
   sha256hex,
   ZERO_HASH,
 } from './envelope.js';
+import { type FleetRun, RunIndexer } from './indexer.js';
 import { MARK_EVERY, markKey, markOp, parseMark, purgedRecord, unappliedRedactions } from './redaction.js';
 import { type CheckedBatch, check, type Sealed, seal } from './seal.js';
 import { StringTable } from './strings.js';
@@ -53,9 +48,6 @@ export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
  */
 export const FORMAT = { format: 'fieldlog-log', version: 2 } as const;
 const READS_FORMATS = [1, 2];
-/** A time run spans at most this long, so a time lookup never scans further back. */
-export const RUN_SPAN_MS = 3_600_000;
-
 export interface Clock {
   /** Wall clock, ms since the epoch. */
   now(): number;
@@ -133,13 +125,6 @@ export interface Stream {
   saved: boolean;
 }
 
-export interface FleetRun {
-  position: number;
-  stream: number;
-  seq: number;
-  count: number;
-}
-
 export interface BatchOp {
   type: 'put';
   key: Uint8Array;
@@ -204,18 +189,6 @@ function newStream(id: number, device: string): Stream {
     marked: 0,
     saved: true,
   };
-}
-
-function timeRunOp(stream: number, r: TimeRun): BatchOp {
-  return {
-    type: 'put',
-    key: timeRunKey(stream, r.firstMs, r.firstSeq),
-    value: timeRunValue(r.lastSeq, r.lastMs),
-  };
-}
-
-function fleetRunOp(f: FleetRun): BatchOp {
-  return { type: 'put', key: fleetKey(f.position), value: fleetValue(f.stream, f.seq, f.count) };
 }
 
 export function sha256(input: string | Uint8Array): Uint8Array {
@@ -305,8 +278,8 @@ export class LogStore extends EventEmitter {
   protected readonly byId = new Map<number, Stream>();
   protected defaultDevice: string | undefined;
   protected readonly fleet: boolean;
-  protected fleetPosition = 0;
-  protected durableFleetPosition = 0;
+  /** The time and fleet runs. */
+  protected readonly index: RunIndexer;
   protected pending: PendingBatch = newBatch();
   protected formatVersion: number = FORMAT.version;
   protected writing = false;
@@ -327,6 +300,7 @@ export class LogStore extends EventEmitter {
     this.durable = opts.sync ?? true;
     this.writeOptions = { sync: this.durable };
     this.fleet = opts.fleet ?? false;
+    this.index = new RunIndexer(this.fleet);
     this.strings = new StringTable();
   }
 
@@ -373,15 +347,7 @@ export class LogStore extends EventEmitter {
       this.byId.set(id, s);
     }
     await this.repairRedactions();
-    if (this.fleet) {
-      const last = await this.db
-        .iterator({ gte: fleetKey(0), lt: fleetKey(2 ** 48 - 1), reverse: true, limit: 1 })
-        .all();
-      const entry = last[0];
-      this.fleetPosition = this.durableFleetPosition = entry
-        ? fleetKeyPosition(entry[0]) + fleetValueParts(entry[1]).count - 1
-        : 0;
-    }
+    await this.index.load(this.db);
     if (opts.device !== undefined) {
       if (!this.streams.has(opts.device)) {
         if (!opts.create) throw fail('DEVICE_UNKNOWN', `${where} holds no events of device ${opts.device}`);
@@ -571,8 +537,7 @@ export class LogStore extends EventEmitter {
         key: eventKey(st.id, env.seq),
         value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, this.strings),
       });
-      this.indexTime(batch, st, env.seq, times[i]!);
-      if (this.fleet) this.indexFleet(batch, st, env.seq);
+      this.index.add(batch, st, env.seq, times[i]!);
       // listeners see a payload purged in this very batch as purged
       if (capture)
         batch.envelopes.push(datas[i] === null && env.data !== null ? { ...env, data: null } : env);
@@ -608,8 +573,7 @@ export class LogStore extends EventEmitter {
     this.strings.intern(rec.boot, batch.ops);
     if (rec.metaJcs !== null) this.strings.intern(rec.metaJcs, batch.ops);
     batch.ops.push({ type: 'put', key: eventKey(s.id, env.seq), value: encodeRecord(rec, this.strings) });
-    this.indexTime(batch, s, env.seq, rec.timeMs);
-    if (this.fleet) this.indexFleet(batch, s, env.seq);
+    this.index.add(batch, s, env.seq, rec.timeMs);
     if (extra) batch.ops.push(extra);
     batch.envelopes.push(env);
     batch.count++;
@@ -618,39 +582,9 @@ export class LogStore extends EventEmitter {
     s.hash = rec.hash;
   }
 
-  /** Extend the stream's open time run, or close it and open another. */
-  protected indexTime(batch: PendingBatch, s: Stream, seq: number, ms: number): void {
-    const r = s.run;
-    if (r && seq === r.lastSeq + 1 && ms >= r.lastMs && ms - r.firstMs <= RUN_SPAN_MS) {
-      r.lastSeq = seq;
-      r.lastMs = ms;
-    } else {
-      if (r && batch.runs.has(s)) batch.ops.push(timeRunOp(s.id, r));
-      s.run = { firstMs: ms, firstSeq: seq, lastMs: ms, lastSeq: seq };
-    }
-    batch.runs.add(s);
-  }
-
-  protected indexFleet(batch: PendingBatch, s: Stream, seq: number): void {
-    this.fleetPosition++;
-    const f = batch.fleetRun;
-    if (f && f.stream === s.id && f.seq + f.count === seq) {
-      f.count++;
-      return;
-    }
-    if (f) batch.ops.push(fleetRunOp(f));
-    batch.fleetRun = { position: this.fleetPosition, stream: s.id, seq, count: 1 };
-  }
-
   /** The batch's open runs as writes; what they will be on disk once it is written. */
   protected closeBatch(batch: PendingBatch): Map<Stream, TimeRun> {
-    const runs = new Map<Stream, TimeRun>();
-    for (const s of batch.runs) {
-      if (!s.run) continue;
-      batch.ops.push(timeRunOp(s.id, s.run));
-      runs.set(s, { ...s.run });
-    }
-    if (batch.fleetRun) batch.ops.push(fleetRunOp(batch.fleetRun));
+    const runs = this.index.close(batch);
     // now and then a batch records that everything up to it is redacted as recorded,
     // so that an open after a crash rescans at most MARK_EVERY events per stream
     for (const [s, h] of batch.heads) {
@@ -682,7 +616,7 @@ export class LogStore extends EventEmitter {
         this.pending = newBatch();
         const heads = batch.heads;
         const runs = this.closeBatch(batch);
-        const position = this.fleetPosition;
+        const position = this.index.position;
         try {
           if (batch.purges.length > 0) await this.stagePurges(batch);
           if (batch.ops.length > 0) await this.write(batch.ops);
@@ -698,7 +632,7 @@ export class LogStore extends EventEmitter {
         for (const [s, m] of batch.marks) s.marked = m;
         for (const s of batch.created) s.saved = true;
         this.formatVersion = FORMAT.version;
-        this.durableFleetPosition = position;
+        this.index.durablePosition = position;
         this.strings.commit();
         for (const key of batch.redacting) this.redactingNow.delete(key);
         for (const w of batch.waiters) w.resolve();
@@ -743,7 +677,7 @@ export class LogStore extends EventEmitter {
       s.hash = s.durableHash;
       s.run = s.durableRun ? { ...s.durableRun } : null;
     }
-    this.fleetPosition = this.durableFleetPosition;
+    this.index.position = this.index.durablePosition;
     this.strings.rollback();
     this.redactingNow.clear();
     const err = this.closed
@@ -955,4 +889,5 @@ export class LogStore extends EventEmitter {
   }
 }
 
+export { RUN_SPAN_MS } from './indexer.js';
 export { toMs } from './query.js';
