@@ -30,6 +30,7 @@ import {
   sha256hex,
   ZERO_HASH,
 } from './envelope.js';
+import { GroupCommit, type Waiter } from './group-commit.js';
 import { type FleetRun, RunIndexer } from './indexer.js';
 import { MARK_EVERY, markKey, markOp, parseMark, purgedRecord, unappliedRedactions } from './redaction.js';
 import { type CheckedBatch, check, type Sealed, seal } from './seal.js';
@@ -129,11 +130,6 @@ export interface BatchOp {
   type: 'put';
   key: Uint8Array;
   value: Uint8Array;
-}
-
-export interface Waiter {
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 export interface PendingBatch {
@@ -280,10 +276,9 @@ export class LogStore extends EventEmitter {
   protected readonly fleet: boolean;
   /** The time and fleet runs. */
   protected readonly index: RunIndexer;
-  protected pending: PendingBatch = newBatch();
+  /** The one path to disk (see group-commit.ts). */
+  protected readonly commits: GroupCommit<PendingBatch>;
   protected formatVersion: number = FORMAT.version;
-  protected writing = false;
-  protected scheduled = false;
   protected closed = false;
   protected redactingNow = new Set<string>();
   /** Targets whose payload the repair on open purged (see repairRedactions). */
@@ -301,6 +296,13 @@ export class LogStore extends EventEmitter {
     this.writeOptions = { sync: this.durable };
     this.fleet = opts.fleet ?? false;
     this.index = new RunIndexer(this.fleet);
+    this.commits = new GroupCommit<PendingBatch>({
+      newBatch,
+      prepare: (batch) => this.prepare(batch),
+      write: (batch) => this.write(batch.ops),
+      failed: (batch, later, cause) => this.rollback(batch, later, cause),
+      written: (batch) => this.announce(batch),
+    });
     this.strings = new StringTable();
   }
 
@@ -554,10 +556,7 @@ export class LogStore extends EventEmitter {
 
   /** Resolves with `value` once everything staged so far is written. */
   protected whenWritten<T>(value: T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.waiters.push({ resolve: () => resolve(value), reject });
-      this.schedule();
-    });
+    return this.commits.whenWritten(value);
   }
 
   protected enqueue(s: Stream, sealed: Sealed, extra: BatchOp | null): Promise<Envelope> {
@@ -598,58 +597,48 @@ export class LogStore extends EventEmitter {
     return runs;
   }
 
-  protected schedule(): void {
-    if (this.scheduled || this.writing) return;
-    this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      void this.drain();
-    });
+  /** The batch's pending batch: where appends are staged. */
+  protected get pending(): PendingBatch {
+    return this.commits.pending;
   }
 
-  protected async drain(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      while (this.pending.ops.length > 0 || this.pending.waiters.length > 0) {
-        const batch = this.pending;
-        this.pending = newBatch();
-        const heads = batch.heads;
-        const runs = this.closeBatch(batch);
-        const position = this.index.position;
-        try {
-          if (batch.purges.length > 0) await this.stagePurges(batch);
-          if (batch.ops.length > 0) await this.write(batch.ops);
-        } catch (err) {
-          this.rollback(batch, err);
-          continue;
-        }
-        for (const [s, h] of heads) {
-          s.durableSeq = h.seq;
-          s.durableHash = h.hash;
-        }
-        for (const [s, r] of runs) s.durableRun = r;
-        for (const [s, m] of batch.marks) s.marked = m;
-        for (const s of batch.created) s.saved = true;
-        this.formatVersion = FORMAT.version;
-        this.index.durablePosition = position;
-        this.strings.commit();
-        for (const key of batch.redacting) this.redactingNow.delete(key);
-        for (const w of batch.waiters) w.resolve();
-        // listeners get the batch (null when a fleet store did not keep it: read it back),
-        // in a fleet store the position of its first event, and the count
-        if (batch.count > 0) {
-          this.emit(
-            'append',
-            batch.captured ? batch.envelopes : null,
-            this.fleet ? position - batch.count + 1 : undefined,
-            batch.count,
-          );
-        }
+  /**
+   * Close a batch about to be written (its runs, marks, format marker; the purges its
+   * EventRedacted events call for) and return how the log's state moves once it is on disk.
+   */
+  protected async prepare(batch: PendingBatch): Promise<() => void> {
+    const heads = batch.heads;
+    const runs = this.closeBatch(batch);
+    const position = this.index.position;
+    if (batch.purges.length > 0) await this.stagePurges(batch);
+    return () => {
+      for (const [s, h] of heads) {
+        s.durableSeq = h.seq;
+        s.durableHash = h.hash;
       }
-    } finally {
-      this.writing = false;
-    }
+      for (const [s, r] of runs) s.durableRun = r;
+      for (const [s, m] of batch.marks) s.marked = m;
+      for (const s of batch.created) s.saved = true;
+      this.formatVersion = FORMAT.version;
+      this.index.durablePosition = position;
+      this.strings.commit();
+      for (const key of batch.redacting) this.redactingNow.delete(key);
+    };
+  }
+
+  /**
+   * Listeners get the batch (null when a fleet store did not keep it: read it back), in a
+   * fleet store the position of its first event, and the count.
+   */
+  protected announce(batch: PendingBatch): void {
+    if (batch.count === 0) return;
+    const position = this.index.durablePosition;
+    this.emit(
+      'append',
+      batch.captured ? batch.envelopes : null,
+      this.fleet ? position - batch.count + 1 : undefined,
+      batch.count,
+    );
   }
 
   /**
@@ -663,9 +652,7 @@ export class LogStore extends EventEmitter {
   }
 
   /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
-  protected rollback(batch: PendingBatch, cause: unknown): void {
-    const later = this.pending;
-    this.pending = newBatch();
+  protected rollback(batch: PendingBatch, later: PendingBatch, cause: unknown): void {
     for (const s of [...this.streams.values()]) {
       if (!s.saved) {
         // made by a batch that did not reach the disk: it never existed
@@ -687,12 +674,8 @@ export class LogStore extends EventEmitter {
   }
 
   /** Resolves when everything appended so far is on disk. */
-  async flushed(): Promise<void> {
-    if (this.pending.waiters.length === 0 && !this.writing) return;
-    await new Promise<void>((resolve) => {
-      this.pending.waiters.push({ resolve, reject: () => resolve() });
-      this.schedule();
-    });
+  flushed(): Promise<void> {
+    return this.commits.flushed();
   }
 
   // ---------------------------------------------------------------- redaction
