@@ -28,6 +28,7 @@ import { LogReads } from './reads.js';
 import { hex, type LogBackend, type LogOptions, mapOpenError, prefetched, sameBytes, ZERO } from './store.js';
 import { ChainVerifier, type Observation, redactionTarget, type VerifyReport } from './verify.js';
 
+export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export {
   type Clock,
   FORMAT,

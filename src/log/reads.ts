@@ -2,29 +2,15 @@
 // queries over the index runs, and the aside key space. Nothing here writes events.
 
 import { fail } from '../errors.js';
-import {
-  decodeText,
-  encodeText,
-  eventKey,
-  eventKeySeq,
-  fleetKey,
-  fleetKeyPosition,
-  fleetValueParts,
-  type TimeRun,
-  timeKey,
-  timeKeyParts,
-  timeRunKey,
-  timeRunParts,
-} from './codec.js';
-import { type Envelope, type EventMeta, formatTime, parseTime, sha256hex, ZERO_HASH } from './envelope.js';
+import { decodeText, encodeText, eventKey, eventKeySeq } from './codec.js';
+import { type Envelope, type EventMeta, formatTime, sha256hex, ZERO_HASH } from './envelope.js';
+import { inWindow, isFleetRead, type LogQuery, type ReadItem, readLimit, timeWindow } from './query.js';
 import {
   asideKey,
   type FoldEvent,
   hex,
   LogStore,
-  prefetched,
   type ReadRange,
-  RUN_SPAN_MS,
   type Stream,
   type TimeRange,
   toMs,
@@ -51,18 +37,73 @@ export class LogReads extends LogStore {
   async *events(range: ReadRange = {}): AsyncGenerator<Envelope> {
     const s = this.stream(range.device);
     const [from, to] = this.bounds(s, range);
+    for await (const chunk of this.envelopeChunks(s, from, to)) yield* chunk;
+  }
+
+  /** Envelopes of seqs [from, to] of one stream, a stored chunk at a time. */
+  protected async *envelopeChunks(s: Stream, from: number, to: number): AsyncGenerator<Envelope[]> {
     if (to < from) return;
     let prev = await this.hashBefore(s, from);
     let expect = from;
     for await (const chunk of this.recordChunks(s, from, to)) {
-      for (const [key, raw] of chunk) {
+      const out: Envelope[] = new Array(chunk.length);
+      for (let i = 0; i < chunk.length; i++) {
+        const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
         if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
         const env = this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), prev);
         prev = env.hash;
         expect++;
-        yield env;
+        out[i] = env;
       }
+      yield out;
+    }
+  }
+
+  /**
+   * Every read of events in one: a device's events by seq (`{ device, fromSeq, toSeq }`)
+   * or the fleet's by position (`{ fleet: true, from, to }`, hub stores), within a recorded
+   * time window (`since`, `until`, inclusive) and up to `limit` events, in chunks. A
+   * device's time window is narrowed by the time index and filtered exactly at its ends;
+   * the fleet order has no time index, so a fleet read with a window filters every event
+   * in its position range.
+   */
+  async *read(q: LogQuery = {}): AsyncGenerator<ReadItem[]> {
+    const w = timeWindow(q);
+    let left = readLimit(q.limit);
+    if (left === 0) return;
+    if (isFleetRead(q)) {
+      let out: ReadItem[] = [];
+      for await (const item of this.fleetEvents(q.from ?? 1, q.to ?? Number.MAX_SAFE_INTEGER)) {
+        if (!inWindow(w, item.event)) continue;
+        out.push(item);
+        if (--left === 0) break;
+        if (out.length === 1000) {
+          yield out;
+          out = [];
+        }
+      }
+      if (out.length > 0) yield out;
+      return;
+    }
+    const s = this.stream(q.device);
+    let [from, to] = this.bounds(s, q);
+    if (w.bounded) {
+      if (w.until < w.since) return;
+      const b = await this.timeBounds({ device: s.device, since: w.since, until: w.until });
+      if (!b) return;
+      from = Math.max(from, b.fromSeq);
+      to = Math.min(to, b.toSeq);
+    }
+    for await (const chunk of this.envelopeChunks(s, from, to)) {
+      const out: ReadItem[] = [];
+      for (const event of chunk) {
+        if (!inWindow(w, event)) continue;
+        out.push({ event });
+        if (--left === 0) break;
+      }
+      if (out.length > 0) yield out;
+      if (left === 0) return;
     }
   }
 
@@ -190,53 +231,17 @@ export class LogReads extends LogStore {
   }
 
   /**
-   * Time runs of one stream that may hold events within [since, until]: format 1's entry
-   * per event (exactly those in the range) and format 2's runs (from a run's span before).
-   */
-  protected async *timeRuns(s: Stream, since: number, until: number): AsyncGenerator<TimeRun> {
-    const ranges = [
-      { gte: timeKey(s.id, since, 0), lt: timeKey(s.id, until + 1, 0) },
-      { gte: timeRunKey(s.id, Math.max(0, since - RUN_SPAN_MS), 0), lt: timeRunKey(s.id, until + 1, 0) },
-    ];
-    for (const range of ranges) {
-      for await (const chunk of prefetched(this.db.iterator(range))) {
-        for (const [k, v] of chunk) {
-          const run = timeRunParts(k, v);
-          if (run.lastMs >= since && run.firstSeq <= s.durableSeq) yield run;
-        }
-      }
-    }
-  }
-
-  /**
    * The smallest seq range holding every event recorded within [since, until] (it may
    * hold others too: filter by time while reading); undefined when there are none.
    */
   async timeBounds(range: TimeRange = {}): Promise<{ fromSeq: number; toSeq: number } | undefined> {
     const s = this.stream(range.device);
-    const since = toMs(range.since, 0);
-    const until = toMs(range.until, 2 ** 48 - 2);
-    if (until < since) return undefined;
-    let fromSeq = Number.POSITIVE_INFINITY;
-    let toSeq = 0;
-    for await (const run of this.timeRuns(s, since, until)) {
-      fromSeq = Math.min(fromSeq, run.firstSeq);
-      toSeq = Math.max(toSeq, Math.min(run.lastSeq, s.durableSeq));
-    }
-    return toSeq === 0 ? undefined : { fromSeq, toSeq };
+    return this.index.timeBounds(this.db, s, toMs(range.since, 0), toMs(range.until, 2 ** 48 - 2));
   }
 
   /** Envelopes whose recorded time is within [since, until], in seq order. */
   async *eventsByTime(range: TimeRange = {}): AsyncGenerator<Envelope> {
-    const s = this.stream(range.device);
-    const bounds = await this.timeBounds(range);
-    if (!bounds) return;
-    const since = toMs(range.since, 0);
-    const until = toMs(range.until, 2 ** 48 - 2);
-    for await (const env of this.events({ device: s.device, ...bounds })) {
-      const t = parseTime(env.time);
-      if (t >= since && t <= until) yield env;
-    }
+    for await (const chunk of this.read(range)) for (const { event } of chunk) yield event;
   }
 
   protected async timeOf(s: Stream, seq: number): Promise<number> {
@@ -248,51 +253,7 @@ export class LogReads extends LogStore {
   /** The seq of the latest event (by recorded time) at or before `time`; 0 if none. */
   async seqAtTime(time: string | number, device?: string): Promise<number> {
     const s = this.stream(device);
-    const ms = toMs(time, 0);
-    // format 1's entries are single events in (time, seq) order: the last one wins
-    const [v1] = await this.db
-      .keys({ gte: timeKey(s.id, 0, 0), lt: timeKey(s.id, ms + 1, 0), reverse: true, limit: 1 })
-      .all();
-    let best = { ms: -1, seq: 0 };
-    if (v1) {
-      const { ms: at, seq } = timeKeyParts(v1);
-      if (seq <= s.durableSeq) best = { ms: at, seq };
-    }
-    const it = this.db.iterator({
-      gte: timeRunKey(s.id, 0, 0),
-      lt: timeRunKey(s.id, ms + 1, 0),
-      reverse: true,
-    });
-    try {
-      for (;;) {
-        const chunk = await it.nextv(100);
-        if (chunk.length === 0) break;
-        for (const [k, v] of chunk) {
-          const run = timeRunParts(k, v);
-          // a run's events all lie within RUN_SPAN_MS of its first: older runs cannot win
-          if (run.firstMs + RUN_SPAN_MS < best.ms) return best.seq;
-          const last = Math.min(run.lastSeq, s.durableSeq);
-          if (last < run.firstSeq) continue;
-          let cand = { ms: run.firstMs, seq: run.firstSeq };
-          if (run.lastMs <= ms && last === run.lastSeq) cand = { ms: run.lastMs, seq: last };
-          else {
-            // times never fall within a run: the last event at or before `ms` by bisection
-            let lo = run.firstSeq;
-            let hi = last;
-            while (lo < hi) {
-              const mid = Math.ceil((lo + hi) / 2);
-              if ((await this.timeOf(s, mid)) <= ms) lo = mid;
-              else hi = mid - 1;
-            }
-            cand = { ms: await this.timeOf(s, lo), seq: lo };
-          }
-          if (cand.ms > best.ms || (cand.ms === best.ms && cand.seq > best.seq)) best = cand;
-        }
-      }
-    } finally {
-      await it.close();
-    }
-    return best.seq;
+    return this.index.seqAtTime(this.db, s, toMs(time, 0), (seq) => this.timeOf(s, seq));
   }
 
   /** The fleet's events in arrival order (hub stores only). */
@@ -301,37 +262,26 @@ export class LogReads extends LogStore {
     toPosition = Number.MAX_SAFE_INTEGER,
   ): AsyncGenerator<{ position: number; event: Envelope }> {
     if (!this.fleet) throw fail('EVENT_INVALID', 'this log keeps no fleet order');
-    const to = Math.min(toPosition, this.durableFleetPosition);
+    const to = Math.min(toPosition, this.index.durablePosition);
     const from = Math.max(1, fromPosition);
     if (to < from) return;
-    // the run holding `from` may start before it
-    const before = await this.db
-      .keys({ gte: fleetKey(0), lte: fleetKey(from), reverse: true, limit: 1 })
-      .all();
-    const start = before[0] ? fleetKeyPosition(before[0]) : from;
-    const it = this.db.iterator({ gte: fleetKey(start), lte: fleetKey(to) });
-    for await (const chunk of prefetched(it)) {
-      for (const [k, v] of chunk) {
-        const position = fleetKeyPosition(k);
-        const run = fleetValueParts(v);
-        const s = this.byId.get(run.stream);
-        if (!s) throw fail('LOG_CORRUPT', `fleet position ${position} names an unknown stream`);
-        const lo = Math.max(from, position);
-        const hi = Math.min(to, position + run.count - 1);
-        if (hi < lo) continue;
-        let p = lo;
-        for await (const event of this.events({
-          device: s.device,
-          fromSeq: run.seq + (lo - position),
-          toSeq: run.seq + (hi - position),
-        })) {
-          yield { position: p++, event };
-        }
-      }
+    for await (const run of this.index.fleetRuns(this.db, from, to)) {
+      const s = this.byId.get(run.stream);
+      if (!s) throw fail('LOG_CORRUPT', `fleet position ${run.position} names an unknown stream`);
+      const lo = Math.max(from, run.position);
+      const hi = Math.min(to, run.position + run.count - 1);
+      if (hi < lo) continue;
+      let p = lo;
+      const range = {
+        device: s.device,
+        fromSeq: run.seq + (lo - run.position),
+        toSeq: run.seq + (hi - run.position),
+      };
+      for await (const event of this.events(range)) yield { position: p++, event };
     }
   }
 
   get fleetHead(): number {
-    return this.durableFleetPosition;
+    return this.index.durablePosition;
   }
 }

@@ -14,48 +14,31 @@ import {
   encodeText,
   eventKey,
   eventKeySeq,
-  fleetKey,
-  fleetKeyPosition,
-  fleetValue,
-  fleetValueParts,
   KEY,
-  LINK_TAG_BYTES,
   metaKey,
   RecordDecodeError,
   type StoredRecord,
   streamRange,
   type TimeRun,
-  timeRunKey,
-  timeRunValue,
 } from './codec.js';
 import {
-  canonicalHeader,
-  dataSizeProblem,
   type Envelope,
   type EventInput,
   type EventMeta,
-  formatTime,
   isActor,
   isDeviceId,
-  isHex64,
-  isSig,
-  jcs,
-  nonStringMetaKey,
-  parseTime,
   sha256hex,
   ZERO_HASH,
 } from './envelope.js';
-import { payloadProblem } from './events.js';
-import {
-  MARK_EVERY,
-  markKey,
-  markOp,
-  parseMark,
-  purgedRecord,
-  purgeTarget,
-  unappliedRedactions,
-} from './redaction.js';
+import { GroupCommit, type Waiter } from './group-commit.js';
+import { type FleetRun, RunIndexer } from './indexer.js';
+import { MARK_EVERY, markKey, markOp, parseMark, purgedRecord, unappliedRedactions } from './redaction.js';
+import { type CheckedBatch, check, type Sealed, seal } from './seal.js';
 import { StringTable } from './strings.js';
+
+export { type CheckedBatch, checkMeta, type Sealed } from './seal.js';
+
+const ZERO_HEAD = { seq: 0, hash: ZERO_HASH };
 
 // biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
 export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
@@ -66,9 +49,6 @@ export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
  */
 export const FORMAT = { format: 'fieldlog-log', version: 2 } as const;
 const READS_FORMATS = [1, 2];
-/** A time run spans at most this long, so a time lookup never scans further back. */
-export const RUN_SPAN_MS = 3_600_000;
-
 export interface Clock {
   /** Wall clock, ms since the epoch. */
   now(): number;
@@ -146,37 +126,10 @@ export interface Stream {
   saved: boolean;
 }
 
-export interface FleetRun {
-  position: number;
-  stream: number;
-  seq: number;
-  count: number;
-}
-
 export interface BatchOp {
   type: 'put';
   key: Uint8Array;
   value: Uint8Array;
-}
-
-export interface Waiter {
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-export interface Sealed {
-  env: Envelope;
-  rec: StoredRecord;
-}
-
-/** Envelopes checked by appendSealed, with what the checks computed for their records. */
-export interface CheckedBatch {
-  envelopes: Envelope[];
-  datas: (string | null)[];
-  metas: (string | null)[];
-  times: number[];
-  /** Earlier events (already staged or stored) that EventRedacted events of the batch purge. */
-  purges: number[];
 }
 
 export interface PendingBatch {
@@ -233,19 +186,6 @@ function newStream(id: number, device: string): Stream {
     saved: true,
   };
 }
-
-function timeRunOp(stream: number, r: TimeRun): BatchOp {
-  return {
-    type: 'put',
-    key: timeRunKey(stream, r.firstMs, r.firstSeq),
-    value: timeRunValue(r.lastSeq, r.lastMs),
-  };
-}
-
-function fleetRunOp(f: FleetRun): BatchOp {
-  return { type: 'put', key: fleetKey(f.position), value: fleetValue(f.stream, f.seq, f.count) };
-}
-const TYPE_RE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 
 export function sha256(input: string | Uint8Array): Uint8Array {
   return unhex(sha256hex(input));
@@ -334,12 +274,11 @@ export class LogStore extends EventEmitter {
   protected readonly byId = new Map<number, Stream>();
   protected defaultDevice: string | undefined;
   protected readonly fleet: boolean;
-  protected fleetPosition = 0;
-  protected durableFleetPosition = 0;
-  protected pending: PendingBatch = newBatch();
+  /** The time and fleet runs. */
+  protected readonly index: RunIndexer;
+  /** The one path to disk (see group-commit.ts). */
+  protected readonly commits: GroupCommit<PendingBatch>;
   protected formatVersion: number = FORMAT.version;
-  protected writing = false;
-  protected scheduled = false;
   protected closed = false;
   protected redactingNow = new Set<string>();
   /** Targets whose payload the repair on open purged (see repairRedactions). */
@@ -356,6 +295,14 @@ export class LogStore extends EventEmitter {
     this.durable = opts.sync ?? true;
     this.writeOptions = { sync: this.durable };
     this.fleet = opts.fleet ?? false;
+    this.index = new RunIndexer(this.fleet);
+    this.commits = new GroupCommit<PendingBatch>({
+      newBatch,
+      prepare: (batch) => this.prepare(batch),
+      write: (batch) => this.write(batch.ops),
+      failed: (batch, later, cause) => this.rollback(batch, later, cause),
+      written: (batch) => this.announce(batch),
+    });
     this.strings = new StringTable();
   }
 
@@ -402,15 +349,7 @@ export class LogStore extends EventEmitter {
       this.byId.set(id, s);
     }
     await this.repairRedactions();
-    if (this.fleet) {
-      const last = await this.db
-        .iterator({ gte: fleetKey(0), lt: fleetKey(2 ** 48 - 1), reverse: true, limit: 1 })
-        .all();
-      const entry = last[0];
-      this.fleetPosition = this.durableFleetPosition = entry
-        ? fleetKeyPosition(entry[0]) + fleetValueParts(entry[1]).count - 1
-        : 0;
-    }
+    await this.index.load(this.db);
     if (opts.device !== undefined) {
       if (!this.streams.has(opts.device)) {
         if (!opts.create) throw fail('DEVICE_UNKNOWN', `${where} holds no events of device ${opts.device}`);
@@ -553,56 +492,7 @@ export class LogStore extends EventEmitter {
   }
 
   protected seal(s: Stream, input: EventInput): Sealed {
-    if (typeof input !== 'object' || input === null)
-      throw fail('EVENT_INVALID', 'an event must be an object');
-    if (typeof input.type !== 'string' || !TYPE_RE.test(input.type)) {
-      throw fail(
-        'EVENT_INVALID',
-        `event type "${String(input.type)}" must be PascalCase, at most 64 characters`,
-      );
-    }
-    const data = input.data;
-    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-      throw fail('EVENT_INVALID', 'event data must be a JSON object');
-    }
-    const wrong = payloadProblem(input.type, data);
-    if (wrong !== undefined) throw fail('EVENT_INVALID', wrong);
-    const dataJcs = jcs(data);
-    const tooBig = dataSizeProblem(dataJcs);
-    if (tooBig !== undefined) throw fail('EVENT_INVALID', `event ${tooBig}`);
-    const dataBytes = encodeText(dataJcs);
-    // the writer omits an empty meta (docs/protocol.md 2.1): `{}` and no meta are one fact
-    const meta = input.meta === undefined || isEmptyMeta(input.meta) ? undefined : input.meta;
-    const metaJcs = meta === undefined ? null : checkMeta(meta);
-    const timeMs = Math.trunc(this.clock.now());
-    const env: Envelope = {
-      device: s.device,
-      seq: s.seq + 1,
-      type: input.type,
-      time: formatTime(timeMs),
-      boot: this.boot,
-      mono: this.clock.mono(),
-      data,
-      digest: sha256hex(dataBytes),
-      prev: s.seq === 0 ? ZERO_HASH : hex(s.hash),
-      hash: '',
-    };
-    if (meta !== undefined) env.meta = meta;
-    env.hash = sha256hex(canonicalHeader(env, metaJcs ?? undefined));
-    const hash = unhex(env.hash);
-    const rec: StoredRecord = {
-      type: env.type,
-      timeMs,
-      boot: env.boot,
-      mono: env.mono,
-      linkTag: s.hash.subarray(0, LINK_TAG_BYTES),
-      hash,
-      digest: null,
-      sig: null,
-      metaJcs,
-      data: dataBytes,
-    };
-    return { env, rec };
+    return seal(input, s, this.clock, this.boot);
   }
 
   /**
@@ -613,67 +503,10 @@ export class LogStore extends EventEmitter {
   appendSealed(envelopes: Envelope[]): Promise<Head> {
     try {
       this.checkOpen();
-      if (envelopes.length === 0) return Promise.reject(fail('EVENT_INVALID', 'nothing to append'));
       const device = envelopes[0]!.device;
       const s = this.streams.get(device);
-      let seq = s?.seq ?? 0;
-      let prev = s && s.seq > 0 ? hex(s.hash) : ZERO_HASH;
       // check everything first: a refusal leaves nothing staged
-      const n = envelopes.length;
-      const checked: CheckedBatch = {
-        envelopes,
-        datas: new Array(n),
-        metas: new Array(n),
-        times: new Array(n),
-        purges: [],
-      };
-      const first = envelopes[0]!.seq;
-      for (let i = 0; i < n; i++) {
-        const env = envelopes[i]!;
-        if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
-        if (env.seq !== seq + 1)
-          throw fail('CHAIN_BROKEN', `seq ${env.seq} does not follow head ${seq} of ${device}`);
-        if (env.prev !== prev)
-          throw fail('CHAIN_BROKEN', `seq ${env.seq} of ${device} does not link to the head`);
-        // a redacted event (data null) has no payload left to check
-        const wrong = env.data === null ? undefined : payloadProblem(env.type, env.data);
-        if (wrong !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${wrong}`);
-        const dataJcs = env.data === null ? null : jcs(env.data);
-        if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
-        }
-        // a purged payload's digest is stored as it came: it must at least be a digest
-        if (dataJcs === null && !isHex64(env.digest)) {
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: digest is not 64 hex digits`);
-        }
-        // what the message check already refused, for any other caller: stored, these would not read back as given
-        if (env.sig !== undefined && (typeof env.sig !== 'string' || !isSig(env.sig)))
-          throw fail(
-            'EVENT_INVALID',
-            `seq ${env.seq} of ${device}: sig is not 88 characters of padded base64`,
-          );
-        const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
-        if (badMeta !== undefined)
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: meta.${badMeta} must be a string`);
-        const metaJcs = env.meta === undefined ? null : jcs(env.meta);
-        if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
-          throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
-        }
-        checked.datas[i] = dataJcs;
-        checked.metas[i] = metaJcs;
-        if (dataJcs !== null) {
-          const tooBig = dataSizeProblem(dataJcs);
-          if (tooBig !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${tooBig}`);
-        }
-        checked.times[i] = storableTime(env, device);
-        // an EventRedacted purges its target in the same batch as it is written
-        const target = purgeTarget(env.type, env.seq, env.data);
-        if (target !== null && target >= first) {
-          if (envelopes[target - first]!.type !== 'EventRedacted') checked.datas[target - first] = null;
-        } else if (target !== null) checked.purges.push(target);
-        seq = env.seq;
-        prev = env.hash;
-      }
+      const checked = check(envelopes, s && s.seq > 0 ? { seq: s.seq, hash: hex(s.hash) } : ZERO_HEAD);
       return this.whenWritten(this.stageSealed(s ?? this.newStreamOf(device), checked));
     } catch (err) {
       return Promise.reject(err);
@@ -706,8 +539,7 @@ export class LogStore extends EventEmitter {
         key: eventKey(st.id, env.seq),
         value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, this.strings),
       });
-      this.indexTime(batch, st, env.seq, times[i]!);
-      if (this.fleet) this.indexFleet(batch, st, env.seq);
+      this.index.add(batch, st, env.seq, times[i]!);
       // listeners see a payload purged in this very batch as purged
       if (capture)
         batch.envelopes.push(datas[i] === null && env.data !== null ? { ...env, data: null } : env);
@@ -724,10 +556,7 @@ export class LogStore extends EventEmitter {
 
   /** Resolves with `value` once everything staged so far is written. */
   protected whenWritten<T>(value: T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.waiters.push({ resolve: () => resolve(value), reject });
-      this.schedule();
-    });
+    return this.commits.whenWritten(value);
   }
 
   protected enqueue(s: Stream, sealed: Sealed, extra: BatchOp | null): Promise<Envelope> {
@@ -743,8 +572,7 @@ export class LogStore extends EventEmitter {
     this.strings.intern(rec.boot, batch.ops);
     if (rec.metaJcs !== null) this.strings.intern(rec.metaJcs, batch.ops);
     batch.ops.push({ type: 'put', key: eventKey(s.id, env.seq), value: encodeRecord(rec, this.strings) });
-    this.indexTime(batch, s, env.seq, rec.timeMs);
-    if (this.fleet) this.indexFleet(batch, s, env.seq);
+    this.index.add(batch, s, env.seq, rec.timeMs);
     if (extra) batch.ops.push(extra);
     batch.envelopes.push(env);
     batch.count++;
@@ -753,39 +581,9 @@ export class LogStore extends EventEmitter {
     s.hash = rec.hash;
   }
 
-  /** Extend the stream's open time run, or close it and open another. */
-  protected indexTime(batch: PendingBatch, s: Stream, seq: number, ms: number): void {
-    const r = s.run;
-    if (r && seq === r.lastSeq + 1 && ms >= r.lastMs && ms - r.firstMs <= RUN_SPAN_MS) {
-      r.lastSeq = seq;
-      r.lastMs = ms;
-    } else {
-      if (r && batch.runs.has(s)) batch.ops.push(timeRunOp(s.id, r));
-      s.run = { firstMs: ms, firstSeq: seq, lastMs: ms, lastSeq: seq };
-    }
-    batch.runs.add(s);
-  }
-
-  protected indexFleet(batch: PendingBatch, s: Stream, seq: number): void {
-    this.fleetPosition++;
-    const f = batch.fleetRun;
-    if (f && f.stream === s.id && f.seq + f.count === seq) {
-      f.count++;
-      return;
-    }
-    if (f) batch.ops.push(fleetRunOp(f));
-    batch.fleetRun = { position: this.fleetPosition, stream: s.id, seq, count: 1 };
-  }
-
   /** The batch's open runs as writes; what they will be on disk once it is written. */
   protected closeBatch(batch: PendingBatch): Map<Stream, TimeRun> {
-    const runs = new Map<Stream, TimeRun>();
-    for (const s of batch.runs) {
-      if (!s.run) continue;
-      batch.ops.push(timeRunOp(s.id, s.run));
-      runs.set(s, { ...s.run });
-    }
-    if (batch.fleetRun) batch.ops.push(fleetRunOp(batch.fleetRun));
+    const runs = this.index.close(batch);
     // now and then a batch records that everything up to it is redacted as recorded,
     // so that an open after a crash rescans at most MARK_EVERY events per stream
     for (const [s, h] of batch.heads) {
@@ -799,58 +597,48 @@ export class LogStore extends EventEmitter {
     return runs;
   }
 
-  protected schedule(): void {
-    if (this.scheduled || this.writing) return;
-    this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      void this.drain();
-    });
+  /** The batch's pending batch: where appends are staged. */
+  protected get pending(): PendingBatch {
+    return this.commits.pending;
   }
 
-  protected async drain(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
-    try {
-      while (this.pending.ops.length > 0 || this.pending.waiters.length > 0) {
-        const batch = this.pending;
-        this.pending = newBatch();
-        const heads = batch.heads;
-        const runs = this.closeBatch(batch);
-        const position = this.fleetPosition;
-        try {
-          if (batch.purges.length > 0) await this.stagePurges(batch);
-          if (batch.ops.length > 0) await this.write(batch.ops);
-        } catch (err) {
-          this.rollback(batch, err);
-          continue;
-        }
-        for (const [s, h] of heads) {
-          s.durableSeq = h.seq;
-          s.durableHash = h.hash;
-        }
-        for (const [s, r] of runs) s.durableRun = r;
-        for (const [s, m] of batch.marks) s.marked = m;
-        for (const s of batch.created) s.saved = true;
-        this.formatVersion = FORMAT.version;
-        this.durableFleetPosition = position;
-        this.strings.commit();
-        for (const key of batch.redacting) this.redactingNow.delete(key);
-        for (const w of batch.waiters) w.resolve();
-        // listeners get the batch (null when a fleet store did not keep it: read it back),
-        // in a fleet store the position of its first event, and the count
-        if (batch.count > 0) {
-          this.emit(
-            'append',
-            batch.captured ? batch.envelopes : null,
-            this.fleet ? position - batch.count + 1 : undefined,
-            batch.count,
-          );
-        }
+  /**
+   * Close a batch about to be written (its runs, marks, format marker; the purges its
+   * EventRedacted events call for) and return how the log's state moves once it is on disk.
+   */
+  protected async prepare(batch: PendingBatch): Promise<() => void> {
+    const heads = batch.heads;
+    const runs = this.closeBatch(batch);
+    const position = this.index.position;
+    if (batch.purges.length > 0) await this.stagePurges(batch);
+    return () => {
+      for (const [s, h] of heads) {
+        s.durableSeq = h.seq;
+        s.durableHash = h.hash;
       }
-    } finally {
-      this.writing = false;
-    }
+      for (const [s, r] of runs) s.durableRun = r;
+      for (const [s, m] of batch.marks) s.marked = m;
+      for (const s of batch.created) s.saved = true;
+      this.formatVersion = FORMAT.version;
+      this.index.durablePosition = position;
+      this.strings.commit();
+      for (const key of batch.redacting) this.redactingNow.delete(key);
+    };
+  }
+
+  /**
+   * Listeners get the batch (null when a fleet store did not keep it: read it back), in a
+   * fleet store the position of its first event, and the count.
+   */
+  protected announce(batch: PendingBatch): void {
+    if (batch.count === 0) return;
+    const position = this.index.durablePosition;
+    this.emit(
+      'append',
+      batch.captured ? batch.envelopes : null,
+      this.fleet ? position - batch.count + 1 : undefined,
+      batch.count,
+    );
   }
 
   /**
@@ -864,9 +652,7 @@ export class LogStore extends EventEmitter {
   }
 
   /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
-  protected rollback(batch: PendingBatch, cause: unknown): void {
-    const later = this.pending;
-    this.pending = newBatch();
+  protected rollback(batch: PendingBatch, later: PendingBatch, cause: unknown): void {
     for (const s of [...this.streams.values()]) {
       if (!s.saved) {
         // made by a batch that did not reach the disk: it never existed
@@ -878,7 +664,7 @@ export class LogStore extends EventEmitter {
       s.hash = s.durableHash;
       s.run = s.durableRun ? { ...s.durableRun } : null;
     }
-    this.fleetPosition = this.durableFleetPosition;
+    this.index.position = this.index.durablePosition;
     this.strings.rollback();
     this.redactingNow.clear();
     const err = this.closed
@@ -888,12 +674,8 @@ export class LogStore extends EventEmitter {
   }
 
   /** Resolves when everything appended so far is on disk. */
-  async flushed(): Promise<void> {
-    if (this.pending.waiters.length === 0 && !this.writing) return;
-    await new Promise<void>((resolve) => {
-      this.pending.waiters.push({ resolve, reject: () => resolve() });
-      this.schedule();
-    });
+  flushed(): Promise<void> {
+    return this.commits.flushed();
   }
 
   // ---------------------------------------------------------------- redaction
@@ -1090,39 +872,5 @@ export class LogStore extends EventEmitter {
   }
 }
 
-/** Validate meta; returns its canonical JSON. */
-export function checkMeta(meta: EventMeta): string {
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
-    throw fail('EVENT_INVALID', 'meta must be an object');
-  const key = nonStringMetaKey(meta);
-  if (key !== undefined)
-    throw fail('EVENT_INVALID', `meta.${key} must be a string (meta values are strings)`);
-  if (meta.actor !== undefined && (typeof meta.actor !== 'string' || !isActor(meta.actor))) {
-    throw fail(
-      'EVENT_INVALID',
-      `meta.actor "${String(meta.actor)}" must be system, sensor:<name> or operator:<name>`,
-    );
-  }
-  return jcs(meta);
-}
-
-function isEmptyMeta(meta: EventMeta): boolean {
-  return typeof meta === 'object' && meta !== null && !Array.isArray(meta) && Object.keys(meta).length === 0;
-}
-
-/** An incoming envelope's time as stored, or EVENT_INVALID naming the seq. */
-function storableTime(env: Envelope, device: string): number {
-  try {
-    return parseTime(env.time);
-  } catch (err) {
-    throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${(err as Error).message}`, err);
-  }
-}
-
-export function toMs(t: string | number | undefined, dflt: number): number {
-  if (t === undefined) return dflt;
-  if (typeof t === 'number') return Math.max(0, Math.min(t, 2 ** 48 - 2));
-  const ms = Date.parse(t);
-  if (!Number.isFinite(ms)) throw fail('EVENT_INVALID', `"${t}" is not a time`);
-  return Math.max(0, ms);
-}
+export { RUN_SPAN_MS } from './indexer.js';
+export { toMs } from './query.js';
