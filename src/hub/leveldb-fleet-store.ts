@@ -5,7 +5,7 @@
 // redaction purges in one group commit.
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
-import { type Envelope, parseTime, ZERO_HASH } from '../log/envelope.js';
+import { type Envelope, ZERO_HASH } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Projector } from '../log/projection.js';
 import { sizeOnDisk } from '../log/size-on-disk.js';
@@ -13,9 +13,7 @@ import type {
   AppendOutcome,
   AsOfQuery,
   DeviceHead,
-  DeviceQuery,
   EventQuery,
-  FleetQuery,
   FleetStore,
   Head,
   QuarantinedEvent,
@@ -23,8 +21,6 @@ import type {
   VerifiedChain,
 } from './fleet-store.js';
 
-/** Events per chunk of a read: what one write to a client holds at most. */
-const CHUNK = 1000;
 const FORKS = 'fork';
 
 export interface LevelFleetStoreOptions {
@@ -133,40 +129,11 @@ export class LevelFleetStore implements FleetStore {
     }
   }
 
-  events(q: EventQuery): AsyncGenerator<StoredEvent[]> {
-    return 'fleet' in q ? this.fleetEvents(q) : this.deviceEvents(q);
-  }
-
-  private async *deviceEvents(q: DeviceQuery): AsyncGenerator<StoredEvent[]> {
-    const log = this.log;
-    if (!log.hasDevice(q.device)) return;
-    let from = Math.max(1, q.fromSeq ?? 1);
-    let to = Math.min(log.head(q.device).seq, q.toSeq ?? Number.MAX_SAFE_INTEGER);
-    const since = q.since ?? Number.NEGATIVE_INFINITY;
-    const until = q.until ?? Number.POSITIVE_INFINITY;
-    const byTime = q.since !== undefined || q.until !== undefined;
-    if (byTime) {
-      if (until < since) return;
-      // the time index narrows the seqs; times need not grow with seq, so each is checked
-      const bounds = await log.timeBounds({ device: q.device, since: q.since, until: q.until });
-      if (!bounds) return;
-      from = Math.max(from, bounds.fromSeq);
-      to = Math.min(to, bounds.toSeq);
-    }
-    if (to < from) return;
-    yield* chunked(log.events({ device: q.device, fromSeq: from, toSeq: to }), q.limit, (event) =>
-      !byTime || inTime(event, since, until) ? { event } : null,
-    );
-  }
-
-  private async *fleetEvents(q: FleetQuery): AsyncGenerator<StoredEvent[]> {
-    const since = q.since ?? Number.NEGATIVE_INFINITY;
-    const until = q.until ?? Number.POSITIVE_INFINITY;
-    const byTime = q.since !== undefined || q.until !== undefined;
-    if (until < since || this.log.fleetHead === 0) return;
-    yield* chunked(this.log.fleetEvents(q.from ?? 1, q.to ?? Number.MAX_SAFE_INTEGER), q.limit, (f) =>
-      !byTime || inTime(f.event, since, until) ? f : null,
-    );
+  async *events(q: EventQuery): AsyncGenerator<StoredEvent[]> {
+    // the log's one read (src/log/query.ts): the time index narrows, the filter is exact
+    if (!('fleet' in q) && !this.log.hasDevice(q.device)) return;
+    if ('fleet' in q && this.log.fleetHead === 0) return;
+    yield* this.log.read(q);
   }
 
   async fleetHead(): Promise<number> {
@@ -216,35 +183,4 @@ export class LevelFleetStore implements FleetStore {
 export function fleetStoreOver(log: EventLog): LevelFleetStore {
   if (log.isClosed) throw fail('LOG_CLOSED', 'the log is closed');
   return new LevelFleetStore(log);
-}
-
-function inTime(e: Envelope, since: number, until: number): boolean {
-  const t = parseTime(e.time);
-  return t >= since && t <= until;
-}
-
-/** Items of `source` that `keep` maps to a stored event, in chunks, at most `limit` in all. */
-async function* chunked<T>(
-  source: AsyncGenerator<T>,
-  limit: number | undefined,
-  keep: (item: T) => { event: Envelope; position?: number } | null,
-): AsyncGenerator<StoredEvent[]> {
-  let left = limit ?? Number.POSITIVE_INFINITY;
-  if (left <= 0) return;
-  let chunk: StoredEvent[] = [];
-  try {
-    for await (const item of source) {
-      const kept = keep(item);
-      if (kept === null) continue;
-      chunk.push(kept as StoredEvent);
-      if (--left <= 0) break;
-      if (chunk.length >= CHUNK) {
-        yield chunk;
-        chunk = [];
-      }
-    }
-    if (chunk.length > 0) yield chunk;
-  } finally {
-    await source.return(undefined);
-  }
 }

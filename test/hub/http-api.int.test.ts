@@ -364,9 +364,9 @@ describe('hub HTTP API', () => {
     const { url, srv } = await otherApi({
       errors: internalErrors({ write: (l) => lines.push(l), debug: false }),
     });
-    const events = hub.events;
+    const read = hub.read;
     // biome-ignore lint/correctness/useYield: a read that fails before its first record
-    hub.events = async function* () {
+    hub.read = async function* () {
       throw new Error('read failed: EIO');
     };
     try {
@@ -374,7 +374,7 @@ describe('hub HTTP API', () => {
       expect(res.status).toBe(500);
       expect((await res.json()).error.code).toBe('INTERNAL');
     } finally {
-      hub.events = events;
+      hub.read = read;
     }
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/internal error in http: read failed: EIO$/);
