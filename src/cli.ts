@@ -34,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       case 'device':
         return await (await import('./cli/device-command.js')).runDevice(rest, out, { signal: abort.signal });
       case 'hub':
+        if (rest[0] === 'verify')
+          return await (await import('./cli/hub-verify.js')).runHubVerify(rest.slice(1), out);
         if (rest[0] === 'export')
           return await (await import('./cli/hub-export.js')).runHubExport(rest.slice(1), out, abort.signal);
         return await (await import('./cli/hub-command.js')).runHub(rest, out, abort.signal);

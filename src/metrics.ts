@@ -24,22 +24,23 @@ export function newRegistry(): Registry {
   return registry;
 }
 
-/** A counter whose value is kept elsewhere: set from its source at each scrape. */
+/** A counter whose value is kept elsewhere: set from its source (which may answer later) at each scrape. */
 export function mirrorCounter<L extends string>(
   registry: Registry,
   name: string,
   help: string,
   labelNames: L[],
-  read: () => Samples<L>,
+  read: () => Samples<L> | Promise<Samples<L>>,
 ): Counter<L> {
   return new Counter<L>({
     name,
     help,
     labelNames,
     registers: [registry],
-    collect() {
+    async collect() {
+      const samples = await read();
       this.reset();
-      for (const [labels, v] of read()) this.inc(labels, v);
+      for (const [labels, v] of samples) this.inc(labels, v);
     },
   });
 }
@@ -50,16 +51,17 @@ export function mirrorGauge<L extends string>(
   name: string,
   help: string,
   labelNames: L[],
-  read: () => Samples<L>,
+  read: () => Samples<L> | Promise<Samples<L>>,
 ): Gauge<L> {
   return new Gauge<L>({
     name,
     help,
     labelNames,
     registers: [registry],
-    collect() {
+    async collect() {
+      const samples = await read();
       this.reset();
-      for (const [labels, v] of read()) this.set(labels, v);
+      for (const [labels, v] of samples) this.set(labels, v);
     },
   });
 }

@@ -60,7 +60,11 @@ export function wantsHelp(argv: string[]): boolean {
   return false;
 }
 
-export function parseFlags(spec: CommandSpec, argv: string[]): Parsed {
+/**
+ * Parse `argv` by the table. With `check: false` the required and alternative flags are
+ * not checked yet (a config file may supply them: see checkFlags).
+ */
+export function parseFlags(spec: CommandSpec, argv: string[], opts: { check?: boolean } = {}): Parsed {
   const cmd = spec.name;
   if (wantsHelp(argv)) throw new HelpRequested(usage(spec));
   const options: Record<string, { type: 'string' | 'boolean' }> = {};
@@ -88,12 +92,12 @@ export function parseFlags(spec: CommandSpec, argv: string[]): Parsed {
     throw fail('USAGE', `${cmd}: missing argument ${spec.args ?? ''} (see fieldlog ${cmd} --help)`);
   if (n > spec.positionals.max)
     throw fail('USAGE', `${cmd}: unexpected argument "${parsed.positionals[spec.positionals.max]}"`);
-  checkFlags(spec, parsed);
+  if (opts.check !== false) checkFlags(spec, parsed);
   return parsed;
 }
 
 /** Empty values, required flags and alternatives, from the table alone. */
-function checkFlags(spec: CommandSpec, p: Parsed): void {
+export function checkFlags(spec: CommandSpec, p: Parsed): void {
   const cmd = spec.name;
   const groups = new Map<string, string[]>();
   for (const [name, def] of Object.entries(spec.flags)) {

@@ -6,9 +6,18 @@ import { DEMO } from './demo-command.js';
 import { DEVICE } from './device-command.js';
 import { HUB } from './hub-command.js';
 import { HUB_EXPORT } from './hub-export.js';
+import { HUB_VERIFY } from './hub-verify.js';
 import { LOG_COMMANDS, LOG_USAGE } from './log-commands.js';
 
-export const COMMANDS: readonly CommandSpec[] = [DEMO, DEVICE, HUB, HUB_EXPORT, SIM, ...LOG_COMMANDS];
+export const COMMANDS: readonly CommandSpec[] = [
+  DEMO,
+  DEVICE,
+  HUB,
+  HUB_EXPORT,
+  HUB_VERIFY,
+  SIM,
+  ...LOG_COMMANDS,
+];
 
 /** `fieldlog help`: every command's synopsis (every flag), then how to get the details. */
 export const HELP_TEXT = `usage:

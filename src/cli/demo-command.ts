@@ -15,6 +15,7 @@ import { Recorder } from '../device/recorder.js';
 import type { SerialBinding } from '../device/sources/source.js';
 import { startBroker } from '../hub/broker.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
+import { fleetStoreOver } from '../hub/leveldb-fleet-store.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
@@ -120,12 +121,13 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   );
   // one reporter for the demo's parts (held while the console is on): each error one line, counted
   const errors = deviceErrors();
-  const ingest = new Ingest(hubLog);
+  const hubStore = fleetStoreOver(hubLog);
+  const ingest = new Ingest(hubStore);
   ingest.on('error', (err: unknown) => errors.report('ingest', err));
   const hubClient = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
   await ingest.attach(hubClient);
   api = createHubApi({
-    log: hubLog,
+    store: hubStore,
     devices: () => ingest.devices(),
     metrics: () => ({ ...ingest.totals }),
     errors,

@@ -3,12 +3,14 @@
 import mqtt from 'mqtt';
 import { fail } from '../errors.js';
 import { type EmbeddedBroker, startBroker } from '../hub/broker.js';
+import type { FleetStore } from '../hub/fleet-store.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
+import { LevelFleetStore } from '../hub/leveldb-fleet-store.js';
 import { internalErrors } from '../internal-errors.js';
-import { EventLog } from '../log/event-log.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
-import { type CommandSpec, int, parseFlags, str } from './args.js';
+import { type CommandSpec, int, str } from './args.js';
+import { openHubStore, parseWithConfig, storeFlags } from './hub-store.js';
 import { mqttSecurity } from './mqtt-options.js';
 import type { Output } from './output.js';
 
@@ -18,7 +20,12 @@ export const HUB: CommandSpec = {
   summary:
     "The fleet's event store: verifies and stores every device's events arriving over MQTT (from an embedded broker, or an external one with --mqtt) and serves the HTTP API with --http. Stops cleanly on SIGINT or SIGTERM.",
   flags: {
-    data: { type: 'string', value: 'DIR', required: true, help: "the hub's store folder (created if new)" },
+    ...storeFlags("the hub's", true),
+    config: {
+      type: 'string',
+      value: 'FILE',
+      help: 'read the flags from this JSON file (its keys are the long flag names: "store", "httpHost"…); flags given win',
+    },
     mqtt: {
       type: 'string',
       value: 'URL',
@@ -61,7 +68,10 @@ export const HUB: CommandSpec = {
     },
     key: { type: 'string', value: 'FILE', help: "the client certificate's PEM private key" },
   },
-  notes: ["fieldlog hub export --help: export a device's or the fleet's history from a stopped hub's store."],
+  notes: [
+    "fieldlog hub export --help: export a device's or the fleet's history from a hub's store.",
+    'fieldlog hub verify --help: check every chain a hub store holds.',
+  ],
 };
 
 /** The API once `api()` has it; until then 503 `STARTING` (the store is still opening). */
@@ -99,8 +109,7 @@ export async function listenOrFail(
 
 export async function runHub(argv: string[], out: Output, signal: AbortSignal): Promise<number> {
   const cmd = HUB.name;
-  const p = parseFlags(HUB, argv);
-  const dir = str(p, 'data')!;
+  const p = parseWithConfig(HUB, argv);
   const external = str(p, 'mqtt');
   const brokerPort = int(p, 'broker-port', 0, 65535);
   if (external !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(external)) {
@@ -123,7 +132,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   let api: ReturnType<typeof createHubApi> | null = null;
   let http: Awaited<ReturnType<typeof listenHubApi>> | null = null;
   let broker: EmbeddedBroker | null = null;
-  let log: EventLog;
+  let store: FleetStore;
   try {
     if (httpPort !== undefined) {
       http = await listenOrFail(
@@ -135,19 +144,19 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     }
     if (external === undefined)
       broker = await startBroker({ port: brokerPort ?? 1883, host: str(p, 'broker-host')! });
-    log = await EventLog.open(dir, { create: true, fleet: true });
+    store = await openHubStore(cmd, p, { create: true });
   } catch (err) {
     await http?.close();
     await broker?.close();
     throw err;
   }
   // what the repair on open did is said once: a payload purged now was due since a crash
-  for (const r of log.repaired) {
+  for (const r of store instanceof LevelFleetStore ? store.repaired : []) {
     await out.line(
       `${new Date().toISOString()} repaired ${r.device} seq ${r.seq}: purged the payload its EventRedacted names (left by an interrupted write)`,
     );
   }
-  const ingest = new Ingest(log, { prefix });
+  const ingest = new Ingest(store, { prefix });
   // one reporter for the hub: a store error in the ingest (the device resends what was
   // not acknowledged) and an unexpected error in the API are one line each, and counted
   const errors = internalErrors();
@@ -182,13 +191,13 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       void out.line(`${new Date().toISOString()} connected to ${url}`).catch(() => {});
     });
     api = createHubApi({
-      log,
+      store,
       devices: () => ingest.devices(),
       metrics: () => ({ ...ingest.totals }),
       errors,
     });
     await out.line(
-      `fieldlog hub: store ${dir}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}`,
+      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}`,
     );
     if (!signal.aborted)
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -206,7 +215,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     await ingest.idle();
     await http?.close();
     await broker?.close();
-    await log.close();
+    await store.close();
   }
   return 0;
 }

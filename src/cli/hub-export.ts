@@ -2,18 +2,18 @@
 // with a progress bar when stderr is a terminal.
 import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
-import { EventLog } from '../log/event-log.js';
 import { type CommandSpec, ordered, parseFlags, str, time } from './args.js';
 import { type FileOutput, openFileOutput } from './file-output.js';
+import { openHubStore, storeFlags } from './hub-store.js';
 import type { Output } from './output.js';
 
 export const HUB_EXPORT: CommandSpec = {
   name: 'hub export',
   positionals: { min: 0, max: 0 },
   summary:
-    "Streams a device's history, or the fleet's in arrival order, from a hub store as NDJSON or CSV. Stop the hub first (or export from a copy of its folder).",
+    "Streams a device's history, or the fleet's in arrival order, from a hub store as NDJSON or CSV. A LevelDB store is the hub's alone: stop the hub first (or export from a copy of its folder); a PostgreSQL store can be exported while hubs run.",
   flags: {
-    data: { type: 'string', value: 'DIR', required: true, help: "the hub's store folder" },
+    ...storeFlags("the hub's", false),
     device: {
       type: 'string',
       value: 'ID',
@@ -111,56 +111,50 @@ export async function runHubExport(
 ): Promise<number> {
   const cmd = HUB_EXPORT.name;
   const p = parseFlags(HUB_EXPORT, argv);
-  const dir = str(p, 'data')!;
   const device = str(p, 'device');
   const format = str(p, 'format');
   if (format !== 'csv' && format !== 'ndjson') throw fail('USAGE', `${cmd}: --format must be csv or ndjson`);
   const from = time(p, 'since');
   const to = time(p, 'until');
   ordered(p, 'since', 'until', from, to);
-  const since = from ?? 0;
-  const until = to ?? Number.POSITIVE_INFINITY;
-  const log = await EventLog.open(dir, { fleet: true });
+  const store = await openHubStore(cmd, p, { create: false });
+  const where = store.location;
   let file: FileOutput | null = null;
   try {
-    if (device !== undefined && !log.hasDevice(device))
-      throw fail('DEVICE_UNKNOWN', `${dir} holds no events of device ${device}`);
-    if (device === undefined && log.fleetHead === 0) {
+    const heads = await store.heads();
+    if (device !== undefined && !heads.some((h) => h.device === device))
+      throw fail('DEVICE_UNKNOWN', `${where} holds no events of device ${device}`);
+    const fleetHead = await store.fleetHead();
+    if (device === undefined && fleetHead === 0 && heads.length > 0) {
       // a device's own log keeps no fleet order: --fleet would export nothing, silently
-      const names = log.deviceNames().filter((d) => log.head(d).seq > 0);
-      if (names.length > 0)
-        throw fail(
-          'USAGE',
-          `${cmd}: ${dir} is a device log (of ${names.join(', ')}), not a hub store: export it with --device ${names[0]}`,
-        );
+      const names = heads.map((h) => h.device);
+      throw fail(
+        'USAGE',
+        `${cmd}: ${where} is a device log (of ${names.join(', ')}), not a hub store: export it with --device ${names[0]}`,
+      );
     }
     const path = str(p, 'out');
     if (path !== undefined) file = await openFileOutput(path, cmd);
     const sink: Output = file ?? out;
-    const total = device !== undefined ? log.head(device).seq : log.fleetHead;
+    const total = device !== undefined ? heads.find((h) => h.device === device)!.head.seq : fleetHead;
     const progress = new Progress(process.stderr.isTTY ? process.stderr : null, total);
     if (format === 'csv')
       await sink.line((device !== undefined ? CSV_COLUMNS.slice(1) : CSV_COLUMNS).join(','));
     let n = 0;
-    const inRange = (e: Envelope) => {
-      const t = Date.parse(e.time);
-      return t >= since && t <= until;
-    };
-    if (device !== undefined) {
-      for await (const e of log.events({ device })) {
-        if (signal.aborted) break;
-        n++;
-        if (inRange(e)) await sink.line(format === 'csv' ? csvRow(e).slice(1) : JSON.stringify(e));
-        progress.tick(n);
-      }
-    } else {
-      for await (const { position, event } of log.fleetEvents()) {
-        if (signal.aborted) break;
-        n++;
-        if (inRange(event))
+    // the store reads only what the times can hold (its time index) and filters them exactly
+    const events = store.events(
+      device !== undefined ? { device, since: from, until: to } : { fleet: true, since: from, until: to },
+    );
+    for await (const chunk of events) {
+      if (signal.aborted) break;
+      for (const { position, event } of chunk) {
+        if (device !== undefined)
+          await sink.line(format === 'csv' ? csvRow(event).slice(1) : JSON.stringify(event));
+        else
           await sink.line(format === 'csv' ? csvRow(event, position) : JSON.stringify({ position, event }));
-        progress.tick(n);
+        n++;
       }
+      progress.tick(n);
     }
     // an interrupted export is not a complete one: no file, and not exit code 0
     if (signal.aborted)
@@ -170,7 +164,7 @@ export async function runHubExport(
     progress.done(n);
   } finally {
     await file?.abort();
-    await log.close();
+    await store.close();
   }
   return 0;
 }

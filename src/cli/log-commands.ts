@@ -156,7 +156,7 @@ async function withLog<T>(
   }
 }
 
-function describeReport(device: string, r: VerifyReport): string[] {
+export function describeReport(device: string, r: VerifyReport): string[] {
   const lines = [
     r.ok
       ? `${device}: ok, ${r.events} events, head ${r.head.seq} ${r.head.hash}`

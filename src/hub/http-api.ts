@@ -7,17 +7,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFieldlogError } from '../errors.js';
 import { type Listening, listen } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
-import { deviceState } from '../log/device-state.js';
-import type { EventLog } from '../log/event-log.js';
-import { Projector } from '../log/projection.js';
 import type { DeviceInfo } from '../sync/ingest.js';
+import type { FleetStore } from './fleet-store.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
 
 export interface HubApiOptions {
-  log: EventLog;
-  devices: () => DeviceInfo[];
+  store: FleetStore;
+  devices: () => DeviceInfo[] | Promise<DeviceInfo[]>;
   /** The ingest's fleet-wide totals. */
   metrics: () => Record<string, number>;
   /** Where internal errors are reported (default: one line on stderr). */
@@ -35,15 +33,17 @@ export type HubApi = ((req: IncomingMessage, res: ServerResponse) => void) & {
 const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function createHubApi(opts: HubApiOptions): HubApi {
-  const { log } = opts;
+  const { store } = opts;
   const errors = opts.errors ?? internalErrors();
-  const metrics = createHubMetrics({ log, devices: opts.devices, totals: opts.metrics, errors });
+  const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
 
-  function device(id: string): string {
+  /** A device the store holds, with its durable head. */
+  async function device(id: string): Promise<{ id: string; head: number }> {
     if (!ID_RE.test(id))
       throw badParameter('a device id is 1 to 64 letters, digits, dots, dashes or underscores');
-    if (!log.hasDevice(id)) throw new HttpError(404, 'DEVICE_UNKNOWN', `no events of device ${id}`);
-    return id;
+    const head = (await store.head(id)).seq;
+    if (head === 0) throw new HttpError(404, 'DEVICE_UNKNOWN', `no events of device ${id}`);
+    return { id, head };
   }
 
   async function deviceEvents(id: string, url: URL, res: ServerResponse): Promise<void> {
@@ -51,39 +51,17 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     const fromSeq = q.int('from-seq');
     const toSeq = q.int('to-seq');
     checkRange('from-seq', fromSeq, 'to-seq', toSeq);
-    const sinceMs = q.time('since');
-    const untilMs = q.time('until');
-    if (sinceMs !== undefined && untilMs !== undefined && untilMs < sinceMs)
+    const since = q.time('since');
+    const until = q.time('until');
+    if (since !== undefined && until !== undefined && until < since)
       throw badParameter(
         `until (${q.text('until')}) is before since (${q.text('since')}): the range would be empty`,
       );
-    const limit = q.int('limit');
-    let from = fromSeq ?? 1;
-    let to = toSeq ?? log.head(id).seq;
-    const byTime = sinceMs !== undefined || untilMs !== undefined;
-    const since = sinceMs ?? 0;
-    const until = untilMs ?? Number.POSITIVE_INFINITY;
-    if (byTime) {
-      const bounds = await log.timeBounds({ device: id, since, until: untilMs });
-      from = Math.max(from, bounds?.fromSeq ?? Number.POSITIVE_INFINITY);
-      to = Math.min(to, bounds?.toSeq ?? 0);
-    }
-    let left = limit ?? Number.POSITIVE_INFINITY;
-    for await (const chunk of firstReadThenHead(
-      log.eventsJson({ device: id, fromSeq: from, toSeq: to }),
-      res,
-    )) {
+    const events = store.events({ device: id, fromSeq, toSeq, since, until, limit: q.int('limit') });
+    for await (const chunk of firstReadThenHead(events, res)) {
       let text = '';
-      for (const e of chunk) {
-        if (left <= 0) break;
-        if (byTime) {
-          const t = Date.parse(e.json.slice(e.json.indexOf('"time":"') + 8, e.json.indexOf('"time":"') + 32));
-          if (t < since || t > until) continue;
-        }
-        text += `${e.json}\n`;
-        left--;
-      }
-      if (!(await write(res, text)) || left <= 0) break;
+      for (const { event } of chunk) text += `${JSON.stringify(event)}\n`;
+      if (!(await write(res, text))) break;
     }
     res.end();
   }
@@ -93,11 +71,11 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     const from = q.int('from');
     const to = q.int('to');
     checkRange('from', from, 'to', to);
-    let left = q.int('limit') ?? Number.POSITIVE_INFINITY;
-    const events = log.fleetEvents(from ?? 1, to ?? Number.MAX_SAFE_INTEGER);
-    for await (const { position, event } of firstReadThenHead(events, res)) {
-      if (left-- <= 0) break;
-      if (!(await write(res, `${JSON.stringify({ position, event })}\n`))) break;
+    const events = store.events({ fleet: true, from, to, limit: q.int('limit') });
+    for await (const chunk of firstReadThenHead(events, res)) {
+      let text = '';
+      for (const { position, event } of chunk) text += `${JSON.stringify({ position, event })}\n`;
+      if (!(await write(res, text))) break;
     }
     res.end();
   }
@@ -109,11 +87,12 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     const fromQuery = q.int('last-event-id');
     if (fromHeader !== undefined && fromQuery !== undefined && fromHeader !== fromQuery)
       throw badParameter(`Last-Event-ID ${fromHeader} and last-event-id=${fromQuery} disagree: give one`);
-    const lastId = fromHeader ?? fromQuery ?? log.fleetHead;
-    if (lastId > log.fleetHead)
-      throw badParameter(`Last-Event-ID ${lastId} is beyond the fleet's head (${log.fleetHead})`);
+    const head = await store.fleetHead();
+    const lastId = fromHeader ?? fromQuery ?? head;
+    if (lastId > head) throw badParameter(`Last-Event-ID ${lastId} is beyond the fleet's head (${head})`);
     await serveLive(res, lastId, {
-      log,
+      store,
+      head,
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
       onOpen: () => metrics.liveClients.inc(),
@@ -122,15 +101,15 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     });
   }
 
-  async function state(id: string, url: URL, res: ServerResponse): Promise<void> {
+  async function state({ id, head }: { id: string; head: number }, url: URL, res: ServerResponse) {
     const q = new Params(url, ['at', 'at-seq']);
     if (q.has('at') && q.has('at-seq')) throw badParameter('give at or at-seq, not both');
     const at = q.time('at');
     const atSeq = q.int('at-seq');
-    const head = log.head(id).seq;
     if (atSeq !== undefined && atSeq > head)
       throw badParameter(`at-seq ${atSeq} is beyond the head of ${id} (${head})`);
-    const r = await new Projector(log, deviceState, { device: id }).stateAt(
+    const r = await store.stateAt(
+      id,
       at !== undefined ? { time: at } : atSeq !== undefined ? { seq: atSeq } : {},
     );
     json(res, 200, { device: id, asOfSeq: r.seq, state: r.state });
@@ -154,12 +133,12 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET');
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
-      return json(res, 200, { devices: opts.devices() });
+      return json(res, 200, { devices: await opts.devices() });
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
-      return deviceEvents(device(parts[1]!), url, res);
+      return deviceEvents((await device(parts[1]!)).id, url, res);
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'state')
-      return state(device(parts[1]!), url, res);
+      return state(await device(parts[1]!), url, res);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'events') return fleetEvents(url, res);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'live') return live(req, url, res);
     if (parts.length === 1 && parts[0] === 'metrics') return serveMetrics(url, res);

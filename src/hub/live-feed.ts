@@ -5,7 +5,7 @@
 // most its queue and a socket buffer, never the fleet's history.
 import type { ServerResponse } from 'node:http';
 import type { Envelope } from '../log/envelope.js';
-import type { EventLog } from '../log/event-log.js';
+import type { FleetStore } from './fleet-store.js';
 
 /** Default cap on what one live client may have queued: 1 MiB of event text. */
 export const DEFAULT_LIVE_QUEUE_BYTES = 1024 * 1024;
@@ -14,7 +14,9 @@ export const DEFAULT_LIVE_QUEUE_BYTES = 1024 * 1024;
 const WRITE_CHUNK = 16 * 1024;
 
 export interface LiveFeedOptions {
-  log: EventLog;
+  store: FleetStore;
+  /** The fleet head when the client came (the store's; the feed follows it from here). */
+  head: number;
   heartbeatMs: number;
   maxQueuedBytes: number;
   /** A client dropped for falling behind. */
@@ -45,7 +47,7 @@ export async function write(res: ServerResponse, text: string): Promise<boolean>
 
 /** Serve the feed after position `lastId` until the client goes (or is dropped). */
 export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeedOptions): Promise<void> {
-  const { log } = o;
+  const { store } = o;
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
@@ -55,6 +57,8 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
   o.onOpen();
   /** Highest position written or queued: the feed goes on from here. */
   let upTo = lastId;
+  /** The fleet head as the store last told it (by any hub, for a shared store). */
+  let head = o.head;
   const queue: string[] = [];
   let queued = 0;
   /** Caught up: new batches are queued as they come, not read back from the store. */
@@ -81,23 +85,25 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
     rouse();
   };
 
-  const onAppend = (events: Envelope[] | null, first?: number, count = events?.length ?? 0) => {
-    if (first === undefined || gone) return;
-    if (live && events && first === upTo + 1) {
+  const onAppended = (fleetHead: number, batch?: { first: number; events: Envelope[] }) => {
+    head = Math.max(head, fleetHead);
+    if (gone) return;
+    if (live && batch && batch.first === upTo + 1) {
+      const { first, events } = batch;
       let text = '';
       for (let i = 0; i < events.length; i++) text += frame(first + i, events[i]!);
       queue.push(text);
       queued += text.length;
-      upTo = first + count - 1;
+      upTo = first + events.length - 1;
       // behind: more queued than the cap while the socket takes nothing more
       if (queued > o.maxQueuedBytes && res.writableNeedDrain) return drop();
     } else {
-      // a batch the store did not keep (staged before this client came) is read back
+      // a batch the store did not keep (or another hub's) is read back from the store
       live = false;
     }
     rouse();
   };
-  log.on('append', onAppend);
+  const off = store.onAppended(onAppended);
   const beat = setInterval(() => {
     // a heartbeat is only worth sending to a socket with room; a full one is busy anyway
     if (!gone && res.writableLength === 0) res.write(': heartbeat\n\n');
@@ -114,7 +120,7 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
         if (!(await write(res, text))) break;
         continue;
       }
-      if (upTo < log.fleetHead) {
+      if (upTo < head) {
         live = false;
         await catchUp();
         continue;
@@ -127,22 +133,24 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
     }
   } finally {
     clearInterval(beat);
-    log.off('append', onAppend);
+    off();
     o.onClose();
   }
 
   /** Read what the client has not seen from the store, one socket-full at a time. */
   async function catchUp(): Promise<void> {
     let text = '';
-    for await (const { position, event } of log.fleetEvents(upTo + 1, log.fleetHead)) {
-      text += frame(position, event);
-      upTo = position;
-      if (text.length >= WRITE_CHUNK) {
-        const ok = await write(res, text);
-        text = '';
-        if (!ok) {
-          gone = true;
-          return;
+    for await (const chunk of store.events({ fleet: true, from: upTo + 1, to: head })) {
+      for (const { position, event } of chunk) {
+        text += frame(position!, event);
+        upTo = position!;
+        if (text.length >= WRITE_CHUNK) {
+          const ok = await write(res, text);
+          text = '';
+          if (!ok) {
+            gone = true;
+            return;
+          }
         }
       }
     }

@@ -4,13 +4,13 @@
 // clients, dropped clients) are kept here.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { InternalErrors } from '../internal-errors.js';
-import type { EventLog } from '../log/event-log.js';
 import { internalErrorsCounter, mirrorCounter, mirrorGauge, newRegistry } from '../metrics.js';
 import type { DeviceInfo } from '../sync/ingest.js';
+import type { FleetStore } from './fleet-store.js';
 
 export interface HubMetricsSources {
-  log: EventLog;
-  devices: () => DeviceInfo[];
+  store: FleetStore;
+  devices: () => DeviceInfo[] | Promise<DeviceInfo[]>;
   /** The ingest's fleet-wide totals (messages, events, duplicates, forks, rejects, acks). */
   totals: () => Record<string, number>;
   errors: InternalErrors;
@@ -34,8 +34,20 @@ const TOTALS: Record<string, string> = {
 export function createHubMetrics(src: HubMetricsSources): HubMetrics {
   const registry = newRegistry();
   const started = Date.now();
-  const perDevice = (f: (d: DeviceInfo) => number) => () =>
-    src.devices().map((d) => [{ device: d.device }, f(d)] as [{ device: string }, number]);
+  // one read of the devices per scrape, shared by every per-device series (prom-client
+  // collects all metrics of a scrape at once)
+  let scrape: Promise<DeviceInfo[]> | null = null;
+  const devices = () => {
+    if (!scrape) {
+      scrape = Promise.resolve(src.devices());
+      setImmediate(() => {
+        scrape = null;
+      });
+    }
+    return scrape;
+  };
+  const perDevice = (f: (d: DeviceInfo) => number) => async () =>
+    (await devices()).map((d) => [{ device: d.device }, f(d)] as [{ device: string }, number]);
   mirrorGauge(
     registry,
     'fieldlog_hub_device_head_seq',
@@ -66,18 +78,22 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
   );
   mirrorCounter(
     registry,
+    'fieldlog_hub_rewinds_total',
+    'Batches answered with a gap (the device rewinds to what the hub holds and resends), per device.',
+    ['device'],
+    perDevice((d) => d.rewinds),
+  );
+  mirrorCounter(
+    registry,
     'fieldlog_hub_rejects_total',
     'Messages rejected, per device and reason.',
     ['device', 'reason'],
-    () =>
-      src
-        .devices()
-        .flatMap((d) =>
-          Object.entries(d.rejects).map(
-            ([reason, n]) =>
-              [{ device: d.device, reason }, n] as [{ device: string; reason: string }, number],
-          ),
+    async () =>
+      (await devices()).flatMap((d) =>
+        Object.entries(d.rejects).map(
+          ([reason, n]) => [{ device: d.device, reason }, n] as [{ device: string; reason: string }, number],
         ),
+      ),
   );
   for (const [key, help] of Object.entries(TOTALS)) {
     mirrorCounter(registry, `fieldlog_hub_${key}_total`, help, [], () => [[{}, src.totals()[key] ?? 0]]);
@@ -87,7 +103,7 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     'fieldlog_hub_fleet_position',
     'Events stored across the fleet (the fleet head position).',
     [],
-    () => [[{}, src.log.fleetHead]],
+    async () => [[{}, await src.store.fleetHead()]],
   );
   mirrorGauge(registry, 'fieldlog_hub_uptime_seconds', 'Seconds since the hub started.', [], () => [
     [{}, Math.round((Date.now() - started) / 1000)],

@@ -1,13 +1,13 @@
-// The hub's side of replication: every message is validated, every event's hash and link
-// checked (by the log's appendSealed), duplicates dropped, gaps answered, forks kept aside
-// and never merged; an ack goes out only after the durable write. Nothing a device or an
-// attacker publishes can crash the hub or touch what it has stored.
+// The hub's side of replication: every message is validated, then handed to the fleet
+// store (any FleetStore: it verifies every event's hash and link, drops duplicates, answers
+// gaps, keeps forks aside and never merges them); an ack goes out only after the durable
+// write. Nothing a device or an attacker publishes can crash the hub or touch what it has stored.
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { isFieldlogError } from '../errors.js';
+import type { FleetStore, Head } from '../hub/fleet-store.js';
 import type { Envelope } from '../log/envelope.js';
 import { ZERO_HASH } from '../log/envelope.js';
-import type { EventLog } from '../log/event-log.js';
 import {
   type Ack,
   DEFAULT_PREFIX,
@@ -29,6 +29,8 @@ export interface DeviceInfo {
   rejects: Record<string, number>;
   forks: number;
   duplicates: number;
+  /** Batches answered with a gap (the device rewinds and resends). */
+  rewinds: number;
 }
 
 export interface IngestOptions {
@@ -44,6 +46,7 @@ interface Tracked {
   rejects: Record<string, number>;
   forks: number;
   duplicates: number;
+  rewinds: number;
 }
 
 export class Ingest extends EventEmitter {
@@ -57,7 +60,7 @@ export class Ingest extends EventEmitter {
   readonly totals = { messages: 0, events: 0, duplicates: 0, forks: 0, rejects: 0, acks: 0 };
 
   constructor(
-    readonly log: EventLog,
+    readonly store: FleetStore,
     opts: IngestOptions = {},
   ) {
     super();
@@ -90,7 +93,16 @@ export class Ingest extends EventEmitter {
   private track(device: string, fleet: string | null): Tracked {
     let t = this.tracked.get(device);
     if (!t) {
-      t = { fleet, online: false, lastSeen: null, claimedHead: 0, rejects: {}, forks: 0, duplicates: 0 };
+      t = {
+        fleet,
+        online: false,
+        lastSeen: null,
+        claimedHead: 0,
+        rejects: {},
+        forks: 0,
+        duplicates: 0,
+        rewinds: 0,
+      };
       this.tracked.set(device, t);
     }
     if (fleet !== null) t.fleet = fleet;
@@ -122,10 +134,6 @@ export class Ingest extends EventEmitter {
     });
   }
 
-  private head(device: string): { seq: number; hash: string } {
-    return this.log.hasDevice(device) ? this.log.head(device) : { seq: 0, hash: ZERO_HASH };
-  }
-
   private async handle(fleet: string, device: string, channel: string, payload: Buffer): Promise<void> {
     const t = this.track(device, fleet);
     t.lastSeen = this.now();
@@ -137,7 +145,7 @@ export class Ingest extends EventEmitter {
       if (channel === 'hello') {
         t.claimedHead = parseHello(payload).head.seq;
         t.online = true;
-        this.ack(fleet, device, this.head(device));
+        this.ack(fleet, device, await this.store.head(device));
         return;
       }
       await this.ingest(fleet, device, parseEvents(payload, device).events);
@@ -151,86 +159,48 @@ export class Ingest extends EventEmitter {
   }
 
   /**
-   * Events are appended without waiting for the disk, so the next message is checked
-   * while this one is written (the log groups them into one fsync); each ack waits for
-   * its own write. A batch that reaches into what is not yet written waits for it first.
+   * The store decides (stored, duplicate, gap, fork, invalid) without waiting for the disk,
+   * so the next message is checked while this one is written (one group commit for many);
+   * each ack waits for its own write. Every other answer names what the store holds durably.
    */
   private async ingest(fleet: string, device: string, events: Envelope[]): Promise<void> {
     const t = this.track(device, fleet);
-    const first = events[0]!;
-    if (
-      this.log.hasDevice(device) &&
-      first.seq <= this.log.pendingHead(device).seq &&
-      this.log.pendingHead(device).seq > this.log.head(device).seq
-    ) {
-      await this.log.flushed();
-    }
-    const head = this.log.hasDevice(device) ? this.log.pendingHead(device) : { seq: 0, hash: ZERO_HASH };
-    // `head` may hold events not yet on disk: every ack but a write's own says only what is
-    const held = () => this.head(device);
-    const last = events[events.length - 1]!;
-    t.claimedHead = Math.max(t.claimedHead, last.seq);
-    // what the hub already holds must be the same events, or this is a fork
-    const forked: Envelope[] = [];
-    let duplicates = 0;
-    for (const e of events) {
-      if (e.seq > head.seq) break;
-      const stored = await this.log.hashAt(e.seq, device);
-      if (stored === e.hash) duplicates++;
-      else forked.push(e);
-    }
+    t.claimedHead = Math.max(t.claimedHead, events[events.length - 1]!.seq);
+    const r = await this.store.append(device, events);
+    const duplicates = r.kind === 'stored' || r.kind === 'duplicate' ? r.duplicates : 0;
     t.duplicates += duplicates;
     this.totals.duplicates += duplicates;
-    if (forked.length > 0) {
-      for (const e of forked)
-        await this.log.putAside('fork', `${device}/${e.seq}/${e.hash}`, JSON.stringify(e));
-      t.forks += forked.length;
-      this.totals.forks += forked.length;
-      this.emit('fork', { device, seqs: forked.map((e) => e.seq) });
-      this.ack(fleet, device, held(), 'fork', `seq ${forked[0]!.seq} differs from the stored event`);
-      return;
-    }
-    const fresh = events.filter((e) => e.seq > head.seq);
-    if (fresh.length === 0) {
-      this.ack(fleet, device, held());
-      return;
-    }
-    if (fresh[0]!.seq !== head.seq + 1) {
-      this.ack(fleet, device, held(), 'gap', `expected seq ${head.seq + 1}, got ${fresh[0]!.seq}`);
-      return;
-    }
-    let written: Promise<unknown>;
-    try {
-      written = this.log.appendSealed(fresh);
-      // appendSealed checks synchronously; a refusal rejects at once, before anything is staged
-      await Promise.race([written, Promise.resolve()]);
-    } catch (err) {
-      if (isFieldlogError(err, 'EVENT_INVALID') || isFieldlogError(err, 'CHAIN_BROKEN')) {
-        this.reject(device, 'invalid-event', err.message);
-        this.ack(fleet, device, held(), 'invalid', err.message.slice(0, 500));
+    switch (r.kind) {
+      case 'stored':
+        this.afterWrite(r.written, fleet, device, r.from, r.to);
         return;
-      }
-      throw err;
+      case 'duplicate':
+        this.ack(fleet, device, r.head);
+        return;
+      case 'gap':
+        // the device rewinds to what the hub holds: counted, a storm of them means trouble
+        t.rewinds++;
+        this.ack(fleet, device, r.head, 'gap', `expected seq ${r.expected}, got ${r.got}`);
+        return;
+      case 'fork':
+        t.forks += r.seqs.length;
+        this.totals.forks += r.seqs.length;
+        this.emit('fork', { device, seqs: r.seqs });
+        this.ack(fleet, device, r.head, 'fork', `seq ${r.seqs[0]} differs from the stored event`);
+        return;
+      case 'invalid':
+        this.reject(device, 'invalid-event', r.message);
+        this.ack(fleet, device, r.head, 'invalid', r.message.slice(0, 500));
+        return;
     }
-    // a device's first events create its stream: let that finish before the next message
-    if (head.seq === 0) await written.catch(() => {});
-    // what is needed once the write is done, and nothing more: the batch itself is not kept
-    // (an EventRedacted's purge is part of the same atomic write: see LogStore.stagePurges)
-    this.afterWrite(written, fleet, device, fresh[0]!.seq, { seq: last.seq, hash: last.hash });
   }
 
-  private afterWrite(
-    written: Promise<unknown>,
-    fleet: string,
-    device: string,
-    from: number,
-    upTo: { seq: number; hash: string },
-  ): void {
+  private afterWrite(written: Promise<Head>, fleet: string, device: string, from: number, to: number): void {
     void written.then(
-      () => {
-        this.totals.events += upTo.seq - from + 1;
-        this.emit('stored', { device, from, to: upTo.seq });
-        this.ack(fleet, device, upTo);
+      (head) => {
+        this.totals.events += to - from + 1;
+        this.emit('stored', { device, from, to });
+        this.ack(fleet, device, head);
       },
       (err: unknown) => this.emit('error', err),
     );
@@ -241,7 +211,7 @@ export class Ingest extends EventEmitter {
   private ack(
     fleet: string,
     device: string,
-    head: { seq: number; hash: string },
+    head: Head,
     error?: NonNullable<Ack['error']>,
     detail?: string,
   ): void {
@@ -261,11 +231,13 @@ export class Ingest extends EventEmitter {
     );
   }
 
-  devices(): DeviceInfo[] {
-    const names = new Set([...this.log.deviceNames(), ...this.tracked.keys()]);
+  /** Every device the store holds or the hub has heard from, sorted by id. */
+  async devices(): Promise<DeviceInfo[]> {
+    const heads = new Map((await this.store.heads()).map((h) => [h.device, h.head]));
+    const names = new Set([...heads.keys(), ...this.tracked.keys()]);
     return [...names].sort().map((device) => {
       const t = this.tracked.get(device);
-      const head = this.head(device);
+      const head = heads.get(device) ?? { seq: 0, hash: ZERO_HASH };
       return {
         device,
         fleet: t?.fleet ?? null,
@@ -276,6 +248,7 @@ export class Ingest extends EventEmitter {
         rejects: { ...(t?.rejects ?? {}) },
         forks: t?.forks ?? 0,
         duplicates: t?.duplicates ?? 0,
+        rewinds: t?.rewinds ?? 0,
       };
     });
   }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHubApi, type HubApiOptions, listenHubApi } from '../../src/hub/http-api.js';
+import { fleetStoreOver } from '../../src/hub/leveldb-fleet-store.js';
 import { internalErrors } from '../../src/internal-errors.js';
 import type { Envelope } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
@@ -38,12 +39,18 @@ function devices(): ReturnType<HubApiOptions['devices']> {
     rejects: { 'malformed-events': 2 },
     forks: 0,
     duplicates: 0,
+    rewinds: 0,
   }));
 }
 
 /** A second API on the same store, with its own options and server. */
 async function otherApi(extra: Partial<HubApiOptions>) {
-  const api = createHubApi({ log: hub, devices, metrics: () => ({ messages: 7, rejects: 2 }), ...extra });
+  const api = createHubApi({
+    store: fleetStoreOver(hub),
+    devices,
+    metrics: () => ({ messages: 7, rejects: 2 }),
+    ...extra,
+  });
   const srv = await listenHubApi(api, 0);
   return { api, srv, url: `http://127.0.0.1:${srv.port}` };
 }
@@ -111,7 +118,7 @@ beforeAll(async () => {
   await copy(devA);
   await devB.close();
   const handler = createHubApi({
-    log: hub,
+    store: fleetStoreOver(hub),
     devices,
     metrics: () => ({ messages: 7, rejects: 2 }),
     heartbeatMs: 60_000,
@@ -357,9 +364,9 @@ describe('hub HTTP API', () => {
     const { url, srv } = await otherApi({
       errors: internalErrors({ write: (l) => lines.push(l), debug: false }),
     });
-    const eventsJson = hub.eventsJson;
+    const events = hub.events;
     // biome-ignore lint/correctness/useYield: a read that fails before its first record
-    hub.eventsJson = async function* () {
+    hub.events = async function* () {
       throw new Error('read failed: EIO');
     };
     try {
@@ -367,7 +374,7 @@ describe('hub HTTP API', () => {
       expect(res.status).toBe(500);
       expect((await res.json()).error.code).toBe('INTERNAL');
     } finally {
-      hub.eventsJson = eventsJson;
+      hub.events = events;
     }
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/internal error in http: read failed: EIO$/);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type EmbeddedBroker, startBroker } from '../../src/hub/broker.js';
+import { fleetStoreOver } from '../../src/hub/leveldb-fleet-store.js';
 import { digestOf, type Envelope, hashOf, ZERO_HASH } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { Ingest } from '../../src/sync/ingest.js';
@@ -30,7 +31,7 @@ async function broker(): Promise<EmbeddedBroker> {
 async function hub(url: string) {
   const log = await EventLog.open(join(root, `hub-${n++}`), { create: true, fleet: true });
   const client = await mqtt.connectAsync(url, { protocolVersion: 4 });
-  const ingest = new Ingest(log);
+  const ingest = new Ingest(fleetStoreOver(log));
   await ingest.attach(client);
   cleanups.push(async () => {
     ingest.detach();
@@ -128,7 +129,7 @@ describe('hub ingest of outside JSON', () => {
     );
     await expect.poll(() => h.ingest.totals.rejects).toBe(7);
     await h.ingest.idle();
-    expect(h.ingest.devices()[0]!.rejects).toEqual({ 'malformed-events': 6, 'malformed-hello': 1 });
+    expect((await h.ingest.devices())[0]!.rejects).toEqual({ 'malformed-events': 6, 'malformed-hello': 1 });
 
     // a known type whose payload does not fit: an invalid event, answered with `invalid`
     const before = acks.length;
@@ -141,7 +142,7 @@ describe('hub ingest of outside JSON', () => {
       error: 'invalid',
       detail: expect.stringContaining('data.source'),
     });
-    expect(h.ingest.devices()[0]!.rejects).toMatchObject({ 'invalid-event': 1 });
+    expect((await h.ingest.devices())[0]!.rejects).toMatchObject({ 'invalid-event': 1 });
 
     // nothing of it was stored, and the real event 11 still goes in
     expect(h.log.head('pi-j')).toEqual(held);
@@ -186,7 +187,7 @@ describe('hub ingest of outside JSON', () => {
       error: 'invalid',
       detail: expect.stringContaining('16384'),
     });
-    expect(h.ingest.devices()[0]!.rejects).toEqual({ 'invalid-event': 2 });
+    expect((await h.ingest.devices())[0]!.rejects).toEqual({ 'invalid-event': 2 });
 
     // the store is unharmed: the real event 4 goes in, and one of exactly 16384 bytes too
     const exact = resealed(events[3]!, { type: 'NoteAdded', data: { text: `${'x'.repeat(fill - 2)}é` } });

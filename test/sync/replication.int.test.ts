@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type EmbeddedBroker, startBroker } from '../../src/hub/broker.js';
+import { fleetStoreOver } from '../../src/hub/leveldb-fleet-store.js';
 import { ZERO_HASH } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { Ingest } from '../../src/sync/ingest.js';
@@ -48,7 +49,7 @@ async function deviceLog(device: string, count: number): Promise<EventLog> {
 async function hub(url: string, dir = join(root, `hub-${n++}`)) {
   const log = await EventLog.open(dir, { create: true, fleet: true });
   const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 100 });
-  const ingest = new Ingest(log);
+  const ingest = new Ingest(fleetStoreOver(log));
   client.on('connect', () => void ingest.attach(client));
   await ingest.attach(client);
   let closing: Promise<void> | undefined;
@@ -129,7 +130,7 @@ describe('replication over MQTT', () => {
     await caughtUp(dev, h.log);
     expect((await h.log.get(5001, 'pi-a'))?.data).toEqual({ text: 'live' });
     await expect.poll(() => r.status()).toMatchObject({ connected: true, acked: 5001, backlog: 0 });
-    expect(h.ingest.devices()).toEqual([
+    expect(await h.ingest.devices()).toEqual([
       expect.objectContaining({ device: 'pi-a', fleet: 'north', online: true, lag: 0 }),
     ]);
   });
@@ -237,7 +238,7 @@ describe('replication over MQTT', () => {
       '30',
     ]);
     await caughtUp(dev, h.log);
-    expect(h.ingest.devices()[0]).toMatchObject({ forks: 0, duplicates: 10 + 16 });
+    expect((await h.ingest.devices())[0]).toMatchObject({ forks: 0, duplicates: 10 + 16 });
   });
 
   it('resends from exactly where the hub says, whatever the device had read ahead', async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, expect, it } from 'vitest';
 import { startBroker } from '../../src/hub/broker.js';
+import { fleetStoreOver } from '../../src/hub/leveldb-fleet-store.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { Ingest } from '../../src/sync/ingest.js';
 import { Replicator } from '../../src/sync/replicator.js';
@@ -18,7 +19,7 @@ it('reports a failed read of its own log as an internal error, then sends everyt
   const broker = await startBroker({ port: 0 });
   const hubLog = await EventLog.open(join(root, 'hub'), { create: true, fleet: true });
   const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
-  const ingest = new Ingest(hubLog);
+  const ingest = new Ingest(fleetStoreOver(hubLog));
   await ingest.attach(client);
   const dev = await EventLog.open(join(root, 'dev'), { device: 'pi-r', create: true, sync: false });
   await dev.appendMany(
