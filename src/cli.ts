@@ -40,6 +40,12 @@ async function main(argv: string[]): Promise<number> {
           return await (await import('./cli/hub-export.js')).runHubExport(rest.slice(1), out, abort.signal);
         return await (await import('./cli/hub-command.js')).runHub(rest, out, abort.signal);
       case 'sim':
+        if (rest[0] === 'fleet')
+          return await (await import('../firmware-sim/fleet-command.js')).runSimFleet(
+            rest.slice(1),
+            out,
+            abort.signal,
+          );
         return await (await import('../firmware-sim/sim-command.js')).runSim(rest, out, abort.signal);
       case undefined:
         process.stdout.write(`${await help([])}\n`);

@@ -1,5 +1,6 @@
 // Every command's flag table, in the order `fieldlog help` lists them: the one list that
 // the help text, `fieldlog help COMMAND` and the README test read.
+import { SIM_FLEET } from '../../firmware-sim/fleet-command.js';
 import { SIM } from '../../firmware-sim/sim-command.js';
 import { type CommandSpec, synopsis } from './args.js';
 import { DEMO } from './demo-command.js';
@@ -16,6 +17,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   HUB_EXPORT,
   HUB_VERIFY,
   SIM,
+  SIM_FLEET,
   ...LOG_COMMANDS,
 ];
 

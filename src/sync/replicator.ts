@@ -22,6 +22,12 @@ export interface ReplicatorOptions {
   batchEvents?: number;
   batchBytes?: number;
   window?: number;
+  /**
+   * Events read from the log ahead of sending, at most (default: up to the head). A process
+   * running many replicators (the simulated fleet) bounds its memory with it: a reader holds
+   * the JSON of every event it has read ahead.
+   */
+  readAhead?: number;
   ackTimeoutMs?: number;
   backoff?: { initialMs: number; maxMs: number; jitter: number };
   timers?: ReplicatorTimers;
@@ -84,6 +90,7 @@ export class Replicator extends EventEmitter {
       // under 128 KiB: V8 builds and parses larger strings several times slower per byte
       batchBytes: opts.batchBytes ?? 120 * 1024,
       window: opts.window ?? 64,
+      readAhead: opts.readAhead ?? Number.POSITIVE_INFINITY,
       ackTimeoutMs: opts.ackTimeoutMs ?? 10_000,
       backoff: opts.backoff ?? { initialMs: 500, maxMs: 60_000, jitter: 0.2 },
       timers: opts.timers ?? systemTimers,
@@ -332,7 +339,10 @@ export class Replicator extends EventEmitter {
       if (this.aheadAt >= this.ahead.length) {
         // a reader from an earlier call stops at the head it was opened with: then open anew
         const opened = this.reader === null;
-        this.reader ??= this.log.eventsJson({ fromSeq: this.readNext, toSeq: head });
+        this.reader ??= this.log.eventsJson({
+          fromSeq: this.readNext,
+          toSeq: Math.min(head, this.readNext + this.o.readAhead - 1),
+        });
         const r = await this.reader.next();
         this.ahead = r.done ? [] : r.value;
         this.aheadAt = 0;
