@@ -7,8 +7,15 @@ import { fail } from '../../errors.js';
 import { type DeviceState, deviceState } from '../../log/device-state.js';
 import { canonicalHeader, type Envelope, type EventMeta, sha256hex, ZERO_HASH } from '../../log/envelope.js';
 import type { FoldEvent } from '../../log/event-log.js';
-import { ChainVerifier, redactionTarget, type VerifyReport } from '../../log/verify.js';
-import type { AsOfQuery, DeviceQuery, FleetQuery, QuarantinedEvent, StoredEvent } from '../fleet-store.js';
+import { ChainVerifier, redactionTarget } from '../../log/verify.js';
+import type {
+  AsOfQuery,
+  DeviceQuery,
+  FleetQuery,
+  QuarantinedEvent,
+  StoredEvent,
+  VerifiedChain,
+} from '../fleet-store.js';
 
 /** Events per read. */
 export const CHUNK = 1000;
@@ -185,14 +192,14 @@ export async function stateAt(
 }
 
 /** Check every stored chain (or one device's) from the stored columns, as `log verify` does. */
-export async function verify(pool: pg.Pool, device?: string): Promise<VerifyReport[]> {
+export async function verify(pool: pg.Pool, device?: string): Promise<VerifiedChain[]> {
   const devices =
     device === undefined
       ? (
           await pool.query<{ device: string }>('SELECT device FROM devices WHERE seq > 0 ORDER BY device')
         ).rows.map((r) => r.device)
       : [device];
-  const reports: VerifyReport[] = [];
+  const reports: VerifiedChain[] = [];
   for (const d of devices) {
     const v = new ChainVerifier({ device: d });
     let head = { seq: 0, hash: ZERO_HASH };
@@ -241,7 +248,7 @@ export async function verify(pool: pg.Pool, device?: string): Promise<VerifyRepo
       from = Number(r.rows[r.rows.length - 1]!.seq);
     }
     const errors = v.finish();
-    reports.push({ ok: errors.length === 0, events: v.events, head, errors });
+    reports.push({ device: d, ok: errors.length === 0, events: v.events, head, errors });
   }
   return reports;
 }
