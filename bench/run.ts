@@ -3,6 +3,7 @@
 import { benchConsole } from './console.bench.js';
 import { benchIJson } from './ijson.bench.js';
 import { benchLog } from './log.bench.js';
+import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
@@ -15,6 +16,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   sync: benchSync,
   ijson: benchIJson,
   console: benchConsole,
+  pg: benchPg,
 };
 
 const args = process.argv.slice(2);
