@@ -86,6 +86,16 @@ describe('PostgreSQL fleet store: migrations', () => {
     expect(SCHEMA_VERSION).toBe(2);
   });
 
+  it('refuses a database it cannot reach in one line, STORE_UNAVAILABLE, without the password', async () => {
+    const url = `postgres://someone:secret@${encodeURIComponent('/nonexistent-socket-dir')}/fieldlog`;
+    const err = await openPgFleetStore(url, { create: true }).catch(
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(err.message).not.toContain('secret');
+    expect(err.message).not.toContain('\n');
+  });
+
   it('upgrades from the previous version, keeping the data', async () => {
     const url = await freshDb();
     const old = await openPgFleetStore(url, { create: true, schemaVersion: 1 });
@@ -186,7 +196,8 @@ describe('PostgreSQL fleet store: several hubs', () => {
 
   it('stores one copy when two hubs get the same batch at once (one stored, one duplicate)', async () => {
     const url = await freshDb();
-    const [a, b] = await Promise.all([openPgFleetStore(url, { create: true }), openPgFleetStore(url, {})]);
+    const a = await openPgFleetStore(url, { create: true });
+    const b = await openPgFleetStore(url, {});
     try {
       const log = await sealed('twin', 20);
       await stored(await a.append('twin', log.slice(0, 10)));
@@ -254,6 +265,8 @@ describe('PostgreSQL fleet store: failures', () => {
       const pending = store.append('cut', log.slice(5));
       let pid: number | undefined;
       while (pid === undefined) {
+        // pg_stat_activity is read once per transaction: clear that snapshot on each look
+        await admin.query('SELECT pg_stat_clear_snapshot()');
         const r = await admin.query<{ pid: number }>(
           "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND pid <> pg_backend_pid()",
         );
@@ -273,6 +286,38 @@ describe('PostgreSQL fleet store: failures', () => {
     }
   });
 
+  it('answers stored before COMMIT but rejects written when the transaction dies after the decision', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const log = await sealed('late', 10);
+      await stored(await store.append('late', log.slice(0, 5)));
+      // the next append decides, then stops at its insert into batches, which this lock holds back
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
+      const outcome = await store.append('late', log.slice(5));
+      expect(outcome).toMatchObject({ kind: 'stored', from: 6, to: 10 });
+      let pid: number | undefined;
+      while (pid === undefined) {
+        await admin.query('SELECT pg_stat_clear_snapshot()');
+        const r = await admin.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO batches%' AND pid <> pg_backend_pid()",
+        );
+        pid = r.rows[0]?.pid;
+      }
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await admin.query('ROLLBACK');
+      if (outcome.kind === 'stored') await expect(outcome.written).rejects.toThrow();
+      expect(await store.head('late')).toEqual({ seq: 5, hash: log[4]!.hash });
+      expect(await store.fleetHead()).toBe(5);
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  });
+
   it('survives a PostgreSQL restart: appends fail while it is down, then resume', async () => {
     const url = await freshDb();
     const store = await openPgFleetStore(url, { create: true });
@@ -286,6 +331,15 @@ describe('PostgreSQL fleet store: failures', () => {
       await stored(outcome);
       expect(await store.head('rs')).toEqual({ seq: 10, hash: log[9]!.hash });
       expect(await store.fleetHead()).toBe(10);
+      // its listening connection came back too: it hears what another hub appends
+      const heard = new Promise<number>((resolve) => store.onAppended((head) => head >= 13 && resolve(head)));
+      const other = await openPgFleetStore(url, {});
+      try {
+        await stored(await other.append('rs2', await sealed('rs2', 3)));
+        expect(await heard).toBe(13);
+      } finally {
+        await other.close();
+      }
     } finally {
       await store.close();
     }
@@ -335,6 +389,28 @@ describe('PostgreSQL fleet store: what is stored', () => {
       expect(report).toMatchObject({ ok: true, events: 961 });
       expect(await store.sizeBytes()).toBeGreaterThan(0);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('creates a new month without waiting for transactions that are writing events', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const writer = new pg.Client({ connectionString: url });
+    await writer.connect();
+    try {
+      await stored(await store.append('m1', await sealed('m1', 2, Date.parse('2026-11-30T00:00:00.000Z'))));
+      // another hub's transaction, in the middle of writing events
+      await writer.query('BEGIN');
+      await writer.query('LOCK TABLE events IN ROW EXCLUSIVE MODE');
+      await stored(await store.append('m2', await sealed('m2', 2, Date.parse('2027-01-15T00:00:00.000Z'))));
+      await writer.query('COMMIT');
+      expect((await all(store, { device: 'm2' })).map((e) => e.event.time.slice(0, 7))).toEqual([
+        '2027-01',
+        '2027-01',
+      ]);
+    } finally {
+      await writer.end();
       await store.close();
     }
   });

@@ -43,11 +43,19 @@ export interface AppenderDeps {
   waitForHead(device: string, seq: number, ms: number): Promise<void>;
   /** How long a batch beyond the head waits for its predecessor from another hub. */
   gapWaitMs: number;
+  /** Transactions in flight at once. */
+  concurrency: number;
 }
+
+/** A group takes no more batches once it holds this many events. */
+const GROUP_EVENTS = 20_000;
 
 export class Appender {
   private queue: Job[] = [];
   private scheduled = false;
+  private inflight = 0;
+  /** Devices with a job in a transaction now: their next job waits for the next group. */
+  private readonly busy = new Set<string>();
 
   constructor(private readonly deps: AppenderDeps) {}
 
@@ -61,25 +69,39 @@ export class Appender {
 
   private enqueue(job: Job): void {
     this.queue.push(job);
-    if (this.scheduled) return;
+    this.schedule();
+  }
+
+  /**
+   * Start a group at the end of this turn, unless enough transactions are in flight: then
+   * what arrives meanwhile waits and goes, all of it, into the next one (group commit).
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inflight >= this.deps.concurrency || this.queue.length === 0) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      // one job per device per transaction: a second one goes to the next group
       const group: Job[] = [];
       const rest: Job[] = [];
-      const seen = new Set<string>();
+      let events = 0;
       for (const j of this.queue) {
-        if (seen.has(j.device)) rest.push(j);
+        // one job per device per transaction, and none while its previous one is in flight
+        if (this.busy.has(j.device) || events >= GROUP_EVENTS) rest.push(j);
         else {
-          seen.add(j.device);
+          this.busy.add(j.device);
           group.push(j);
+          events += j.events.length;
         }
       }
-      this.queue = [];
+      this.queue = rest;
+      if (group.length === 0) return;
+      this.inflight++;
       void this.commit(group).finally(() => {
-        for (const j of rest) this.enqueue(j);
+        this.inflight--;
+        for (const j of group) this.busy.delete(j.device);
+        this.schedule();
       });
+      this.schedule();
     });
   }
 
@@ -89,13 +111,14 @@ export class Appender {
     const waits: { job: Job; seq: number }[] = [];
     const writes: Write[] = [];
     let client: pg.PoolClient | null = null;
+    const commit = deferred();
+    const positioned = commit.promise.then(() => this.deps.sequence());
+    positioned.catch(() => {}); // observed through each batch's `written`
     try {
       const months = new Set<string>();
       for (const j of group)
-        for (const e of j.events) {
-          const ms = Date.parse(e.time);
-          if (Number.isFinite(ms) && ms >= 0) months.add(monthOf(ms));
-        }
+        for (let i = 0; i < j.events.length; i++)
+          if (j.checked[i]!.problem === undefined) months.add(monthOf(Date.parse(j.events[i]!.time)));
       await this.deps.partitions.ensure(months);
       client = await this.deps.pool.connect();
       await client.query('BEGIN');
@@ -159,31 +182,36 @@ export class Appender {
           ],
         );
       }
+      // a stored batch is answered now, its `written` once committed and positioned: the
+      // device's next batch is parsed and hashed while this one commits
+      for (const w of writes) {
+        const last = w.fresh[w.fresh.length - 1]!;
+        const head = { seq: last.seq, hash: last.hash };
+        const written = positioned.then(() => head);
+        // a caller that looks at `written` only later must not count as an unhandled rejection
+        written.catch(() => {});
+        w.job.resolve({
+          kind: 'stored',
+          from: w.fresh[0]!.seq,
+          to: last.seq,
+          duplicates: w.duplicates,
+          written,
+        });
+      }
       if (writes.length > 0) await this.write(client, writes);
       await client.query('COMMIT');
+      commit.resolve();
     } catch (err) {
+      commit.reject(err);
       if (client) await client.query('ROLLBACK').catch(() => {});
       client?.release(err instanceof Error ? err : true);
       client = null;
-      for (const j of group) j.reject(err);
+      for (const j of group) j.reject(err); // no-op for a batch already answered: its `written` rejects
       return;
     } finally {
       client?.release();
     }
-    // only now is anything answered: every answer's head is committed
-    const positioned = writes.length > 0 ? this.deps.sequence() : Promise.resolve();
-    for (const w of writes) {
-      const last = w.fresh[w.fresh.length - 1]!;
-      const head = { seq: last.seq, hash: last.hash };
-      const written = positioned.then(() => head);
-      answers.set(w.job, {
-        kind: 'stored',
-        from: w.fresh[0]!.seq,
-        to: last.seq,
-        duplicates: w.duplicates,
-        written,
-      });
-    }
+    // every other answer only now: its head and any quarantined fork are committed
     for (const [job, answer] of answers) job.resolve(answer);
     for (const { job, seq } of waits) {
       // the predecessor may be committing on another hub: wait for its head, then try again
@@ -284,6 +312,17 @@ export class Appender {
       heads.map((e) => `${e.seq} ${e.device}`),
     ]);
   }
+}
+
+/** A promise and the functions that settle it (Node 20 has no Promise.withResolvers before 22). */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/;

@@ -19,6 +19,9 @@ function bounds(month: string): [string, string] {
   return [`${pad(`${y}-${month.slice(4)}`)}-01 00:00:00+00`, `${pad(next)}-01 00:00:00+00`];
 }
 
+const ATTACHED =
+  "SELECT substr(c.relname, 8) AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass";
+
 export class Partitions {
   private readonly known = new Set<string>();
 
@@ -30,22 +33,28 @@ export class Partitions {
     if (missing.length === 0) return;
     const client = await this.pool.connect();
     try {
-      const found = await client.query<{ m: string }>(
-        "SELECT substr(c.relname, 8) AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass",
-      );
+      const found = await client.query<{ m: string }>(ATTACHED);
       for (const r of found.rows) this.known.add(r.m);
       const todo = missing.filter((m) => !this.known.has(m));
       if (todo.length === 0) return;
       await client.query('BEGIN');
       try {
         await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK.partitions]);
+        const attached = new Set((await client.query<{ m: string }>(ATTACHED)).rows.map((r) => r.m));
         for (const m of todo) {
+          if (attached.has(m)) continue;
           const [from, to] = bounds(m);
+          // built apart, then attached: ATTACH takes a lock on events that appends do not
+          // wait for (CREATE TABLE … PARTITION OF would lock out every reader and writer)
           await client.query(
-            `CREATE TABLE IF NOT EXISTS events_${m} PARTITION OF events FOR VALUES FROM ('${from}') TO ('${to}')`,
+            `CREATE TABLE events_${m} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
           );
           await client.query(
-            `CREATE UNIQUE INDEX IF NOT EXISTS events_${m}_device_seq ON events_${m} (device, seq)`,
+            `ALTER TABLE events_${m} ADD CONSTRAINT events_${m}_range CHECK (time >= '${from}' AND time < '${to}')`,
+          );
+          await client.query(`CREATE UNIQUE INDEX events_${m}_device_seq ON events_${m} (device, seq)`);
+          await client.query(
+            `ALTER TABLE events ATTACH PARTITION events_${m} FOR VALUES FROM ('${from}') TO ('${to}')`,
           );
         }
         await client.query('COMMIT');

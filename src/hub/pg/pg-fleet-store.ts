@@ -48,7 +48,8 @@ function unavailable(location: string, err: unknown): Error {
 
 export async function openPgFleetStore(url: string, opts: PgStoreOptions = {}): Promise<FleetStore> {
   const location = redactUrl(url);
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  const poolSize = Math.max(3, opts.poolSize ?? 10);
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // a connection cut while idle (PostgreSQL restarted) must not crash the hub: the next
   // query takes a new one
   pool.on('error', () => {});
@@ -75,7 +76,7 @@ export async function openPgFleetStore(url: string, opts: PgStoreOptions = {}): 
     await pool.end().catch(() => {});
     throw unavailable(location, err);
   }
-  const store = new PgFleetStore(url, location, pool, opts.gapWaitMs ?? GAP_WAIT_MS);
+  const store = new PgFleetStore(url, location, pool, opts.gapWaitMs ?? GAP_WAIT_MS, poolSize);
   try {
     await store.start();
   } catch (err) {
@@ -104,6 +105,7 @@ class PgFleetStore implements FleetStore {
     readonly location: string,
     private readonly pool: pg.Pool,
     gapWaitMs: number,
+    poolSize: number,
   ) {
     this.sequencer = new Sequencer(pool, (head) => this.moved(head));
     this.appender = new Appender({
@@ -112,6 +114,8 @@ class PgFleetStore implements FleetStore {
       sequence: () => this.sequencer.sequence(),
       waitForHead: (device, seq, ms) => this.waitForHead(device, seq, ms),
       gapWaitMs,
+      // leave connections for reads and the sequencer
+      concurrency: Math.max(1, poolSize - 2),
     });
   }
 

@@ -193,12 +193,12 @@ export async function stateAt(
 
 /** Check every stored chain (or one device's) from the stored columns, as `log verify` does. */
 export async function verify(pool: pg.Pool, device?: string): Promise<VerifiedChain[]> {
-  const devices =
-    device === undefined
-      ? (
-          await pool.query<{ device: string }>('SELECT device FROM devices WHERE seq > 0 ORDER BY device')
-        ).rows.map((r) => r.device)
-      : [device];
+  const devices = (
+    await pool.query<{ device: string }>(
+      'SELECT device FROM devices WHERE seq > 0 AND ($1::text IS NULL OR device = $1) ORDER BY device COLLATE "C"',
+      [device ?? null],
+    )
+  ).rows.map((r) => r.device);
   const reports: VerifiedChain[] = [];
   for (const d of devices) {
     const v = new ChainVerifier({ device: d });
