@@ -113,6 +113,9 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
     rouse();
   });
   try {
+    // what was appended between the caller's read of the head and this subscription is read
+    // back now, not when the next batch comes
+    head = Math.max(head, await store.fleetHead());
     while (!gone) {
       const text = queue.shift();
       if (text !== undefined) {

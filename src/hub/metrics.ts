@@ -105,6 +105,16 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     [],
     async () => [[{}, await src.store.fleetHead()]],
   );
+  mirrorGauge(
+    registry,
+    'fieldlog_hub_store_bytes',
+    "Bytes the fleet store takes (a LevelDB store's folder; absent when the store cannot tell cheaply).",
+    [],
+    async () => {
+      const size = await src.store.sizeBytes();
+      return size === undefined ? [] : [[{}, size]];
+    },
+  );
   mirrorGauge(registry, 'fieldlog_hub_uptime_seconds', 'Seconds since the hub started.', [], () => [
     [{}, Math.round((Date.now() - started) / 1000)],
   ]);

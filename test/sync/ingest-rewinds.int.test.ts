@@ -76,5 +76,7 @@ describe('hub ingest: rewinds', () => {
     expect(metrics).toMatch(/^fieldlog_hub_rewinds_total\{device="pi-g"\} 2$/m);
     expect(metrics).toMatch(/^fieldlog_hub_device_head_seq\{device="pi-g"\} 9$/m);
     expect(metrics).toMatch(/^fieldlog_hub_fleet_position 9$/m);
+    const bytes = Number(/^fieldlog_hub_store_bytes (\d+)$/m.exec(metrics)?.[1]);
+    expect(bytes).toBeGreaterThan(0);
   });
 });
