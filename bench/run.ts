@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick] [-- NAME...]`: runs the benchmarks, prints figures with their
 // same-run baselines and ratios, and writes them to bench/results/NAME.json.
 import { benchConsole } from './console.bench.js';
+import { benchFleet } from './fleet.bench.js';
 import { benchIJson } from './ijson.bench.js';
 import { benchLog } from './log.bench.js';
 import { benchPg } from './pg.bench.js';
@@ -16,6 +17,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   sync: benchSync,
   ijson: benchIJson,
   console: benchConsole,
+  fleet: benchFleet,
   pg: benchPg,
 };
 

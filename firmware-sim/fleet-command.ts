@@ -122,6 +122,10 @@ export async function runSimFleet(
   });
   if (signal.aborted) return 0;
   await sim.start(); // a failed start has closed what it opened
+  const at = sim.stats();
+  err.write(
+    `sim fleet: ${at.devices} devices recording and replicating, ${at.logged.toLocaleString('en-US')} events in their logs, data ${sim.dataDir}\n`,
+  );
   const ticker = showProgress ? progress(sim.stats, err) : null;
   let stopTimer: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve) => {
