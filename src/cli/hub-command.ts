@@ -10,7 +10,7 @@ import { internalErrors } from '../internal-errors.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
 import { type CommandSpec, int, str } from './args.js';
-import { openHubStore, parseWithConfig, storeFlags } from './hub-store.js';
+import { isPgUrl, openHubStore, parseWithConfig, storeFlags } from './hub-store.js';
 import { mqttSecurity } from './mqtt-options.js';
 import type { Output } from './output.js';
 
@@ -58,6 +58,11 @@ export const HUB: CommandSpec = {
       help: "the fleet of the hub's own status topic",
     },
     prefix: { type: 'string', value: 'P', default: DEFAULT_PREFIX, help: 'the MQTT topic prefix' },
+    share: {
+      type: 'string',
+      value: 'GROUP',
+      help: "take events and hello through the broker's shared subscription $share/GROUP/… so that several hubs on one PostgreSQL store split the fleet (needs --mqtt and --store postgres://)",
+    },
     username: { type: 'string', value: 'U', help: "the hub's user name on the broker" },
     password: { type: 'string', value: 'P', help: "the hub's password on the broker" },
     ca: { type: 'string', value: 'FILE', help: "a PEM file of the CA that signed the broker's certificate" },
@@ -119,6 +124,23 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   const fleet = str(p, 'fleet')!;
   if (!isId(fleet)) throw fail('USAGE', `${cmd}: --fleet must match [A-Za-z0-9._-]{1,64}`);
   const prefix = str(p, 'prefix')!;
+  const share = str(p, 'share');
+  if (share !== undefined) {
+    // a group name is one topic level: no '/', '+' or '#'
+    if (!isId(share)) throw fail('USAGE', `${cmd}: --share must match [A-Za-z0-9._-]{1,64}`);
+    // aedes (1.x) has no shared subscriptions: it would deliver nothing to any hub
+    if (external === undefined)
+      throw fail(
+        'USAGE',
+        `${cmd}: --share needs an external broker (--mqtt URL): the embedded one has no shared subscriptions`,
+      );
+    // several hubs cannot open one LevelDB folder: sharing needs a shared store
+    if (!isPgUrl(str(p, 'store')))
+      throw fail(
+        'USAGE',
+        `${cmd}: --share needs a shared store (--store postgres://…), not a LevelDB folder`,
+      );
+  }
   const security = mqttSecurity({
     username: str(p, 'username'),
     password: str(p, 'password'),
@@ -156,7 +178,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       `${new Date().toISOString()} repaired ${r.device} seq ${r.seq}: purged the payload its EventRedacted names (left by an interrupted write)`,
     );
   }
-  const ingest = new Ingest(store, { prefix });
+  const ingest = new Ingest(store, { prefix, ...(share === undefined ? {} : { share }) });
   // one reporter for the hub: a store error in the ingest (the device resends what was
   // not acknowledged) and an unexpected error in the API are one line each, and counted
   const errors = internalErrors();
@@ -197,7 +219,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       errors,
     });
     await out.line(
-      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}`,
+      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}`,
     );
     if (!signal.aborted)
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

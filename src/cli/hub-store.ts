@@ -29,6 +29,11 @@ export function storeFlags(what: string, create: boolean): FlagTable {
 
 const PG_URL = /^postgres(ql)?:\/\//i;
 
+/** Whether `--store` names a PostgreSQL database (a store several hubs can share). */
+export function isPgUrl(store: string | undefined): boolean {
+  return store !== undefined && PG_URL.test(store);
+}
+
 /** What the PostgreSQL store module offers (src/hub/pg/pg-fleet-store.ts). */
 interface PgStoreModule {
   openPgFleetStore(url: string, opts: { create: boolean }): Promise<FleetStore>;

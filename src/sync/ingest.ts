@@ -36,6 +36,12 @@ export interface DeviceInfo {
 export interface IngestOptions {
   prefix?: string;
   now?: () => number;
+  /**
+   * Take events and hello through the broker's shared subscription of this group, so that
+   * several hubs on one store split the fleet; status stays a plain subscription (every hub
+   * sees every device come and go). The broker delivers with the plain topic.
+   */
+  share?: string;
 }
 
 interface Tracked {
@@ -51,6 +57,7 @@ interface Tracked {
 
 export class Ingest extends EventEmitter {
   private readonly prefix: string;
+  private readonly share: string | undefined;
   private readonly now: () => number;
   private readonly tracked = new Map<string, Tracked>();
   private readonly queues = new Map<string, Promise<void>>();
@@ -65,6 +72,7 @@ export class Ingest extends EventEmitter {
   ) {
     super();
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
+    this.share = opts.share;
     this.now = opts.now ?? Date.now;
   }
 
@@ -76,7 +84,10 @@ export class Ingest extends EventEmitter {
       this.client = client;
     }
     const p = this.prefix;
-    await client.subscribeAsync([`${p}/+/+/hello`, `${p}/+/+/events`, `${p}/+/+/status`], { qos: 1 });
+    const shared = this.share === undefined ? '' : `$share/${this.share}/`;
+    await client.subscribeAsync([`${shared}${p}/+/+/hello`, `${shared}${p}/+/+/events`, `${p}/+/+/status`], {
+      qos: 1,
+    });
   }
 
   detach(): void {

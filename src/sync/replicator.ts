@@ -230,6 +230,12 @@ export class Replicator extends EventEmitter {
       if (ack.upTo > head) return this.refuse(`ack up to ${ack.upTo} is beyond the head ${head}`);
       if ((await this.ownHash(ack.upTo)) !== ack.hash)
         return this.refuse(`ack hash at ${ack.upTo} is not this device's`);
+      // Below what a hub already acknowledged in this session: a late ack. Several hubs
+      // sharing the fleet ack consecutive batches of one device, and their acks may cross on
+      // the way; resending from it would send again what is held. A hub that really holds
+      // less (restored from an older copy) answers the next batch with a gap, and every
+      // reconnect starts from the hello's answer.
+      if (!ack.error && ack.upTo < this.acked) return;
       this.clearAckTimer();
       if (ack.error) {
         // the hub holds 1..upTo; resend from there, after a pause for anything but a gap
@@ -246,11 +252,6 @@ export class Replicator extends EventEmitter {
           }, this.o.backoff.initialMs * 4);
           return;
         }
-      } else if (ack.upTo < this.acked) {
-        // the hub holds less than it said before (restored from an older copy): resend
-        this.acked = ack.upTo;
-        this.next = ack.upTo + 1;
-        this.inflight = [];
       } else {
         this.acked = ack.upTo;
         this.inflight = this.inflight.filter((b) => b.to > ack.upTo);
