@@ -41,7 +41,10 @@ async function mosquitto(root: string): Promise<{ url: string; child: ChildProce
   const port = await freePort();
   const conf = join(root, 'mosquitto.conf');
   const user = process.getuid?.() === 0 ? 'user root\n' : '';
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n${user}`);
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n${user}`,
+  );
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   await lineOf(child, 'stderr', /running|listen socket/);
   return { url: `mqtt://127.0.0.1:${port}`, child };
