@@ -34,5 +34,6 @@ for (const name of names.length ? names : Object.keys(suites)) {
   process.stdout.write(`# ${name}${quick ? ' (quick)' : ''}\n`);
   const results = await suites[name]!({ quick });
   printResults(results);
-  if (!quick) saveResults(`${name}.json`, results);
+  // a skipped suite (nothing measured) keeps its last saved figures
+  if (!quick && results.length > 0) saveResults(`${name}.json`, results);
 }
