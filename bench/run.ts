@@ -4,6 +4,7 @@ import { benchConsole } from './console.bench.js';
 import { benchFleet } from './fleet.bench.js';
 import { benchIJson } from './ijson.bench.js';
 import { benchLog } from './log.bench.js';
+import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
@@ -17,6 +18,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   ijson: benchIJson,
   console: benchConsole,
   fleet: benchFleet,
+  pg: benchPg,
 };
 
 const args = process.argv.slice(2);
@@ -32,5 +34,6 @@ for (const name of names.length ? names : Object.keys(suites)) {
   process.stdout.write(`# ${name}${quick ? ' (quick)' : ''}\n`);
   const results = await suites[name]!({ quick });
   printResults(results);
-  if (!quick) saveResults(`${name}.json`, results);
+  // a skipped suite (nothing measured) keeps its last saved figures
+  if (!quick && results.length > 0) saveResults(`${name}.json`, results);
 }
