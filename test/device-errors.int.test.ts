@@ -10,17 +10,17 @@ import { runDemo } from '../src/cli/demo-command.js';
 import { runDevice } from '../src/cli/device-command.js';
 import { memoryOutput } from '../src/cli/output.js';
 import type { SerialBinding } from '../src/device/sources/source.js';
+import { LogDisk } from '../src/log/disk.js';
 import { EventLog } from '../src/log/event-log.js';
-import { LogStore } from '../src/log/store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-errors-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Make every disk write of the logs in folders ending in `suffix` fail from now on (EIO). */
 function failWrites(suffix: string): () => void {
-  const proto = LogStore.prototype as unknown as { write(ops: unknown[]): Promise<void> };
+  const proto = LogDisk.prototype;
   const write = proto.write;
-  proto.write = function (this: LogStore, ops: unknown[]) {
+  proto.write = function (this: LogDisk, ops) {
     if (this.location?.endsWith(suffix)) return Promise.reject(new Error('EIO: i/o error, write'));
     return write.call(this, ops);
   };

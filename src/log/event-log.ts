@@ -1,51 +1,96 @@
 // The append-only event log: one LevelDB (or any abstract-level store) holding one
 // stream per device. Appends from many callers are grouped into one batch per turn and
 // resolve only once that batch is written; the chain, seqs and the time index are kept
-// by the log itself, never by its callers. The store (writing) is in store.ts, the reads
-// in reads.ts; this adds opening, snapshots and verify.
+// by the log itself, never by its callers. This is the facade its users meet; the work is
+// done by parts it composes, each behind a small interface: the disk (disk.ts), the stream
+// registry (streams.ts), the record codec (records.ts), the stager and its group commit
+// (stager.ts), redaction (redactor.ts), the indexer (indexer.ts), the reader (reader.ts),
+// snapshots (snapshots.ts) and the stored chain's verification (verify-stored.ts).
 
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { fail } from '../errors.js';
-import {
-  bytesToText,
-  decodeRecord,
-  decodeText,
-  encodeText,
-  eventKey,
-  eventKeySeq,
-  KEY,
-  LINK_TAG_BYTES,
-  type StoredRecord,
-  snapshotKey,
-  snapshotKeySeq,
-  streamRange,
-} from './codec.js';
-import { canonicalHeader, sha256hex, ZERO_HASH } from './envelope.js';
-import { LogReads } from './reads.js';
-import { hex, type LogBackend, type LogOptions, mapOpenError, prefetched, sameBytes, ZERO } from './store.js';
-import { ChainVerifier, type Observation, redactionTarget, type VerifyReport } from './verify.js';
+import { type LogBackend, LogDisk, mapOpenError } from './disk.js';
+import type { Envelope, EventInput } from './envelope.js';
+import { RunIndexer } from './indexer.js';
+import type { LogQuery, ReadItem } from './query.js';
+import { type FoldEvent, LogReader, type ReadRange, type TimeRange } from './reader.js';
+import { RecordCodec } from './records.js';
+import { Redactor } from './redactor.js';
+import type { SealClock } from './seal.js';
+import { Snapshots } from './snapshots.js';
+import { type PendingBatch, Stager } from './stager.js';
+import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
+import { StringTable } from './strings.js';
+import type { VerifyReport } from './verify.js';
+import { verifyStored } from './verify-stored.js';
 
+export type { LogBackend } from './disk.js';
+export { RUN_SPAN_MS } from './indexer.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
-export {
-  type Clock,
-  FORMAT,
-  type FoldEvent,
-  type Head,
-  type LogBackend,
-  type LogOptions,
-  type ReadRange,
-  RUN_SPAN_MS,
-  type StreamInfo,
-  systemClock,
-  type TimeRange,
-} from './store.js';
+export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
+export { FORMAT, type Head, type StreamInfo } from './streams.js';
 
-export class EventLog extends LogReads {
+export type Clock = SealClock;
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  mono: () => Math.round(performance.now() * 1000) / 1000,
+};
+
+export interface LogOptions {
+  /** The stream `append` writes to; created when `create` is set. */
+  device?: string;
+  create?: boolean;
+  /** Durable (fsync each batch, the default) or fast. */
+  sync?: boolean;
+  clock?: Clock;
+  /** Id of this process start; random by default. */
+  boot?: string;
+  /** Keep a fleet-wide arrival order (the hub's store). */
+  fleet?: boolean;
+}
+
+export class EventLog extends EventEmitter {
+  readonly boot: string;
+  /** The store and its one write (the seam where tests inject disk faults). */
+  readonly disk: LogDisk;
+  private readonly streams: StreamRegistry;
+  private readonly index: RunIndexer;
+  private readonly codec: RecordCodec;
+  private readonly redactor: Redactor;
+  private readonly stager: Stager;
+  private readonly reader: LogReader;
+  private readonly snapshots: Snapshots;
+  private closed = false;
+
   private constructor(db: LogBackend, location: string | null, opts: LogOptions) {
-    super(db, location, opts);
+    super();
+    const fleet = opts.fleet ?? false;
+    this.boot = opts.boot ?? randomBytes(8).toString('hex');
+    this.disk = new LogDisk(db, location, opts.sync ?? true);
+    this.streams = new StreamRegistry(this.disk);
+    this.index = new RunIndexer(fleet);
+    this.codec = new RecordCodec(new StringTable());
+    this.redactor = new Redactor(this.disk, this.streams, this.codec);
+    this.stager = new Stager({
+      disk: this.disk,
+      streams: this.streams,
+      codec: this.codec,
+      index: this.index,
+      clock: opts.clock ?? systemClock,
+      boot: this.boot,
+      redactions: this.redactor,
+      closed: () => this.closed,
+      capture: () => !fleet || this.listenerCount('append') > 0,
+      written: (batch) => this.announce(batch),
+    });
+    this.reader = new LogReader(this.disk, this.streams, this.codec, this.index);
+    this.snapshots = new Snapshots(this.disk, this.codec);
   }
 
   /** Open (or with `create`, make) the log in folder `dir`. */
@@ -80,7 +125,10 @@ export class EventLog extends LogReads {
   static async fromBackend(db: LogBackend, opts: LogOptions, location: string | null): Promise<EventLog> {
     const log = new EventLog(db, location, opts);
     try {
-      await log.load(opts);
+      await log.streams.load(log.codec, opts.create ?? false);
+      await log.redactor.repair();
+      await log.index.load(db);
+      await log.streams.chooseDefault(opts.device, opts.create ?? false);
     } catch (err) {
       await db.close().catch(() => {});
       throw err;
@@ -88,16 +136,241 @@ export class EventLog extends LogReads {
     return log;
   }
 
-  // ---------------------------------------------------------------- snapshots
+  private checkOpen(): void {
+    if (this.closed) throw fail('LOG_CLOSED', 'the log is closed');
+  }
+
+  /**
+   * Listeners get the batch (null when a fleet store did not keep it: read it back), in a
+   * fleet store the position of its first event, and the count.
+   */
+  private announce(batch: PendingBatch): void {
+    if (batch.count === 0) return;
+    const position = this.index.durablePosition;
+    this.emit(
+      'append',
+      batch.captured ? batch.envelopes : null,
+      this.index.fleet ? position - batch.count + 1 : undefined,
+      batch.count,
+    );
+  }
+
+  // ---------------------------------------------------------------- the store
+
+  get db(): LogBackend {
+    return this.disk.db;
+  }
+
+  get location(): string | null {
+    return this.disk.location;
+  }
+
+  get durable(): boolean {
+    return this.disk.durable;
+  }
+
+  /** Targets whose payload the repair on open purged (an EventRedacted written without its purge). */
+  get repaired(): { device: string; seq: number }[] {
+    return this.redactor.repaired;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Bytes the store uses on disk (LevelDB's own estimate over the event range). */
+  approximateSize(): Promise<number> {
+    return this.disk.approximateSize();
+  }
+
+  compact(): Promise<void> {
+    return this.disk.compact();
+  }
+
+  /** Write what is queued, then close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flushed();
+    await this.redactor.markAll();
+    this.closed = true;
+    await this.disk.db.close();
+    this.emit('close');
+  }
+
+  // ---------------------------------------------------------------- streams
+
+  get device(): string | undefined {
+    return this.streams.defaultName;
+  }
+
+  deviceNames(): string[] {
+    return this.streams.names();
+  }
+
+  /** The durable head: what is on disk. */
+  head(device?: string): Head {
+    return this.streams.head(device);
+  }
+
+  /** The head including events accepted but not yet on disk. */
+  pendingHead(device?: string): Head {
+    return this.streams.pendingHead(device);
+  }
+
+  streamsInfo(): StreamInfo[] {
+    return this.deviceNames().map((device) => ({ device, head: this.head(device) }));
+  }
+
+  hasDevice(device: string): boolean {
+    return this.streams.has(device);
+  }
+
+  /** Events in a stream: seqs are contiguous from 1, so the count is the head's seq. */
+  count(device?: string): number {
+    return this.streams.get(device).durableSeq;
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /**
+   * Append one event to the default stream. Seq, time, boot, mono, digest, prev and hash
+   * are assigned now, in call order; the promise resolves once the event is on disk.
+   */
+  append(input: EventInput): Promise<Envelope> {
+    return this.appendTo(undefined, input);
+  }
+
+  /**
+   * Append several events to the default stream as one unit of the same batch (all or
+   * none); one promise for all of them. A bad input refuses the whole call.
+   */
+  appendMany(inputs: EventInput[]): Promise<Envelope[]> {
+    try {
+      this.checkOpen();
+      return this.stager.appendMany(this.streams.get(undefined), inputs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  appendTo(device: string | undefined, input: EventInput): Promise<Envelope> {
+    try {
+      this.checkOpen();
+      return this.stager.append(this.streams.get(device), input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Append envelopes sealed elsewhere (the hub's copy of a device log). Each must follow
+   * the stream's head exactly and verify; the first that does not stops the call with
+   * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written.
+   */
+  appendSealed(envelopes: Envelope[]): Promise<Head> {
+    try {
+      this.checkOpen();
+      return this.stager.appendSealed(envelopes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Resolves when everything appended so far is on disk. */
+  flushed(): Promise<void> {
+    return this.stager.flushed();
+  }
+
+  /**
+   * Purge the payload of event `seq`, recorded as an `EventRedacted` with a reason and an
+   * actor. The purge and the EventRedacted are written in one batch.
+   */
+  async redact(seq: number, reason: string, actor: string, device?: string): Promise<Envelope> {
+    this.checkOpen();
+    return this.redactor.redact(this.stager, this.streams.get(device), seq, reason, actor);
+  }
+
+  /**
+   * A key space the log itself never reads, for data kept beside the streams (the hub's
+   * quarantined forks). Written durably.
+   */
+  async putAside(namespace: string, key: string, value: string): Promise<void> {
+    this.checkOpen();
+    await this.reader.putAside(namespace, key, value);
+  }
+
+  // ---------------------------------------------------------------- reading (reader.ts)
+
+  /** Full envelopes in seq order, streamed. */
+  events(range: ReadRange = {}): AsyncGenerator<Envelope> {
+    return this.reader.events(range);
+  }
+
+  /** Every read of events in one (see LogReader.read). */
+  read(q: LogQuery = {}): AsyncGenerator<ReadItem[]> {
+    return this.reader.read(q);
+  }
+
+  /** The same envelopes as JSON text, built from the stored canonical payload without parsing it. */
+  eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
+    return this.reader.eventsJson(range);
+  }
+
+  /** The stored hash of one event (64 zeros for seq 0), or undefined when there is none. */
+  hashAt(seq: number, device?: string): Promise<string | undefined> {
+    return this.reader.hashAt(seq, device);
+  }
+
+  aside(namespace: string): AsyncGenerator<[string, string]> {
+    return this.reader.aside(namespace);
+  }
+
+  get(seq: number, device?: string): Promise<Envelope | undefined> {
+    return this.reader.get(seq, device);
+  }
+
+  /** Events for folds, a chunk at a time: no hashing, no hex. */
+  foldChunks(range: ReadRange = {}): AsyncGenerator<FoldEvent[]> {
+    return this.reader.foldChunks(range);
+  }
+
+  /** Events for folds, one at a time. */
+  foldEvents(range: ReadRange = {}): AsyncGenerator<FoldEvent> {
+    return this.reader.foldEvents(range);
+  }
+
+  /** The smallest seq range holding every event recorded within [since, until]; undefined when none. */
+  timeBounds(range: TimeRange = {}): Promise<{ fromSeq: number; toSeq: number } | undefined> {
+    return this.reader.timeBounds(range);
+  }
+
+  /** Envelopes whose recorded time is within [since, until], in seq order. */
+  eventsByTime(range: TimeRange = {}): AsyncGenerator<Envelope> {
+    return this.reader.eventsByTime(range);
+  }
+
+  /** The seq of the latest event (by recorded time) at or before `time`; 0 if none. */
+  seqAtTime(time: string | number, device?: string): Promise<number> {
+    return this.reader.seqAtTime(time, device);
+  }
+
+  /** The fleet's events in arrival order (hub stores only). */
+  fleetEvents(
+    fromPosition = 1,
+    toPosition = Number.MAX_SAFE_INTEGER,
+  ): AsyncGenerator<{ position: number; event: Envelope }> {
+    return this.reader.fleetEvents(fromPosition, toPosition);
+  }
+
+  get fleetHead(): number {
+    return this.reader.fleetHead;
+  }
+
+  // ---------------------------------------------------------------- snapshots, verify
 
   /** Store a projection's state as of `seq`, tied to that event's hash. Derived data: not synced. */
   async saveSnapshot(projection: string, seq: number, stateJson: string, device?: string): Promise<void> {
-    const s = this.stream(device);
-    const raw = await this.db.get(eventKey(s.id, seq));
-    if (raw === undefined) return;
-    const hash = hex(this.decode(raw, s.device, seq).hash);
-    const value = encodeText(`${JSON.stringify({ hash })}\n${stateJson}`);
-    await this.db.put(snapshotKey(s.id, projection, seq), value);
+    return this.snapshots.save(this.streams.get(device), projection, seq, stateJson);
   }
 
   /**
@@ -109,101 +382,14 @@ export class EventLog extends LogReads {
     maxSeq: number,
     device?: string,
   ): Promise<{ seq: number; state: unknown } | null> {
-    const s = this.stream(device);
-    if (maxSeq < 1) return null;
-    const it = this.db.iterator({
-      gte: snapshotKey(s.id, projection, 0),
-      lte: snapshotKey(s.id, projection, maxSeq),
-      reverse: true,
-      limit: 8,
-    });
-    const found = await it.all();
-    for (const [k, v] of found) {
-      const seq = snapshotKeySeq(k);
-      try {
-        const text = decodeText(v);
-        const nl = text.indexOf('\n');
-        const { hash } = JSON.parse(text.slice(0, nl)) as { hash: string };
-        const raw = await this.db.get(eventKey(s.id, seq));
-        if (raw !== undefined && hex(this.decode(raw, s.device, seq).hash) === hash) {
-          return { seq, state: JSON.parse(text.slice(nl + 1)) };
-        }
-      } catch {
-        // an unreadable snapshot is as good as none
-      }
-      await this.db.del(k);
-    }
-    return null;
+    return this.snapshots.load(this.streams.get(device), projection, maxSeq);
   }
-
-  // ---------------------------------------------------------------- verification
 
   /**
    * Walk one device's stored chain and report every problem with its seq. The payload
    * is hashed as it lies on disk; nothing is parsed but the targets of redactions.
    */
   async verify(device?: string): Promise<VerifyReport> {
-    const s = this.stream(device);
-    const v = new ChainVerifier({ device: s.device });
-    let prev: Uint8Array = ZERO;
-    let prevHex = ZERO_HASH;
-    const it = this.db.iterator(streamRange(KEY.EVENT, s.id));
-    for await (const chunk of prefetched(it)) {
-      for (const [k, raw] of chunk) {
-        const seq = eventKeySeq(k);
-        let rec: StoredRecord;
-        try {
-          rec = decodeRecord(raw, this.strings);
-        } catch (err) {
-          v.undecodable(seq, (err as Error).message);
-          continue;
-        }
-        // After a gap or an undecodable record the previous hash is unknown: the link
-        // and the hash (which covers prev) cannot be checked for this one record.
-        const known = v.follows(seq);
-        const hashHex = hex(rec.hash);
-        const o: Observation = {
-          seq,
-          type: rec.type,
-          hash: hashHex,
-          linked: known ? sameBytes(rec.linkTag, prev, LINK_TAG_BYTES) : null,
-          hashOk: null,
-          purged: rec.data === null,
-        };
-        try {
-          if (known) {
-            const header = canonicalHeader(
-              {
-                boot: rec.boot,
-                device: s.device,
-                digest: rec.data === null ? hex(rec.digest!) : sha256hex(rec.data),
-                mono: rec.mono,
-                prev: prevHex,
-                seq,
-                time: new Date(rec.timeMs).toISOString(),
-                type: rec.type,
-              },
-              rec.metaJcs ?? undefined,
-            );
-            o.hashOk = sha256hex(header) === hashHex;
-          }
-          if (rec.type === 'EventRedacted' && rec.data !== null) {
-            o.redactionTarget = redactionTarget(JSON.parse(bytesToText(rec.data)));
-          }
-        } catch (err) {
-          o.undecodable = (err as Error).message;
-        }
-        v.observe(o);
-        prev = rec.hash;
-        prevHex = hashHex;
-      }
-    }
-    const errors = v.finish();
-    return {
-      ok: errors.length === 0,
-      events: v.events,
-      head: { seq: v.lastSeq, hash: v.lastHash ?? prevHex },
-      errors,
-    };
+    return verifyStored(this.disk, this.codec, this.streams.get(device));
   }
 }

@@ -224,8 +224,8 @@ describe('hub HTTP API', () => {
   });
 
   it('delivers live what the store took before the client came but wrote after (read back)', async () => {
-    const store = hub as unknown as { write(ops: unknown[]): Promise<void> };
-    const write = store.write.bind(hub);
+    const store = hub.disk;
+    const write = store.write.bind(store);
     let open!: () => void;
     const gate = new Promise<void>((r) => {
       open = r;

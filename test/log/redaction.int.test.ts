@@ -144,7 +144,7 @@ describe('hub redaction', () => {
     await hub.appendSealed(before);
     // fault injected at the store's one write: record what it was asked to write, then fail
     const writes: { key: Uint8Array; value: Uint8Array }[][] = [];
-    const store = hub as unknown as { write(ops: { key: Uint8Array; value: Uint8Array }[]): Promise<void> };
+    const store = hub.disk;
     const real = store.write;
     store.write = async (ops) => {
       writes.push(ops);

@@ -3,7 +3,7 @@
 // redacted record) with the facts each must read back as (expected.json). A format's
 // fixtures are made once and never rewritten: if the folder exists this refuses, so older
 // formats' fixtures stay as they were committed and keep proving that old logs still open.
-// Usage: npm run fixtures   (builds first; run it when FORMAT.version in src/log/store.ts moves)
+// Usage: npm run fixtures   (builds first; run it when FORMAT.version in src/log/streams.ts moves)
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventLog, FORMAT } from '../../dist/src/log/event-log.js';

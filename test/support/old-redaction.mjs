@@ -9,7 +9,8 @@ const [dir, file] = process.argv.slice(2);
 const { before, redaction } = JSON.parse(readFileSync(file, 'utf8'));
 const log = await EventLog.open(dir, { create: true, fleet: true });
 await log.appendSealed(before);
-log.stagePurges = async () => {}; // the old step 1: the EventRedacted's batch carried no purge
+// the old step 1: the EventRedacted's batch carried no purge (the redaction part's purge hook, see redactor.ts)
+log.redactor.prepare = async () => {};
 await log.appendSealed([redaction]);
 process.stdout.write('step 1 written\n');
 process.kill(process.pid, 'SIGKILL');

@@ -258,8 +258,8 @@ describe('hub ingest of outside JSON', () => {
     expect(acks[0]).toEqual({ upTo: 5, hash: events[4]!.hash });
 
     // hold the hub's next write to disk open
-    const store = h.log as unknown as { write(ops: unknown[]): Promise<void> };
-    const write = store.write.bind(h.log);
+    const store = h.log.disk;
+    const write = store.write.bind(store);
     let open!: () => void;
     const gate = new Promise<void>((r) => {
       open = r;

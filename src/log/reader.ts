@@ -1,20 +1,40 @@
 // Reading a log: envelopes by seq (as objects or JSON text), folds, time and fleet
-// queries over the index runs, and the aside key space. Nothing here writes events.
+// queries over the index runs, single events and hashes, and the aside key space. Every
+// read of the log is here; nothing here writes events.
 
 import { fail } from '../errors.js';
+import { hex } from './bytes.js';
 import { decodeText, encodeText, eventKey, eventKeySeq } from './codec.js';
+import { asideKey, type LogDisk, prefetched } from './disk.js';
 import { type Envelope, type EventMeta, formatTime, sha256hex, ZERO_HASH } from './envelope.js';
-import { inWindow, isFleetRead, type LogQuery, type ReadItem, readLimit, timeWindow } from './query.js';
-import {
-  asideKey,
-  type FoldEvent,
-  hex,
-  LogStore,
-  type ReadRange,
-  type Stream,
-  type TimeRange,
-  toMs,
-} from './store.js';
+import type { RunIndexer } from './indexer.js';
+import { inWindow, isFleetRead, type LogQuery, type ReadItem, readLimit, timeWindow, toMs } from './query.js';
+import type { RecordCodec } from './records.js';
+import type { Stream, StreamRegistry } from './streams.js';
+
+export interface ReadRange {
+  device?: string;
+  fromSeq?: number;
+  toSeq?: number;
+}
+
+export interface TimeRange {
+  device?: string;
+  since?: string | number;
+  until?: string | number;
+}
+
+/** An event as folds see it: no hashes to compute. */
+export interface FoldEvent {
+  seq: number;
+  type: string;
+  readonly time: string;
+  timeMs: number;
+  boot: string;
+  mono: number;
+  data: Record<string, unknown> | null;
+  meta?: EventMeta;
+}
 
 /** Formats `time` only when a reducer asks for it: most folds never do. */
 class FoldRecord implements FoldEvent {
@@ -32,16 +52,23 @@ class FoldRecord implements FoldEvent {
   }
 }
 
-export class LogReads extends LogStore {
+export class LogReader {
+  constructor(
+    private readonly disk: LogDisk,
+    private readonly streams: StreamRegistry,
+    private readonly codec: RecordCodec,
+    private readonly index: RunIndexer,
+  ) {}
+
   /** Full envelopes in seq order, streamed. */
   async *events(range: ReadRange = {}): AsyncGenerator<Envelope> {
-    const s = this.stream(range.device);
+    const s = this.streams.get(range.device);
     const [from, to] = this.bounds(s, range);
     for await (const chunk of this.envelopeChunks(s, from, to)) yield* chunk;
   }
 
   /** Envelopes of seqs [from, to] of one stream, a stored chunk at a time. */
-  protected async *envelopeChunks(s: Stream, from: number, to: number): AsyncGenerator<Envelope[]> {
+  private async *envelopeChunks(s: Stream, from: number, to: number): AsyncGenerator<Envelope[]> {
     if (to < from) return;
     let prev = await this.hashBefore(s, from);
     let expect = from;
@@ -51,7 +78,7 @@ export class LogReads extends LogStore {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
         if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
-        const env = this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), prev);
+        const env = this.codec.toEnvelope(s.device, seq, this.codec.decode(raw, s.device, seq), prev);
         prev = env.hash;
         expect++;
         out[i] = env;
@@ -86,7 +113,7 @@ export class LogReads extends LogStore {
       if (out.length > 0) yield out;
       return;
     }
-    const s = this.stream(q.device);
+    const s = this.streams.get(q.device);
     let [from, to] = this.bounds(s, q);
     if (w.bounded) {
       if (w.until < w.since) return;
@@ -112,7 +139,7 @@ export class LogReads extends LogStore {
    * parsing it: what replication and exports send.
    */
   async *eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
-    const s = this.stream(range.device);
+    const s = this.streams.get(range.device);
     const [from, to] = this.bounds(s, range);
     if (to < from) return;
     let prev = await this.hashBefore(s, from);
@@ -136,7 +163,7 @@ export class LogReads extends LogStore {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
         if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
-        const rec = this.decode(raw, s.device, seq);
+        const rec = this.codec.decode(raw, s.device, seq);
         const hash = hex(rec.hash);
         const data = rec.data === null ? 'null' : decodeText(rec.data);
         const digest = rec.digest ? hex(rec.digest) : sha256hex(rec.data as Uint8Array);
@@ -158,11 +185,11 @@ export class LogReads extends LogStore {
 
   /** The stored hash of one event (64 zeros for seq 0), or undefined when there is none. */
   async hashAt(seq: number, device?: string): Promise<string | undefined> {
-    const s = this.stream(device);
+    const s = this.streams.get(device);
     if (seq === 0) return ZERO_HASH;
     if (!Number.isInteger(seq) || seq < 0 || seq > s.durableSeq) return undefined;
-    const raw = await this.db.get(eventKey(s.id, seq));
-    return raw === undefined ? undefined : hex(this.decode(raw, s.device, seq).hash);
+    const raw = await this.disk.db.get(eventKey(s.id, seq));
+    return raw === undefined ? undefined : hex(this.codec.decode(raw, s.device, seq).hash);
   }
 
   // ---------------------------------------------------------------- aside
@@ -172,30 +199,34 @@ export class LogReads extends LogStore {
    * quarantined forks). Written durably.
    */
   async putAside(namespace: string, key: string, value: string): Promise<void> {
-    this.checkOpen();
-    await this.db.put(asideKey(namespace, key), encodeText(value), this.writeOptions);
+    await this.disk.put(asideKey(namespace, key), encodeText(value));
   }
 
   async *aside(namespace: string): AsyncGenerator<[string, string]> {
     const prefix = asideKey(namespace, '');
     const end = new Uint8Array(prefix);
     end[end.length - 1] = 1;
-    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: end })) {
+    for await (const [k, v] of this.disk.db.iterator({ gte: prefix, lt: end })) {
       yield [decodeText(k.subarray(prefix.length)), decodeText(v)];
     }
   }
 
   async get(seq: number, device?: string): Promise<Envelope | undefined> {
-    const s = this.stream(device);
+    const s = this.streams.get(device);
     if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq) return undefined;
-    const raw = await this.db.get(eventKey(s.id, seq));
+    const raw = await this.disk.db.get(eventKey(s.id, seq));
     if (raw === undefined) return undefined;
-    return this.toEnvelope(s.device, seq, this.decode(raw, s.device, seq), await this.hashBefore(s, seq));
+    return this.codec.toEnvelope(
+      s.device,
+      seq,
+      this.codec.decode(raw, s.device, seq),
+      await this.hashBefore(s, seq),
+    );
   }
 
   /** Events for folds, a chunk at a time: no hashing, no hex. */
   async *foldChunks(range: ReadRange = {}): AsyncGenerator<FoldEvent[]> {
-    const s = this.stream(range.device);
+    const s = this.streams.get(range.device);
     const [from, to] = this.bounds(s, range);
     const metas = new Map<string, EventMeta>();
     for await (const chunk of this.recordChunks(s, from, to)) {
@@ -203,7 +234,7 @@ export class LogReads extends LogStore {
       for (let i = 0; i < chunk.length; i++) {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
-        const rec = this.decode(raw, s.device, seq, false); // folds need no hashes
+        const rec = this.codec.decode(raw, s.device, seq, false); // folds need no hashes
         let data: Record<string, unknown> | null = null;
         try {
           if (rec.data !== null) data = JSON.parse(decodeText(rec.data));
@@ -235,8 +266,8 @@ export class LogReads extends LogStore {
    * hold others too: filter by time while reading); undefined when there are none.
    */
   async timeBounds(range: TimeRange = {}): Promise<{ fromSeq: number; toSeq: number } | undefined> {
-    const s = this.stream(range.device);
-    return this.index.timeBounds(this.db, s, toMs(range.since, 0), toMs(range.until, 2 ** 48 - 2));
+    const s = this.streams.get(range.device);
+    return this.index.timeBounds(this.disk.db, s, toMs(range.since, 0), toMs(range.until, 2 ** 48 - 2));
   }
 
   /** Envelopes whose recorded time is within [since, until], in seq order. */
@@ -244,16 +275,16 @@ export class LogReads extends LogStore {
     for await (const chunk of this.read(range)) for (const { event } of chunk) yield event;
   }
 
-  protected async timeOf(s: Stream, seq: number): Promise<number> {
-    const raw = await this.db.get(eventKey(s.id, seq));
+  private async timeOf(s: Stream, seq: number): Promise<number> {
+    const raw = await this.disk.db.get(eventKey(s.id, seq));
     if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is missing`);
-    return this.decode(raw, s.device, seq).timeMs;
+    return this.codec.decode(raw, s.device, seq).timeMs;
   }
 
   /** The seq of the latest event (by recorded time) at or before `time`; 0 if none. */
   async seqAtTime(time: string | number, device?: string): Promise<number> {
-    const s = this.stream(device);
-    return this.index.seqAtTime(this.db, s, toMs(time, 0), (seq) => this.timeOf(s, seq));
+    const s = this.streams.get(device);
+    return this.index.seqAtTime(this.disk.db, s, toMs(time, 0), (seq) => this.timeOf(s, seq));
   }
 
   /** The fleet's events in arrival order (hub stores only). */
@@ -261,12 +292,12 @@ export class LogReads extends LogStore {
     fromPosition = 1,
     toPosition = Number.MAX_SAFE_INTEGER,
   ): AsyncGenerator<{ position: number; event: Envelope }> {
-    if (!this.fleet) throw fail('EVENT_INVALID', 'this log keeps no fleet order');
+    if (!this.index.fleet) throw fail('EVENT_INVALID', 'this log keeps no fleet order');
     const to = Math.min(toPosition, this.index.durablePosition);
     const from = Math.max(1, fromPosition);
     if (to < from) return;
-    for await (const run of this.index.fleetRuns(this.db, from, to)) {
-      const s = this.byId.get(run.stream);
+    for await (const run of this.index.fleetRuns(this.disk.db, from, to)) {
+      const s = this.streams.withId(run.stream);
       if (!s) throw fail('LOG_CORRUPT', `fleet position ${run.position} names an unknown stream`);
       const lo = Math.max(from, run.position);
       const hi = Math.min(to, run.position + run.count - 1);
@@ -283,5 +314,32 @@ export class LogReads extends LogStore {
 
   get fleetHead(): number {
     return this.index.durablePosition;
+  }
+
+  // ---------------------------------------------------------------- records
+
+  /** The hash of the event before `seq` (64 zeros before the first). */
+  async hashBefore(s: Stream, seq: number): Promise<string> {
+    if (seq <= 1) return ZERO_HASH;
+    const raw = await this.disk.db.get(eventKey(s.id, seq - 1));
+    if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
+    return hex(this.codec.decode(raw, s.device, seq - 1).hash);
+  }
+
+  /** Raw records of one device in seq order, a chunk at a time (one await per chunk, not per event). */
+  private async *recordChunks(
+    s: Stream,
+    fromSeq: number,
+    toSeq: number,
+  ): AsyncGenerator<[Uint8Array, Uint8Array][]> {
+    if (toSeq < fromSeq) return;
+    const it = this.disk.db.iterator({ gte: eventKey(s.id, fromSeq), lte: eventKey(s.id, toSeq) });
+    yield* prefetched(it);
+  }
+
+  private bounds(s: Stream, r: ReadRange): [number, number] {
+    const from = Math.max(1, r.fromSeq ?? 1);
+    const to = Math.min(s.durableSeq, r.toSeq ?? s.durableSeq);
+    return [from, to];
   }
 }

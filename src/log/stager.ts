@@ -1,0 +1,251 @@
+// The write side of the log: sealing a device's own events and checking a hub's sealed
+// ones against their stream's head, turning them into the pending batch's writes (records
+// encoded with the string table, runs with the indexer), and the group commit's hooks:
+// what a batch means for the streams once it is on disk, and what a failed write undoes.
+// The group commit (group-commit.ts) is the only path to disk; this is its only user.
+import { fail } from '../errors.js';
+import { hex, unhex } from './bytes.js';
+import { encodeSealedRecord, eventKey } from './codec.js';
+import type { BatchOp, LogDisk } from './disk.js';
+import { type Envelope, type EventInput, ZERO_HASH } from './envelope.js';
+import { GroupCommit, type Waiter } from './group-commit.js';
+import type { FleetRun, RunIndexer } from './indexer.js';
+import type { RecordCodec } from './records.js';
+import { type CheckedBatch, check, type SealClock, type Sealed, seal } from './seal.js';
+import { FORMAT, type Head, type Stream, type StreamRegistry } from './streams.js';
+
+const ZERO_HEAD = { seq: 0, hash: ZERO_HASH };
+
+export interface PendingBatch {
+  ops: BatchOp[];
+  waiters: Waiter[];
+  /** What the batch holds, for 'append' listeners; `captured` is false when some were not kept. */
+  envelopes: Envelope[];
+  count: number;
+  captured: boolean;
+  /** Redactions (`<stream id>:<seq>`) of the log's own events this batch writes. */
+  redacting: Set<string>;
+  /** Each stream's last hash in this batch: its durable head once the batch is written. */
+  heads: Map<Stream, { seq: number; hash: Uint8Array }>;
+  /** Streams whose open time run changed in this batch, and the batch's last fleet run. */
+  runs: Set<Stream>;
+  fleetRun: FleetRun | null;
+  /** Payloads purged in this batch, read when it is written: staged or stored events. */
+  purges: { s: Stream; seq: number }[];
+  /** The redaction marks this batch moves (the streams' heads in it). */
+  marks: Map<Stream, number>;
+  /** Streams this batch creates on disk. */
+  created: Stream[];
+}
+
+function newBatch(): PendingBatch {
+  return {
+    ops: [],
+    waiters: [],
+    envelopes: [],
+    count: 0,
+    captured: true,
+    redacting: new Set(),
+    heads: new Map(),
+    runs: new Set(),
+    fleetRun: null,
+    purges: [],
+    marks: new Map(),
+    created: [],
+  };
+}
+
+/** What the redaction part adds to each batch (see redactor.ts). */
+export interface BatchHooks {
+  /** Synchronously, as the batch is closed: writes it carries (the marks). */
+  close(batch: PendingBatch): void;
+  /** Before it is written: writes that read the store (the purges). */
+  prepare(batch: PendingBatch): Promise<void>;
+  /** It is on disk. */
+  committed(batch: PendingBatch): void;
+  /** It failed. */
+  failed(): void;
+}
+
+export interface StagerParts {
+  disk: LogDisk;
+  streams: StreamRegistry;
+  codec: RecordCodec;
+  index: RunIndexer;
+  clock: SealClock;
+  boot: string;
+  redactions: BatchHooks;
+  /** Whether the log was closed (a failed write then says LOG_CLOSED). */
+  closed: () => boolean;
+  /** Whether to keep the staged envelopes for 'append' listeners. */
+  capture: () => boolean;
+  /** A batch is written (its waiters resolved). */
+  written: (batch: PendingBatch) => void;
+}
+
+export class Stager {
+  private readonly commits: GroupCommit<PendingBatch>;
+
+  constructor(private readonly p: StagerParts) {
+    this.commits = new GroupCommit<PendingBatch>({
+      newBatch,
+      prepare: (batch) => this.prepare(batch),
+      write: (batch) => p.disk.write(batch.ops),
+      failed: (batch, later, cause) => this.rollback(batch, later, cause),
+      written: (batch) => p.written(batch),
+    });
+  }
+
+  /** Where appends are staged. */
+  get pending(): PendingBatch {
+    return this.commits.pending;
+  }
+
+  seal(s: Stream, input: EventInput): Sealed {
+    return seal(input, s, this.p.clock, this.p.boot);
+  }
+
+  /** One event of the log's own; resolves once it is on disk. */
+  append(s: Stream, input: EventInput): Promise<Envelope> {
+    return this.enqueue(s, this.seal(s, input), null);
+  }
+
+  /** Several events as one unit of the same batch (all or none); a bad input refuses them all. */
+  appendMany(s: Stream, inputs: EventInput[]): Promise<Envelope[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    // seal against a scratch head first so a bad input leaves the stream untouched
+    const start = { seq: s.seq, hash: s.hash };
+    const sealed: Sealed[] = [];
+    try {
+      for (const input of inputs) {
+        const x = this.seal(s, input);
+        sealed.push(x);
+        s.seq = x.env.seq;
+        s.hash = x.rec.hash;
+      }
+    } finally {
+      s.seq = start.seq;
+      s.hash = start.hash;
+    }
+    for (let i = 0; i < sealed.length - 1; i++) this.stage(s, sealed[i]!, null);
+    return this.enqueue(s, sealed[sealed.length - 1]!, null).then(() => sealed.map((x) => x.env));
+  }
+
+  /**
+   * Envelopes sealed elsewhere (the hub's copy of a device log), checked against the
+   * stream's head first: a refusal leaves nothing staged.
+   */
+  appendSealed(envelopes: Envelope[]): Promise<Head> {
+    const device = envelopes[0]!.device;
+    const s = this.p.streams.find(device);
+    const checked = check(envelopes, s && s.seq > 0 ? { seq: s.seq, hash: hex(s.hash) } : ZERO_HEAD);
+    return this.commits.whenWritten(this.stageSealed(s ?? this.p.streams.create(device), checked));
+  }
+
+  /**
+   * Stage checked envelopes. Nothing here keeps them once their records are encoded, unless
+   * an 'append' listener wants them: a hub's copy of a backlog is not held in memory.
+   */
+  private stageSealed(st: Stream, { envelopes, datas, metas, times, purges }: CheckedBatch): Head {
+    const batch = this.pending;
+    const { codec, index } = this.p;
+    if (!st.saved && !batch.created.includes(st)) {
+      batch.ops.push(this.p.streams.createOp(st));
+      batch.created.push(st);
+    }
+    const capture = this.p.capture();
+    for (let i = 0; i < envelopes.length; i++) {
+      const env = envelopes[i]!;
+      const metaJcs = metas[i]!;
+      codec.strings.intern(env.type, batch.ops);
+      codec.strings.intern(env.boot, batch.ops);
+      if (metaJcs !== null) codec.strings.intern(metaJcs, batch.ops);
+      batch.ops.push({
+        type: 'put',
+        key: eventKey(st.id, env.seq),
+        value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, codec.strings),
+      });
+      index.add(batch, st, env.seq, times[i]!);
+      // listeners see a payload purged in this very batch as purged
+      if (capture)
+        batch.envelopes.push(datas[i] === null && env.data !== null ? { ...env, data: null } : env);
+      else batch.captured = false;
+      batch.count++;
+    }
+    for (const seq of purges) batch.purges.push({ s: st, seq });
+    const last = envelopes[envelopes.length - 1]!;
+    st.seq = last.seq;
+    st.hash = unhex(last.hash);
+    batch.heads.set(st, { seq: st.seq, hash: st.hash });
+    return { seq: last.seq, hash: last.hash };
+  }
+
+  /** Stage one sealed event (and `extra`, a write that goes with it); resolves once it is on disk. */
+  enqueue(s: Stream, sealed: Sealed, extra: BatchOp | null): Promise<Envelope> {
+    this.stage(s, sealed, extra);
+    return this.commits.whenWritten(sealed.env);
+  }
+
+  private stage(s: Stream, sealed: Sealed, extra: BatchOp | null): void {
+    const { env, rec } = sealed;
+    const batch = this.pending;
+    const strings = this.p.codec.strings;
+    strings.intern(rec.type, batch.ops);
+    strings.intern(rec.boot, batch.ops);
+    if (rec.metaJcs !== null) strings.intern(rec.metaJcs, batch.ops);
+    batch.ops.push({ type: 'put', key: eventKey(s.id, env.seq), value: this.p.codec.encode(rec) });
+    this.p.index.add(batch, s, env.seq, rec.timeMs);
+    if (extra) batch.ops.push(extra);
+    batch.envelopes.push(env);
+    batch.count++;
+    batch.heads.set(s, { seq: env.seq, hash: rec.hash });
+    s.seq = env.seq;
+    s.hash = rec.hash;
+  }
+
+  /** Resolves when everything staged so far is on disk (or has failed). */
+  flushed(): Promise<void> {
+    return this.commits.flushed();
+  }
+
+  /**
+   * Close a batch about to be written (its runs, marks, format marker; the purges its
+   * EventRedacted events call for) and return how the log's state moves once it is on disk.
+   */
+  private async prepare(batch: PendingBatch): Promise<() => void> {
+    const { index, streams, redactions } = this.p;
+    const heads = batch.heads;
+    const runs = index.close(batch);
+    redactions.close(batch);
+    if (batch.ops.length > 0) {
+      const marker = streams.formatOp();
+      if (marker) batch.ops.push(marker);
+    }
+    const position = index.position;
+    if (batch.purges.length > 0) await redactions.prepare(batch);
+    return () => {
+      for (const [s, h] of heads) {
+        s.durableSeq = h.seq;
+        s.durableHash = h.hash;
+      }
+      for (const [s, r] of runs) s.durableRun = r;
+      for (const s of batch.created) s.saved = true;
+      streams.formatVersion = FORMAT.version;
+      index.durablePosition = position;
+      this.p.codec.strings.commit();
+      redactions.committed(batch);
+    };
+  }
+
+  /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
+  private rollback(batch: PendingBatch, later: PendingBatch, cause: unknown): void {
+    this.p.streams.rollback();
+    this.p.index.position = this.p.index.durablePosition;
+    this.p.codec.strings.rollback();
+    this.p.redactions.failed();
+    const err = this.p.closed()
+      ? fail('LOG_CLOSED', 'the log was closed before the write finished', cause)
+      : fail('LOG_WRITE_FAILED', `writing to the log failed: ${(cause as Error).message}`, cause);
+    for (const w of [...batch.waiters, ...later.waiters]) w.reject(err);
+  }
+}
