@@ -4,7 +4,16 @@
 // Nothing else in the log keeps streams; the stager moves heads, a failed write rolls them back.
 import { fail } from '../errors.js';
 import { hex } from './bytes.js';
-import { decodeText, encodeText, eventKeySeq, KEY, metaKey, streamRange, type TimeRun } from './codec.js';
+import {
+  decodeRecord,
+  decodeText,
+  encodeText,
+  eventKeySeq,
+  KEY,
+  metaKey,
+  streamRange,
+  type TimeRun,
+} from './codec.js';
 import type { BatchOp, LogDisk } from './disk.js';
 import { isDeviceId, ZERO_HASH } from './envelope.js';
 import type { RecordCodec } from './records.js';
@@ -110,7 +119,7 @@ export class StreamRegistry {
       if (entry) {
         s.seq = s.durableSeq = eventKeySeq(entry[0]);
         try {
-          s.hash = s.durableHash = new Uint8Array(codec.decode(entry[1], device, s.seq).hash);
+          s.hash = s.durableHash = new Uint8Array(decodeRecord(entry[1], codec.strings).hash);
         } catch (err) {
           throw fail('LOG_CORRUPT', `${where}: the head of ${device} (seq ${s.seq}) cannot be decoded`, err);
         }
