@@ -319,7 +319,7 @@ export class LogReader {
   // ---------------------------------------------------------------- records
 
   /** The hash of the event before `seq` (64 zeros before the first). */
-  async hashBefore(s: Stream, seq: number): Promise<string> {
+  private async hashBefore(s: Stream, seq: number): Promise<string> {
     if (seq <= 1) return ZERO_HASH;
     const raw = await this.disk.db.get(eventKey(s.id, seq - 1));
     if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
