@@ -3,8 +3,8 @@
 // batch, written as one atomic write per turn of the event loop, and each caller's promise
 // resolves only once the batch holding its events is on disk. A failed write fails that
 // batch and everything queued after it (their seqs and links depended on it). What a batch
-// holds and what a write means for the log's state are the store's (hooks); the queueing,
-// the one-writer-at-a-time loop and the waiters are here.
+// holds and what a write means for the log's state are the stager's (stager.ts, by hooks);
+// the queueing, the one-writer-at-a-time loop and the waiters are here.
 
 export interface Waiter {
   resolve: () => void;
