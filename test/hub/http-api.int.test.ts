@@ -136,7 +136,9 @@ afterAll(async () => {
 
 describe('hub HTTP API', () => {
   it('lists devices with their heads', async () => {
-    const body = await (await fetch(`${base}/devices`)).json();
+    const body = (await (await fetch(`${base}/devices`)).json()) as {
+      devices: { device: string; head: { seq: number } }[];
+    };
     expect(
       body.devices.map((d: { device: string; head: { seq: number } }) => [d.device, d.head.seq]),
     ).toEqual([
@@ -293,7 +295,7 @@ describe('hub HTTP API', () => {
     ] as const) {
       const res = await fetch(`${base}${path}`);
       expect(res.status, path).toBe(status);
-      const body = await res.json();
+      const body = (await res.json()) as { error: { code: string; message: string } };
       expect(body.error.code, path).toBe(code);
       expect(JSON.stringify(body)).not.toMatch(/\s+at /);
     }
@@ -346,7 +348,7 @@ describe('hub HTTP API', () => {
       const res = await fetch(`${base}${path}`, { headers });
       expect(res.status, path).toBe(400);
       expect(res.headers.get('content-type'), path).toBe('application/json');
-      const body = await res.json();
+      const body = (await res.json()) as { error: { code: string; message: string } };
       expect(body.error.code, path).toBe('BAD_PARAMETER');
       expect(body.error.message, path).toMatch(message);
       // plain words: not the validation library's vocabulary, no stack
@@ -372,7 +374,7 @@ describe('hub HTTP API', () => {
     try {
       const res = await fetch(`${url}/devices/pi-a/events`);
       expect(res.status).toBe(500);
-      expect((await res.json()).error.code).toBe('INTERNAL');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INTERNAL');
     } finally {
       hub.read = read;
     }

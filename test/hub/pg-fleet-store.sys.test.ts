@@ -88,9 +88,10 @@ describe('PostgreSQL fleet store: migrations', () => {
 
   it('refuses a database it cannot reach in one line, STORE_UNAVAILABLE, without the password', async () => {
     const url = `postgres://someone:secret@${encodeURIComponent('/nonexistent-socket-dir')}/fieldlog`;
-    const err = await openPgFleetStore(url, { create: true }).catch(
-      (e: unknown) => e as Error & { code: string },
-    );
+    const err = (await openPgFleetStore(url, { create: true }).then(
+      () => new Error('opened'),
+      (e: unknown) => e as Error,
+    )) as Error & { code?: string };
     expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect(err.message).not.toContain('secret');
     expect(err.message).not.toContain('\n');

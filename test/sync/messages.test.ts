@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isFieldlogError } from '../../src/errors.js';
+import type { Envelope } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import {
   deviceTopic,
@@ -38,7 +39,7 @@ describe('messages', () => {
       { type: 'NoteAdded', data: { text: 'a' } },
       { type: 'NoteAdded', data: { text: 'b' } },
     ]);
-    const evs = [];
+    const evs: Envelope[] = [];
     for await (const e of log.events()) evs.push(e);
     expect(parseEvents(JSON.stringify({ device: 'pi-1', events: evs }), 'pi-1').events).toEqual(evs);
     expect(() => parseEvents(JSON.stringify({ device: 'pi-1', events: [evs[1], evs[0]] }), 'pi-1')).toThrow(

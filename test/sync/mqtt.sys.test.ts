@@ -14,6 +14,9 @@ import { type Proc, startCli } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-mqtt-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+/** What `GET /devices` answers, as far as these tests read it. */
+type Devices = { devices: { device: string; rejects: Record<string, number> }[] };
+
 const procs: Proc[] = [];
 const brokers: ChildProcess[] = [];
 afterEach(async () => {
@@ -210,7 +213,7 @@ describe('replication through mosquitto between real processes', () => {
       ['hub', 'hub-secret'],
       ['pi-a1', 'a-secret'],
       ['pi-b1', 'b-secret'],
-    ]) {
+    ] as const) {
       execFileSync('mosquitto_passwd', ['-b', passwd, user, pass]);
     }
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -282,16 +285,16 @@ describe('replication through mosquitto between real processes', () => {
     await expect
       .poll(
         async () =>
-          (await (await fetch(`http://127.0.0.1:${http}/devices`)).json()).devices.find(
+          ((await (await fetch(`http://127.0.0.1:${http}/devices`)).json()) as Devices).devices.find(
             (d: { device: string }) => d.device === 'pi-b1',
           )?.rejects,
         { timeout: 10_000 },
       )
       .toEqual({ 'malformed-events': 1 });
-    const a1 = (await (await fetch(`http://127.0.0.1:${http}/devices`)).json()).devices.find(
+    const a1 = ((await (await fetch(`http://127.0.0.1:${http}/devices`)).json()) as Devices).devices.find(
       (d: { device: string }) => d.device === 'pi-a1',
     );
-    expect(a1.rejects).toEqual({});
+    expect(a1?.rejects).toEqual({});
     expect(await dev.stop()).toBe(0);
     expect(await h.stop()).toBe(0);
     await sameCopies(devDir, hubDir, 'pi-a1');

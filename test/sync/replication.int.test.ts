@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type EmbeddedBroker, startBroker } from '../../src/hub/broker.js';
 import { fleetStoreOver } from '../../src/hub/leveldb-fleet-store.js';
-import { ZERO_HASH } from '../../src/log/envelope.js';
+import { type Envelope, ZERO_HASH } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { Ingest } from '../../src/sync/ingest.js';
 import { deviceTopic } from '../../src/sync/messages.js';
@@ -228,7 +228,7 @@ describe('replication over MQTT', () => {
     const b = await broker();
     const dev = await deviceLog('pi-d', 30);
     const h = await hub(b.url);
-    const evs = [];
+    const evs: Envelope[] = [];
     for await (const e of dev.events()) evs.push(e);
     const raw = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
     cleanups.push(() => raw.endAsync(true));
@@ -314,7 +314,7 @@ describe('replication over MQTT', () => {
     const raw = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
     cleanups.push(() => raw.endAsync(true));
     const topic = deviceTopic('fieldlog', 'north', 'pi-e', 'events');
-    const evs = [];
+    const evs: Envelope[] = [];
     for await (const e of dev.events()) evs.push(e);
     for (const payload of [
       'not json',
@@ -362,7 +362,7 @@ describe('replication over MQTT', () => {
     const h = await hub(b.url);
     replicate(dev, b.url);
     await caughtUp(dev, h.log);
-    const evs = [];
+    const evs: Envelope[] = [];
     for await (const e of dev.events()) evs.push(e);
     const raw = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
     cleanups.push(() => raw.endAsync(true));
