@@ -135,7 +135,6 @@ export function check(envelopes: Envelope[], head: { seq: number; hash: string }
     times: new Array(n),
     purges: [],
   };
-  const first = envelopes[0]!.seq;
   for (let i = 0; i < n; i++) {
     const env = envelopes[i]!;
     if (env.device !== device) throw fail('EVENT_INVALID', 'one call appends to one device');
@@ -143,43 +142,74 @@ export function check(envelopes: Envelope[], head: { seq: number; hash: string }
       throw fail('CHAIN_BROKEN', `seq ${env.seq} does not follow head ${seq} of ${device}`);
     if (env.prev !== prev)
       throw fail('CHAIN_BROKEN', `seq ${env.seq} of ${device} does not link to the head`);
-    // a redacted event (data null) has no payload left to check
-    const wrong = env.data === null ? undefined : payloadProblem(env.type, env.data);
-    if (wrong !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${wrong}`);
-    const dataJcs = env.data === null ? null : jcs(env.data);
-    if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
-      throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: data does not match its digest`);
-    }
-    // a purged payload's digest is stored as it came: it must at least be a digest
-    if (dataJcs === null && !isHex64(env.digest)) {
-      throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: digest is not 64 hex digits`);
-    }
-    // what the message check already refused, for any other caller: stored, these would not read back as given
-    if (env.sig !== undefined && (typeof env.sig !== 'string' || !isSig(env.sig)))
-      throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: sig is not 88 characters of padded base64`);
-    const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
-    if (badMeta !== undefined)
-      throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: meta.${badMeta} must be a string`);
-    const metaJcs = env.meta === undefined ? null : jcs(env.meta);
-    if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
-      throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: hash mismatch`);
-    }
-    checked.datas[i] = dataJcs;
-    checked.metas[i] = metaJcs;
-    if (dataJcs !== null) {
-      const tooBig = dataSizeProblem(dataJcs);
-      if (tooBig !== undefined) throw fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${tooBig}`);
-    }
-    checked.times[i] = storableTime(env, device);
-    // an EventRedacted purges its target in the same batch as it is written
-    const target = purgeTarget(env.type, env.seq, env.data);
-    if (target !== null && target >= first) {
-      if (envelopes[target - first]!.type !== 'EventRedacted') checked.datas[target - first] = null;
-    } else if (target !== null) checked.purges.push(target);
+    const c = checkEvent(env, device);
+    checked.datas[i] = c.dataJcs;
+    checked.metas[i] = c.metaJcs;
+    checked.times[i] = c.timeMs;
     seq = env.seq;
     prev = env.hash;
   }
+  checked.purges = applyBatchRedactions(envelopes, checked.datas);
   return checked;
+}
+
+/** What one sealed event's own checks computed: its canonical texts and its time. */
+export interface CheckedEvent {
+  dataJcs: string | null;
+  metaJcs: string | null;
+  timeMs: number;
+}
+
+/**
+ * The checks of one sealed event that need no head (payload schema, digest, shape, hash,
+ * size, time), in the order `check` makes them; EVENT_INVALID naming the seq otherwise.
+ * A store that links under a lock (PostgreSQL) runs these before taking it.
+ */
+export function checkEvent(env: Envelope, device: string): CheckedEvent {
+  const at = `seq ${env.seq} of ${device}`;
+  // a redacted event (data null) has no payload left to check
+  const wrong = env.data === null ? undefined : payloadProblem(env.type, env.data);
+  if (wrong !== undefined) throw fail('EVENT_INVALID', `${at}: ${wrong}`);
+  const dataJcs = env.data === null ? null : jcs(env.data);
+  if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
+    throw fail('EVENT_INVALID', `${at}: data does not match its digest`);
+  }
+  // a purged payload's digest is stored as it came: it must at least be a digest
+  if (dataJcs === null && !isHex64(env.digest)) {
+    throw fail('EVENT_INVALID', `${at}: digest is not 64 hex digits`);
+  }
+  // what the message check already refused, for any other caller: stored, these would not read back as given
+  if (env.sig !== undefined && (typeof env.sig !== 'string' || !isSig(env.sig)))
+    throw fail('EVENT_INVALID', `${at}: sig is not 88 characters of padded base64`);
+  const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
+  if (badMeta !== undefined) throw fail('EVENT_INVALID', `${at}: meta.${badMeta} must be a string`);
+  const metaJcs = env.meta === undefined ? null : jcs(env.meta);
+  if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
+    throw fail('EVENT_INVALID', `${at}: hash mismatch`);
+  }
+  if (dataJcs !== null) {
+    const tooBig = dataSizeProblem(dataJcs);
+    if (tooBig !== undefined) throw fail('EVENT_INVALID', `${at}: ${tooBig}`);
+  }
+  return { dataJcs, metaJcs, timeMs: storableTime(env, device) };
+}
+
+/**
+ * An EventRedacted purges its target in the same write: a target in the batch is stored
+ * purged (`datas` set to null, unless it is itself an EventRedacted); the earlier seqs
+ * (already stored) whose payload the batch purges are returned.
+ */
+export function applyBatchRedactions(envelopes: Envelope[], datas: (string | null)[]): number[] {
+  const purges: number[] = [];
+  const first = envelopes[0]!.seq;
+  for (const env of envelopes) {
+    const target = purgeTarget(env.type, env.seq, env.data);
+    if (target === null) continue;
+    if (target >= first) {
+      if (envelopes[target - first]!.type !== 'EventRedacted') datas[target - first] = null;
+    } else purges.push(target);
+  }
+  return purges;
 }
 
 /** Validate meta; returns its canonical JSON. */

@@ -2,19 +2,9 @@
 // with the same words, split in two: what needs no head (done before any transaction, so
 // no lock is held while hashing) and the link to the head (done under the device's lock).
 // Also the rows the store writes for a batch that passes, with redaction purges applied.
-import {
-  canonicalHeader,
-  dataSizeProblem,
-  type Envelope,
-  isHex64,
-  isSig,
-  jcs,
-  nonStringMetaKey,
-  parseTime,
-  sha256hex,
-} from '../../log/envelope.js';
-import { payloadProblem } from '../../log/events.js';
-import { purgeTarget } from '../../log/redaction.js';
+import { isFieldlogError } from '../../errors.js';
+import type { Envelope } from '../../log/envelope.js';
+import { applyBatchRedactions, checkEvent as checkSealed } from '../../log/seal.js';
 
 /** What one event's own checks found: a problem, or the canonical texts to store. */
 export interface CheckedEvent {
@@ -23,39 +13,21 @@ export interface CheckedEvent {
   metaJcs: string | null;
 }
 
-/** Everything about one event that needs no head (appendSealed's order of checks). */
+/** Everything about one event that needs no head: the log's own checks (src/log/seal.ts). */
 export function checkEvent(env: Envelope, device: string): CheckedEvent {
-  const out: CheckedEvent = { dataJcs: null, metaJcs: null };
+  if (env.device !== device)
+    return { dataJcs: null, metaJcs: null, problem: 'one call appends to one device' };
   try {
-    if (env.device !== device) return { ...out, problem: 'one call appends to one device' };
-    const at = `seq ${env.seq} of ${device}`;
-    const wrong = env.data === null ? undefined : payloadProblem(env.type, env.data);
-    if (wrong !== undefined) return { ...out, problem: `${at}: ${wrong}` };
-    const dataJcs = env.data === null ? null : jcs(env.data);
-    if (dataJcs !== null && sha256hex(dataJcs) !== env.digest)
-      return { ...out, problem: `${at}: data does not match its digest` };
-    if (dataJcs === null && !isHex64(env.digest))
-      return { ...out, problem: `${at}: digest is not 64 hex digits` };
-    if (env.sig !== undefined && (typeof env.sig !== 'string' || !isSig(env.sig)))
-      return { ...out, problem: `${at}: sig is not 88 characters of padded base64` };
-    const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
-    if (badMeta !== undefined) return { ...out, problem: `${at}: meta.${badMeta} must be a string` };
-    const metaJcs = env.meta === undefined ? null : jcs(env.meta);
-    if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash)
-      return { ...out, problem: `${at}: hash mismatch` };
-    if (dataJcs !== null) {
-      const tooBig = dataSizeProblem(dataJcs);
-      if (tooBig !== undefined) return { ...out, problem: `${at}: ${tooBig}` };
-    }
-    try {
-      parseTime(env.time);
-    } catch (err) {
-      return { ...out, problem: `${at}: ${(err as Error).message}` };
-    }
+    const { dataJcs, metaJcs } = checkSealed(env, device);
     return { dataJcs, metaJcs };
   } catch (err) {
-    // values canonical JSON cannot hold cannot have been hashed
-    return { ...out, problem: `seq ${env.seq} of ${device}: ${(err as Error).message}` };
+    // values canonical JSON cannot hold cannot have been hashed: named by their seq too
+    const message = (err as Error).message;
+    const problem =
+      isFieldlogError(err, 'EVENT_INVALID') && message.startsWith('seq ')
+        ? message
+        : `seq ${env.seq} of ${device}: ${message}`;
+    return { dataJcs: null, metaJcs: null, problem };
   }
 }
 
@@ -93,16 +65,7 @@ export function applyRedactions(
   checked: CheckedEvent[],
 ): { datas: (string | null)[]; purges: number[] } {
   const datas = checked.map((c) => c.dataJcs);
-  const purges: number[] = [];
-  const first = fresh[0]!.seq;
-  for (const env of fresh) {
-    const target = purgeTarget(env.type, env.seq, env.data);
-    if (target === null) continue;
-    if (target >= first) {
-      if (fresh[target - first]!.type !== 'EventRedacted') datas[target - first] = null;
-    } else purges.push(target);
-  }
-  return { datas, purges };
+  return { datas, purges: applyBatchRedactions(fresh, datas) };
 }
 
 /**
