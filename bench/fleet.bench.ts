@@ -5,62 +5,19 @@
 //      issue's bound is that 1,000 devices fit in 1 GB;
 //   2. the aggregate events/s the hub stored while the backlogs caught up at once.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filesNeeded } from '../firmware-sim/fleet-command.js';
+import { lineOf, mosquitto, stop } from './processes.js';
 import { type BenchResult, rate } from './report.js';
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
 const GB = 2 ** 30;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves with the first chunk of `stream`'s text (so far) that matches `re`. */
-function lineOf(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child[stream]!.on('data', (d) => {
-      text += d;
-      const m = re.exec(text);
-      if (m) resolve(m[0]);
-    });
-    child.once('close', (code) => reject(new Error(`exited ${code} before ${re}: ${text}`)));
-  });
-}
-
-async function mosquitto(root: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const conf = join(root, 'mosquitto.conf');
-  const user = process.getuid?.() === 0 ? 'user root\n' : '';
-  // no queue limit for the hub: mosquitto's default (1,000) drops a busy hub's messages (see the README)
-  writeFileSync(
-    conf,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n${user}`,
-  );
-  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await lineOf(child, 'stderr', /running|listen socket/);
-  return { url: `mqtt://127.0.0.1:${port}`, child };
-}
-
 function kb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-function stop(child: ChildProcess): Promise<unknown> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  return exited;
 }
 
 /** Events the hub holds, and how many devices it holds more than `backlog` events of. */

@@ -5,59 +5,17 @@
 // same broker and hubs (same run, its own fresh database), and the rewinds (gap answers) per
 // device per 1,000 batches stored, from the hubs' /metrics.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { filesNeeded } from '../firmware-sim/fleet-command.js';
 import type { TestPostgres } from '../test/support/pg.js';
+import { lineOf, mosquitto, stop } from './processes.js';
 import { type BenchResult, median, rate } from './report.js';
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
 const HUBS = 2;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves with the first match of `re` in what `stream` printed so far. */
-function lineOf(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child[stream]!.on('data', (d) => {
-      text += d;
-      const m = re.exec(text);
-      if (m) resolve(m[0]);
-    });
-    child.once('close', (code) => reject(new Error(`exited ${code} before ${re}: ${text}`)));
-  });
-}
-
-function stop(child: ChildProcess): Promise<unknown> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  return exited;
-}
-
-async function mosquitto(root: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const conf = join(root, 'mosquitto.conf');
-  const user = process.getuid?.() === 0 ? 'user root\n' : '';
-  writeFileSync(
-    conf,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n${user}`,
-  );
-  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await lineOf(child, 'stderr', /running|listen socket/);
-  return { url: `mqtt://127.0.0.1:${port}`, child };
-}
 
 async function hub(store: string, mqtt: string): Promise<{ child: ChildProcess; base: string }> {
   const child = spawn(
