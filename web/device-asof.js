@@ -48,7 +48,7 @@ export class AsOf {
       this.render(ms, answer);
     } catch (err) {
       if (isAbort(err)) return;
-      this.box.replaceChildren(h('p', { class: 'dv-error' }, String(err.message)));
+      this.box.replaceChildren(h('p', { class: 'error' }, String(err.message)));
     }
   }
 
@@ -59,7 +59,7 @@ export class AsOf {
     const sources = Object.entries(s.sources);
     const thresholds = Object.entries(s.thresholds);
     this.box.replaceChildren(
-      h('p', { class: 'dv-muted' }, `after event #${answer.asOfSeq}`, s.time ? [' of ', timeEl(s.time)] : ''),
+      h('p', { class: 'muted' }, `after event #${answer.asOfSeq}`, s.time ? [' of ', timeEl(s.time)] : ''),
       section(
         'Sensors',
         sensors.map(([name, v]) =>
@@ -121,7 +121,7 @@ export class AsOf {
             ]
           : [],
       ),
-      h('p', { class: 'dv-muted' }, `frames rejected ${s.frames.rejected}, lost ${s.frames.lost}`),
+      h('p', { class: 'muted' }, `frames rejected ${s.frames.rejected}, lost ${s.frames.lost}`),
     );
     this.shown = { at: ms, answer };
     this.box.dataset.at = String(ms);
@@ -133,6 +133,6 @@ function section(title, rows) {
     'div',
     { class: 'dv-asof-part' },
     h('h3', null, title),
-    rows.length ? h('table', { class: 'dv-table' }, h('tbody', null, rows)) : h('p', { class: 'dv-muted' }, 'none'),
+    rows.length ? h('table', { class: 'dv-table' }, h('tbody', null, rows)) : h('p', { class: 'muted' }, 'none'),
   );
 }

@@ -62,7 +62,7 @@ export class SensorCharts {
         a.answer.unit ?? a.unit ? ` (${a.answer.unit ?? a.unit})` : '',
         h(
           'span',
-          { class: 'dv-muted' },
+          { class: 'muted' },
           ` · ${a.answer.t.length} ${a.answer.resolution === 'raw' ? 'readings' : `${a.answer.resolution} buckets`}`,
         ),
       );
@@ -73,7 +73,7 @@ export class SensorCharts {
       this.charts.set(a.sensor, { plot, url: a.url, answer: a.answer });
     });
     this.container.replaceChildren(...boxes);
-    if (boxes.length === 0) this.container.append(h('p', { class: 'dv-muted' }, 'This device has recorded no readings.'));
+    if (boxes.length === 0) this.container.append(h('p', { class: 'muted' }, 'This device has recorded no readings.'));
     // uPlot measured nothing while detached: size them now that they are in the page
     this.resize();
   }

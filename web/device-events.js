@@ -67,9 +67,9 @@ export class EventList {
       for (const e of page) this.list.append(item(e));
       if (page.length > 0) this.oldest = page[page.length - 1].seq;
       this.older.hidden = page.length < PAGE || this.oldest <= 1;
-      if (this.list.childElementCount === 0) this.list.append(h('li', { class: 'dv-muted' }, 'No such event.'));
+      if (this.list.childElementCount === 0) this.list.append(h('li', { class: 'muted' }, 'No such event.'));
     } catch (err) {
-      if (!isAbort(err)) this.list.append(h('li', { class: 'dv-error' }, err.message));
+      if (!isAbort(err)) this.list.append(h('li', { class: 'error' }, err.message));
     }
   }
 
@@ -87,7 +87,7 @@ export class EventList {
       const e = JSON.parse(msg.data);
       this.onHead(e);
       if (this.type && e.type !== this.type) return;
-      this.list.querySelector(':scope > li.dv-muted')?.remove();
+      this.list.querySelector(':scope > li.muted')?.remove();
       const li = item(e);
       li.classList.add('dv-new');
       this.list.prepend(li);

@@ -125,7 +125,7 @@ export function alarmEpisodes(events) {
 export function renderAlarms(container, events) {
   const episodes = alarmEpisodes(events);
   if (episodes.length === 0) {
-    container.replaceChildren(h('p', { class: 'dv-muted' }, 'No alarm in this range.'));
+    container.replaceChildren(h('p', { class: 'muted' }, 'No alarm in this range.'));
     return;
   }
   const rows = episodes.reverse().map((ep) =>
@@ -174,7 +174,7 @@ export function renderTimeline(list, events, truncated, onPick) {
       ),
     );
   }
-  if (items.length === 0) items.push(h('li', { class: 'dv-muted' }, 'Nothing but readings in this range.'));
-  if (truncated) items.push(h('li', { class: 'dv-muted' }, `The first ${events.length} events of the range are shown.`));
+  if (items.length === 0) items.push(h('li', { class: 'muted' }, 'Nothing but readings in this range.'));
+  if (truncated) items.push(h('li', { class: 'muted' }, `The first ${events.length} events of the range are shown.`));
   list.replaceChildren(...items);
 }

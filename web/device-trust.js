@@ -18,7 +18,7 @@ export class TrustPanel {
     try {
       this.render(await this.api.trust());
     } catch (err) {
-      this.box.replaceChildren(h('p', { class: 'dv-error' }, err.message));
+      this.box.replaceChildren(h('p', { class: 'error' }, err.message));
     }
   }
 
@@ -31,7 +31,7 @@ export class TrustPanel {
       // the other parts (quarantine, redactions) may have moved on meanwhile
       await this.load();
     } catch (err) {
-      this.box.prepend(h('p', { class: 'dv-error' }, err.message));
+      this.box.prepend(h('p', { class: 'error' }, err.message));
     } finally {
       this.button.disabled = false;
       this.button.textContent = 'Verify now';
@@ -50,7 +50,7 @@ export class TrustPanel {
           timeEl(v.at),
           ')',
         )
-      : h('p', { class: 'dv-muted', 'data-ok': '' }, 'Not verified since the hub started.');
+      : h('p', { class: 'muted', 'data-ok': '' }, 'Not verified since the hub started.');
     const problems = v?.problems?.length
       ? h(
           'ul',
@@ -95,7 +95,7 @@ export class TrustPanel {
               ),
             ),
           )
-        : h('p', { class: 'dv-muted' }, 'none'),
+        : h('p', { class: 'muted' }, 'none'),
     );
   }
 }

@@ -26,7 +26,7 @@ let loading = null;
 let range = null;
 
 function showError(err) {
-  const p = $('dv-error');
+  const p = $('error');
   p.textContent = err.message;
   p.hidden = false;
 }
@@ -122,7 +122,7 @@ async function main() {
     const from = new Date(f.from.value).getTime();
     const to = new Date(f.to.value).getTime();
     if (!(to > from)) return showError(new Error('the range must end after it starts'));
-    $('dv-error').hidden = true;
+    $('error').hidden = true;
     void show(from, to);
   });
 

@@ -6,6 +6,7 @@ import { type EmbeddedBroker, startBroker } from '../hub/broker.js';
 import type { FleetStore } from '../hub/fleet-store.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
 import { LevelFleetStore } from '../hub/leveldb-fleet-store.js';
+import { tileSource } from '../hub/web-assets.js';
 import { internalErrors } from '../internal-errors.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
@@ -18,7 +19,7 @@ export const HUB: CommandSpec = {
   name: 'hub',
   positionals: { min: 0, max: 0 },
   summary:
-    "The fleet's event store: verifies and stores every device's events arriving over MQTT (from an embedded broker, or an external one with --mqtt) and serves the HTTP API with --http. Stops cleanly on SIGINT or SIGTERM.",
+    "The fleet's event store: verifies and stores every device's events arriving over MQTT (from an embedded broker, or an external one with --mqtt) and serves the HTTP API and the web page with --http. Stops cleanly on SIGINT or SIGTERM.",
   flags: {
     ...storeFlags("the hub's", true),
     config: {
@@ -50,6 +51,16 @@ export const HUB: CommandSpec = {
       value: 'H',
       default: '127.0.0.1',
       help: 'the address the HTTP API listens on',
+    },
+    'map-tiles': {
+      type: 'string',
+      value: 'URL',
+      help: "the web page's map tiles, a URL template such as https://tile.example.org/{z}/{x}/{y}.png (default: none, a plain map)",
+    },
+    'map-attribution': {
+      type: 'string',
+      value: 'TEXT',
+      help: "the tiles' attribution, shown on the map",
     },
     fleet: {
       type: 'string',
@@ -121,6 +132,10 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     throw fail('USAGE', `${cmd}: --mqtt must be an mqtt://, mqtts://, ws:// or wss:// URL`);
   }
   const httpPort = int(p, 'http', 0, 65535);
+  const mapTiles = str(p, 'map-tiles');
+  // checked before anything is opened: a bad template is a usage error, not a broken map
+  if (mapTiles !== undefined) tileSource(mapTiles);
+  const web = { tiles: mapTiles ?? null, attribution: str(p, 'map-attribution') ?? null };
   const fleet = str(p, 'fleet')!;
   if (!isId(fleet)) throw fail('USAGE', `${cmd}: --fleet must match [A-Za-z0-9._-]{1,64}`);
   const prefix = str(p, 'prefix')!;
@@ -217,6 +232,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       devices: () => ingest.devices(),
       metrics: () => ({ ...ingest.totals }),
       errors,
+      web,
     });
     await out.line(
       `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}`,

@@ -1,7 +1,7 @@
 // The hub's HTTP API (node:http): JSON answers, NDJSON for event streams, server-sent
 // events for the live fleet feed (live-feed.ts), Prometheus text for metrics (metrics.ts).
-// Streams are read from the store a chunk at a time and follow the client's pace;
-// nothing loads a whole history. Bad requests get a 400 in plain words (http-params.ts);
+// The web page and its files are web-assets.ts'. Streams are read from the store a chunk at
+// a time and follow the client's pace; nothing loads a whole history. Bad requests get a 400 in plain words (http-params.ts);
 // anything unexpected is a 500 that is reported (one line, counted) while the API serves on.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFieldlogError } from '../errors.js';
@@ -12,6 +12,7 @@ import type { FleetStore } from './fleet-store.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
+import { createWebRoutes, type WebOptions } from './web-assets.js';
 
 export interface HubApiOptions {
   store: FleetStore;
@@ -23,6 +24,8 @@ export interface HubApiOptions {
   heartbeatMs?: number;
   /** What one live client may have queued before it is dropped (default 1 MiB). */
   liveQueueBytes?: number;
+  /** The web page's map tiles (web-assets.ts); the page itself is always served. */
+  web?: WebOptions;
 }
 
 export type HubApi = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -36,6 +39,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   const { store } = opts;
   const errors = opts.errors ?? internalErrors();
   const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
+  const web = createWebRoutes(opts.web);
 
   /** A device the store holds, with its durable head. */
   async function device(id: string): Promise<{ id: string; head: number }> {
@@ -131,6 +135,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       throw badParameter(`the path ${url.pathname} is not valid percent-encoding`);
     }
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET');
+    if (await web(req, res, url, parts)) return;
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
       return json(res, 200, { devices: await opts.devices() });
