@@ -59,7 +59,10 @@ export function deviceApi(id) {
     seriesUrl: (sensor, from, to, points) =>
       `${base}/series?${new URLSearchParams({ sensor, from: iso(from), to: iso(to), points: String(points) })}`,
     track: (from, to, points, signal) =>
-      json(`${base}/track?${new URLSearchParams({ from: iso(from), to: iso(to), points: String(points) })}`, signal),
+      json(
+        `${base}/track?${new URLSearchParams({ from: iso(from), to: iso(to), points: String(points) })}`,
+        signal,
+      ),
     /** Events of the given types recorded in since..until, oldest first. */
     eventsInRange: (types, since, until, limit, signal) =>
       ndjson(

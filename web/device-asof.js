@@ -91,7 +91,11 @@ export class AsOf {
             'tr',
             { 'data-source': name, 'data-connected': String(src.connected) },
             h('td', null, name),
-            h('td', null, src.connected ? 'connected' : `disconnected${src.reason ? ` (${src.reason})` : ''}`),
+            h(
+              'td',
+              null,
+              src.connected ? 'connected' : `disconnected${src.reason ? ` (${src.reason})` : ''}`,
+            ),
             h('td', null, timeEl(src.since)),
           ),
         ),
@@ -133,6 +137,8 @@ function section(title, rows) {
     'div',
     { class: 'dv-asof-part' },
     h('h3', null, title),
-    rows.length ? h('table', { class: 'dv-table' }, h('tbody', null, rows)) : h('p', { class: 'muted' }, 'none'),
+    rows.length
+      ? h('table', { class: 'dv-table' }, h('tbody', null, rows))
+      : h('p', { class: 'muted' }, 'none'),
   );
 }

@@ -59,7 +59,7 @@ export class SensorCharts {
         'h3',
         { class: 'dv-chart-title' },
         a.sensor,
-        a.answer.unit ?? a.unit ? ` (${a.answer.unit ?? a.unit})` : '',
+        (a.answer.unit ?? a.unit) ? ` (${a.answer.unit ?? a.unit})` : '',
         h(
           'span',
           { class: 'muted' },
@@ -69,11 +69,12 @@ export class SensorCharts {
       const plotBox = h('div', { class: 'dv-plot' });
       box.append(title, plotBox);
       boxes.push(box);
-      const plot = new uPlot(this.options(a, PALETTE[i % PALETTE.length], width), this.data(a.answer), plotBox);
+      const plot = new uPlot(this.options(PALETTE[i % PALETTE.length], width), this.data(a.answer), plotBox);
       this.charts.set(a.sensor, { plot, url: a.url, answer: a.answer });
     });
     this.container.replaceChildren(...boxes);
-    if (boxes.length === 0) this.container.append(h('p', { class: 'muted' }, 'This device has recorded no readings.'));
+    if (boxes.length === 0)
+      this.container.append(h('p', { class: 'muted' }, 'This device has recorded no readings.'));
     // uPlot measured nothing while detached: size them now that they are in the page
     this.resize();
   }
@@ -82,7 +83,7 @@ export class SensorCharts {
     return [a.t, a.min, a.max, a.avg];
   }
 
-  options(a, color, width) {
+  options(color, width) {
     const range = this.range;
     return {
       width,

@@ -128,22 +128,28 @@ export function renderAlarms(container, events) {
     container.replaceChildren(h('p', { class: 'muted' }, 'No alarm in this range.'));
     return;
   }
-  const rows = episodes.reverse().map((ep) =>
-    h(
-      'tr',
-      { class: 'dv-alarm', 'data-alarm': ep.alarm, 'data-seq': ep.raised?.seq ?? '' },
-      h('td', null, ep.alarm),
-      h('td', null, ep.raised ? [timeEl(ep.raised.time), ` (${ep.raised.data?.value ?? '?'})`] : 'before the range'),
+  const rows = episodes
+    .reverse()
+    .map((ep) =>
       h(
-        'td',
-        { class: 'dv-ack', 'data-by': ep.acknowledged?.meta?.actor ?? '' },
-        ep.acknowledged
-          ? [actorName(ep.acknowledged.meta?.actor) ?? 'someone', ' at ', timeEl(ep.acknowledged.time)]
-          : '—',
+        'tr',
+        { class: 'dv-alarm', 'data-alarm': ep.alarm, 'data-seq': ep.raised?.seq ?? '' },
+        h('td', null, ep.alarm),
+        h(
+          'td',
+          null,
+          ep.raised ? [timeEl(ep.raised.time), ` (${ep.raised.data?.value ?? '?'})`] : 'before the range',
+        ),
+        h(
+          'td',
+          { class: 'dv-ack', 'data-by': ep.acknowledged?.meta?.actor ?? '' },
+          ep.acknowledged
+            ? [actorName(ep.acknowledged.meta?.actor) ?? 'someone', ' at ', timeEl(ep.acknowledged.time)]
+            : '—',
+        ),
+        h('td', null, ep.cleared ? timeEl(ep.cleared.time) : 'active'),
       ),
-      h('td', null, ep.cleared ? timeEl(ep.cleared.time) : 'active'),
-    ),
-  );
+    );
   container.replaceChildren(
     h(
       'table',
@@ -151,7 +157,14 @@ export function renderAlarms(container, events) {
       h(
         'thead',
         null,
-        h('tr', null, h('th', null, 'alarm'), h('th', null, 'raised'), h('th', null, 'acknowledged by'), h('th', null, 'cleared')),
+        h(
+          'tr',
+          null,
+          h('th', null, 'alarm'),
+          h('th', null, 'raised'),
+          h('th', null, 'acknowledged by'),
+          h('th', null, 'cleared'),
+        ),
       ),
       h('tbody', null, rows),
     ),
@@ -168,13 +181,18 @@ export function renderTimeline(list, events, truncated, onPick) {
       h(
         'li',
         { class: `dv-tl dv-k-${kind}`, 'data-seq': e.seq, 'data-type': e.type },
-        h('button', { type: 'button', class: 'dv-linklike', onclick: () => onPick(Date.parse(e.time)) }, timeEl(e.time)),
+        h(
+          'button',
+          { type: 'button', class: 'dv-linklike', onclick: () => onPick(Date.parse(e.time)) },
+          timeEl(e.time),
+        ),
         ' ',
         describe(e),
       ),
     );
   }
   if (items.length === 0) items.push(h('li', { class: 'muted' }, 'Nothing but readings in this range.'));
-  if (truncated) items.push(h('li', { class: 'muted' }, `The first ${events.length} events of the range are shown.`));
+  if (truncated)
+    items.push(h('li', { class: 'muted' }, `The first ${events.length} events of the range are shown.`));
   list.replaceChildren(...items);
 }

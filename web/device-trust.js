@@ -55,7 +55,9 @@ export class TrustPanel {
       ? h(
           'ul',
           { class: 'dv-problems' },
-          v.problems.map((p) => h('li', null, typeof p === 'string' ? p : `#${p.seq ?? '?'}: ${p.reason ?? JSON.stringify(p)}`)),
+          v.problems.map((p) =>
+            h('li', null, typeof p === 'string' ? p : `#${p.seq ?? '?'}: ${p.reason ?? JSON.stringify(p)}`),
+          ),
         )
       : null;
     const quarantined = t.quarantined ?? [];
@@ -63,17 +65,20 @@ export class TrustPanel {
     this.box.replaceChildren(
       verdict,
       problems ?? '',
-      h(
-        'p',
-        null,
-        `forks quarantined: ${t.forks ?? 0} · gaps rewound over: ${t.rewinds ?? 0}`,
-      ),
+      h('p', null, `forks quarantined: ${t.forks ?? 0} · gaps rewound over: ${t.rewinds ?? 0}`),
       quarantined.length
         ? h(
             'ul',
             { class: 'dv-quarantine' },
             quarantined.map((q) =>
-              h('li', null, `#${q.seq} `, h('code', null, String(q.hash).slice(0, 16)), ` ${q.reason} `, timeEl(q.at)),
+              h(
+                'li',
+                null,
+                `#${q.seq} `,
+                h('code', null, String(q.hash).slice(0, 16)),
+                ` ${q.reason} `,
+                timeEl(q.at),
+              ),
             ),
           )
         : '',
@@ -82,7 +87,9 @@ export class TrustPanel {
         ? h(
             'table',
             { class: 'dv-table dv-redactions' },
-            h('tbody', null,
+            h(
+              'tbody',
+              null,
               redactions.map((r) =>
                 h(
                   'tr',

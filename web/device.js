@@ -26,7 +26,7 @@ let loading = null;
 let range = null;
 
 function showError(err) {
-  const p = $('error');
+  const p = $('dv-error');
   p.textContent = err.message;
   p.hidden = false;
 }
@@ -42,10 +42,14 @@ async function main() {
   $('dv-title').textContent = id;
   const config = await api.config().catch(() => ({ tiles: null, attribution: null }));
   const map = new TrackMap($('dv-map'), config);
-  const asOf = new AsOf(api, { input: $('dv-scrubber'), out: $('dv-asof-time'), box: $('dv-asof-state') }, (ms) => {
-    charts.showTime(ms);
-    map.showTime(ms);
-  });
+  const asOf = new AsOf(
+    api,
+    { input: $('dv-scrubber'), out: $('dv-asof-time'), box: $('dv-asof-state') },
+    (ms) => {
+      charts.showTime(ms);
+      map.showTime(ms);
+    },
+  );
   const charts = new SensorCharts($('dv-charts'), api, {
     onCursor: (ms) => {
       map.showTime(ms);
@@ -94,7 +98,9 @@ async function main() {
       if (ctl.signal.aborted) return;
       const fixes = map.show(track);
       $('dv-track-label').textContent = fixes ? `${fixes} fixes` : 'No position recorded in this range.';
-      charts.setMarks(marks.map((e) => ({ ms: Date.parse(e.time), kind: TIMELINE_KINDS[e.type] ?? 'source' })));
+      charts.setMarks(
+        marks.map((e) => ({ ms: Date.parse(e.time), kind: TIMELINE_KINDS[e.type] ?? 'source' })),
+      );
       renderAlarms($('dv-alarms'), marks);
       renderTimeline($('dv-timeline'), marks, marks.length >= TIMELINE_LIMIT, pick);
       asOf.setTime(to);
@@ -122,7 +128,7 @@ async function main() {
     const from = new Date(f.from.value).getTime();
     const to = new Date(f.to.value).getTime();
     if (!(to > from)) return showError(new Error('the range must end after it starts'));
-    $('error').hidden = true;
+    $('dv-error').hidden = true;
     void show(from, to);
   });
 
