@@ -90,7 +90,10 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function live(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['last-event-id']);
+    const q = new Params(url, ['last-event-id', 'device']);
+    const only = q.text('device');
+    if (only !== undefined && !ID_RE.test(only))
+      throw badParameter('a device id is 1 to 64 letters, digits, dots, dashes or underscores');
     const header = req.headers['last-event-id'];
     const fromHeader = header === undefined ? undefined : wholeNumber('Last-Event-ID', String(header).trim());
     const fromQuery = q.int('last-event-id');
@@ -102,6 +105,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     await serveLive(res, lastId, {
       store,
       head,
+      ...(only === undefined ? {} : { device: only }),
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
       onOpen: () => metrics.liveClients.inc(),

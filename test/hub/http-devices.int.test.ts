@@ -73,6 +73,69 @@ function status(device: string, online: boolean): Promise<unknown> {
   );
 }
 
+interface SseMessage {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/** A server-sent event stream read as it comes: its messages and comments so far. */
+async function sse(path: string, headers: Record<string, string> = {}) {
+  const ctl = new AbortController();
+  const res = await fetch(`${base}${path}`, { headers, signal: ctl.signal });
+  const messages: SseMessage[] = [];
+  const comments: string[] = [];
+  let ended = false;
+  const wakes: (() => void)[] = [];
+  void (async () => {
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body!) {
+        buf += decoder.decode(chunk as Uint8Array, { stream: true });
+        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const m: SseMessage = { event: 'message', data: '' };
+          let any = false;
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) comments.push(line.slice(1).trim());
+            else {
+              const colon = line.indexOf(': ');
+              const k = line.slice(0, colon);
+              const v = line.slice(colon + 2);
+              any = true;
+              if (k === 'id') m.id = v;
+              else if (k === 'event') m.event = v;
+              else if (k === 'data') m.data = v;
+            }
+          }
+          if (any) messages.push(m);
+          for (const w of wakes.splice(0)) w();
+        }
+      }
+    } catch {
+      // aborted
+    }
+    ended = true;
+    for (const w of wakes.splice(0)) w();
+  })();
+  return {
+    res,
+    messages,
+    comments,
+    /** Resolves once `ok` holds of what came so far (false once the stream ended without it). */
+    async until(ok: () => boolean): Promise<boolean> {
+      while (!ok()) {
+        if (ended) return false;
+        await new Promise<void>((r) => wakes.push(r));
+      }
+      return true;
+    },
+    close: () => ctl.abort(),
+  };
+}
+
 async function lines(path: string): Promise<Envelope[]> {
   const res = await fetch(`${base}${path}`);
   expect(res.status).toBe(200);
@@ -166,5 +229,38 @@ describe('GET /devices/ID/events: type and order', () => {
   it('refuses an unknown type or order in one plain 400', async () => {
     for (const q of ['type=Nope', 'type=NoteAdded,', 'type=NoteAdded,noteadded', 'order=up', 'order=DESC'])
       expect(await errorOf(`/devices/pi-ev/events?${q}`)).toEqual({ status: 400, code: 'BAD_PARAMETER' });
+  });
+});
+
+describe('GET /fleet/live?device=ID', () => {
+  it("sends only that device's events, with their fleet positions as ids", async () => {
+    await record('pi-l1', [reading(1)]);
+    const head = await store.fleetHead();
+    const live = await sse(`/fleet/live?device=pi-l1&last-event-id=${head}`);
+    expect(live.res.status).toBe(200);
+    await record('pi-l2', [reading(2), reading(3)]);
+    await record('pi-l1', [reading(4), reading(5)]);
+    await record('pi-l2', [reading(6)]);
+    await record('pi-l1', [reading(7)]);
+    expect(await live.until(() => live.messages.length >= 3)).toBe(true);
+    live.close();
+    const fleet = (await lines(`/fleet/events?from=${head + 1}`)) as unknown as {
+      position: number;
+      event: Envelope;
+    }[];
+    const mine = fleet.filter((x) => x.event.device === 'pi-l1');
+    expect(live.messages.map((m) => [Number(m.id), (JSON.parse(m.data) as Envelope).seq])).toEqual(
+      mine.map((x) => [x.position, x.event.seq]),
+    );
+    expect(mine.map((x) => x.event.seq)).toEqual([2, 3, 4]);
+    // history too: from the start, only that device
+    const again = await sse('/fleet/live?device=pi-l1&last-event-id=0');
+    expect(await again.until(() => again.messages.length >= 4)).toBe(true);
+    again.close();
+    expect(again.messages.map((m) => (JSON.parse(m.data) as Envelope).seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('refuses a bad device id', async () => {
+    expect(await errorOf('/fleet/live?device=no%20such')).toEqual({ status: 400, code: 'BAD_PARAMETER' });
   });
 });
