@@ -9,6 +9,7 @@ import { type Listening, listen } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import type { FleetStore } from './fleet-store.js';
+import { eventFilters } from './http-event-filters.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
@@ -51,7 +52,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function deviceEvents(id: string, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['from-seq', 'to-seq', 'since', 'until', 'limit']);
+    const q = new Params(url, ['from-seq', 'to-seq', 'since', 'until', 'limit', 'type', 'order']);
     const fromSeq = q.int('from-seq');
     const toSeq = q.int('to-seq');
     checkRange('from-seq', fromSeq, 'to-seq', toSeq);
@@ -61,7 +62,15 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       throw badParameter(
         `until (${q.text('until')}) is before since (${q.text('since')}): the range would be empty`,
       );
-    const events = store.events({ device: id, fromSeq, toSeq, since, until, limit: q.int('limit') });
+    const events = store.events({
+      device: id,
+      fromSeq,
+      toSeq,
+      since,
+      until,
+      limit: q.int('limit'),
+      ...eventFilters(q),
+    });
     for await (const chunk of firstReadThenHead(events, res)) {
       let text = '';
       for (const { event } of chunk) text += `${JSON.stringify(event)}\n`;
@@ -85,7 +94,10 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function live(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['last-event-id']);
+    const q = new Params(url, ['last-event-id', 'device']);
+    const only = q.text('device');
+    if (only !== undefined && !ID_RE.test(only))
+      throw badParameter('a device id is 1 to 64 letters, digits, dots, dashes or underscores');
     const header = req.headers['last-event-id'];
     const fromHeader = header === undefined ? undefined : wholeNumber('Last-Event-ID', String(header).trim());
     const fromQuery = q.int('last-event-id');
@@ -97,6 +109,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     await serveLive(res, lastId, {
       store,
       head,
+      ...(only === undefined ? {} : { device: only }),
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
       onOpen: () => metrics.liveClients.inc(),
