@@ -11,6 +11,7 @@ import { internalErrors } from '../internal-errors.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
 import { type CommandSpec, int, str } from './args.js';
+import { HTTP_ACCESS_FLAGS, type HttpAccess, httpAccess } from './hub-access.js';
 import { isPgUrl, openHubStore, parseWithConfig, storeFlags } from './hub-store.js';
 import { mqttSecurity } from './mqtt-options.js';
 import type { Output } from './output.js';
@@ -62,6 +63,7 @@ export const HUB: CommandSpec = {
       value: 'TEXT',
       help: "the tiles' attribution, shown on the map",
     },
+    ...HTTP_ACCESS_FLAGS,
     fleet: {
       type: 'string',
       value: 'F',
@@ -109,9 +111,10 @@ export async function listenOrFail(
   handler: Parameters<typeof listenHubApi>[0],
   port: number,
   host: string,
+  access: HttpAccess = {},
 ): Promise<Awaited<ReturnType<typeof listenHubApi>>> {
   try {
-    return await listenHubApi(handler, port, host);
+    return await listenHubApi(handler, port, host, access);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'is not allowed' : 'cannot be used';
@@ -136,6 +139,8 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   // checked before anything is opened: a bad template is a usage error, not a broken map
   if (mapTiles !== undefined) tileSource(mapTiles);
   const web = { tiles: mapTiles ?? null, attribution: str(p, 'map-attribution') ?? null };
+  const httpHost = str(p, 'http-host')!;
+  const access = httpAccess(cmd, p, httpHost, httpPort !== undefined);
   const fleet = str(p, 'fleet')!;
   if (!isId(fleet)) throw fail('USAGE', `${cmd}: --fleet must match [A-Za-z0-9._-]{1,64}`);
   const prefix = str(p, 'prefix')!;
@@ -176,7 +181,8 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
         cmd,
         startingHandler(() => api),
         httpPort,
-        str(p, 'http-host')!,
+        httpHost,
+        access,
       );
     }
     if (external === undefined)
@@ -233,9 +239,10 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       metrics: () => ({ ...ingest.totals }),
       errors,
       web,
+      auth: access.auth,
     });
     await out.line(
-      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}`,
+      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http ${access.tls ? 'https' : 'http'}://${httpHost}:${http.port}${access.auth ? ' (token required)' : ''}` : ''}`,
     );
     if (!signal.aborted)
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -5,11 +5,13 @@
 // anything unexpected is a 500 that is reported (one line, counted) while the API serves on.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFieldlogError } from '../errors.js';
-import { type Listening, listen } from '../http-server.js';
+import { type Listening, listen, type TlsFiles } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import type { FleetStore } from './fleet-store.js';
 import { eventFilters } from './http-event-filters.js';
+import type { HttpAuth } from './http-auth.js';
+import { serveExport } from './http-export.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
@@ -27,6 +29,8 @@ export interface HubApiOptions {
   liveQueueBytes?: number;
   /** The web page's map tiles (web-assets.ts); the page itself is always served. */
   web?: WebOptions;
+  /** The token check the server runs (listenHubApi's `auth`), for its refusals in /metrics. */
+  auth?: HttpAuth;
 }
 
 export type HubApi = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -39,7 +43,13 @@ const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export function createHubApi(opts: HubApiOptions): HubApi {
   const { store } = opts;
   const errors = opts.errors ?? internalErrors();
-  const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
+  const metrics = createHubMetrics({
+    store,
+    devices: opts.devices,
+    totals: opts.metrics,
+    errors,
+    refused: () => opts.auth?.refused() ?? { missing: 0, wrong: 0 },
+  });
   const web = createWebRoutes(opts.web);
 
   /** A device the store holds, with its durable head. */
@@ -157,6 +167,8 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       return deviceEvents((await device(parts[1]!)).id, url, res);
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'state')
       return state(await device(parts[1]!), url, res);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'export')
+      return serveExport(store, (await device(parts[1]!)).id, url, res);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'events') return fleetEvents(url, res);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'live') return live(req, url, res);
     if (parts.length === 1 && parts[0] === 'metrics') return serveMetrics(url, res);
@@ -201,10 +213,18 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(`${JSON.stringify(body)}\n`);
 }
 
+export interface ListenHubApiOptions {
+  /** Every request needs the token (the API, pages, assets: whatever `handler` serves). */
+  auth?: HttpAuth;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: TlsFiles;
+}
+
 export function listenHubApi(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   port: number,
   host = '127.0.0.1',
+  opts: ListenHubApiOptions = {},
 ): Promise<Listening> {
-  return listen(handler, port, host);
+  return listen(opts.auth ? opts.auth.guard(handler) : handler, port, host, opts.tls);
 }

@@ -14,6 +14,8 @@ export interface HubMetricsSources {
   /** The ingest's fleet-wide totals (messages, events, duplicates, forks, rejects, acks). */
   totals: () => Record<string, number>;
   errors: InternalErrors;
+  /** HTTP requests refused for want of the right token (src/hub/http-auth.ts), by reason. */
+  refused: () => Record<'missing' | 'wrong', number>;
 }
 
 export interface HubMetrics {
@@ -119,6 +121,13 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     [{}, Math.round((Date.now() - started) / 1000)],
   ]);
   internalErrorsCounter(registry, 'fieldlog_hub', src.errors, ['http', 'ingest']);
+  mirrorCounter(
+    registry,
+    'fieldlog_hub_http_refused_total',
+    'HTTP requests refused for want of the token, by reason (missing, wrong).',
+    ['reason'],
+    () => Object.entries(src.refused()).map(([reason, n]) => [{ reason }, n] as [{ reason: string }, number]),
+  );
 
   const liveClients = new Gauge({
     name: 'fieldlog_hub_live_clients',
