@@ -8,7 +8,9 @@ import { isFieldlogError } from '../errors.js';
 import { type Listening, listen } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
+import { DeviceStates } from './device-cache.js';
 import type { FleetStore } from './fleet-store.js';
+import { deviceSummaries } from './http-devices.js';
 import { eventFilters } from './http-event-filters.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
@@ -37,6 +39,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   const { store } = opts;
   const errors = opts.errors ?? internalErrors();
   const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
+  const states = new DeviceStates(store);
 
   /** A device the store holds, with its durable head. */
   async function device(id: string): Promise<{ id: string; head: number }> {
@@ -146,7 +149,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET');
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
-      return json(res, 200, { devices: await opts.devices() });
+      return json(res, 200, { devices: await deviceSummaries(opts.devices, states) });
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);
