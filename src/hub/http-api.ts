@@ -8,7 +8,9 @@ import { isFieldlogError } from '../errors.js';
 import { type Listening, listen, type TlsFiles } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
+import { DeviceStates } from './device-cache.js';
 import type { FleetStore } from './fleet-store.js';
+import { deviceSummaries } from './http-devices.js';
 import { eventFilters } from './http-event-filters.js';
 import type { HttpAuth } from './http-auth.js';
 import { serveExport } from './http-export.js';
@@ -51,6 +53,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     refused: () => opts.auth?.refused() ?? { missing: 0, wrong: 0 },
   });
   const web = createWebRoutes(opts.web);
+  const states = new DeviceStates(store);
 
   /** A device the store holds, with its durable head. */
   async function device(id: string): Promise<{ id: string; head: number }> {
@@ -161,7 +164,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (await web(req, res, url, parts)) return;
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
-      return json(res, 200, { devices: await opts.devices() });
+      return json(res, 200, { devices: await deviceSummaries(opts.devices, states) });
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);

@@ -40,8 +40,8 @@ async function deviceLog(device: string): Promise<EventLog> {
 /** Record events on a device and replicate them over MQTT; resolves once the hub acked them. */
 async function record(device: string, inputs: EventInput[]): Promise<Envelope[]> {
   const log = await deviceLog(device);
-  const from = log.head().seq + 1;
-  await log.appendMany(inputs);
+  const from = (acked.get(device) ?? 0) + 1;
+  if (inputs.length > 0) await log.appendMany(inputs);
   const events: Envelope[] = [];
   for await (const e of log.events({ fromSeq: from })) events.push(e);
   for (let i = 0; i < events.length; i += 1000) {
@@ -149,6 +149,43 @@ async function errorOf(path: string, init?: RequestInit): Promise<{ status: numb
   const res = await fetch(`${base}${path}`, init);
   const body = (await res.json()) as { error: { code: string } };
   return { status: res.status, code: body.error.code };
+}
+
+const position = (lat: number, lon: number): EventInput => ({
+  type: 'PositionRecorded',
+  data: { source: 'gps', fixTime: '12:00:00.000Z', lat, lon },
+  meta: { actor: 'sensor:gps' },
+});
+
+const raise = (alarm: string, sensor: string, kind: 'above' | 'below'): EventInput => ({
+  type: 'AlarmRaised',
+  data: { alarm, sensor, kind, limit: 20, value: kind === 'above' ? 25 : 15 },
+  meta: { actor: 'system' },
+});
+
+/** Send what a device's log got since the hub's ack (events made by other means than record). */
+async function replicate(device: string): Promise<void> {
+  await record(device, []);
+}
+
+interface Summary {
+  device: string;
+  online: boolean;
+  head: { seq: number };
+  alarms: {
+    alarm: string;
+    sensor: string;
+    kind: string;
+    since: string;
+    acknowledged: boolean;
+    by: string | null;
+  }[];
+  position: { lat: number; lon: number; time: string } | null;
+}
+
+async function summary(device: string): Promise<Summary | undefined> {
+  const body = (await (await fetch(`${base}/devices`)).json()) as { devices: Summary[] };
+  return body.devices.find((d) => d.device === device);
 }
 
 const reading = (value: number): EventInput => ({
@@ -262,5 +299,57 @@ describe('GET /fleet/live?device=ID', () => {
 
   it('refuses a bad device id', async () => {
     expect(await errorOf('/fleet/live?device=no%20such')).toEqual({ status: 400, code: 'BAD_PARAMETER' });
+  });
+});
+
+describe('GET /devices: alarms and position', () => {
+  it('gives each device its active alarms (who acknowledged) and its last fix, and follows new events', async () => {
+    const evs = await record('pi-al', [
+      reading(1),
+      raise('t-high', 't', 'above'),
+      position(48.1, 11.5),
+      raise('h-low', 'h', 'below'),
+      { type: 'AlarmAcknowledged', data: { alarm: 't-high' }, meta: { actor: 'operator:ann' } },
+    ]);
+    let d = (await summary('pi-al'))!;
+    expect(d).toMatchObject({ device: 'pi-al', head: { seq: 5 } });
+    expect(d.alarms).toEqual([
+      {
+        alarm: 't-high',
+        sensor: 't',
+        kind: 'above',
+        since: evs[1]!.time,
+        acknowledged: true,
+        by: 'operator:ann',
+      },
+      { alarm: 'h-low', sensor: 'h', kind: 'below', since: evs[3]!.time, acknowledged: false, by: null },
+    ]);
+    expect(d.position).toEqual({ lat: 48.1, lon: 11.5, time: evs[2]!.time });
+
+    // what comes later is folded on: the cache catches up from the store by head
+    const more = await record('pi-al', [
+      { type: 'AlarmCleared', data: { alarm: 't-high', sensor: 't', value: 19 }, meta: { actor: 'system' } },
+      position(48.2, 11.6),
+    ]);
+    d = (await summary('pi-al'))!;
+    expect(d.alarms.map((a) => a.alarm)).toEqual(['h-low']);
+    expect(d.position).toEqual({ lat: 48.2, lon: 11.6, time: more[1]!.time });
+    // the same as the state the projection gives from the whole history
+    const state = (await (await fetch(`${base}/devices/pi-al/state`)).json()) as {
+      state: { position: { lat: number } };
+    };
+    expect(state.state.position.lat).toBe(48.2);
+
+    // a redacted fix is gone from the list too (the cache loads the device again)
+    const log = await deviceLog('pi-al');
+    await log.redact(more[1]!.seq, 'privacy', 'operator:bo');
+    await replicate('pi-al');
+    d = (await summary('pi-al'))!;
+    expect(d.position).toEqual({ lat: 48.1, lon: 11.5, time: evs[2]!.time });
+  });
+
+  it('gives a device without alarms or fixes empty ones', async () => {
+    await record('pi-plain', [reading(3)]);
+    expect(await summary('pi-plain')).toMatchObject({ alarms: [], position: null });
   });
 });
