@@ -60,6 +60,13 @@ export interface DeviceQuery {
   until?: number;
   /** At most this many events. */
   limit?: number;
+  /** Only events of these types (none when empty). */
+  types?: readonly string[];
+  /**
+   * Newest first: from `toSeq` (or the head) down to `fromSeq`, `limit` counted from the
+   * top, so `toSeq` = the last seq seen − 1 pages backwards.
+   */
+  reverse?: boolean;
 }
 
 export interface FleetQuery {

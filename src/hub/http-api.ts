@@ -8,7 +8,10 @@ import { isFieldlogError } from '../errors.js';
 import { type Listening, listen } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
+import { DeviceStates } from './device-cache.js';
 import type { FleetStore } from './fleet-store.js';
+import { deviceSummaries } from './http-devices.js';
+import { eventFilters } from './http-event-filters.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
@@ -40,6 +43,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   const errors = opts.errors ?? internalErrors();
   const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
   const web = createWebRoutes(opts.web);
+  const states = new DeviceStates(store);
 
   /** A device the store holds, with its durable head. */
   async function device(id: string): Promise<{ id: string; head: number }> {
@@ -51,7 +55,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function deviceEvents(id: string, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['from-seq', 'to-seq', 'since', 'until', 'limit']);
+    const q = new Params(url, ['from-seq', 'to-seq', 'since', 'until', 'limit', 'type', 'order']);
     const fromSeq = q.int('from-seq');
     const toSeq = q.int('to-seq');
     checkRange('from-seq', fromSeq, 'to-seq', toSeq);
@@ -61,7 +65,15 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       throw badParameter(
         `until (${q.text('until')}) is before since (${q.text('since')}): the range would be empty`,
       );
-    const events = store.events({ device: id, fromSeq, toSeq, since, until, limit: q.int('limit') });
+    const events = store.events({
+      device: id,
+      fromSeq,
+      toSeq,
+      since,
+      until,
+      limit: q.int('limit'),
+      ...eventFilters(q),
+    });
     for await (const chunk of firstReadThenHead(events, res)) {
       let text = '';
       for (const { event } of chunk) text += `${JSON.stringify(event)}\n`;
@@ -85,7 +97,10 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function live(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['last-event-id']);
+    const q = new Params(url, ['last-event-id', 'device']);
+    const only = q.text('device');
+    if (only !== undefined && !ID_RE.test(only))
+      throw badParameter('a device id is 1 to 64 letters, digits, dots, dashes or underscores');
     const header = req.headers['last-event-id'];
     const fromHeader = header === undefined ? undefined : wholeNumber('Last-Event-ID', String(header).trim());
     const fromQuery = q.int('last-event-id');
@@ -97,6 +112,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     await serveLive(res, lastId, {
       store,
       head,
+      ...(only === undefined ? {} : { device: only }),
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
       onOpen: () => metrics.liveClients.inc(),
@@ -138,7 +154,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (await web(req, res, url, parts)) return;
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
-      return json(res, 200, { devices: await opts.devices() });
+      return json(res, 200, { devices: await deviceSummaries(opts.devices, states) });
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);

@@ -339,6 +339,91 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
         expect(await seqs(store, { device: 'pi-1', since: at(8) })).toEqual([]);
         expect(await seqs(store, { device: 'pi-1', since: at(4), until: at(3) })).toEqual([]);
       });
+
+      it('newest first, paging backwards with toSeq and limit, across chunks', async () => {
+        const { events } = await dev('pi-1', 2500);
+        for (let i = 0; i < events.length; i += 500) await stored(store, events.slice(i, i + 500));
+        expect(await seqs(store, { device: 'pi-1', reverse: true, limit: 3 })).toEqual([2500, 2499, 2498]);
+        expect(await seqs(store, { device: 'pi-1', reverse: true, toSeq: 1002, limit: 4 })).toEqual([
+          1002, 1001, 1000, 999,
+        ]);
+        expect(await seqs(store, { device: 'pi-1', reverse: true, fromSeq: 998, toSeq: 1001 })).toEqual([
+          1001, 1000, 999, 998,
+        ]);
+        expect(await seqs(store, { device: 'pi-1', reverse: true, toSeq: 2 })).toEqual([2, 1]);
+        const every = await seqs(store, { device: 'pi-1', reverse: true });
+        expect(every).toHaveLength(2500);
+        expect(every.every((s, i) => s === 2500 - i)).toBe(true);
+        // pages of 700 from the top meet the whole history once, in order
+        const pages: number[] = [];
+        let to: number | undefined;
+        for (;;) {
+          const page = await seqs(store, { device: 'pi-1', reverse: true, limit: 700, toSeq: to });
+          pages.push(...page);
+          if (page.length < 700) break;
+          to = page[page.length - 1]! - 1;
+        }
+        expect(pages).toEqual(every);
+        // the envelopes are whole: each one's prev is the hash of the one after it in the page
+        const page = (await all(store.events({ device: 'pi-1', reverse: true, toSeq: 1001, limit: 3 }))).map(
+          (x) => x.event,
+        );
+        expect(page).toEqual([events[1000], events[999], events[998]]);
+      });
+
+      it('only the event types asked for, forward and newest first, with time bounds', async () => {
+        const log = await deviceLog('pi-1');
+        logs.push(log);
+        await log.appendMany([
+          ...readings(3),
+          { type: 'NoteAdded', data: { text: 'one' }, meta: { actor: 'operator:ann' } },
+          ...readings(1200),
+          {
+            type: 'ThresholdChanged',
+            data: { sensor: 't', above: 30, below: null },
+            meta: { actor: 'operator:bo' },
+          },
+          { type: 'NoteAdded', data: { text: 'two' } },
+          ...readings(2),
+        ]);
+        await stored(store, await envelopes(log));
+        expect(await seqs(store, { device: 'pi-1', types: ['NoteAdded'] })).toEqual([4, 1206]);
+        expect(await seqs(store, { device: 'pi-1', types: ['NoteAdded', 'ThresholdChanged'] })).toEqual([
+          4, 1205, 1206,
+        ]);
+        expect(
+          await seqs(store, { device: 'pi-1', types: ['NoteAdded', 'ThresholdChanged'], reverse: true }),
+        ).toEqual([1206, 1205, 4]);
+        expect(
+          await seqs(store, {
+            device: 'pi-1',
+            types: ['NoteAdded', 'ThresholdChanged'],
+            reverse: true,
+            limit: 2,
+          }),
+        ).toEqual([1206, 1205]);
+        expect(
+          await seqs(store, {
+            device: 'pi-1',
+            types: ['NoteAdded', 'ThresholdChanged'],
+            reverse: true,
+            toSeq: 1204,
+          }),
+        ).toEqual([4]);
+        expect(await seqs(store, { device: 'pi-1', types: ['NoteAdded'], fromSeq: 5, limit: 1 })).toEqual([
+          1206,
+        ]);
+        expect(
+          await seqs(store, {
+            device: 'pi-1',
+            types: ['NoteAdded'],
+            since: START + 3000,
+            until: START + 3000,
+          }),
+        ).toEqual([4]);
+        expect(await seqs(store, { device: 'pi-1', types: ['AlarmRaised'] })).toEqual([]);
+        expect(await seqs(store, { device: 'pi-1', types: [] })).toEqual([]);
+      });
     });
 
     describe('fleet reads', () => {

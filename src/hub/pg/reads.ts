@@ -87,8 +87,10 @@ function timeParams(q: { since?: number; until?: number }): string[] {
 
 export async function* deviceEvents(pool: pg.Pool, q: DeviceQuery): AsyncGenerator<StoredEvent[]> {
   let from = Math.max(1, q.fromSeq ?? 1);
-  const to = q.toSeq ?? Number.MAX_SAFE_INTEGER;
+  let to = q.toSeq ?? Number.MAX_SAFE_INTEGER;
   let left = q.limit ?? Number.POSITIVE_INFINITY;
+  const times = timeParams(q);
+  const types = q.types === undefined ? '' : ` AND e.type = ANY($${4 + times.length}::text[])`;
   while (from <= to && left > 0) {
     const n = Math.min(CHUNK, left);
     // only positioned events: what the fleet order also shows
@@ -96,15 +98,17 @@ export async function* deviceEvents(pool: pg.Pool, q: DeviceQuery): AsyncGenerat
       `SELECT ${COLUMNS}, b.position + (e.seq - b.first_seq) AS position
        FROM events e JOIN batches b ON b.id = e.batch
        WHERE e.device = $1 AND e.seq BETWEEN $2 AND $3 AND b.position IS NOT NULL
-         ${timeBounds(q, 4)}
-       ORDER BY e.seq LIMIT ${n}`,
-      [q.device, from, to, ...timeParams(q)],
+         ${timeBounds(q, 4)}${types}
+       ORDER BY e.seq ${q.reverse ? 'DESC' : ''} LIMIT ${n}`,
+      [q.device, from, to, ...times, ...(q.types === undefined ? [] : [q.types])],
     );
     if (r.rows.length === 0) return;
     yield r.rows.map((row) => ({ position: Number(row.position), event: toEnvelope(row) }));
     left -= r.rows.length;
     if (r.rows.length < n) return;
-    from = Number(r.rows[r.rows.length - 1]!.seq) + 1;
+    const last = Number(r.rows[r.rows.length - 1]!.seq);
+    if (q.reverse) to = last - 1;
+    else from = last + 1;
   }
 }
 
