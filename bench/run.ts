@@ -4,6 +4,7 @@ import { benchConsole } from './console.bench.js';
 import { benchFleet } from './fleet.bench.js';
 import { benchIJson } from './ijson.bench.js';
 import { benchLog } from './log.bench.js';
+import { benchPage } from './page.bench.js';
 import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
@@ -19,6 +20,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   console: benchConsole,
   fleet: benchFleet,
   pg: benchPg,
+  page: benchPage,
 };
 
 const args = process.argv.slice(2);

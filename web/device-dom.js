@@ -3,7 +3,8 @@
 // innerHTML): event payloads come from devices and operators.
 import { el, fmtTime } from './common.js';
 
-export { el as h, fmtTime };
+export { fmtTime };
+export const h = el;
 
 /** The value an `<input type="datetime-local" step="1">` takes for a time. */
 export function toLocalInput(ms) {

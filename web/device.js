@@ -88,27 +88,29 @@ async function main() {
     $('dv-export-csv').href = api.exportUrl('csv', from, to);
     $('dv-export-ndjson').href = api.exportUrl('ndjson', from, to);
     asOf.setRange(from, to);
-    try {
-      const width = charts.width();
-      const [, track, marks] = await Promise.all([
-        charts.load(sensors, from, to, ctl.signal),
-        api.track(from, to, Math.min(10_000, width * 2), ctl.signal),
-        api.eventsInRange(TIMELINE_TYPES, from, to, TIMELINE_LIMIT, ctl.signal),
-      ]);
-      if (ctl.signal.aborted) return;
-      const fixes = map.show(track);
-      $('dv-track-label').textContent = fixes ? `${fixes} fixes` : 'No position recorded in this range.';
-      charts.setMarks(
-        marks.map((e) => ({ ms: Date.parse(e.time), kind: TIMELINE_KINDS[e.type] ?? 'source' })),
-      );
-      renderAlarms($('dv-alarms'), marks);
-      renderTimeline($('dv-timeline'), marks, marks.length >= TIMELINE_LIMIT, pick);
-      asOf.setTime(to);
-      map.showTime(to);
-      document.body.dataset.drawn = String(++drawn);
-    } catch (err) {
-      if (!isAbort(err)) showError(err);
-    }
+    // each part draws on its own: a part that fails says so without blanking the others
+    const width = charts.width();
+    const parts = await Promise.allSettled([
+      charts.load(sensors, from, to, ctl.signal),
+      api.track(from, to, Math.min(10_000, width * 2), ctl.signal).then((track) => {
+        if (ctl.signal.aborted) return;
+        const fixes = map.show(track);
+        $('dv-track-label').textContent = fixes ? `${fixes} fixes` : 'No position recorded in this range.';
+      }),
+      api.eventsInRange(TIMELINE_TYPES, from, to, TIMELINE_LIMIT, ctl.signal).then((marks) => {
+        if (ctl.signal.aborted) return;
+        charts.setMarks(
+          marks.map((e) => ({ ms: Date.parse(e.time), kind: TIMELINE_KINDS[e.type] ?? 'source' })),
+        );
+        renderAlarms($('dv-alarms'), marks);
+        renderTimeline($('dv-timeline'), marks, marks.length >= TIMELINE_LIMIT, pick);
+      }),
+    ]);
+    if (ctl.signal.aborted) return;
+    for (const p of parts) if (p.status === 'rejected' && !isAbort(p.reason)) showError(p.reason);
+    asOf.setTime(to);
+    map.showTime(to);
+    document.body.dataset.drawn = String(++drawn);
   }
 
   async function preset(name) {
