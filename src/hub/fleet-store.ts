@@ -6,6 +6,9 @@
 import type { DeviceState } from '../log/device-state.js';
 import type { Envelope } from '../log/envelope.js';
 import type { VerifyReport } from '../log/verify.js';
+import type { SensorSummary, SeriesData, TrackData } from './rollup.js';
+
+export type { SensorSummary, SeriesData, TrackData } from './rollup.js';
 
 export interface Head {
   seq: number;
@@ -106,6 +109,17 @@ export interface AsOfQuery {
   seq?: number;
 }
 
+/**
+ * Buckets of `bucketMs` aligned to the epoch (1: every reading or fix on its own; else a
+ * multiple of a minute, answered from the minute rollups, or the hour ones when a multiple
+ * of an hour), from the one holding `from` to the one holding `to`, whole.
+ */
+export interface BucketRange {
+  from: number;
+  to: number;
+  bucketMs: number;
+}
+
 export interface FleetStore {
   /** `leveldb` or `postgres`; where it is (a folder, or the URL without its password). */
   readonly kind: 'leveldb' | 'postgres';
@@ -156,6 +170,15 @@ export interface FleetStore {
   onAppended(
     listener: (fleetHead: number, batch?: { first: number; events: Envelope[] }) => void,
   ): () => void;
+
+  /** A device's sensors, from its rollups (hour buckets), sorted by name; none for an unknown device. */
+  sensors(device: string): Promise<SensorSummary[]>;
+
+  /** One sensor's readings in buckets (see BucketRange): min, max, sum, count; empty ones left out. */
+  series(device: string, sensor: string, range: BucketRange): Promise<SeriesData>;
+
+  /** A device's fixes (PositionRecorded, at the event's time) in buckets: the last of each. */
+  track(device: string, range: BucketRange): Promise<TrackData>;
 
   /** Bytes the store takes (for /metrics); undefined when the store cannot tell cheaply. */
   sizeBytes(): Promise<number | undefined>;

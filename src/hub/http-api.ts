@@ -15,6 +15,7 @@ import { eventFilters } from './http-event-filters.js';
 import type { HttpAuth } from './http-auth.js';
 import { serveExport } from './http-export.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
+import { serveSensors, serveSeries, serveTrack } from './http-series.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
 import { createWebRoutes, type WebOptions } from './web-assets.js';
@@ -172,6 +173,13 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       return state(await device(parts[1]!), url, res);
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'export')
       return serveExport(store, (await device(parts[1]!)).id, url, res);
+    // the charts' endpoints (http-series.ts)
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'sensors')
+      return serveSensors(store, (await device(parts[1]!)).id, url, res, json);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'series')
+      return serveSeries(store, await device(parts[1]!), url, res, json);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'track')
+      return serveTrack(store, await device(parts[1]!), url, res, json);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'events') return fleetEvents(url, res);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'live') return live(req, url, res);
     if (parts.length === 1 && parts[0] === 'metrics') return serveMetrics(url, res);

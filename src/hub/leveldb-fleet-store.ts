@@ -2,7 +2,8 @@
 // stream per device plus the fleet's arrival order. Here the hub's answers to a batch are
 // decided (duplicate, gap, fork, invalid), so every store gives the same ones; the log
 // checks each event's hash and link again as it stages it, and writes the batch with its
-// redaction purges in one group commit.
+// redaction purges in one group commit, and with the rollups (leveldb-rollups.ts) that the
+// charts read.
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
 import { type Envelope, ZERO_HASH } from '../log/envelope.js';
@@ -12,6 +13,7 @@ import { sizeOnDisk } from '../log/size-on-disk.js';
 import type {
   AppendOutcome,
   AsOfQuery,
+  BucketRange,
   DeviceHead,
   EventQuery,
   FleetStore,
@@ -20,6 +22,19 @@ import type {
   StoredEvent,
   VerifiedChain,
 } from './fleet-store.js';
+import { LevelRollups } from './leveldb-rollups.js';
+import {
+  type FixBucket,
+  type ReadingBucket,
+  resolutionFor,
+  type SensorSummary,
+  type SeriesData,
+  seriesOf,
+  summarize,
+  type TrackData,
+  trackOf,
+} from './rollup.js';
+import { covered, foldSensors, foldSeries, foldTrack } from './series-fold.js';
 
 const FORKS = 'fork';
 
@@ -27,6 +42,11 @@ export interface LevelFleetStoreOptions {
   create?: boolean;
   /** fsync each group commit (default true); tests may trade durability for speed. */
   sync?: boolean;
+  /**
+   * Keep rollups at ingest (default true). Off, charts fold the events instead and the next
+   * open with them on rebuilds them: the baseline of bench/series.bench.ts.
+   */
+  rollups?: boolean;
 }
 
 /** Open (with `create`, make) the LevelDB fleet store in folder `dir`. */
@@ -39,19 +59,46 @@ export async function openLevelFleetStore(
     fleet: true,
     sync: opts.sync ?? true,
   });
-  return new LevelFleetStore(log, dir);
+  const store = new LevelFleetStore(log, dir, opts.rollups ?? true);
+  try {
+    await store.ready;
+  } catch (err) {
+    await log.close().catch(() => {});
+    throw err;
+  }
+  return store;
 }
 
 export class LevelFleetStore implements FleetStore {
   readonly kind = 'leveldb' as const;
   readonly location: string;
+  /** Null when rollups are off. */
+  readonly rollups: LevelRollups | null;
+  /** Settles once stale rollups are rebuilt (at open): appends and reads wait for it. */
+  readonly ready: Promise<void>;
+  private isReady = false;
 
   /** `log` must be open in fleet mode; closing the store closes it. */
   constructor(
     readonly log: EventLog,
     location = log.location ?? 'memory',
+    rollups = true,
   ) {
     this.location = location;
+    const kept = rollups ? rollupsOf(log) : null;
+    this.rollups = kept?.rollups ?? null;
+    this.ready = kept?.ready ?? Promise.resolve();
+    this.ready.then(
+      () => {
+        this.isReady = true;
+      },
+      () => {}, // heard by every append and read
+    );
+  }
+
+  /** Devices whose rollups the open rebuilt from their events. */
+  get rebuilt(): string[] {
+    return this.rollups?.rebuilt ?? [];
   }
 
   /** Targets whose payload the repair on open purged (a crash of an older hub between two writes). */
@@ -75,6 +122,7 @@ export class LevelFleetStore implements FleetStore {
   }
 
   async append(device: string, events: Envelope[]): Promise<AppendOutcome> {
+    if (!this.isReady) await this.ready;
     const log = this.log;
     const first = events[0];
     if (first === undefined) return { kind: 'invalid', head: this.held(device), message: 'an empty batch' };
@@ -168,6 +216,35 @@ export class LevelFleetStore implements FleetStore {
     return () => this.log.off('append', on);
   }
 
+  async sensors(device: string): Promise<SensorSummary[]> {
+    await this.ready;
+    if (!this.log.hasDevice(device)) return [];
+    if (!this.rollups) return foldSensors((q) => this.events(q), device);
+    const rows: { sensor: string; b: ReadingBucket }[] = [];
+    for await (const row of this.rollups.sensorHours(device)) rows.push(row);
+    return summarize(rows);
+  }
+
+  async series(device: string, sensor: string, range: BucketRange): Promise<SeriesData> {
+    await this.ready;
+    const res = resolutionFor(range.bucketMs);
+    if (res === 'raw' || !this.rollups) return foldSeries((q) => this.events(q), device, sensor, range);
+    const { lo, hi } = covered(range);
+    const rows: ReadingBucket[] = [];
+    for await (const b of this.rollups.buckets<ReadingBucket>(device, res, sensor, lo, hi)) rows.push(b);
+    return seriesOf(rows, range.bucketMs);
+  }
+
+  async track(device: string, range: BucketRange): Promise<TrackData> {
+    await this.ready;
+    const res = resolutionFor(range.bucketMs);
+    if (res === 'raw' || !this.rollups) return foldTrack((q) => this.events(q), device, range);
+    const { lo, hi } = covered(range);
+    const rows: FixBucket[] = [];
+    for await (const b of this.rollups.buckets<FixBucket>(device, res, null, lo, hi)) rows.push(b);
+    return trackOf(rows, range.bucketMs);
+  }
+
   async sizeBytes(): Promise<number | undefined> {
     // LevelDB's own estimate leaves out its write-ahead log: the folder's files say it all
     if (this.log.location) return sizeOnDisk(this.log.location).catch(() => undefined);
@@ -179,8 +256,26 @@ export class LevelFleetStore implements FleetStore {
   }
 }
 
+const kept = new WeakMap<EventLog, { rollups: LevelRollups; ready: Promise<void> }>();
+
+/**
+ * A log's one rollup projection (stores over the same log share it), attached once the
+ * stale ones are rebuilt: a rebuild replaces a device's rollups, no batch may merge into them meanwhile.
+ */
+function rollupsOf(log: EventLog): { rollups: LevelRollups; ready: Promise<void> } {
+  let k = kept.get(log);
+  if (!k) {
+    const rollups = new LevelRollups(log);
+    const ready = rollups.rebuildStale().then(() => log.addProjection(rollups));
+    ready.catch(() => {});
+    k = { rollups, ready };
+    kept.set(log, k);
+  }
+  return k;
+}
+
 /** The store over a log already open in fleet mode (the demo, tests). */
-export function fleetStoreOver(log: EventLog): LevelFleetStore {
+export function fleetStoreOver(log: EventLog, opts: { rollups?: boolean } = {}): LevelFleetStore {
   if (log.isClosed) throw fail('LOG_CLOSED', 'the log is closed');
-  return new LevelFleetStore(log);
+  return new LevelFleetStore(log, undefined, opts.rollups ?? true);
 }

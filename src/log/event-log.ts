@@ -23,7 +23,7 @@ import { RecordCodec } from './records.js';
 import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
 import { Snapshots } from './snapshots.js';
-import { type PendingBatch, Stager } from './stager.js';
+import { type BatchProjection, type PendingBatch, Stager } from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
 import type { VerifyReport } from './verify.js';
@@ -33,6 +33,7 @@ export type { LogBackend } from './disk.js';
 export { RUN_SPAN_MS } from './indexer.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
+export type { BatchProjection } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 
 export type Clock = SealClock;
@@ -274,6 +275,14 @@ export class EventLog extends EventEmitter {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Write what `p` derives from every later sealed append in the same atomic batch as the
+   * events (the hub's rollups). Added once, right after open, before any append.
+   */
+  addProjection(p: BatchProjection): void {
+    this.stager.addProjection(p);
   }
 
   /** Resolves when everything appended so far is on disk. */

@@ -10,6 +10,7 @@ import { digestOf, type Envelope, hashOf, ZERO_HASH } from '../../src/log/envelo
 import { type Clock, EventLog } from '../../src/log/event-log.js';
 import { Projector } from '../../src/log/projection.js';
 import { fakeClock } from '../log/helpers.js';
+import { seriesCases } from './fleet-store-series.js';
 
 export interface OpenedStore {
   store: FleetStore;
@@ -101,6 +102,13 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
     afterEach(async () => {
       for (const l of logs.splice(0)) await l.close();
       await opened.cleanup();
+    });
+
+    seriesCases({
+      store: () => store,
+      reopen: () =>
+        opened.reopen ? opened.reopen().then((s) => (store = s)) : Promise.reject(new Error('no reopen')),
+      keep: (log) => logs.push(log),
     });
 
     describe('heads', () => {

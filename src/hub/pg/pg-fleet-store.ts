@@ -8,7 +8,9 @@ import pg from 'pg';
 import { fail, isFieldlogError } from '../../errors.js';
 import type { Envelope } from '../../log/envelope.js';
 import { ZERO_HASH } from '../../log/envelope.js';
-import type { DeviceHead, EventQuery, FleetStore, Head } from '../fleet-store.js';
+import type { BucketRange, DeviceHead, EventQuery, FleetStore, Head } from '../fleet-store.js';
+import type { SensorSummary, SeriesData, TrackData } from '../rollup.js';
+import { foldSensors, foldSeries, foldTrack } from '../series-fold.js';
 import { Appender } from './appender.js';
 import { migrate } from './migrations.js';
 import { Partitions } from './partitions.js';
@@ -270,6 +272,18 @@ class PgFleetStore implements FleetStore {
   onAppended(listener: Listener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  async sensors(device: string): Promise<SensorSummary[]> {
+    return foldSensors((q) => this.events(q), device);
+  }
+
+  async series(device: string, sensor: string, range: BucketRange): Promise<SeriesData> {
+    return foldSeries((q) => this.events(q), device, sensor, range);
+  }
+
+  async track(device: string, range: BucketRange): Promise<TrackData> {
+    return foldTrack((q) => this.events(q), device, range);
   }
 
   async sizeBytes(): Promise<number | undefined> {
