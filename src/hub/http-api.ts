@@ -9,6 +9,7 @@ import { type Listening, listen } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import { DeviceStates } from './device-cache.js';
+import { DeviceFeed } from './device-feed.js';
 import type { FleetStore } from './fleet-store.js';
 import { deviceSummaries } from './http-devices.js';
 import { eventFilters } from './http-event-filters.js';
@@ -26,6 +27,8 @@ export interface HubApiOptions {
   heartbeatMs?: number;
   /** What one live client may have queued before it is dropped (default 1 MiB). */
   liveQueueBytes?: number;
+  /** Tells when a device goes online or offline (the ingest's onOnline), for /devices/live. */
+  watchOnline?: (listener: (device: string) => void) => () => void;
 }
 
 export type HubApi = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -40,6 +43,18 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   const errors = opts.errors ?? internalErrors();
   const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
   const states = new DeviceStates(store);
+  const deviceFeed = new DeviceFeed({
+    store,
+    states,
+    devices: opts.devices,
+    ...(opts.watchOnline ? { watchOnline: opts.watchOnline } : {}),
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+    maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
+    onOpen: () => metrics.devicesLiveClients.inc(),
+    onClose: () => metrics.devicesLiveClients.dec(),
+    onDrop: () => metrics.devicesLiveDropped.inc(),
+    onError: (err) => errors.report('http', err),
+  });
 
   /** A device the store holds, with its durable head. */
   async function device(id: string): Promise<{ id: string; head: number }> {
@@ -150,6 +165,10 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
       return json(res, 200, { devices: await deviceSummaries(opts.devices, states) });
+    }
+    if (parts.length === 2 && parts[0] === 'devices' && parts[1] === 'live') {
+      new Params(url, []);
+      return deviceFeed.serve(res);
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);
