@@ -230,6 +230,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     api = createHubApi({
       store,
       devices: () => ingest.devices(),
+      watchOnline: (l) => ingest.onOnline(l),
       metrics: () => ({ ...ingest.totals }),
       errors,
       web,

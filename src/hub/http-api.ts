@@ -9,6 +9,7 @@ import { type Listening, listen } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import { DeviceStates } from './device-cache.js';
+import { DeviceFeed } from './device-feed.js';
 import type { FleetStore } from './fleet-store.js';
 import { deviceSummaries } from './http-devices.js';
 import { eventFilters } from './http-event-filters.js';
@@ -29,6 +30,8 @@ export interface HubApiOptions {
   liveQueueBytes?: number;
   /** The web page's map tiles (web-assets.ts); the page itself is always served. */
   web?: WebOptions;
+  /** Tells when a device goes online or offline (the ingest's onOnline), for /devices/live. */
+  watchOnline?: (listener: (device: string) => void) => () => void;
 }
 
 export type HubApi = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -44,6 +47,18 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
   const web = createWebRoutes(opts.web);
   const states = new DeviceStates(store);
+  const deviceFeed = new DeviceFeed({
+    store,
+    states,
+    devices: opts.devices,
+    ...(opts.watchOnline ? { watchOnline: opts.watchOnline } : {}),
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+    maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
+    onOpen: () => metrics.devicesLiveClients.inc(),
+    onClose: () => metrics.devicesLiveClients.dec(),
+    onDrop: () => metrics.devicesLiveDropped.inc(),
+    onError: (err) => errors.report('http', err),
+  });
 
   /** A device the store holds, with its durable head. */
   async function device(id: string): Promise<{ id: string; head: number }> {
@@ -155,6 +170,10 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
       return json(res, 200, { devices: await deviceSummaries(opts.devices, states) });
+    }
+    if (parts.length === 2 && parts[0] === 'devices' && parts[1] === 'live') {
+      new Params(url, []);
+      return deviceFeed.serve(res);
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);

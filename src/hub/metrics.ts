@@ -20,6 +20,8 @@ export interface HubMetrics {
   registry: Registry;
   liveClients: Gauge;
   liveDropped: Counter;
+  devicesLiveClients: Gauge;
+  devicesLiveDropped: Counter;
 }
 
 /** Help for the ingest's totals; `rejects` is left out: it is the sum of the per-device series. */
@@ -130,5 +132,15 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     help: 'Live feed clients dropped for falling too far behind (they may resume with Last-Event-ID).',
     registers: [registry],
   });
-  return { registry, liveClients, liveDropped };
+  const devicesLiveClients = new Gauge({
+    name: 'fieldlog_hub_devices_live_clients',
+    help: 'Clients connected to the live device list (/devices/live).',
+    registers: [registry],
+  });
+  const devicesLiveDropped = new Counter({
+    name: 'fieldlog_hub_devices_live_clients_dropped_total',
+    help: 'Live device list clients dropped for falling too far behind (they reconnect and get every device again).',
+    registers: [registry],
+  });
+  return { registry, liveClients, liveDropped, devicesLiveClients, devicesLiveDropped };
 }

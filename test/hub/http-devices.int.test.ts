@@ -353,3 +353,45 @@ describe('GET /devices: alarms and position', () => {
     expect(await summary('pi-plain')).toMatchObject({ alarms: [], position: null });
   });
 });
+
+describe('GET /devices/live', () => {
+  it('sends every device at connect, then a device when it changes: stored events, online and offline', async () => {
+    await record('pi-live', [reading(1)]);
+    await status('pi-live', true);
+    const live = await sse('/devices/live');
+    expect(live.res.headers.get('content-type')).toBe('text/event-stream');
+    const entries = () =>
+      live.messages.filter((m) => m.event === 'device').map((m) => JSON.parse(m.data) as Summary);
+    const latest = (device: string) =>
+      entries()
+        .filter((d) => d.device === device)
+        .pop();
+    const known = ((await (await fetch(`${base}/devices`)).json()) as { devices: Summary[] }).devices;
+    expect(await live.until(() => entries().length >= known.length)).toBe(true);
+    expect(new Set(entries().map((d) => d.device))).toEqual(new Set(known.map((d) => d.device)));
+
+    const raised = await record('pi-live', [raise('t-high', 't', 'above'), position(1.5, 2.5)]);
+    expect(await live.until(() => entries().some((d) => d.device === 'pi-live' && d.head.seq === 3))).toBe(
+      true,
+    );
+    const last = latest('pi-live')!;
+    expect(last.alarms).toEqual([
+      { alarm: 't-high', sensor: 't', kind: 'above', since: raised[0]!.time, acknowledged: false, by: null },
+    ]);
+    expect(last.position).toEqual({ lat: 1.5, lon: 2.5, time: raised[1]!.time });
+
+    await status('pi-live', false);
+    expect(await live.until(() => latest('pi-live')?.online === false)).toBe(true);
+    await status('pi-live', true);
+    expect(await live.until(() => latest('pi-live')?.online === true)).toBe(true);
+    live.close();
+  });
+
+  it('takes no parameters and only GET', async () => {
+    expect(await errorOf('/devices/live?x=1')).toEqual({ status: 400, code: 'BAD_PARAMETER' });
+    expect(await errorOf('/devices/live', { method: 'POST' })).toEqual({
+      status: 405,
+      code: 'METHOD_NOT_ALLOWED',
+    });
+  });
+});
