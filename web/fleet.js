@@ -1,17 +1,242 @@
-// The fleet page (skeleton): lists /devices. See fleet-page tests.
-import { el, fmtAgo, getJSON } from './common.js';
+// The fleet page: every device the hub knows, with online/offline, last seen, lag, active
+// alarms, rejects and forks, a filterable and sortable list linking to each device's page,
+// and a Leaflet map of last positions (tiles only when the hub was given --map-tiles; else a
+// plain background, so the page needs no internet). It loads /devices once, then follows
+// /devices/live (server-sent events: one device's entry each time it changes).
+import { el, errorText, fmtAgo, fmtTime, getJSON } from './common.js';
 
+/** device id → its latest /devices entry */
+const devices = new Map();
+const $ = (id) => document.getElementById(id);
 const tbody = document.querySelector('#devices tbody');
-const { devices } = await getJSON('/devices');
-tbody.replaceChildren(
-  ...devices.map((d) =>
+const controls = { filter: $('filter'), show: $('show'), sort: $('sort') };
+
+// the list's filter and order live in the query, so a link or a reload keeps them
+const query = new URLSearchParams(location.search);
+for (const [name, input] of Object.entries(controls)) {
+  const v = query.get(name === 'filter' ? 'q' : name);
+  if (v !== null && (input.tagName !== 'SELECT' || [...input.options].some((o) => o.value === v)))
+    input.value = v;
+  input.addEventListener('input', () => {
+    const q = new URLSearchParams(location.search);
+    const key = name === 'filter' ? 'q' : name;
+    if (input.value && input.value !== input.options?.[0]?.value) q.set(key, input.value);
+    else q.delete(key);
+    const search = q.toString();
+    history.replaceState(null, '', search ? `?${search}` : location.pathname);
+    render();
+  });
+}
+
+const rejectCount = (d) => Object.values(d.rejects ?? {}).reduce((a, b) => a + b, 0);
+const activeAlarms = (d) => d.alarms ?? [];
+
+function shown(d) {
+  const text = controls.filter.value.trim().toLowerCase();
+  if (text && !`${d.device} ${d.fleet ?? ''}`.toLowerCase().includes(text)) return false;
+  switch (controls.show.value) {
+    case 'online':
+      return d.online;
+    case 'offline':
+      return !d.online;
+    case 'alarms':
+      return activeAlarms(d).length > 0;
+    case 'problems':
+      return rejectCount(d) > 0 || d.forks > 0;
+    default:
+      return true;
+  }
+}
+
+const byName = (a, b) => a.device.localeCompare(b.device);
+const ORDERS = {
+  device: byName,
+  // most recent first; never-seen devices last
+  lastSeen: (a, b) =>
+    (Date.parse(b.lastSeen ?? '') || 0) - (Date.parse(a.lastSeen ?? '') || 0) || byName(a, b),
+  lag: (a, b) => (b.lag ?? 0) - (a.lag ?? 0) || byName(a, b),
+  alarms: (a, b) => activeAlarms(b).length - activeAlarms(a).length || byName(a, b),
+};
+
+function alarmCell(d) {
+  const alarms = activeAlarms(d);
+  if (alarms.length === 0) return el('span', { class: 'muted' }, 'none');
+  return alarms.map((a) =>
     el(
-      'tr',
-      { dataset: { device: d.device } },
-      el('td', { class: 'key' }, el('a', { href: `/device/${encodeURIComponent(d.device)}` }, d.device)),
-      el('td', { 'data-label': 'status' }, d.online ? 'online' : 'offline'),
-      el('td', { 'data-label': 'last seen' }, fmtAgo(d.lastSeen)),
+      'span',
+      {
+        class: `pill ${a.acknowledged ? 'warn' : 'alarm'}`,
+        title: `${a.kind ?? ''} since ${fmtTime(a.since)}${a.acknowledged ? `, acknowledged by ${a.by ?? '?'}` : ''}`,
+      },
+      a.sensor ?? a.alarm,
+      a.acknowledged ? ' ✓' : '',
     ),
-  ),
-);
-document.getElementById('summary').textContent = `${devices.length} devices`;
+  );
+}
+
+function problemCell(d) {
+  const rejects = rejectCount(d);
+  if (rejects === 0 && !d.forks) return el('span', { class: 'muted' }, 'none');
+  const why = Object.entries(d.rejects ?? {})
+    .map(([reason, n]) => `${reason}: ${n}`)
+    .join(', ');
+  return [
+    rejects > 0 && el('span', { class: 'pill warn', title: why }, `${rejects} rejected`),
+    d.forks > 0 &&
+      el('span', { class: 'pill alarm', title: 'forked events quarantined' }, `${d.forks} forked`),
+  ];
+}
+
+function row(d) {
+  return el(
+    'tr',
+    { dataset: { device: d.device, online: String(Boolean(d.online)) } },
+    el(
+      'td',
+      { class: 'key' },
+      el('a', { href: `/device/${encodeURIComponent(d.device)}` }, d.device),
+      d.fleet && d.fleet !== 'default' ? el('span', { class: 'muted' }, ` · ${d.fleet}`) : null,
+    ),
+    el(
+      'td',
+      { 'data-label': 'status' },
+      el('span', { class: `pill ${d.online ? 'online' : 'offline'}` }, d.online ? 'online' : 'offline'),
+    ),
+    el('td', { 'data-label': 'last seen', class: 'ago', title: fmtTime(d.lastSeen) }, fmtAgo(d.lastSeen)),
+    el(
+      'td',
+      { 'data-label': 'lag', class: 'num', title: 'events the device has that the hub does not hold yet' },
+      d.lag > 0 ? el('span', { class: 'pill warn' }, String(d.lag)) : String(d.lag ?? 0),
+    ),
+    el('td', { 'data-label': 'events', class: 'num' }, String(d.head?.seq ?? 0)),
+    el('td', { 'data-label': 'alarms' }, alarmCell(d)),
+    el('td', { 'data-label': 'rejects / forks' }, problemCell(d)),
+  );
+}
+
+function summary(all) {
+  const online = all.filter((d) => d.online).length;
+  const alarmed = all.filter((d) => activeAlarms(d).length > 0).length;
+  $('summary').textContent =
+    `${all.length} device${all.length === 1 ? '' : 's'} · ${online} online · ${all.length - online} offline · ${alarmed} with active alarms`;
+}
+
+let scheduled = false;
+/** Redraws at most once a frame, however many updates arrive. */
+function render() {
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(() => {
+    scheduled = false;
+    const all = [...devices.values()];
+    summary(all);
+    const list = all.filter(shown).sort(ORDERS[controls.sort.value] ?? byName);
+    tbody.replaceChildren(...list.map(row));
+    if (list.length === 0)
+      tbody.append(
+        el(
+          'tr',
+          {},
+          el('td', { colspan: 7, class: 'muted' }, all.length ? 'No device matches.' : 'No device yet.'),
+        ),
+      );
+    map?.update(all);
+  });
+}
+
+/** The map of last positions; null when Leaflet did not load. */
+function fleetMap(config) {
+  const L = window.L;
+  if (!L) return null;
+  const map = L.map('map', { attributionControl: Boolean(config.tiles), worldCopyJump: true }).setView(
+    [20, 0],
+    2,
+  );
+  if (config.tiles)
+    L.tileLayer(config.tiles, { attribution: config.attribution ?? '', maxZoom: 19 }).addTo(map);
+  else $('map').classList.add('plain');
+  const markers = new Map();
+  let fitted = false;
+  return {
+    update(all) {
+      const seen = new Set();
+      for (const d of all) {
+        const p = d.position;
+        if (!p || !Number.isFinite(p.lat) || !Number.isFinite(p.lon)) continue;
+        seen.add(d.device);
+        const colour = activeAlarms(d).length ? '#b3261e' : d.online ? '#1e7b34' : '#6b7680';
+        let m = markers.get(d.device);
+        if (!m) {
+          m = L.circleMarker([p.lat, p.lon], { radius: 7, weight: 2, fillOpacity: 0.8 }).addTo(map);
+          m.bindTooltip(d.device);
+          m.on('click', () => location.assign(`/device/${encodeURIComponent(d.device)}`));
+          markers.set(d.device, m);
+        }
+        m.setLatLng([p.lat, p.lon]);
+        m.setStyle({ color: colour, fillColor: colour });
+        m.getElement()?.setAttribute('data-device', d.device);
+        m.setTooltipContent(`${d.device} · ${d.online ? 'online' : 'offline'} · ${fmtTime(p.time)}`);
+      }
+      for (const [id, m] of markers)
+        if (!seen.has(id)) {
+          m.remove();
+          markers.delete(id);
+        }
+      // frame the fleet once, when the first positions arrive; later the user's view stays
+      if (!fitted && markers.size > 0) {
+        fitted = true;
+        const bounds = L.latLngBounds([...markers.values()].map((m) => m.getLatLng()));
+        map.fitBounds(bounds.pad(0.2), { maxZoom: 14 });
+      }
+      $('map-note').textContent =
+        markers.size === 0 ? 'No device has reported a position yet.' : `${markers.size} with a position.`;
+    },
+  };
+}
+
+let map = null;
+
+function setLive(text, ok) {
+  const live = $('live');
+  live.textContent = text;
+  live.dataset.state = ok ? 'live' : 'waiting';
+}
+
+/** Keeps `devices` current. */
+function follow() {
+  // until /devices/live exists: /devices every 2 s
+  const poll = async () => {
+    try {
+      const { devices: list } = await getJSON('/devices');
+      for (const d of list) devices.set(d.device, d);
+      setLive(`updated ${fmtTime(Date.now())}`, true);
+      render();
+    } catch {
+      setLive('reconnecting…', false);
+    }
+    setTimeout(poll, 2000);
+  };
+  setTimeout(poll, 2000);
+}
+
+async function main() {
+  const [config, list] = await Promise.all([getJSON('/ui/config.json'), getJSON('/devices')]);
+  for (const d of list.devices) devices.set(d.device, d);
+  map = fleetMap(config);
+  setLive(`updated ${fmtTime(Date.now())}`, true);
+  render();
+  follow();
+  // "12 s ago" grows by itself
+  setInterval(() => {
+    const now = Date.now();
+    for (const td of tbody.querySelectorAll('td.ago')) {
+      const d = devices.get(td.parentElement.dataset.device);
+      if (d) td.textContent = fmtAgo(d.lastSeen, now);
+    }
+  }, 5000);
+}
+
+main().catch((err) => {
+  $('summary').replaceChildren(el('span', { class: 'error' }, `Could not load the fleet: ${errorText(err)}`));
+  setLive('offline', false);
+});

@@ -71,6 +71,7 @@ describe('a fresh clone', () => {
       expect(files).toContain('package/bin/fieldlog.js');
       expect(files).toContain('package/dist/src/cli.js');
       expect(files).toContain('package/dist/firmware-sim/sim-command.js');
+      expect(files).toContain('package/web/fleet.html');
       expect(files.filter((f) => f.startsWith('package/test/') || f.endsWith('.ts'))).toEqual([]);
 
       const prefix = join(root, 'prefix');

@@ -5,7 +5,7 @@
 // port 0, fed by `fieldlog sim fleet` or by a `fieldlog device` reading a simulated sensor
 // on a pty. Conditions are waited for by watching them (the hub's status, /devices, the
 // page), never by sleeping.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -189,35 +189,38 @@ export interface DeviceProcess {
   id: string;
   /** The `fieldlog device` process; stopping it takes the device offline (its status or last will). */
   device: Proc;
-  /** The firmware simulator on a pty (`fieldlog sim KIND --pty`). */
-  sensor: Proc;
+  /** The firmware simulators on ptys (`fieldlog sim KIND --pty`), one per source. */
+  sensors: Proc[];
 }
 
 /**
- * A `fieldlog device` reading a simulated sensor (`nmea`: a GPS receiver, so the device has
- * positions; `line`: a sensor node) on a fresh pty, replicating to the hub.
+ * A `fieldlog device` reading simulated sensors on fresh ptys, replicating to the hub:
+ * `nmea` a GPS receiver (source `gps`: positions), `line` a sensor node (source `node`:
+ * temp, hum, pressure). `alarms` are the device's alarm rules (the config file's
+ * `alarms`: `{sensor: 'temp', above: -100}` is raised at the first reading).
  */
 export async function startDevice(
   hub: HubProcess,
-  { id, kind = 'nmea', rate = 2 }: { id: string; kind?: 'nmea' | 'line'; rate?: number },
-): Promise<DeviceProcess> {
-  const sensor = start(['sim', kind, '--pty', '--rate', String(rate), '--seed', '7']);
-  const port = await sensor.waitFor(/^\//);
-  const device = start([
-    'device',
-    '--id',
+  {
     id,
-    '--data',
-    join(tempDir('device'), id),
-    '--driver',
-    kind,
-    '--port',
-    port,
-    '--mqtt',
-    hub.mqtt,
-    '--no-ui',
-  ]);
-  return { id, device, sensor };
+    sensors = ['nmea'],
+    rate = 2,
+    alarms = [],
+  }: { id: string; sensors?: ('nmea' | 'line')[]; rate?: number; alarms?: Record<string, unknown>[] },
+): Promise<DeviceProcess> {
+  const dir = tempDir('device');
+  const procs: Proc[] = [];
+  const sources: Record<string, unknown>[] = [];
+  for (const kind of sensors) {
+    const sim = start(['sim', kind, '--pty', '--rate', String(rate), '--seed', '7']);
+    procs.push(sim);
+    const port = await sim.waitFor(/^\//);
+    sources.push({ name: kind === 'nmea' ? 'gps' : 'node', driver: kind, port });
+  }
+  const config = join(dir, 'device.json');
+  writeFileSync(config, JSON.stringify({ id, mqtt: { url: hub.mqtt }, sources, alarms }));
+  const device = start(['device', '--config', config, '--data', join(dir, 'log'), '--no-ui']);
+  return { id, device, sensors: procs };
 }
 
 export interface DeviceEntry {
