@@ -60,11 +60,7 @@ export class SensorCharts {
         { class: 'dv-chart-title' },
         a.sensor,
         (a.answer.unit ?? a.unit) ? ` (${a.answer.unit ?? a.unit})` : '',
-        h(
-          'span',
-          { class: 'muted' },
-          ` · ${a.answer.t.length} ${a.answer.resolution === 'raw' ? 'readings' : `${a.answer.resolution} buckets`}`,
-        ),
+        h('span', { class: 'muted' }, ` · ${describeAnswer(a.answer)}`),
       );
       const plotBox = h('div', { class: 'dv-plot' });
       box.append(title, plotBox);
@@ -150,4 +146,13 @@ export class SensorCharts {
     const width = this.width();
     for (const c of this.charts.values()) c.plot.setSize({ width, height: this.height() });
   }
+}
+
+/** "905 readings" or "16 buckets of 3 min": what one chart's points are. */
+function describeAnswer(a) {
+  const n = a.t.length;
+  if (a.resolution === 'raw') return `${n} readings`;
+  const min = a.bucketMs / 60_000;
+  const size = min % 1440 === 0 ? `${min / 1440} d` : min % 60 === 0 ? `${min / 60} h` : `${min} min`;
+  return `${n} buckets of ${size}, min–max and average`;
 }

@@ -1,7 +1,7 @@
 // The hub's device page (/device/ID): wires the parts together around one time range
-// and one cursor. The range (a preset up to the device's latest reading, a custom
-// from/to, or a drag on a chart) drives the charts, the track, the timeline and the
-// export links; the cursor (on the charts, the scrubber, or a timeline entry) drives the
+// and one cursor. The range (a preset up to the device's latest reading, at first the
+// shortest one holding the whole history; a custom from/to; a drag on a chart) drives
+// the charts, the track, the timeline and the export links; the cursor (on the charts, the scrubber, or a timeline entry) drives the
 // map's marker and the "as of" state. Tests read `window.fieldlogDevice` and the
 // `data-drawn` counter on <body> (incremented each time a range is fully drawn).
 import { deviceApi, isAbort } from './device-api.js';
@@ -31,10 +31,13 @@ function showError(err) {
   p.hidden = false;
 }
 
-async function latestTime() {
+/** The device's sensors, and the times of its first and latest readings. */
+async function readingTimes() {
   const { sensors } = await api.sensors();
+  const first = Math.min(...sensors.map((s) => Date.parse(s.first)));
   const last = Math.max(...sensors.map((s) => Date.parse(s.last)));
-  return { sensors, latest: Number.isFinite(last) ? last : Date.now() };
+  const latest = Number.isFinite(last) ? last : Date.now();
+  return { sensors, first: Number.isFinite(first) ? first : latest, latest };
 }
 
 async function main() {
@@ -113,10 +116,14 @@ async function main() {
     document.body.dataset.drawn = String(++drawn);
   }
 
+  /** A preset range up to the latest reading; without a name, the shortest that holds the whole history. */
   async function preset(name) {
-    const r = await latestTime();
+    const r = await readingTimes();
     sensors = r.sensors;
-    await show(r.latest - PRESETS[name], r.latest);
+    const span = name
+      ? PRESETS[name]
+      : (Object.values(PRESETS).find((ms) => ms >= r.latest - r.first) ?? PRESETS['30d']);
+    await show(r.latest - span, r.latest);
   }
 
   window.fieldlogDevice = { id, charts, map, asOf, events, trust, range, show, preset };
@@ -137,7 +144,7 @@ async function main() {
   void trust.load();
   void events.reload();
   events.startTail();
-  await preset('1d');
+  await preset();
 }
 
 main().catch(showError);
