@@ -207,7 +207,7 @@ describe('the device page', () => {
       // about one bucket per pixel of the chart
       expect(Math.abs(Number(q.get('points')) - c.width)).toBeLessThan(60);
       const answer = await getJson<{ t: number[]; min: number[]; max: number[]; avg: number[] }>(c.url);
-      expect(answer.t.length).toBeGreaterThan(100);
+      expect(answer.t.length).toBeGreaterThan(10);
       expect(c.t.length).toBe(answer.t.length);
       expect(c).toMatchObject({ t: answer.t, min: answer.min, max: answer.max, avg: answer.avg });
     }
