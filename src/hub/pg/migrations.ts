@@ -5,6 +5,7 @@
 // code that needs them. A migration is never edited once released: add the next one.
 import type pg from 'pg';
 import { fail } from '../../errors.js';
+import { ROLLUPS_MIGRATION } from './rollups.js';
 
 export interface Migration {
   version: number;
@@ -92,7 +93,11 @@ JOIN batches b ON b.id = e.batch
 WHERE b.position IS NOT NULL;
 `,
   },
+  { version: 3, name: 'reading and position rollups', sql: ROLLUPS_MIGRATION },
 ];
+
+/** The migration that adds the rollup tables. */
+export const ROLLUPS_VERSION = 3;
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
