@@ -10,6 +10,7 @@ import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import { DeviceStates } from './device-cache.js';
 import { DeviceFeed } from './device-feed.js';
+import { trustOf, Verifications } from './device-trust.js';
 import type { FleetStore } from './fleet-store.js';
 import { deviceSummaries } from './http-devices.js';
 import { eventFilters } from './http-event-filters.js';
@@ -43,6 +44,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   const errors = opts.errors ?? internalErrors();
   const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
   const states = new DeviceStates(store);
+  const verifications = new Verifications(store, metrics.verifications);
   const deviceFeed = new DeviceFeed({
     store,
     states,
@@ -161,6 +163,11 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     } catch {
       throw badParameter(`the path ${url.pathname} is not valid percent-encoding`);
     }
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'verify') {
+      if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only POST');
+      new Params(url, []);
+      return json(res, 200, await verifications.run((await device(parts[1]!)).id));
+    }
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET');
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
@@ -172,6 +179,12 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'trust') {
+      new Params(url, []);
+      const { id, head } = await device(parts[1]!);
+      const info = (await opts.devices()).find((d) => d.device === id);
+      return json(res, 200, await trustOf({ store, states, verifications }, id, head, info));
+    }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'state')
       return state(await device(parts[1]!), url, res);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'events') return fleetEvents(url, res);
