@@ -101,6 +101,8 @@ export interface QuarantinedEvent {
   hash: string;
   /** The envelope as it arrived. */
   event: Envelope;
+  /** When it was quarantined (ISO); absent where the store did not record it (older LevelDB stores). */
+  at?: string;
 }
 
 /** A state as of a time (`time`, ms) or a seq; the head's state without either. */

@@ -10,6 +10,7 @@ import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import { DeviceStates } from './device-cache.js';
 import { DeviceFeed } from './device-feed.js';
+import { trustOf, Verifications } from './device-trust.js';
 import type { FleetStore } from './fleet-store.js';
 import { deviceSummaries } from './http-devices.js';
 import { eventFilters } from './http-event-filters.js';
@@ -58,6 +59,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   });
   const web = createWebRoutes(opts.web);
   const states = new DeviceStates(store);
+  const verifications = new Verifications(store, metrics.verifications);
   const deviceFeed = new DeviceFeed({
     store,
     states,
@@ -176,6 +178,11 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     } catch {
       throw badParameter(`the path ${url.pathname} is not valid percent-encoding`);
     }
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'verify') {
+      if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only POST');
+      new Params(url, []);
+      return json(res, 200, await verifications.run((await device(parts[1]!)).id));
+    }
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET');
     if (await web(req, res, url, parts)) return;
     if (parts.length === 1 && parts[0] === 'devices') {
@@ -188,6 +195,12 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'trust') {
+      new Params(url, []);
+      const { id, head } = await device(parts[1]!);
+      const info = (await opts.devices()).find((d) => d.device === id);
+      return json(res, 200, await trustOf({ store, states, verifications }, id, head, info));
+    }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'state')
       return state(await device(parts[1]!), url, res);
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'export')

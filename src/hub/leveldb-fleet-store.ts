@@ -37,6 +37,8 @@ import {
 import { covered, foldSensors, foldSeries, foldTrack } from './series-fold.js';
 
 const FORKS = 'fork';
+/** When each fork was quarantined, under the same key (kept apart: a fork's value is its envelope). */
+const FORK_TIMES = 'fork-at';
 
 export interface LevelFleetStoreOptions {
   create?: boolean;
@@ -145,7 +147,12 @@ export class LevelFleetStore implements FleetStore {
       else forked.push(e);
     }
     if (forked.length > 0) {
-      for (const e of forked) await log.putAside(FORKS, `${device}/${e.seq}/${e.hash}`, JSON.stringify(e));
+      const at = new Date().toISOString();
+      for (const e of forked) {
+        const key = `${device}/${e.seq}/${e.hash}`;
+        await log.putAside(FORKS, key, JSON.stringify(e));
+        await log.putAside(FORK_TIMES, key, at);
+      }
       return { kind: 'fork', head: this.held(device), seqs: forked.map((e) => e.seq) };
     }
     const fresh = duplicates === 0 ? events : events.slice(duplicates);
@@ -170,10 +177,21 @@ export class LevelFleetStore implements FleetStore {
   }
 
   async *quarantined(device?: string): AsyncGenerator<QuarantinedEvent> {
+    // forks are few (each one is an incident): their times are read in one go
+    const times = new Map<string, string>();
+    for await (const [key, at] of this.log.aside(FORK_TIMES)) times.set(key, at);
     for await (const [key, value] of this.log.aside(FORKS)) {
       const [dev, seq, hash] = key.split('/');
       if (device !== undefined && dev !== device) continue;
-      yield { device: dev!, seq: Number(seq), hash: hash!, event: JSON.parse(value) as Envelope };
+      const q: QuarantinedEvent = {
+        device: dev!,
+        seq: Number(seq),
+        hash: hash!,
+        event: JSON.parse(value) as Envelope,
+      };
+      const at = times.get(key);
+      if (at !== undefined) q.at = at;
+      yield q;
     }
   }
 

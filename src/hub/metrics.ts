@@ -24,6 +24,7 @@ export interface HubMetrics {
   liveDropped: Counter;
   devicesLiveClients: Gauge;
   devicesLiveDropped: Counter;
+  verifications: Counter<'result'>;
 }
 
 /** Help for the ingest's totals; `rejects` is left out: it is the sum of the per-device series. */
@@ -151,5 +152,11 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     help: 'Live device list clients dropped for falling too far behind (they reconnect and get every device again).',
     registers: [registry],
   });
-  return { registry, liveClients, liveDropped, devicesLiveClients, devicesLiveDropped };
+  const verifications = new Counter({
+    name: 'fieldlog_hub_verifications_total',
+    help: 'Verifications of a stored chain run on request (POST /devices/ID/verify), by result (ok, failed).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return { registry, liveClients, liveDropped, devicesLiveClients, devicesLiveDropped, verifications };
 }

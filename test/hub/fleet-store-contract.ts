@@ -195,6 +195,7 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
       });
 
       it('quarantines a fork, stores nothing of its batch and keeps what it held', async () => {
+        const began = Date.now();
         const { events } = await dev('pi-1', 6);
         await stored(store, events.slice(0, 4));
         // another writer with the same device id: seq 3 onwards differ
@@ -205,8 +206,11 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
         expect(await quarantined(store, 'pi-1')).toHaveLength(1);
         expect(await quarantined(store, 'pi-2')).toEqual([]);
         const q = [];
-        for await (const e of store.quarantined()) q.push(e.event);
-        expect(q).toEqual([other]);
+        for await (const e of store.quarantined()) q.push(e);
+        expect(q.map((e) => e.event)).toEqual([other]);
+        // when it was set aside: a time, not before this test began (store clocks may be coarse)
+        expect(Date.parse(q[0]!.at!)).toBeGreaterThanOrEqual(began - 1000);
+        expect(new Date(Date.parse(q[0]!.at!)).toISOString()).toBe(q[0]!.at);
         const back = (await all(store.events({ device: 'pi-1' }))).map((s) => s.event);
         expect(back).toEqual(events.slice(0, 4));
         // the batch's new events after the fork were not stored either

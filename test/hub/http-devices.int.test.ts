@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker } from '../../src/hub/broker.js';
 import { createHubApi, listenHubApi } from '../../src/hub/http-api.js';
 import { type LevelFleetStore, openLevelFleetStore } from '../../src/hub/leveldb-fleet-store.js';
-import type { Envelope, EventInput } from '../../src/log/envelope.js';
+import { eventKey, metaKey } from '../../src/log/codec.js';
+import { digestOf, type Envelope, type EventInput, hashOf } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { Ingest } from '../../src/sync/ingest.js';
 import { deviceTopic } from '../../src/sync/messages.js';
@@ -393,5 +394,107 @@ describe('GET /devices/live', () => {
       status: 405,
       code: 'METHOD_NOT_ALLOWED',
     });
+  });
+});
+
+describe('GET /devices/ID/trust and POST /devices/ID/verify', () => {
+  it('shows quarantined forks, redactions with reason and actor, and the last verification', async () => {
+    const evs = await record('pi-tr', [
+      reading(1),
+      reading(2),
+      { type: 'NoteAdded', data: { text: 'home address' }, meta: { actor: 'operator:ann' } },
+      reading(3),
+    ]);
+    const log = await deviceLog('pi-tr');
+    const redaction = await log.redact(3, 'privacy', 'operator:bo');
+    await replicate('pi-tr');
+    // another writer with the same id sends a different seq 2: quarantined
+    const other: Envelope = { ...evs[1]!, data: { source: 'node', sensor: 't', value: 99, unit: 'C' } };
+    other.digest = digestOf(other.data!);
+    other.hash = hashOf(other);
+    await raw.publishAsync(
+      deviceTopic('fieldlog', 'north', 'pi-tr', 'events'),
+      JSON.stringify({ device: 'pi-tr', events: [other] }),
+      { qos: 1 },
+    );
+    await expect.poll(async () => (await ingest.devices()).find((d) => d.device === 'pi-tr')?.forks).toBe(1);
+
+    const trust = async () => {
+      const res = await fetch(`${base}/devices/pi-tr/trust`);
+      expect(res.status).toBe(200);
+      return (await res.json()) as Record<string, unknown>;
+    };
+    const before = await trust();
+    expect(before).toMatchObject({
+      device: 'pi-tr',
+      verification: null,
+      quarantined: [{ seq: 2, hash: other.hash, reason: 'fork' }],
+      redactions: [{ seq: 5, target: 3, reason: 'privacy', by: 'operator:bo', time: redaction.time }],
+      forks: 1,
+      rewinds: 0,
+    });
+    expect(Object.keys(before)).toEqual([
+      'device',
+      'verification',
+      'quarantined',
+      'redactions',
+      'forks',
+      'rewinds',
+    ]);
+    expect(typeof (before.quarantined as { at: string }[])[0]!.at).toBe('string');
+
+    const head = await store.head('pi-tr');
+    const res = await fetch(`${base}/devices/pi-tr/verify`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    const v = (await res.json()) as { at: string; ok: boolean; events: number; problems: unknown[] };
+    expect(v).toMatchObject({ ok: true, events: 5, problems: [] });
+    expect(Number.isNaN(Date.parse(v.at))).toBe(false);
+    expect((await trust()).verification).toEqual(v);
+    expect(await store.head('pi-tr')).toEqual(head);
+  });
+
+  it('reports a chain that does not verify, and counts verifications by result', async () => {
+    await record('pi-bad', [reading(1), reading(2), reading(3), reading(4)]);
+    const metric = async (result: string) =>
+      Number(
+        new RegExp(`^fieldlog_hub_verifications_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(
+          await (await fetch(`${base}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
+    const ok = await metric('ok');
+    const failed = await metric('failed');
+    // seq 2's record replaced by seq 3's behind the store's back
+    const db = store.log.db;
+    const { id } = JSON.parse(Buffer.from((await db.get(metaKey('stream:pi-bad')))!).toString()) as {
+      id: number;
+    };
+    await db.put(eventKey(id, 2), (await db.get(eventKey(id, 3)))!);
+    const v = (await (await fetch(`${base}/devices/pi-bad/verify`, { method: 'POST' })).json()) as {
+      ok: boolean;
+      problems: { seq: number; reason: string }[];
+    };
+    expect(v.ok).toBe(false);
+    expect(v.problems.map((p) => p.seq)).toContain(2);
+    await fetch(`${base}/devices/pi-ev/verify`, { method: 'POST' });
+    expect(await metric('failed')).toBe(failed + 1);
+    expect(await metric('ok')).toBe(ok + 1);
+  });
+
+  it('answers 405 to other methods, 404 for an unknown device', async () => {
+    expect(await errorOf('/devices/pi-ev/verify')).toEqual({ status: 405, code: 'METHOD_NOT_ALLOWED' });
+    expect(await errorOf('/devices/pi-ev/trust', { method: 'POST' })).toEqual({
+      status: 405,
+      code: 'METHOD_NOT_ALLOWED',
+    });
+    expect(await errorOf('/devices', { method: 'DELETE' })).toEqual({
+      status: 405,
+      code: 'METHOD_NOT_ALLOWED',
+    });
+    expect(await errorOf('/devices/nope/verify', { method: 'POST' })).toEqual({
+      status: 404,
+      code: 'DEVICE_UNKNOWN',
+    });
+    expect(await errorOf('/devices/nope/trust')).toEqual({ status: 404, code: 'DEVICE_UNKNOWN' });
+    expect(await errorOf('/devices/pi-ev/trust?x=1')).toEqual({ status: 400, code: 'BAD_PARAMETER' });
   });
 });

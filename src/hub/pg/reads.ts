@@ -284,8 +284,14 @@ export async function verify(pool: pg.Pool, device?: string): Promise<VerifiedCh
 export async function* quarantined(pool: pg.Pool, device?: string): AsyncGenerator<QuarantinedEvent> {
   let after: [string, number, string] = ['', 0, ''];
   for (;;) {
-    const r = await pool.query<{ device: string; seq: string; hash: string; event: string }>(
-      `SELECT device, seq, hash, event FROM quarantine
+    const r = await pool.query<{
+      device: string;
+      seq: string;
+      hash: string;
+      event: string;
+      received_at: Date;
+    }>(
+      `SELECT device, seq, hash, event, received_at FROM quarantine
        WHERE ($1::text IS NULL OR device = $1) AND (device, seq, hash) > ($2, $3, $4)
        ORDER BY device, seq, hash LIMIT ${CHUNK}`,
       [device ?? null, ...after],
@@ -297,7 +303,13 @@ export async function* quarantined(pool: pg.Pool, device?: string): AsyncGenerat
       } catch (err) {
         throw fail('LOG_CORRUPT', `quarantined ${row.device} seq ${row.seq} is not JSON`, err);
       }
-      yield { device: row.device, seq: Number(row.seq), hash: row.hash, event };
+      yield {
+        device: row.device,
+        seq: Number(row.seq),
+        hash: row.hash,
+        event,
+        at: row.received_at.toISOString(),
+      };
     }
     if (r.rows.length < CHUNK) return;
     const last = r.rows[r.rows.length - 1]!;
