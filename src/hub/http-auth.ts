@@ -113,8 +113,10 @@ export function httpAuth(token: string): HttpAuth {
     // never "//host": that would send the browser to another site
     const location = `${url.pathname.replace(/^\/+/, '/')}${url.search}`;
     // behind a proxy that ends TLS the hub speaks plain HTTP, but the browser HTTPS
-    const secure =
-      (req.socket as TLSSocket).encrypted === true || req.headers['x-forwarded-proto'] === 'https';
+    const forwarded = String(req.headers['x-forwarded-proto'] ?? '')
+      .split(',')[0]
+      ?.trim();
+    const secure = (req.socket as TLSSocket).encrypted === true || forwarded === 'https';
     req.resume();
     res
       .writeHead(303, {
