@@ -3,7 +3,7 @@
 // and a Leaflet map of last positions (tiles only when the hub was given --map-tiles; else a
 // plain background, so the page needs no internet). It loads /devices once, then follows
 // /devices/live (server-sent events: one device's entry each time it changes).
-import { el, errorText, fmtAgo, fmtTime, getJSON } from './common.js';
+import { el, errorText, fmtAgo, fmtTime, getJSON, subscribe } from './common.js';
 
 /** device id → its latest /devices entry */
 const devices = new Map();
@@ -202,28 +202,27 @@ function setLive(text, ok) {
   live.dataset.state = ok ? 'live' : 'waiting';
 }
 
-/** Keeps `devices` current. */
+/**
+ * Keeps `devices` current from /devices/live: every device at connect (so a reconnect after
+ * the hub restarted refreshes them all), then each device as it changes.
+ */
 function follow() {
-  // until /devices/live exists: /devices every 2 s
-  const poll = async () => {
-    try {
-      const { devices: list } = await getJSON('/devices');
-      for (const d of list) devices.set(d.device, d);
-      setLive(`updated ${fmtTime(Date.now())}`, true);
-      render();
-    } catch {
-      setLive('reconnecting…', false);
-    }
-    setTimeout(poll, 2000);
-  };
-  setTimeout(poll, 2000);
+  subscribe(
+    '/devices/live',
+    {
+      device(d) {
+        devices.set(d.device, d);
+        render();
+      },
+    },
+    { onState: (s) => setLive(s === 'open' ? 'live' : 'reconnecting…', s === 'open') },
+  );
 }
 
 async function main() {
   const [config, list] = await Promise.all([getJSON('/ui/config.json'), getJSON('/devices')]);
   for (const d of list.devices) devices.set(d.device, d);
   map = fleetMap(config);
-  setLive(`updated ${fmtTime(Date.now())}`, true);
   render();
   follow();
   // "12 s ago" grows by itself

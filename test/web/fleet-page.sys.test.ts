@@ -4,6 +4,8 @@
 // lists them, shows their alarms and a marker per position, turns the device offline when its
 // process dies (its MQTT last will), fits a phone's width and a desktop's, and logs no
 // error. The README's screenshots are taken here.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -148,4 +150,37 @@ describe('the fleet page', () => {
       await p.close();
     });
   }
+});
+
+describe('the fleet page with --map-tiles', () => {
+  it('draws tiles from the configured server with its attribution, allowed by the CSP', async () => {
+    // a tile server on this machine: every tile is the same 1×1 PNG
+    const PNG = Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+      'base64',
+    );
+    const asked: string[] = [];
+    const tiles = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'image/png' }).end(PNG);
+    });
+    await new Promise<void>((r) => tiles.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(tiles.address() as AddressInfo).port}`;
+    try {
+      const tiled = await startHub({
+        args: ['--map-tiles', `${origin}/{z}/{x}/{y}.png`, '--map-attribution', 'Test tiles'],
+      });
+      const p = await openPage(browser, `${tiled.base}/`);
+      await p.page.waitForSelector('#map img.leaflet-tile-loaded');
+      expect(asked.every((u) => /^\/\d+\/\d+\/\d+\.png$/.test(u))).toBe(true);
+      expect(asked.length).toBeGreaterThan(0);
+      await expect(p.page.locator('#map .leaflet-control-attribution').textContent()).resolves.toContain(
+        'Test tiles',
+      );
+      expect(p.problems).toEqual([]);
+      await p.close();
+    } finally {
+      await new Promise((r) => tiles.close(r));
+    }
+  });
 });
