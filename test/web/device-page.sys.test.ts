@@ -209,7 +209,10 @@ describe('the device page', () => {
       const answer = await getJson<{ t: number[]; min: number[]; max: number[]; avg: number[] }>(c.url);
       expect(answer.t.length).toBeGreaterThan(10);
       expect(c.t.length).toBe(answer.t.length);
-      expect(c).toMatchObject({ t: answer.t, min: answer.min, max: answer.max, avg: answer.avg });
+      expect(c.t).toEqual(answer.t);
+      // the device is live: the last bucket may have taken a reading since the page asked
+      const settled = (xs: number[]) => xs.slice(0, -1);
+      for (const k of ['min', 'max', 'avg'] as const) expect(settled(c[k])).toEqual(settled(answer[k]));
     }
     expect(p.problems).toEqual([]);
     await p.close();
