@@ -9,6 +9,7 @@ import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
+import { benchSeries } from './series.bench.js';
 import { benchSync } from './sync.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
@@ -21,6 +22,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   fleet: benchFleet,
   pg: benchPg,
   page: benchPage,
+  series: benchSeries,
 };
 
 const args = process.argv.slice(2);

@@ -181,9 +181,9 @@ export class LevelRollups implements BatchProjection {
       for (const { event } of chunk) {
         if (purged.has(`${key.device}:${event.seq}`)) continue;
         const r = readingOf(event);
-        if (r && key.sensor === r.sensor) fold.addReading(key, r);
+        if (r && key.sensor === r.sensor) fold.addReading(key.device, key.res, r);
         const f = key.sensor === null ? fixOf(event) : undefined;
-        if (f) fold.addFix(key, f);
+        if (f) fold.addFix(key.device, key.res, f);
       }
     }
     return fold;

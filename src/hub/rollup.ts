@@ -164,31 +164,54 @@ export class RollupFold {
   add(device: string, e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>): boolean {
     const r = readingOf(e);
     if (r) {
-      for (const res of RESOLUTIONS) this.addReading({ device, sensor: r.sensor, res, t: 0 }, r);
+      for (const res of RESOLUTIONS) this.addReading(device, res, r);
       return true;
     }
     const f = fixOf(e);
     if (f) {
-      for (const res of RESOLUTIONS) this.addFix({ device, sensor: null, res, t: 0 }, f);
+      for (const res of RESOLUTIONS) this.addFix(device, res, f);
       return true;
     }
     return false;
   }
 
-  addReading(at: BucketKey, r: Reading): void {
-    const key = { ...at, t: bucketStart(r.time, RESOLUTION_MS[at.res]) };
-    const k = keyText(key);
-    const one = readingBucket(key.t, r);
+  addReading(device: string, res: Resolution, r: Reading): void {
+    const t = bucketStart(r.time, RESOLUTION_MS[res]);
+    const k = `${device}\u0000r${r.sensor}\u0000${res}\u0000${t}`;
     const had = this.readings.get(k);
-    this.readings.set(k, { key, b: had ? mergeReadings(had.b, one) : one });
+    // the fold's own buckets are merged in place: one object per bucket, not per reading
+    if (!had) this.readings.set(k, { key: { device, sensor: r.sensor, res, t }, b: readingBucket(t, r) });
+    else {
+      const b = had.b;
+      if (r.value < b.min) b.min = r.value;
+      if (r.value > b.max) b.max = r.value;
+      b.sum += r.value;
+      b.count++;
+      if (r.time < b.first) b.first = r.time;
+      if (later(r.time, r.seq, b.last, b.lastSeq)) {
+        b.last = r.time;
+        b.lastSeq = r.seq;
+        b.unit = r.unit;
+      }
+    }
   }
 
-  addFix(at: BucketKey, f: Fix): void {
-    const key = { ...at, t: bucketStart(f.time, RESOLUTION_MS[at.res]) };
-    const k = keyText(key);
-    const one = fixBucket(key.t, f);
+  addFix(device: string, res: Resolution, f: Fix): void {
+    const t = bucketStart(f.time, RESOLUTION_MS[res]);
+    const k = `${device}\u0000p\u0000${res}\u0000${t}`;
     const had = this.fixes.get(k);
-    this.fixes.set(k, { key, b: had ? mergeFixes(had.b, one) : one });
+    if (!had) this.fixes.set(k, { key: { device, sensor: null, res, t }, b: fixBucket(t, f) });
+    else {
+      const b = had.b;
+      b.count++;
+      if (f.time < b.first) b.first = f.time;
+      if (later(f.time, f.seq, b.last, b.lastSeq)) {
+        b.last = f.time;
+        b.lastSeq = f.seq;
+        b.lat = f.lat;
+        b.lon = f.lon;
+      }
+    }
   }
 
   get size(): number {
