@@ -51,7 +51,10 @@ afterAll(async () => {
 
 describe('GET /devices/ID/export on PostgreSQL', () => {
   it('equals `fieldlog hub export` run on the same database while the hub runs', async () => {
-    const ranges = [{}, { since: '2026-11-24T10:00:03Z', until: '2026-11-24T10:00:09.995Z' }];
+    const ranges: Record<string, string>[] = [
+      {},
+      { since: '2026-11-24T10:00:03Z', until: '2026-11-24T10:00:09.995Z' },
+    ];
     let n = 0;
     for (const format of ['csv', 'ndjson'])
       for (const r of ranges) {
