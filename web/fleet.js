@@ -121,27 +121,48 @@ function summary(all) {
     `${all.length} device${all.length === 1 ? '' : 's'} · ${online} online · ${all.length - online} offline · ${alarmed} with active alarms`;
 }
 
+/** Devices changed since the last render: only their rows and markers are rebuilt. */
+const dirty = new Set();
+/** device id → its row, as last built */
+const rows = new Map();
 let scheduled = false;
-/** Redraws at most once a frame, however many updates arrive. */
+let lastRender = 0;
+
+function changed(d) {
+  devices.set(d.device, d);
+  dirty.add(d.device);
+  render();
+}
+
+/**
+ * Redraws at most once a frame and four times a second, however many updates arrive (a
+ * thousand devices each sending once a second must not rebuild a thousand rows a frame).
+ */
 function render() {
   if (scheduled) return;
   scheduled = true;
-  requestAnimationFrame(() => {
-    scheduled = false;
-    const all = [...devices.values()];
-    summary(all);
-    const list = all.filter(shown).sort(ORDERS[controls.sort.value] ?? byName);
-    tbody.replaceChildren(...list.map(row));
-    if (list.length === 0)
-      tbody.append(
-        el(
-          'tr',
-          {},
-          el('td', { colspan: 7, class: 'muted' }, all.length ? 'No device matches.' : 'No device yet.'),
-        ),
-      );
-    map?.update(all);
-  });
+  const wait = Math.max(0, lastRender + 250 - performance.now());
+  setTimeout(() => requestAnimationFrame(draw), wait);
+}
+
+function draw() {
+  scheduled = false;
+  lastRender = performance.now();
+  const all = [...devices.values()];
+  summary(all);
+  for (const id of dirty) rows.set(id, row(devices.get(id)));
+  map?.update([...dirty].map((id) => devices.get(id)));
+  dirty.clear();
+  const list = all.filter(shown).sort(ORDERS[controls.sort.value] ?? byName);
+  tbody.replaceChildren(...list.map((d) => rows.get(d.device)));
+  if (list.length === 0)
+    tbody.append(
+      el(
+        'tr',
+        {},
+        el('td', { colspan: 7, class: 'muted' }, all.length ? 'No device matches.' : 'No device yet.'),
+      ),
+    );
 }
 
 /** The map of last positions; null when Leaflet did not load. */
@@ -158,14 +179,18 @@ function fleetMap(config) {
   const markers = new Map();
   let fitted = false;
   return {
-    update(all) {
-      const seen = new Set();
-      for (const d of all) {
+    /** Moves, recolours, adds or removes the markers of these devices. */
+    update(changedDevices) {
+      for (const d of changedDevices) {
         const p = d.position;
-        if (!p || !Number.isFinite(p.lat) || !Number.isFinite(p.lon)) continue;
-        seen.add(d.device);
-        const colour = activeAlarms(d).length ? '#b3261e' : d.online ? '#1e7b34' : '#6b7680';
         let m = markers.get(d.device);
+        if (!p || !Number.isFinite(p.lat) || !Number.isFinite(p.lon)) {
+          // no position (a redacted fix): no marker
+          m?.remove();
+          markers.delete(d.device);
+          continue;
+        }
+        const colour = activeAlarms(d).length ? '#b3261e' : d.online ? '#1e7b34' : '#6b7680';
         if (!m) {
           m = L.circleMarker([p.lat, p.lon], { radius: 7, weight: 2, fillOpacity: 0.8 }).addTo(map);
           m.bindTooltip(d.device);
@@ -177,11 +202,6 @@ function fleetMap(config) {
         m.getElement()?.setAttribute('data-device', d.device);
         m.setTooltipContent(`${d.device} · ${d.online ? 'online' : 'offline'} · ${fmtTime(p.time)}`);
       }
-      for (const [id, m] of markers)
-        if (!seen.has(id)) {
-          m.remove();
-          markers.delete(id);
-        }
       // frame the fleet once, when the first positions arrive; later the user's view stays
       if (!fitted && markers.size > 0) {
         fitted = true;
@@ -210,10 +230,7 @@ function follow() {
   subscribe(
     '/devices/live',
     {
-      device(d) {
-        devices.set(d.device, d);
-        render();
-      },
+      device: changed,
     },
     { onState: (s) => setLive(s === 'open' ? 'live' : 'reconnecting…', s === 'open') },
   );
@@ -221,8 +238,8 @@ function follow() {
 
 async function main() {
   const [config, list] = await Promise.all([getJSON('/ui/config.json'), getJSON('/devices')]);
-  for (const d of list.devices) devices.set(d.device, d);
   map = fleetMap(config);
+  for (const d of list.devices) changed(d);
   render();
   follow();
   // "12 s ago" grows by itself
