@@ -2,8 +2,9 @@
 // and one cursor. The range (a preset up to the device's latest reading, at first the
 // shortest one holding the whole history; a custom from/to; a drag on a chart) drives
 // the charts, the track, the timeline and the export links; the cursor (on the charts, the scrubber, or a timeline entry) drives the
-// map's marker and the "as of" state. Tests read `window.fieldlogDevice` and the
-// `data-drawn` counter on <body> (incremented each time a range is fully drawn).
+// map's marker and the "as of" state. Tests read `window.fieldlogDevice`, and the
+// `data-drawn` counter on <body> (each time a range is fully drawn; `data-charts` takes
+// the same number once that range's charts are).
 import { deviceApi, isAbort } from './device-api.js';
 import { AsOf } from './device-asof.js';
 import { SensorCharts } from './device-charts.js';
@@ -94,7 +95,9 @@ async function main() {
     // each part draws on its own: a part that fails says so without blanking the others
     const width = charts.width();
     const parts = await Promise.allSettled([
-      charts.load(sensors, from, to, ctl.signal),
+      charts.load(sensors, from, to, ctl.signal).then(() => {
+        if (!ctl.signal.aborted) document.body.dataset.charts = String(drawn + 1);
+      }),
       api.track(from, to, Math.min(10_000, width * 2), ctl.signal).then((track) => {
         if (ctl.signal.aborted) return;
         const fixes = map.show(track);

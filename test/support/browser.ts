@@ -109,6 +109,8 @@ export interface HubProcess {
   /** The embedded broker's URL, for devices. */
   mqtt: string;
   dir: string;
+  /** Its store: the LevelDB folder (restart a hub on it with `startHub({store})`) or URL. */
+  store: string;
 }
 
 /**
@@ -119,9 +121,12 @@ export interface HubProcess {
  */
 export async function startHub({
   store,
+  http = 0,
   args = [],
 }: {
   store?: string;
+  /** The HTTP port (default 0: any free one); a restarted hub takes its predecessor's. */
+  http?: number;
   args?: string[];
 } = {}): Promise<HubProcess> {
   const dir = tempDir('hub');
@@ -135,14 +140,14 @@ export async function startHub({
     '--broker-host',
     '127.0.0.1',
     '--http',
-    '0',
+    String(http),
     ...args,
   ]);
   const line = await proc.waitFor(/^fieldlog hub: .* http http:\/\//, 60_000);
   const base = /http (http:\/\/[^\s,]+)/.exec(line)![1]!;
   const url = /broker (mqtt:\/\/[^\s,]+)/.exec(line)![1]!;
   await hubOnline(url);
-  return { proc, base, mqtt: url, dir };
+  return { proc, base, mqtt: url, dir, store: where };
 }
 
 /** Resolves when the hub's retained status says online (default fleet and prefix). */
