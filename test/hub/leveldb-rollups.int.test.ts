@@ -71,4 +71,31 @@ describe('LevelDB rollups', () => {
     expect((await store.series('pi-1', 't', { ...range, bucketMs: 1 })).t).toEqual([]);
     await store.close();
   });
+
+  it('a failed write leaves no rollup behind; the batch sent again counts once', async () => {
+    const dir = join(root, 'fault');
+    const events = await readings('pi-1', 900);
+    const store = await storeAll(dir, events.slice(0, 300), true);
+    const write = store.log.disk.write.bind(store.log.disk);
+    store.log.disk.write = async () => {
+      throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+    };
+    const r = await store.append('pi-1', events.slice(300, 600));
+    if (r.kind !== 'stored') throw new Error(JSON.stringify(r));
+    await expect(r.written).rejects.toMatchObject({ code: 'LOG_WRITE_FAILED' });
+    store.log.disk.write = write;
+    const held = await store.series('pi-1', 't', range);
+    expect(held.count.reduce((a, c) => a + c, 0)).toBe(300);
+    for (const batch of [events.slice(300, 600), events.slice(600)]) {
+      const again = await store.append('pi-1', batch);
+      if (again.kind !== 'stored') throw new Error(JSON.stringify(again));
+      await again.written;
+    }
+    const folded = await store.series('pi-1', 't', { ...range, bucketMs: 1 });
+    const rolled = await store.series('pi-1', 't', range);
+    expect(rolled.count.reduce((a, c) => a + c, 0)).toBe(900);
+    expect(Math.max(...rolled.max)).toBe(Math.max(...folded.max));
+    expect(Math.min(...rolled.min)).toBe(Math.min(...folded.min));
+    await store.close();
+  });
 });
