@@ -6,6 +6,7 @@
 //      ÷ a raw COPY of the same rows into the same table, each run into a fresh schema;
 //   2. a fleet catching up at once through mosquitto into PostgreSQL with two hub
 //      processes ÷ one device catching up (pg-fleet.bench.ts).
+import { loadavg } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -70,11 +71,15 @@ export function batches(chain: Envelope[]): Envelope[][] {
   return out;
 }
 
-/** Through the store as the hub's ingest drives it: a device's batches one at a time, devices at once. */
-async function viaStore(url: string, chains: Envelope[][][]): Promise<number> {
+/**
+ * Through the store as the hub's ingest drives it: a device's batches one at a time, devices
+ * at once. Returns the time and this process's CPU time (the store's Node side), both in ms.
+ */
+async function viaStore(url: string, chains: Envelope[][][]): Promise<{ ms: number; cpuMs: number }> {
   const store = await openPgFleetStore(url, { create: true });
   try {
     const written: Promise<Head>[] = [];
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
       chains.map(async (device) => {
@@ -87,9 +92,10 @@ async function viaStore(url: string, chains: Envelope[][][]): Promise<number> {
     );
     await Promise.all(written);
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
     const total = chains.reduce((a, d) => a + d.reduce((b, x) => b + x.length, 0), 0);
     if ((await store.fleetHead()) !== total) throw new Error('the store did not sequence every event');
-    return ms;
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
   } finally {
     await store.close();
   }
@@ -166,9 +172,13 @@ async function benchIngest(cluster: TestPostgres, quick: boolean): Promise<Bench
   for (let r = 0; r < ROUNDS; r++) {
     // alternate, each into its own fresh database, so that neither always runs on a warm cluster
     copies.push(rate(total, await viaCopy(await cluster.database(`copy_${r}`), rows, months, total)));
-    ours.push(rate(total, await viaStore(await cluster.database(`store_${r}`), chains)));
+    const { ms, cpuMs } = await viaStore(await cluster.database(`store_${r}`), chains);
+    ours.push(rate(total, ms));
+    // the machine may be shared: its load, and the store's own CPU time per event, say how
+    // far the figures can be trusted
+    const load = loadavg()[0]!.toFixed(1);
     process.stdout.write(
-      `  round ${r + 1}: store ${Math.round(ours[r]!)} events/s, COPY ${Math.round(copies[r]!)} rows/s, ratio ${(ours[r]! / copies[r]!).toFixed(2)}\n`,
+      `  round ${r + 1}: store ${Math.round(ours[r]!)} events/s (Node ${((cpuMs * 1000) / total).toFixed(1)} µs CPU/event), COPY ${Math.round(copies[r]!)} rows/s, ratio ${(ours[r]! / copies[r]!).toFixed(2)}, load ${load}\n`,
     );
   }
   const ratios = ours.map((o, k) => o / copies[k]!);

@@ -122,10 +122,21 @@ export function jcs(value: unknown): string {
 export function flatObjectJcs(o: Record<string, unknown>): string | undefined {
   if (Object.getPrototypeOf(o) !== Object.prototype) return undefined;
   const keys = Object.keys(o);
-  if (keys.length > 16) return undefined;
-  keys.sort();
+  const n = keys.length;
+  if (n > 16) return undefined;
+  // by insertion, in place: Array.prototype.sort allocates a work copy per call, and the
+  // hub sorts a payload's few keys for every event it receives
+  for (let i = 1; i < n; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
   let out = '{';
-  for (let i = 0; i < keys.length; i++) {
+  for (let i = 0; i < n; i++) {
     const k = keys[i]!;
     if (!PLAIN_RE.test(k)) return undefined;
     const v = o[k];

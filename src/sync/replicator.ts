@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ZERO_HASH } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
-import { type Ack, DEFAULT_PREFIX, deviceTopic, parseAck } from './messages.js';
+import { type Ack, DEFAULT_PREFIX, deviceTopic, eventsBody, parseAck } from './messages.js';
 
 export interface ReplicatorTimers {
   setTimeout(cb: () => void, ms: number): unknown;
@@ -390,7 +390,7 @@ export class Replicator extends EventEmitter {
       this.next = to + 1;
       this.armAckTimer();
       // a Buffer, not a string: MQTT.js would otherwise measure the text, then encode it
-      const body = Buffer.from(`{"device":${JSON.stringify(this.device)},"events":[${parts.join(',')}]}`);
+      const body = eventsBody(this.device, parts);
       // not awaited: a PUBACK lost with the connection would hold the pump forever; the
       // window bounds what is outstanding, and the hub's ack (not the broker's) is what counts
       client.publish(this.topic('events'), body, { qos: 1 }, (err) => {

@@ -1,5 +1,6 @@
 // The PostgreSQL store's checks against the LevelDB hub's appendSealed: for the same bad
 // batch, the same refusal in the same words; and the jsonb guard for U+0000.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkEvent, jsonbText, linkProblem } from '../../src/hub/pg/check.js';
 import { digestOf, type Envelope, hashOf, ZERO_HASH } from '../../src/log/envelope.js';
@@ -81,5 +82,17 @@ describe('PostgreSQL store checks', () => {
     expect(jsonbText('{"text":"a\\\\\\u0000"}')).toBeNull();
     expect(jsonbText('{"text":"\\u0001"}')).toBe('{"text":"\\u0001"}');
     expect(jsonbText(null)).toBeNull();
+  });
+
+  it('leave the jsonb column empty exactly when the payload holds U+0000 (any escapes around it)', () => {
+    // the oracle is the string itself, not the scan: canonical JSON writes U+0000 as \u0000
+    const unit = fc.constantFrom('\u0000', '\\', 'u', '0', '"', 'a', '\u0001');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 12 }), (text) => {
+        const canonical = JSON.stringify({ text });
+        expect(jsonbText(canonical)).toBe(text.includes('\u0000') ? null : canonical);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -5,6 +5,7 @@ import type { Envelope } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import {
   deviceTopic,
+  eventsBody,
   parseAck,
   parseEvents,
   parseHello,
@@ -73,5 +74,24 @@ describe('messages', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('eventsBody', () => {
+  it('is the UTF-8 of the message text joined the plain way, for any texts', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 300 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 64 }), fc.array(text, { maxLength: 40 }), (device, events) => {
+        const plain = Buffer.from(`{"device":${JSON.stringify(device)},"events":[${events.join(',')}]}`);
+        expect(eventsBody(device, events).equals(plain)).toBe(true);
+      }),
+    );
+  });
+
+  it('grows its scratch for a batch larger than any before', () => {
+    const big = ['x'.repeat(200_000), 'é'.repeat(100_000)];
+    const body = eventsBody('pi-1', big);
+    expect(body.toString()).toBe(`{"device":"pi-1","events":[${big.join(',')}]}`);
+    expect(eventsBody('pi-1', ['{}']).toString()).toBe('{"device":"pi-1","events":[{}]}');
   });
 });

@@ -11,7 +11,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Envelope } from '../../log/envelope.js';
 import { ZERO_HASH } from '../../log/envelope.js';
 import type { AppendOutcome, Head } from '../fleet-store.js';
-import { applyRedactions, type CheckedEvent, checkEvent, jsonbText, linkProblem } from './check.js';
+import { applyRedactions, type CheckedEvent, checkEvent, linkProblem } from './check.js';
+import { batchRows, COPY_EVENTS } from './copy-rows.js';
 import { monthOf, type Partitions } from './partitions.js';
 import { PgRollupWrite } from './rollups.js';
 
@@ -19,6 +20,8 @@ interface Job {
   device: string;
   events: Envelope[];
   checked: CheckedEvent[];
+  /** The months its events fall in (their partitions). */
+  months: Set<string>;
   /** Whether a gap was already waited for once. */
   waited: boolean;
   resolve: (o: AppendOutcome) => void;
@@ -53,7 +56,17 @@ export interface AppenderDeps {
 /** A group takes no more batches once it holds this many events. */
 const GROUP_EVENTS = 20_000;
 
+/** A batch not checked yet. */
+interface Arrival {
+  device: string;
+  events: Envelope[];
+  resolve: (o: AppendOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
 export class Appender {
+  private arrivals: Arrival[] = [];
+  private checking = false;
   private queue: Job[] = [];
   private scheduled = false;
   private inflight = 0;
@@ -64,9 +77,38 @@ export class Appender {
 
   append(device: string, events: Envelope[]): Promise<AppendOutcome> {
     return new Promise<AppendOutcome>((resolve, reject) => {
-      // hashing happens here, before any transaction holds a lock
-      const checked = events.map((e) => checkEvent(e, device));
-      this.enqueue({ device, events, checked, waited: false, resolve, reject });
+      this.arrivals.push({ device, events, resolve, reject });
+      this.checkNext();
+    });
+  }
+
+  /**
+   * Hashing happens before any transaction holds a lock, one batch per turn of the event
+   * loop: between two, the socket takes more of the COPY text in flight, so PostgreSQL
+   * parses one group while the next is checked (checked all at once, the next group's
+   * batches held the text back and PostgreSQL waited).
+   */
+  private checkNext(): void {
+    if (this.checking || this.arrivals.length === 0) return;
+    this.checking = true;
+    setImmediate(() => {
+      this.checking = false;
+      const { device, events, resolve, reject } = this.arrivals.shift()!;
+      try {
+        const checked = events.map((e) => checkEvent(e, device));
+        this.enqueue({
+          device,
+          events,
+          checked,
+          months: monthsOf(events, checked),
+          waited: false,
+          resolve,
+          reject,
+        });
+      } catch (err) {
+        reject(err);
+      }
+      this.checkNext();
     });
   }
 
@@ -81,6 +123,9 @@ export class Appender {
    */
   private schedule(): void {
     if (this.scheduled || this.inflight >= this.deps.concurrency || this.queue.length === 0) return;
+    // while a transaction is in flight, batches still being checked join the next group
+    // rather than each start a small one of its own
+    if (this.inflight > 0 && this.arrivals.length > 0) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -119,9 +164,7 @@ export class Appender {
     positioned.catch(() => {}); // observed through each batch's `written`
     try {
       const months = new Set<string>();
-      for (const j of group)
-        for (let i = 0; i < j.events.length; i++)
-          if (j.checked[i]!.problem === undefined) months.add(monthOf(Date.parse(j.events[i]!.time)));
+      for (const j of group) for (const m of j.months) months.add(m);
       await this.deps.partitions.ensure(months);
       client = await this.deps.pool.connect();
       await client.query('BEGIN');
@@ -266,28 +309,12 @@ export class Appender {
     );
     const batchOf = new Map(ids.rows.map((r) => [r.device, r.id]));
     // COPY, not INSERT … unnest: the rows go as one text stream that PostgreSQL parses as it
-    // reads, with no array parameters to build, escape and parse (measured: bench/pg.bench.ts)
-    const chunks: string[] = [];
-    for (const w of writes) {
-      const batch = batchOf.get(w.job.device)!;
-      let text = '';
-      for (let k = 0; k < w.fresh.length; k++) {
-        const e = w.fresh[k]!;
-        const data = w.datas[k]!;
-        const meta = w.metas[k]!;
-        text += `${copyText(e.device)}\t${e.seq}\t${copyText(e.type)}\t${copyText(e.time)}\t${copyText(e.boot)}\t${e.mono}\t${copyText(jsonbText(data))}\t${copyText(data)}\t${copyText(jsonbText(meta))}\t${copyText(meta)}\t${copyText(e.digest)}\t${copyText(e.prev)}\t${copyText(e.hash)}\t${copyText(e.sig ?? null)}\t${batch}\n`;
-      }
-      // a chunk per batch: PostgreSQL parses one while the next is encoded
-      chunks.push(text);
+    // reads, with no array parameters to build, escape and parse (measured: bench/pg.bench.ts);
+    // a chunk per batch, completed as the stream asks for it
+    function* chunks(): Generator<string> {
+      for (const w of writes) yield batchRows(w.fresh, w.datas, w.metas, batchOf.get(w.job.device)!);
     }
-    await pipeline(
-      Readable.from(chunks),
-      client.query(
-        copyFrom(
-          'COPY events (device, seq, type, time, boot, mono, data, data_text, meta, meta_text, digest, prev, hash, sig, batch) FROM STDIN',
-        ),
-      ),
-    );
+    await pipeline(Readable.from(chunks()), client.query(copyFrom(COPY_EVENTS)));
     const pd: string[] = [];
     const ps: number[] = [];
     for (const w of writes)
@@ -335,13 +362,18 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
   return { promise, resolve, reject };
 }
 
-const COPY_SPECIAL = /[\\\t\n\r]/;
-
-/** A field in COPY's text format: \N for NULL, backslash, tab, newline and CR escaped. */
-function copyText(v: string | null): string {
-  if (v === null) return '\\N';
-  if (!COPY_SPECIAL.test(v)) return v;
-  return v.replace(/[\\\t\n\r]/g, (c) =>
-    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
-  );
+/** The months (partitions) the events that passed their own checks fall in. */
+function monthsOf(events: Envelope[], checked: CheckedEvent[]): Set<string> {
+  const months = new Set<string>();
+  let month = '';
+  for (let i = 0; i < events.length; i++) {
+    if (checked[i]!.problem !== undefined) continue;
+    const time = events[i]!.time;
+    // the same YYYY-MM, the same month: a batch's events nearly always fall in one
+    if (month === '' || !time.startsWith(month)) {
+      month = time.slice(0, 7);
+      months.add(monthOf(Date.parse(time)));
+    }
+  }
+  return months;
 }

@@ -1,0 +1,74 @@
+// CPU per event of the catch-up's two sides without the broker: the device's batches (its
+// log read as JSON, cut into messages as the replicator does) and the hub's ingest (message
+// check, chain check, staging, LevelDB). `node dist/bench/cpu-parts.js DEVICE_DIR [N]`
+// (a device log of readings, e.g. the one bench/sync-cpu.ts fills). Repeats each side and
+// prints the best of its runs: noise on a shared machine only adds.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openLevelFleetStore } from '../src/hub/leveldb-fleet-store.js';
+import { EventLog } from '../src/log/event-log.js';
+import { eventsBody, parseEvents } from '../src/sync/messages.js';
+
+async function deviceBatches(log: EventLog, n: number): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let parts: string[] = [];
+  let bytes = 0;
+  const send = () => {
+    out.push(eventsBody(log.device!, parts));
+    parts = [];
+    bytes = 0;
+  };
+  for await (const chunk of log.eventsJson({ toSeq: n })) {
+    for (const e of chunk) {
+      if (parts.length > 0 && bytes + e.json.length > 120 * 1024) send();
+      parts.push(e.json);
+      bytes += e.json.length + 1;
+    }
+  }
+  if (parts.length > 0) send();
+  return out;
+}
+
+function cpu(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+async function main(): Promise<void> {
+  const dir = process.argv[2]!;
+  const n = Number(process.argv[3] ?? 100_000);
+  const runs = Number(process.argv[4] ?? 3);
+  const log = await EventLog.open(dir, { sync: false });
+  let msgs: Buffer[] = [];
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < runs; r++) {
+    const c0 = cpu();
+    msgs = await deviceBatches(log, n);
+    best = Math.min(best, (cpu() - c0) / n);
+  }
+  await log.close();
+  process.stdout.write(`device batches: ${best.toFixed(2)} µs/event (${msgs.length} messages)\n`);
+  best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < runs; r++) {
+    const root = mkdtempSync(join(tmpdir(), 'fieldlog-cpu-parts-'));
+    const store = await openLevelFleetStore(join(root, 'hub'), { create: true });
+    const c0 = cpu();
+    const writes: Promise<unknown>[] = [];
+    for (const m of msgs) {
+      const { events } = parseEvents(m, 'pi-bench');
+      const a = await store.append('pi-bench', events);
+      if (a.kind !== 'stored') throw new Error(`not stored: ${a.kind}`);
+      writes.push(a.written);
+      // as the hub: the next message is checked while this one is written
+      await new Promise((res) => setImmediate(res));
+    }
+    await Promise.all(writes);
+    best = Math.min(best, (cpu() - c0) / n);
+    await store.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+  process.stdout.write(`hub ingest: ${best.toFixed(2)} µs/event\n`);
+}
+
+await main();
