@@ -9,19 +9,25 @@ import { type Envelope, ZERO_HASH } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Projector } from '../log/projection.js';
 import { sizeOnDisk } from '../log/size-on-disk.js';
-import type {
-  AppendOutcome,
-  AsOfQuery,
-  DeviceHead,
-  EventQuery,
-  FleetStore,
-  Head,
-  QuarantinedEvent,
-  StoredEvent,
-  VerifiedChain,
+import {
+  type AppendGate,
+  type AppendOutcome,
+  type AsOfQuery,
+  type DeviceHead,
+  type EventQuery,
+  type FleetStore,
+  type Head,
+  type KeyRecord,
+  NO_KEYS,
+  type QuarantinedEvent,
+  type StoredEvent,
+  sameKeys,
+  type VerifiedChain,
 } from './fleet-store.js';
 
 const FORKS = 'fork';
+/** The aside key space of each device's key record (JSON), written with the events it covers. */
+const KEYS = 'keys';
 
 export interface LevelFleetStoreOptions {
   create?: boolean;
@@ -45,6 +51,11 @@ export async function openLevelFleetStore(
 export class LevelFleetStore implements FleetStore {
   readonly kind = 'leveldb' as const;
   readonly location: string;
+  /**
+   * Each device's key record as of its pending head (the gate decides the next batch while the
+   * previous one is written); every change is written with the events it covers.
+   */
+  private readonly keys = new Map<string, KeyRecord>();
 
   /** `log` must be open in fleet mode; closing the store closes it. */
   constructor(
@@ -57,6 +68,23 @@ export class LevelFleetStore implements FleetStore {
   /** Targets whose payload the repair on open purged (a crash of an older hub between two writes). */
   get repaired(): { device: string; seq: number }[] {
     return this.log.repaired;
+  }
+
+  private keysRead: Promise<void> | null = null;
+
+  /** The key records, read once (one per keyed device: a handful of bytes each). */
+  private keysLoaded(): Promise<void> {
+    this.keysRead ??= (async () => {
+      this.keys.clear();
+      for await (const [device, value] of this.log.aside(KEYS))
+        this.keys.set(device, JSON.parse(value) as KeyRecord);
+    })();
+    return this.keysRead;
+  }
+
+  async keyRecord(device: string): Promise<KeyRecord> {
+    await this.keysLoaded();
+    return this.keys.get(device) ?? NO_KEYS;
   }
 
   private held(device: string): Head {
@@ -74,7 +102,7 @@ export class LevelFleetStore implements FleetStore {
     return this.held(device);
   }
 
-  async append(device: string, events: Envelope[]): Promise<AppendOutcome> {
+  async append(device: string, events: Envelope[], gate?: AppendGate): Promise<AppendOutcome> {
     const log = this.log;
     const first = events[0];
     if (first === undefined) return { kind: 'invalid', head: this.held(device), message: 'an empty batch' };
@@ -105,9 +133,25 @@ export class LevelFleetStore implements FleetStore {
     const from = fresh[0]!.seq;
     if (from !== head.seq + 1)
       return { kind: 'gap', head: this.held(device), expected: head.seq + 1, got: from };
+    let kept = fresh;
+    let keys: KeyRecord | undefined;
+    if (gate) {
+      await this.keysLoaded();
+      const v = gate.decide(device, fresh, head, this.keys.get(device) ?? NO_KEYS);
+      if (v.kind === 'refuse')
+        return { kind: 'refused', head: this.held(device), reason: v.reason, message: v.message };
+      if (v.count === 0) return { kind: 'waiting', head: this.held(device), waiting: fresh.length };
+      if (v.count < fresh.length) kept = fresh.slice(0, v.count);
+      keys = v.keys;
+    }
     let written: Promise<Head>;
     try {
-      written = log.appendSealed(fresh);
+      written = log.appendSealed(
+        kept,
+        keys && !sameKeys(this.keys.get(device) ?? NO_KEYS, keys)
+          ? { namespace: KEYS, key: device, value: JSON.stringify(keys) }
+          : undefined,
+      );
       // appendSealed checks everything before it stages anything: a refusal rejects at once
       await Promise.race([written, Promise.resolve()]);
     } catch (err) {
@@ -115,10 +159,19 @@ export class LevelFleetStore implements FleetStore {
         return { kind: 'invalid', head: this.held(device), message: err.message };
       throw err;
     }
+    if (keys && !sameKeys(this.keys.get(device) ?? NO_KEYS, keys)) {
+      this.keys.set(device, keys);
+      // a failed write leaves the record on disk as it was: so must the one in memory be
+      written.catch(() => {
+        this.keysRead = null;
+      });
+    }
     written.catch(() => {}); // the caller hears of a failed write through `written`
     // a device's first batch creates its stream on disk: the next batch waits for it
     if (head.seq === 0) await written.catch(() => {});
-    return { kind: 'stored', from, to: fresh[fresh.length - 1]!.seq, duplicates, written };
+    const to = kept[kept.length - 1]!.seq;
+    const waiting = fresh.length - kept.length;
+    return { kind: 'stored', from, to, duplicates, ...(waiting > 0 ? { waiting } : {}), written };
   }
 
   async *quarantined(device?: string): AsyncGenerator<QuarantinedEvent> {

@@ -23,7 +23,7 @@ import { RecordCodec } from './records.js';
 import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
 import { Snapshots } from './snapshots.js';
-import { type PendingBatch, Stager } from './stager.js';
+import { type AsideRecord, type PendingBatch, Stager } from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
 import type { VerifyReport } from './verify.js';
@@ -33,6 +33,7 @@ export type { LogBackend } from './disk.js';
 export { RUN_SPAN_MS } from './indexer.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
+export type { AsideRecord } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 
 export type Clock = SealClock;
@@ -265,12 +266,13 @@ export class EventLog extends EventEmitter {
   /**
    * Append envelopes sealed elsewhere (the hub's copy of a device log). Each must follow
    * the stream's head exactly and verify; the first that does not stops the call with
-   * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written.
+   * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written. `beside`, a record of
+   * the aside key space (see putAside), is written in the same atomic write as the events.
    */
-  appendSealed(envelopes: Envelope[]): Promise<Head> {
+  appendSealed(envelopes: Envelope[], beside?: AsideRecord): Promise<Head> {
     try {
       this.checkOpen();
-      return this.stager.appendSealed(envelopes);
+      return this.stager.appendSealed(envelopes, beside);
     } catch (err) {
       return Promise.reject(err);
     }

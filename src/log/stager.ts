@@ -5,8 +5,8 @@
 // The group commit (group-commit.ts) is the only path to disk; this is its only user.
 import { fail } from '../errors.js';
 import { hex, unhex } from './bytes.js';
-import { encodeSealedRecord, eventKey } from './codec.js';
-import type { BatchOp, LogDisk } from './disk.js';
+import { encodeSealedRecord, encodeText, eventKey } from './codec.js';
+import { asideKey, type BatchOp, type LogDisk } from './disk.js';
 import { type Envelope, type EventInput, ZERO_HASH } from './envelope.js';
 import { GroupCommit, type Waiter } from './group-commit.js';
 import type { FleetRun, RunIndexer } from './indexer.js';
@@ -15,6 +15,13 @@ import { type CheckedBatch, check, type SealClock, type Sealed, seal } from './s
 import { FORMAT, type Head, type Stream, type StreamRegistry } from './streams.js';
 
 const ZERO_HEAD = { seq: 0, hash: ZERO_HASH };
+
+/** A record of the aside key space written with a batch of events (the hub's key record). */
+export interface AsideRecord {
+  namespace: string;
+  key: string;
+  value: string;
+}
 
 export interface PendingBatch {
   ops: BatchOp[];
@@ -135,11 +142,18 @@ export class Stager {
    * Envelopes sealed elsewhere (the hub's copy of a device log), checked against the
    * stream's head first: a refusal leaves nothing staged.
    */
-  appendSealed(envelopes: Envelope[]): Promise<Head> {
+  appendSealed(envelopes: Envelope[], beside?: AsideRecord): Promise<Head> {
     const device = envelopes[0]!.device;
     const s = this.p.streams.find(device);
     const checked = check(envelopes, s && s.seq > 0 ? { seq: s.seq, hash: hex(s.hash) } : ZERO_HEAD);
-    return this.commits.whenWritten(this.stageSealed(s ?? this.p.streams.create(device), checked));
+    const head = this.stageSealed(s ?? this.p.streams.create(device), checked);
+    if (beside)
+      this.pending.ops.push({
+        type: 'put',
+        key: asideKey(beside.namespace, beside.key),
+        value: encodeText(beside.value),
+      });
+    return this.commits.whenWritten(head);
   }
 
   /**

@@ -92,6 +92,19 @@ JOIN batches b ON b.id = e.batch
 WHERE b.position IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'device key records',
+    sql: `
+-- The key record kept with each device's head (docs/protocol.md §10), moved with it in the
+-- same transaction: the key in force after the head, every key the stored chain has had, and
+-- the key bound on first use (--tofu). Every hub sharing the store reads the same record.
+ALTER TABLE devices
+  ADD COLUMN public_key text,
+  ADD COLUMN keys text[] NOT NULL DEFAULT '{}',
+  ADD COLUMN bound_key text;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
