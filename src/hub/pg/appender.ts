@@ -147,7 +147,11 @@ export class Appender {
         keys: string[];
         bound_key: string | null;
       }>(
-        'SELECT device, seq, hash, public_key, keys, bound_key FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE',
+        // the key records only when a gate asks for them (a store opened at an older schema
+        // version, as the migration tests do, has none)
+        group.some((j) => j.gate !== undefined)
+          ? 'SELECT device, seq, hash, public_key, keys, bound_key FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE'
+          : 'SELECT device, seq, hash FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE',
         [devices],
       );
       const heads = new Map<string, Head>(
@@ -155,7 +159,10 @@ export class Appender {
       );
       // the key record of the locked head: what the gate decides against (docs/protocol.md §10)
       const keyRecords = new Map<string, KeyRecord>(
-        locked.rows.map((r) => [r.device, { publicKey: r.public_key, keys: r.keys, bound: r.bound_key }]),
+        locked.rows.map((r) => [
+          r.device,
+          { publicKey: r.public_key ?? null, keys: r.keys ?? [], bound: r.bound_key ?? null },
+        ]),
       );
       const stored = await this.storedHashes(client, group, heads);
       const forks: { device: string; e: Envelope }[] = [];
