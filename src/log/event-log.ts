@@ -22,8 +22,9 @@ import { type FoldEvent, LogReader, type ReadRange, type TimeRange } from './rea
 import { RecordCodec } from './records.js';
 import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
+import type { Identity } from './signing.js';
 import { Snapshots } from './snapshots.js';
-import { type PendingBatch, Stager } from './stager.js';
+import { type PendingBatch, Stager, type StreamSigner } from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
 import type { VerifyReport } from './verify.js';
@@ -33,6 +34,7 @@ export type { LogBackend } from './disk.js';
 export { RUN_SPAN_MS } from './indexer.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
+export type { StreamSigner } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 
 export type Clock = SealClock;
@@ -271,6 +273,47 @@ export class EventLog extends EventEmitter {
     try {
       this.checkOpen();
       return this.stager.appendSealed(envelopes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  // ---------------------------------------------------------------- signing (signing.ts)
+
+  /**
+   * Sign the last event of every group commit of the default stream with `signer`'s key from
+   * now on (null: stop). For a log whose key event is already written; a new key is recorded
+   * with `appendKeyEvent`.
+   */
+  signWith(signer: StreamSigner | null, device?: string): void {
+    this.stager.setSigner(this.streams.get(device), signer);
+  }
+
+  /** The key the stream's own events are signed with, and the first seq it signs. */
+  signer(device?: string): StreamSigner | undefined {
+    return this.stager.signer(this.streams.get(device));
+  }
+
+  /**
+   * Record a device key: `DeviceKeyAdded {alg, publicKey}` signed by `next` itself, or
+   * `DeviceKeyRotated {publicKey}` signed by the key in force; later events are signed by `next`.
+   */
+  appendKeyEvent(
+    type: 'DeviceKeyAdded' | 'DeviceKeyRotated',
+    next: Identity,
+    device?: string,
+  ): Promise<Envelope> {
+    try {
+      this.checkOpen();
+      const data: Record<string, unknown> =
+        type === 'DeviceKeyAdded'
+          ? { alg: 'ed25519', publicKey: next.publicKey }
+          : { publicKey: next.publicKey };
+      return this.stager.appendKeyEvent(
+        this.streams.get(device),
+        { type, data, meta: { actor: 'system' } },
+        next,
+      );
     } catch (err) {
       return Promise.reject(err);
     }
