@@ -28,6 +28,7 @@ import { type PendingBatch, Stager, type StreamSigner } from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
 import type { VerifyReport } from './verify.js';
+import type { SignatureCheckOptions } from './verify-signatures.js';
 import { verifyStored } from './verify-stored.js';
 
 export type { LogBackend } from './disk.js';
@@ -355,7 +356,9 @@ export class EventLog extends EventEmitter {
   }
 
   /** The same envelopes as JSON text, built from the stored canonical payload without parsing it. */
-  eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
+  eventsJson(
+    range: ReadRange = {},
+  ): AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> {
     return this.reader.eventsJson(range);
   }
 
@@ -430,9 +433,10 @@ export class EventLog extends EventEmitter {
 
   /**
    * Walk one device's stored chain and report every problem with its seq. The payload
-   * is hashed as it lies on disk; nothing is parsed but the targets of redactions.
+   * is hashed as it lies on disk; nothing is parsed but the targets of redactions (and the
+   * key events, when `signatures` asks for the signatures to be checked too).
    */
-  async verify(device?: string): Promise<VerifyReport> {
-    return verifyStored(this.disk, this.codec, this.streams.get(device));
+  async verify(device?: string, signatures?: SignatureCheckOptions): Promise<VerifyReport> {
+    return verifyStored(this.disk, this.codec, this.streams.get(device), signatures);
   }
 }
