@@ -138,7 +138,9 @@ export class LogReader {
    * The same envelopes as JSON text, built from the stored canonical payload without
    * parsing it: what replication and exports send.
    */
-  async *eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
+  async *eventsJson(
+    range: ReadRange = {},
+  ): AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> {
     const s = this.streams.get(range.device);
     const [from, to] = this.bounds(s, range);
     if (to < from) return;
@@ -158,7 +160,7 @@ export class LogReader {
     let lastMs = -1;
     let lastTime = '';
     for await (const chunk of this.recordChunks(s, from, to)) {
-      const out: { seq: number; hash: string; json: string }[] = new Array(chunk.length);
+      const out: { seq: number; hash: string; json: string; signed: boolean }[] = new Array(chunk.length);
       for (let i = 0; i < chunk.length; i++) {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
@@ -175,7 +177,7 @@ export class LogReader {
         if (rec.metaJcs !== null) json += `,"meta":${rec.metaJcs}`;
         json += `,"digest":"${digest}","prev":"${prev}","hash":"${hash}"`;
         if (rec.sig) json += `,"sig":"${Buffer.from(rec.sig).toString('base64')}"`;
-        out[i] = { seq, hash, json: `${json}}` };
+        out[i] = { seq, hash, json: `${json}}`, signed: rec.sig !== null };
         prev = hash;
         expect++;
       }

@@ -19,6 +19,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeSync,
 } from 'node:fs';
 import { fail } from '../errors.js';
@@ -113,15 +114,21 @@ export function loadIdentity(path: string): Identity {
 export function saveIdentity(path: string, id: Identity): void {
   const pem = id.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    writeSync(fd, pem);
-    // fsync: a rename that survives a power cut must not point at an empty file
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      writeSync(fd, pem);
+      // synced: a rename that survives a power cut must not point at an empty file
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw fail('KEY_FILE_INVALID', `cannot write the device key file ${path} (${code})`, err);
   }
-  renameSync(tmp, path);
 }
 
 /** Ed25519 by `key` over the 32 raw bytes of `hashHex`: 88 characters of standard padded base64. */
