@@ -8,6 +8,7 @@ import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
+import { benchSignatures } from './signatures.bench.js';
 import { benchSync } from './sync.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
@@ -19,6 +20,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   console: benchConsole,
   fleet: benchFleet,
   pg: benchPg,
+  signatures: benchSignatures,
 };
 
 const args = process.argv.slice(2);
