@@ -51,6 +51,18 @@ export type AppendOutcome =
   /** An event does not verify (hash, digest, link, payload schema, shape): nothing stored. */
   | { kind: 'invalid'; head: Head; message: string };
 
+/**
+ * The event types a device writes by the million (the charts read them from rollups). A
+ * device read asking only for other types (the page's timeline: alarms, notes, thresholds,
+ * sources, redactions) is answered from each store's index of the rest, not by a scan.
+ */
+export const DENSE_TYPES: readonly string[] = ['ReadingRecorded', 'PositionRecorded'];
+
+/** Whether a read's type filter leaves out every dense type (so the sparse index answers it). */
+export function sparseTypesOnly(types: readonly string[] | undefined): types is readonly string[] {
+  return types !== undefined && !types.some((t) => DENSE_TYPES.includes(t));
+}
+
 /** One read: a device's events by seq, or the fleet's in fleet (arrival) order. */
 export type EventQuery = DeviceQuery | FleetQuery;
 

@@ -3,7 +3,7 @@
 // decided (duplicate, gap, fork, invalid), so every store gives the same ones; the log
 // checks each event's hash and link again as it stages it, and writes the batch with its
 // redaction purges in one group commit, and with the rollups (leveldb-rollups.ts) that the
-// charts read.
+// charts read and the index of sparse events (leveldb-type-index.ts) that the timeline reads.
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
 import { type Envelope, ZERO_HASH } from '../log/envelope.js';
@@ -22,7 +22,9 @@ import type {
   StoredEvent,
   VerifiedChain,
 } from './fleet-store.js';
+import { sparseTypesOnly } from './fleet-store.js';
 import { LevelRollups } from './leveldb-rollups.js';
+import { LevelTypeIndex } from './leveldb-type-index.js';
 import {
   type FixBucket,
   type ReadingBucket,
@@ -49,6 +51,12 @@ export interface LevelFleetStoreOptions {
    * open with them on rebuilds them: the baseline of bench/series.bench.ts.
    */
   rollups?: boolean;
+  /**
+   * Keep the index of sparse events at ingest (default true). Off, a read by type reads every
+   * event in its range, and the next open with it on indexes what is missing: the baseline
+   * of bench/series.bench.ts's ingest.
+   */
+  typeIndex?: boolean;
 }
 
 /** Open (with `create`, make) the LevelDB fleet store in folder `dir`. */
@@ -61,7 +69,7 @@ export async function openLevelFleetStore(
     fleet: true,
     sync: opts.sync ?? true,
   });
-  const store = new LevelFleetStore(log, dir, opts.rollups ?? true);
+  const store = new LevelFleetStore(log, dir, opts.rollups ?? true, opts.typeIndex ?? true);
   try {
     await store.ready;
   } catch (err) {
@@ -76,7 +84,9 @@ export class LevelFleetStore implements FleetStore {
   readonly location: string;
   /** Null when rollups are off. */
   readonly rollups: LevelRollups | null;
-  /** Settles once stale rollups are rebuilt (at open): appends and reads wait for it. */
+  /** Null when the index of sparse events is off. */
+  readonly typeIndex: LevelTypeIndex | null;
+  /** Settles once stale rollups are rebuilt and the index caught up (at open): appends and reads wait for it. */
   readonly ready: Promise<void>;
   private isReady = false;
 
@@ -85,11 +95,14 @@ export class LevelFleetStore implements FleetStore {
     readonly log: EventLog,
     location = log.location ?? 'memory',
     rollups = true,
+    typeIndex = true,
   ) {
     this.location = location;
     const kept = rollups ? rollupsOf(log) : null;
     this.rollups = kept?.rollups ?? null;
-    this.ready = kept?.ready ?? Promise.resolve();
+    const index = typeIndex ? typeIndexOf(log) : null;
+    this.typeIndex = index?.index ?? null;
+    this.ready = Promise.all([kept?.ready, index?.ready]).then(() => {});
     this.ready.then(
       () => {
         this.isReady = true;
@@ -101,6 +114,11 @@ export class LevelFleetStore implements FleetStore {
   /** Devices whose rollups the open rebuilt from their events. */
   get rebuilt(): string[] {
     return this.rollups?.rebuilt ?? [];
+  }
+
+  /** Devices the open indexed (sparse events) from their events. */
+  get indexed(): string[] {
+    return this.typeIndex?.rebuilt ?? [];
   }
 
   /** Targets whose payload the repair on open purged (a crash of an older hub between two writes). */
@@ -199,6 +217,11 @@ export class LevelFleetStore implements FleetStore {
     // the log's one read (src/log/query.ts): the time index narrows, the filter is exact
     if (!('fleet' in q) && !this.log.hasDevice(q.device)) return;
     if ('fleet' in q && this.log.fleetHead === 0) return;
+    // only sparse types (the page's timeline): their index, not every reading in the range
+    if (!('fleet' in q) && sparseTypesOnly(q.types) && this.isReady && this.typeIndex?.covers(q.device)) {
+      yield* this.typeIndex.read(q, q.types);
+      return;
+    }
     yield* this.log.read(q);
   }
 
@@ -292,8 +315,26 @@ function rollupsOf(log: EventLog): { rollups: LevelRollups; ready: Promise<void>
   return k;
 }
 
+const indexes = new WeakMap<EventLog, { index: LevelTypeIndex; ready: Promise<void> }>();
+
+/** A log's one index of sparse events (stores over the same log share it), attached once caught up. */
+function typeIndexOf(log: EventLog): { index: LevelTypeIndex; ready: Promise<void> } {
+  let k = indexes.get(log);
+  if (!k) {
+    const index = new LevelTypeIndex(log);
+    const ready = index.catchUp().then(() => log.addProjection(index));
+    ready.catch(() => {});
+    k = { index, ready };
+    indexes.set(log, k);
+  }
+  return k;
+}
+
 /** The store over a log already open in fleet mode (the demo, tests). */
-export function fleetStoreOver(log: EventLog, opts: { rollups?: boolean } = {}): LevelFleetStore {
+export function fleetStoreOver(
+  log: EventLog,
+  opts: { rollups?: boolean; typeIndex?: boolean } = {},
+): LevelFleetStore {
   if (log.isClosed) throw fail('LOG_CLOSED', 'the log is closed');
-  return new LevelFleetStore(log, undefined, opts.rollups ?? true);
+  return new LevelFleetStore(log, undefined, opts.rollups ?? true, opts.typeIndex ?? true);
 }

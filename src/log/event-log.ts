@@ -338,6 +338,16 @@ export class EventLog extends EventEmitter {
     return this.reader.get(seq, device);
   }
 
+  /** Envelopes at these seqs of one stream, in the order given (LOG_CORRUPT when one is missing). */
+  envelopesAt(device: string, seqs: readonly number[]): Promise<Envelope[]> {
+    return this.reader.envelopesAt(device, seqs);
+  }
+
+  /** Each event's seq and type, a chunk at a time, without parsing payloads (index rebuilds). */
+  typeChunks(range: ReadRange = {}): AsyncGenerator<{ seq: number; type: string }[]> {
+    return this.reader.typeChunks(range);
+  }
+
   /** Events for folds, a chunk at a time: no hashing, no hex. */
   foldChunks(range: ReadRange = {}): AsyncGenerator<FoldEvent[]> {
     return this.reader.foldChunks(range);

@@ -249,6 +249,50 @@ export class LogReader {
     );
   }
 
+  /**
+   * Envelopes at these seqs of one stream, in the order given (a read by a hub's index of
+   * seqs): each record and its predecessor's, read in one go. LOG_CORRUPT when one is missing.
+   */
+  async envelopesAt(device: string, seqs: readonly number[]): Promise<Envelope[]> {
+    const s = this.streams.get(device);
+    if (seqs.length === 0) return [];
+    const keys: Uint8Array[] = [];
+    for (const seq of seqs) {
+      if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq)
+        throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is not stored`);
+      keys.push(eventKey(s.id, seq));
+      if (seq > 1) keys.push(eventKey(s.id, seq - 1));
+    }
+    const raws = await this.disk.db.getMany(keys);
+    const out: Envelope[] = new Array(seqs.length);
+    let k = 0;
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      const raw = raws[k++];
+      if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is missing`);
+      let prev = ZERO_HASH;
+      if (seq > 1) {
+        const before = raws[k++];
+        if (before === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
+        prev = hex(this.codec.decode(before, s.device, seq - 1).hash);
+      }
+      out[i] = this.codec.toEnvelope(s.device, seq, this.codec.decode(raw, s.device, seq), prev);
+    }
+    return out;
+  }
+
+  /** Each event's seq and type, a chunk at a time: no payload parsed, no hashing (index rebuilds). */
+  async *typeChunks(range: ReadRange = {}): AsyncGenerator<{ seq: number; type: string }[]> {
+    const s = this.streams.get(range.device);
+    const [from, to] = this.bounds(s, range);
+    for await (const chunk of this.recordChunks(s, from, to)) {
+      yield chunk.map(([key, raw]) => {
+        const seq = eventKeySeq(key);
+        return { seq, type: this.codec.decode(raw, s.device, seq, false).type };
+      });
+    }
+  }
+
   /** Events for folds, a chunk at a time: no hashing, no hex. */
   async *foldChunks(range: ReadRange = {}): AsyncGenerator<FoldEvent[]> {
     const s = this.streams.get(range.device);

@@ -11,11 +11,14 @@ import { type Clock, EventLog } from '../../src/log/event-log.js';
 import { Projector } from '../../src/log/projection.js';
 import { fakeClock } from '../log/helpers.js';
 import { seriesCases } from './fleet-store-series.js';
+import { timelineCases } from './fleet-store-timeline.js';
 
 export interface OpenedStore {
   store: FleetStore;
   /** Close the store and open it again on the same data. */
   reopen?: () => Promise<FleetStore>;
+  /** Drop what the store derives from the events for reads by type (its index), and open it again. */
+  rebuild?: () => Promise<FleetStore>;
   /** Damage the stored copy of one event behind the store's back (verify must see it). */
   tamper?: (device: string, seq: number) => Promise<void>;
   cleanup: () => Promise<void>;
@@ -108,6 +111,14 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
       store: () => store,
       reopen: () =>
         opened.reopen ? opened.reopen().then((s) => (store = s)) : Promise.reject(new Error('no reopen')),
+      keep: (log) => logs.push(log),
+    });
+    timelineCases({
+      store: () => store,
+      reopen: () =>
+        opened.reopen ? opened.reopen().then((s) => (store = s)) : Promise.reject(new Error('no reopen')),
+      rebuild: () =>
+        opened.rebuild ? opened.rebuild().then((s) => (store = s)) : Promise.reject(new Error('no rebuild')),
       keep: (log) => logs.push(log),
     });
 
