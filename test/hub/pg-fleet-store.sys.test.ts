@@ -82,8 +82,8 @@ describe('PostgreSQL fleet store: migrations', () => {
       url,
       'SELECT version FROM fieldlog_migrations ORDER BY 1',
     );
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+    expect(SCHEMA_VERSION).toBe(4);
   });
 
   it('refuses a database it cannot reach in one line, STORE_UNAVAILABLE, without the password', async () => {
@@ -166,7 +166,7 @@ describe('PostgreSQL fleet store: migrations', () => {
       url,
       'SELECT version FROM fieldlog_migrations ORDER BY 1',
     );
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
   });
 });
 

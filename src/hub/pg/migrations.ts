@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { fail } from '../../errors.js';
 import { ROLLUPS_MIGRATION } from './rollups.js';
+import { SPARSE_INDEX_MIGRATION } from './sparse-index.js';
 
 export interface Migration {
   version: number;
@@ -94,6 +95,7 @@ WHERE b.position IS NOT NULL;
 `,
   },
   { version: 3, name: 'reading and position rollups', sql: ROLLUPS_MIGRATION },
+  { version: 4, name: 'index of sparse events', sql: SPARSE_INDEX_MIGRATION },
 ];
 
 /** The migration that adds the rollup tables. */
