@@ -4,10 +4,12 @@ import { benchConsole } from './console.bench.js';
 import { benchFleet } from './fleet.bench.js';
 import { benchIJson } from './ijson.bench.js';
 import { benchLog } from './log.bench.js';
+import { benchPage } from './page.bench.js';
 import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
+import { benchSeries } from './series.bench.js';
 import { benchSignatures } from './signatures.bench.js';
 import { benchSync } from './sync.bench.js';
 
@@ -21,6 +23,8 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   fleet: benchFleet,
   pg: benchPg,
   signatures: benchSignatures,
+  page: benchPage,
+  series: benchSeries,
 };
 
 const args = process.argv.slice(2);

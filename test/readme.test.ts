@@ -1,6 +1,6 @@
 // The README is the user's reference: every error code must be in its table, and every
 // flag of every command in that command's part of the command-line reference.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../src/cli/commands.js';
 import { ERROR_CODES } from '../src/errors.js';
@@ -31,6 +31,17 @@ describe('README', () => {
       for (const name of Object.keys(c.flags)) {
         expect(text, `fieldlog ${c.name} --${name}`).toMatch(new RegExp(`\`--${name}[\` ]`));
       }
+    }
+  });
+
+  it('shows only images that are in the repository', () => {
+    const images = [...readme.matchAll(/<img src="([^"]+)"|!\[[^\]]*\]\(([^)\s]+)\)/g)].map(
+      (m) => m[1] ?? m[2]!,
+    );
+    expect(images.length).toBeGreaterThan(0);
+    for (const src of images) {
+      expect(src, 'a local path: the README is read offline too').not.toMatch(/^[a-z]+:/);
+      expect(existsSync(new URL(`../${src}`, import.meta.url)), src).toBe(true);
     }
   });
 

@@ -129,6 +129,7 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   api = createHubApi({
     store: hubStore,
     devices: () => ingest.devices(),
+    watchOnline: (l) => ingest.onOnline(l),
     metrics: () => ({ ...ingest.totals }),
     errors,
   });

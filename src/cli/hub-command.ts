@@ -7,10 +7,12 @@ import type { FleetStore } from '../hub/fleet-store.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
 import { LevelFleetStore } from '../hub/leveldb-fleet-store.js';
 import { loadKeysFile, SignatureGate } from '../hub/signatures.js';
+import { tileSource } from '../hub/web-assets.js';
 import { internalErrors } from '../internal-errors.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
 import { type CommandSpec, flag, int, str } from './args.js';
+import { HTTP_ACCESS_FLAGS, type HttpAccess, httpAccess } from './hub-access.js';
 import { isPgUrl, openHubStore, parseWithConfig, storeFlags } from './hub-store.js';
 import { mqttSecurity } from './mqtt-options.js';
 import type { Output } from './output.js';
@@ -19,7 +21,7 @@ export const HUB: CommandSpec = {
   name: 'hub',
   positionals: { min: 0, max: 0 },
   summary:
-    "The fleet's event store: verifies and stores every device's events arriving over MQTT (from an embedded broker, or an external one with --mqtt) and serves the HTTP API with --http. Stops cleanly on SIGINT or SIGTERM.",
+    "The fleet's event store: verifies and stores every device's events arriving over MQTT (from an embedded broker, or an external one with --mqtt) and serves the HTTP API and the web page with --http. Stops cleanly on SIGINT or SIGTERM.",
   flags: {
     ...storeFlags("the hub's", true),
     config: {
@@ -52,6 +54,17 @@ export const HUB: CommandSpec = {
       default: '127.0.0.1',
       help: 'the address the HTTP API listens on',
     },
+    'map-tiles': {
+      type: 'string',
+      value: 'URL',
+      help: "the web page's map tiles, a URL template such as https://tile.example.org/{z}/{x}/{y}.png (default: none, a plain map)",
+    },
+    'map-attribution': {
+      type: 'string',
+      value: 'TEXT',
+      help: "the tiles' attribution, shown on the map",
+    },
+    ...HTTP_ACCESS_FLAGS,
     fleet: {
       type: 'string',
       value: 'F',
@@ -120,9 +133,10 @@ export async function listenOrFail(
   handler: Parameters<typeof listenHubApi>[0],
   port: number,
   host: string,
+  access: HttpAccess = {},
 ): Promise<Awaited<ReturnType<typeof listenHubApi>>> {
   try {
-    return await listenHubApi(handler, port, host);
+    return await listenHubApi(handler, port, host, access);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'is not allowed' : 'cannot be used';
@@ -143,6 +157,12 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     throw fail('USAGE', `${cmd}: --mqtt must be an mqtt://, mqtts://, ws:// or wss:// URL`);
   }
   const httpPort = int(p, 'http', 0, 65535);
+  const mapTiles = str(p, 'map-tiles');
+  // checked before anything is opened: a bad template is a usage error, not a broken map
+  if (mapTiles !== undefined) tileSource(mapTiles);
+  const web = { tiles: mapTiles ?? null, attribution: str(p, 'map-attribution') ?? null };
+  const httpHost = str(p, 'http-host')!;
+  const access = httpAccess(cmd, p, httpHost, httpPort !== undefined);
   const fleet = str(p, 'fleet')!;
   if (!isId(fleet)) throw fail('USAGE', `${cmd}: --fleet must match [A-Za-z0-9._-]{1,64}`);
   const prefix = str(p, 'prefix')!;
@@ -191,7 +211,8 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
         cmd,
         startingHandler(() => api),
         httpPort,
-        str(p, 'http-host')!,
+        httpHost,
+        access,
       );
     }
     if (external === undefined)
@@ -268,12 +289,15 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     api = createHubApi({
       store,
       devices: () => ingest.devices(),
+      watchOnline: (l) => ingest.onOnline(l),
       metrics: () => ({ ...ingest.totals }),
       errors,
+      web,
+      auth: access.auth,
     });
     const signatures = keysFile === undefined ? '' : `, ${gate.enrolled} devices enrolled by ${keysFile}`;
     await out.line(
-      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http http://${str(p, 'http-host')}:${http.port}` : ''}${signatures}${gate.tofu ? ', keys bound on first use' : ''}${gate.requireSignatures ? ', signatures required' : ''}`,
+      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http ${access.tls ? 'https' : 'http'}://${httpHost}:${http.port}${access.auth ? ' (token required)' : ''}` : ''}${signatures}${gate.tofu ? ', keys bound on first use' : ''}${gate.requireSignatures ? ', signatures required' : ''}`,
     );
     if (!signal.aborted)
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -1,11 +1,13 @@
 // `fieldlog hub export`: a device's history or the fleet's, as NDJSON or CSV, streamed,
 // with a progress bar when stderr is a terminal.
 import { fail } from '../errors.js';
-import type { Envelope } from '../log/envelope.js';
+import { exportText } from '../hub/export-text.js';
 import { type CommandSpec, ordered, parseFlags, str, time } from './args.js';
 import { type FileOutput, openFileOutput } from './file-output.js';
 import { openHubStore, storeFlags } from './hub-store.js';
 import type { Output } from './output.js';
+
+export { CSV_COLUMNS } from '../hub/export-text.js';
 
 export const HUB_EXPORT: CommandSpec = {
   name: 'hub export',
@@ -37,47 +39,6 @@ export const HUB_EXPORT: CommandSpec = {
     },
   },
 };
-
-export const CSV_COLUMNS = [
-  'position',
-  'device',
-  'seq',
-  'time',
-  'type',
-  'actor',
-  'source',
-  'sensor',
-  'value',
-  'unit',
-  'data',
-];
-
-function csvField(v: unknown): string {
-  if (v === undefined || v === null) return '';
-  const s = typeof v === 'string' ? v : String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** One CSV row: readings spread into columns, any other payload as JSON in `data`. */
-export function csvRow(e: Envelope, position?: number): string {
-  const d = e.data;
-  const reading = e.type === 'ReadingRecorded' && d !== null;
-  return [
-    position,
-    e.device,
-    e.seq,
-    e.time,
-    e.type,
-    e.meta?.actor,
-    d?.source,
-    reading ? d.sensor : undefined,
-    reading ? d.value : undefined,
-    reading ? d.unit : undefined,
-    reading || d === null ? undefined : JSON.stringify(d),
-  ]
-    .map(csvField)
-    .join(',');
-}
 
 class Progress {
   private last = 0;
@@ -138,22 +99,13 @@ export async function runHubExport(
     const sink: Output = file ?? out;
     const total = device !== undefined ? heads.find((h) => h.device === device)!.head.seq : fleetHead;
     const progress = new Progress(process.stderr.isTTY ? process.stderr : null, total);
-    if (format === 'csv')
-      await sink.line((device !== undefined ? CSV_COLUMNS.slice(1) : CSV_COLUMNS).join(','));
     let n = 0;
-    // the store reads only what the times can hold (its time index) and filters them exactly
-    const events = store.events(
-      device !== undefined ? { device, since: from, until: to } : { fleet: true, since: from, until: to },
-    );
-    for await (const chunk of events) {
+    // the same text the HTTP API's /devices/ID/export serves (src/hub/export-text.ts)
+    for await (const chunk of exportText(store, { device, format, since: from, until: to })) {
       if (signal.aborted) break;
-      for (const { position, event } of chunk) {
-        if (device !== undefined)
-          await sink.line(format === 'csv' ? csvRow(event).slice(1) : JSON.stringify(event));
-        else
-          await sink.line(format === 'csv' ? csvRow(event, position) : JSON.stringify({ position, event }));
-        n++;
-      }
+      // a chunk is whole lines; line() adds back the last newline
+      await sink.line(chunk.text.slice(0, -1));
+      n += chunk.events;
       progress.tick(n);
     }
     // an interrupted export is not a complete one: no file, and not exit code 0

@@ -6,6 +6,9 @@
 import type { DeviceState } from '../log/device-state.js';
 import type { Envelope } from '../log/envelope.js';
 import type { VerifyReport } from '../log/verify.js';
+import type { SensorSummary, SeriesData, TrackData } from './rollup.js';
+
+export type { SensorSummary, SeriesData, TrackData } from './rollup.js';
 
 export interface Head {
   seq: number;
@@ -96,6 +99,18 @@ export interface AppendGate {
   decide(device: string, fresh: Envelope[], head: Head, keys: KeyRecord): GateVerdict;
 }
 
+/**
+ * The event types a device writes by the million (the charts read them from rollups). A
+ * device read asking only for other types (the page's timeline: alarms, notes, thresholds,
+ * sources, redactions) is answered from each store's index of the rest, not by a scan.
+ */
+export const DENSE_TYPES: readonly string[] = ['ReadingRecorded', 'PositionRecorded'];
+
+/** Whether a read's type filter leaves out every dense type (so the sparse index answers it). */
+export function sparseTypesOnly(types: readonly string[] | undefined): types is readonly string[] {
+  return types !== undefined && !types.some((t) => DENSE_TYPES.includes(t));
+}
+
 /** One read: a device's events by seq, or the fleet's in fleet (arrival) order. */
 export type EventQuery = DeviceQuery | FleetQuery;
 
@@ -108,6 +123,13 @@ export interface DeviceQuery {
   until?: number;
   /** At most this many events. */
   limit?: number;
+  /** Only events of these types (none when empty). */
+  types?: readonly string[];
+  /**
+   * Newest first: from `toSeq` (or the head) down to `fromSeq`, `limit` counted from the
+   * top, so `toSeq` = the last seq seen − 1 pages backwards.
+   */
+  reverse?: boolean;
 }
 
 export interface FleetQuery {
@@ -139,12 +161,25 @@ export interface QuarantinedEvent {
   hash: string;
   /** The envelope as it arrived. */
   event: Envelope;
+  /** When it was quarantined (ISO); absent where the store did not record it (older LevelDB stores). */
+  at?: string;
 }
 
 /** A state as of a time (`time`, ms) or a seq; the head's state without either. */
 export interface AsOfQuery {
   time?: number;
   seq?: number;
+}
+
+/**
+ * Buckets of `bucketMs` aligned to the epoch (1: every reading or fix on its own; else a
+ * multiple of a minute, answered from the minute rollups, or the hour ones when a multiple
+ * of an hour), from the one holding `from` to the one holding `to`, whole.
+ */
+export interface BucketRange {
+  from: number;
+  to: number;
+  bucketMs: number;
 }
 
 export interface FleetStore {
@@ -201,6 +236,15 @@ export interface FleetStore {
   onAppended(
     listener: (fleetHead: number, batch?: { first: number; events: Envelope[] }) => void,
   ): () => void;
+
+  /** A device's sensors, from its rollups (hour buckets), sorted by name; none for an unknown device. */
+  sensors(device: string): Promise<SensorSummary[]>;
+
+  /** One sensor's readings in buckets (see BucketRange): min, max, sum, count; empty ones left out. */
+  series(device: string, sensor: string, range: BucketRange): Promise<SeriesData>;
+
+  /** A device's fixes (PositionRecorded, at the event's time) in buckets: the last of each. */
+  track(device: string, range: BucketRange): Promise<TrackData>;
 
   /** Bytes the store takes (for /metrics); undefined when the store cannot tell cheaply. */
   sizeBytes(): Promise<number | undefined>;

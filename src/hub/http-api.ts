@@ -1,17 +1,26 @@
 // The hub's HTTP API (node:http): JSON answers, NDJSON for event streams, server-sent
 // events for the live fleet feed (live-feed.ts), Prometheus text for metrics (metrics.ts).
-// Streams are read from the store a chunk at a time and follow the client's pace;
-// nothing loads a whole history. Bad requests get a 400 in plain words (http-params.ts);
+// The web page and its files are web-assets.ts'. Streams are read from the store a chunk at
+// a time and follow the client's pace; nothing loads a whole history. Bad requests get a 400 in plain words (http-params.ts);
 // anything unexpected is a 500 that is reported (one line, counted) while the API serves on.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFieldlogError } from '../errors.js';
-import { type Listening, listen } from '../http-server.js';
+import { type Listening, listen, type TlsFiles } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
+import { DeviceStates } from './device-cache.js';
+import { DeviceFeed } from './device-feed.js';
+import { trustOf, Verifications } from './device-trust.js';
 import type { FleetStore } from './fleet-store.js';
+import type { HttpAuth } from './http-auth.js';
+import { deviceSummaries } from './http-devices.js';
+import { eventFilters } from './http-event-filters.js';
+import { serveExport } from './http-export.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
+import { serveSensors, serveSeries, serveTrack } from './http-series.js';
 import { DEFAULT_LIVE_QUEUE_BYTES, serveLive, write } from './live-feed.js';
 import { createHubMetrics, type HubMetrics } from './metrics.js';
+import { createWebRoutes, type WebOptions } from './web-assets.js';
 
 export interface HubApiOptions {
   store: FleetStore;
@@ -23,6 +32,12 @@ export interface HubApiOptions {
   heartbeatMs?: number;
   /** What one live client may have queued before it is dropped (default 1 MiB). */
   liveQueueBytes?: number;
+  /** The web page's map tiles (web-assets.ts); the page itself is always served. */
+  web?: WebOptions;
+  /** The token check the server runs (listenHubApi's `auth`), for its refusals in /metrics. */
+  auth?: HttpAuth;
+  /** Tells when a device goes online or offline (the ingest's onOnline), for /devices/live. */
+  watchOnline?: (listener: (device: string) => void) => () => void;
 }
 
 export type HubApi = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -35,7 +50,28 @@ const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export function createHubApi(opts: HubApiOptions): HubApi {
   const { store } = opts;
   const errors = opts.errors ?? internalErrors();
-  const metrics = createHubMetrics({ store, devices: opts.devices, totals: opts.metrics, errors });
+  const metrics = createHubMetrics({
+    store,
+    devices: opts.devices,
+    totals: opts.metrics,
+    errors,
+    refused: () => opts.auth?.refused() ?? { missing: 0, wrong: 0 },
+  });
+  const web = createWebRoutes(opts.web);
+  const states = new DeviceStates(store);
+  const verifications = new Verifications(store, metrics.verifications);
+  const deviceFeed = new DeviceFeed({
+    store,
+    states,
+    devices: opts.devices,
+    ...(opts.watchOnline ? { watchOnline: opts.watchOnline } : {}),
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+    maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
+    onOpen: () => metrics.devicesLiveClients.inc(),
+    onClose: () => metrics.devicesLiveClients.dec(),
+    onDrop: () => metrics.devicesLiveDropped.inc(),
+    onError: (err) => errors.report('http', err),
+  });
 
   /** A device the store holds, with its durable head. */
   async function device(id: string): Promise<{ id: string; head: number }> {
@@ -47,7 +83,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function deviceEvents(id: string, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['from-seq', 'to-seq', 'since', 'until', 'limit']);
+    const q = new Params(url, ['from-seq', 'to-seq', 'since', 'until', 'limit', 'type', 'order']);
     const fromSeq = q.int('from-seq');
     const toSeq = q.int('to-seq');
     checkRange('from-seq', fromSeq, 'to-seq', toSeq);
@@ -57,7 +93,15 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       throw badParameter(
         `until (${q.text('until')}) is before since (${q.text('since')}): the range would be empty`,
       );
-    const events = store.events({ device: id, fromSeq, toSeq, since, until, limit: q.int('limit') });
+    const events = store.events({
+      device: id,
+      fromSeq,
+      toSeq,
+      since,
+      until,
+      limit: q.int('limit'),
+      ...eventFilters(q),
+    });
     for await (const chunk of firstReadThenHead(events, res)) {
       let text = '';
       for (const { event } of chunk) text += `${JSON.stringify(event)}\n`;
@@ -81,7 +125,10 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function live(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['last-event-id']);
+    const q = new Params(url, ['last-event-id', 'device']);
+    const only = q.text('device');
+    if (only !== undefined && !ID_RE.test(only))
+      throw badParameter('a device id is 1 to 64 letters, digits, dots, dashes or underscores');
     const header = req.headers['last-event-id'];
     const fromHeader = header === undefined ? undefined : wholeNumber('Last-Event-ID', String(header).trim());
     const fromQuery = q.int('last-event-id');
@@ -93,6 +140,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     await serveLive(res, lastId, {
       store,
       head,
+      ...(only === undefined ? {} : { device: only }),
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       maxQueuedBytes: opts.liveQueueBytes ?? DEFAULT_LIVE_QUEUE_BYTES,
       onOpen: () => metrics.liveClients.inc(),
@@ -130,15 +178,40 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     } catch {
       throw badParameter(`the path ${url.pathname} is not valid percent-encoding`);
     }
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'verify') {
+      if (req.method !== 'POST') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only POST');
+      new Params(url, []);
+      return json(res, 200, await verifications.run((await device(parts[1]!)).id));
+    }
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET');
+    if (await web(req, res, url, parts)) return;
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
-      return json(res, 200, { devices: await opts.devices() });
+      return json(res, 200, { devices: await deviceSummaries(opts.devices, states) });
+    }
+    if (parts.length === 2 && parts[0] === 'devices' && parts[1] === 'live') {
+      new Params(url, []);
+      return deviceFeed.serve(res);
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'events')
       return deviceEvents((await device(parts[1]!)).id, url, res);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'trust') {
+      new Params(url, []);
+      const { id, head } = await device(parts[1]!);
+      const info = (await opts.devices()).find((d) => d.device === id);
+      return json(res, 200, await trustOf({ store, states, verifications }, id, head, info));
+    }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'state')
       return state(await device(parts[1]!), url, res);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'export')
+      return serveExport(store, (await device(parts[1]!)).id, url, res);
+    // the charts' endpoints (http-series.ts)
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'sensors')
+      return serveSensors(store, (await device(parts[1]!)).id, url, res, json);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'series')
+      return serveSeries(store, await device(parts[1]!), url, res, json);
+    if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'track')
+      return serveTrack(store, await device(parts[1]!), url, res, json);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'events') return fleetEvents(url, res);
     if (parts.length === 2 && parts[0] === 'fleet' && parts[1] === 'live') return live(req, url, res);
     if (parts.length === 1 && parts[0] === 'metrics') return serveMetrics(url, res);
@@ -183,10 +256,18 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(`${JSON.stringify(body)}\n`);
 }
 
+export interface ListenHubApiOptions {
+  /** Every request needs the token (the API, pages, assets: whatever `handler` serves). */
+  auth?: HttpAuth;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: TlsFiles;
+}
+
 export function listenHubApi(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
   port: number,
   host = '127.0.0.1',
+  opts: ListenHubApiOptions = {},
 ): Promise<Listening> {
-  return listen(handler, port, host);
+  return listen(opts.auth ? opts.auth.guard(handler) : handler, port, host, opts.tls);
 }

@@ -2,7 +2,8 @@
 // stream per device plus the fleet's arrival order. Here the hub's answers to a batch are
 // decided (duplicate, gap, fork, invalid), so every store gives the same ones; the log
 // checks each event's hash and link again as it stages it, and writes the batch with its
-// redaction purges in one group commit.
+// redaction purges in one group commit, and with the rollups (leveldb-rollups.ts) that the
+// charts read and the index of sparse events (leveldb-type-index.ts) that the timeline reads.
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
 import { type Envelope, ZERO_HASH } from '../log/envelope.js';
@@ -13,6 +14,7 @@ import {
   type AppendGate,
   type AppendOutcome,
   type AsOfQuery,
+  type BucketRange,
   type DeviceHead,
   type EventQuery,
   type FleetStore,
@@ -22,17 +24,45 @@ import {
   type QuarantinedEvent,
   type StoredEvent,
   sameKeys,
+  sparseTypesOnly,
   type VerifiedChain,
 } from './fleet-store.js';
+import { LevelRollups } from './leveldb-rollups.js';
+import { LevelTypeIndex } from './leveldb-type-index.js';
+import {
+  type FixBucket,
+  type ReadingBucket,
+  resolutionFor,
+  type SensorSummary,
+  type SeriesData,
+  seriesOf,
+  summarize,
+  type TrackData,
+  trackOf,
+} from './rollup.js';
+import { covered, foldSensors, foldSeries, foldTrack } from './series-fold.js';
 
 const FORKS = 'fork';
 /** The aside key space of each device's key record (JSON), written with the events it covers. */
 const KEYS = 'keys';
+/** When each fork was quarantined, under the same key (kept apart: a fork's value is its envelope). */
+const FORK_TIMES = 'fork-at';
 
 export interface LevelFleetStoreOptions {
   create?: boolean;
   /** fsync each group commit (default true); tests may trade durability for speed. */
   sync?: boolean;
+  /**
+   * Keep rollups at ingest (default true). Off, charts fold the events instead and the next
+   * open with them on rebuilds them: the baseline of bench/series.bench.ts.
+   */
+  rollups?: boolean;
+  /**
+   * Keep the index of sparse events at ingest (default true). Off, a read by type reads every
+   * event in its range, and the next open with it on indexes what is missing: the baseline
+   * of bench/series.bench.ts's ingest.
+   */
+  typeIndex?: boolean;
 }
 
 /** Open (with `create`, make) the LevelDB fleet store in folder `dir`. */
@@ -45,7 +75,14 @@ export async function openLevelFleetStore(
     fleet: true,
     sync: opts.sync ?? true,
   });
-  return new LevelFleetStore(log, dir);
+  const store = new LevelFleetStore(log, dir, opts.rollups ?? true, opts.typeIndex ?? true);
+  try {
+    await store.ready;
+  } catch (err) {
+    await log.close().catch(() => {});
+    throw err;
+  }
+  return store;
 }
 
 export class LevelFleetStore implements FleetStore {
@@ -56,13 +93,43 @@ export class LevelFleetStore implements FleetStore {
    * previous one is written); every change is written with the events it covers.
    */
   private readonly keys = new Map<string, KeyRecord>();
+  /** Null when rollups are off. */
+  readonly rollups: LevelRollups | null;
+  /** Null when the index of sparse events is off. */
+  readonly typeIndex: LevelTypeIndex | null;
+  /** Settles once stale rollups are rebuilt and the index caught up (at open): appends and reads wait for it. */
+  readonly ready: Promise<void>;
+  private isReady = false;
 
   /** `log` must be open in fleet mode; closing the store closes it. */
   constructor(
     readonly log: EventLog,
     location = log.location ?? 'memory',
+    rollups = true,
+    typeIndex = true,
   ) {
     this.location = location;
+    const kept = rollups ? rollupsOf(log) : null;
+    this.rollups = kept?.rollups ?? null;
+    const index = typeIndex ? typeIndexOf(log) : null;
+    this.typeIndex = index?.index ?? null;
+    this.ready = Promise.all([kept?.ready, index?.ready]).then(() => {});
+    this.ready.then(
+      () => {
+        this.isReady = true;
+      },
+      () => {}, // heard by every append and read
+    );
+  }
+
+  /** Devices whose rollups the open rebuilt from their events. */
+  get rebuilt(): string[] {
+    return this.rollups?.rebuilt ?? [];
+  }
+
+  /** Devices the open indexed (sparse events) from their events. */
+  get indexed(): string[] {
+    return this.typeIndex?.rebuilt ?? [];
   }
 
   /** Targets whose payload the repair on open purged (a crash of an older hub between two writes). */
@@ -103,6 +170,7 @@ export class LevelFleetStore implements FleetStore {
   }
 
   async append(device: string, events: Envelope[], gate?: AppendGate): Promise<AppendOutcome> {
+    if (!this.isReady) await this.ready;
     const log = this.log;
     const first = events[0];
     if (first === undefined) return { kind: 'invalid', head: this.held(device), message: 'an empty batch' };
@@ -125,7 +193,12 @@ export class LevelFleetStore implements FleetStore {
       else forked.push(e);
     }
     if (forked.length > 0) {
-      for (const e of forked) await log.putAside(FORKS, `${device}/${e.seq}/${e.hash}`, JSON.stringify(e));
+      const at = new Date().toISOString();
+      for (const e of forked) {
+        const key = `${device}/${e.seq}/${e.hash}`;
+        await log.putAside(FORKS, key, JSON.stringify(e));
+        await log.putAside(FORK_TIMES, key, at);
+      }
       return { kind: 'fork', head: this.held(device), seqs: forked.map((e) => e.seq) };
     }
     const fresh = duplicates === 0 ? events : events.slice(duplicates);
@@ -175,10 +248,21 @@ export class LevelFleetStore implements FleetStore {
   }
 
   async *quarantined(device?: string): AsyncGenerator<QuarantinedEvent> {
+    // forks are few (each one is an incident): their times are read in one go
+    const times = new Map<string, string>();
+    for await (const [key, at] of this.log.aside(FORK_TIMES)) times.set(key, at);
     for await (const [key, value] of this.log.aside(FORKS)) {
       const [dev, seq, hash] = key.split('/');
       if (device !== undefined && dev !== device) continue;
-      yield { device: dev!, seq: Number(seq), hash: hash!, event: JSON.parse(value) as Envelope };
+      const q: QuarantinedEvent = {
+        device: dev!,
+        seq: Number(seq),
+        hash: hash!,
+        event: JSON.parse(value) as Envelope,
+      };
+      const at = times.get(key);
+      if (at !== undefined) q.at = at;
+      yield q;
     }
   }
 
@@ -186,6 +270,11 @@ export class LevelFleetStore implements FleetStore {
     // the log's one read (src/log/query.ts): the time index narrows, the filter is exact
     if (!('fleet' in q) && !this.log.hasDevice(q.device)) return;
     if ('fleet' in q && this.log.fleetHead === 0) return;
+    // only sparse types (the page's timeline): their index, not every reading in the range
+    if (!('fleet' in q) && sparseTypesOnly(q.types) && this.isReady && this.typeIndex?.covers(q.device)) {
+      yield* this.typeIndex.read(q, q.types);
+      return;
+    }
     yield* this.log.read(q);
   }
 
@@ -221,6 +310,35 @@ export class LevelFleetStore implements FleetStore {
     return () => this.log.off('append', on);
   }
 
+  async sensors(device: string): Promise<SensorSummary[]> {
+    await this.ready;
+    if (!this.log.hasDevice(device)) return [];
+    if (!this.rollups) return foldSensors((q) => this.events(q), device);
+    const rows: { sensor: string; b: ReadingBucket }[] = [];
+    for await (const row of this.rollups.sensorHours(device)) rows.push(row);
+    return summarize(rows);
+  }
+
+  async series(device: string, sensor: string, range: BucketRange): Promise<SeriesData> {
+    await this.ready;
+    const res = resolutionFor(range.bucketMs);
+    if (res === 'raw' || !this.rollups) return foldSeries((q) => this.events(q), device, sensor, range);
+    const { lo, hi } = covered(range);
+    const rows: ReadingBucket[] = [];
+    for await (const b of this.rollups.buckets<ReadingBucket>(device, res, sensor, lo, hi)) rows.push(b);
+    return seriesOf(rows, range.bucketMs);
+  }
+
+  async track(device: string, range: BucketRange): Promise<TrackData> {
+    await this.ready;
+    const res = resolutionFor(range.bucketMs);
+    if (res === 'raw' || !this.rollups) return foldTrack((q) => this.events(q), device, range);
+    const { lo, hi } = covered(range);
+    const rows: FixBucket[] = [];
+    for await (const b of this.rollups.buckets<FixBucket>(device, res, null, lo, hi)) rows.push(b);
+    return trackOf(rows, range.bucketMs);
+  }
+
   async sizeBytes(): Promise<number | undefined> {
     // LevelDB's own estimate leaves out its write-ahead log: the folder's files say it all
     if (this.log.location) return sizeOnDisk(this.log.location).catch(() => undefined);
@@ -232,8 +350,44 @@ export class LevelFleetStore implements FleetStore {
   }
 }
 
+const kept = new WeakMap<EventLog, { rollups: LevelRollups; ready: Promise<void> }>();
+
+/**
+ * A log's one rollup projection (stores over the same log share it), attached once the
+ * stale ones are rebuilt: a rebuild replaces a device's rollups, no batch may merge into them meanwhile.
+ */
+function rollupsOf(log: EventLog): { rollups: LevelRollups; ready: Promise<void> } {
+  let k = kept.get(log);
+  if (!k) {
+    const rollups = new LevelRollups(log);
+    const ready = rollups.rebuildStale().then(() => log.addProjection(rollups));
+    ready.catch(() => {});
+    k = { rollups, ready };
+    kept.set(log, k);
+  }
+  return k;
+}
+
+const indexes = new WeakMap<EventLog, { index: LevelTypeIndex; ready: Promise<void> }>();
+
+/** A log's one index of sparse events (stores over the same log share it), attached once caught up. */
+function typeIndexOf(log: EventLog): { index: LevelTypeIndex; ready: Promise<void> } {
+  let k = indexes.get(log);
+  if (!k) {
+    const index = new LevelTypeIndex(log);
+    const ready = index.catchUp().then(() => log.addProjection(index));
+    ready.catch(() => {});
+    k = { index, ready };
+    indexes.set(log, k);
+  }
+  return k;
+}
+
 /** The store over a log already open in fleet mode (the demo, tests). */
-export function fleetStoreOver(log: EventLog): LevelFleetStore {
+export function fleetStoreOver(
+  log: EventLog,
+  opts: { rollups?: boolean; typeIndex?: boolean } = {},
+): LevelFleetStore {
   if (log.isClosed) throw fail('LOG_CLOSED', 'the log is closed');
-  return new LevelFleetStore(log);
+  return new LevelFleetStore(log, undefined, opts.rollups ?? true, opts.typeIndex ?? true);
 }

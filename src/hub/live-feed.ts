@@ -19,6 +19,8 @@ export interface LiveFeedOptions {
   head: number;
   heartbeatMs: number;
   maxQueuedBytes: number;
+  /** Only this device's events (ids stay fleet positions, so Last-Event-ID resumes the same). */
+  device?: string;
   /** A client dropped for falling behind. */
   onDrop: () => void;
   onOpen: () => void;
@@ -91,8 +93,9 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
     if (live && batch && batch.first === upTo + 1) {
       const { first, events } = batch;
       let text = '';
-      for (let i = 0; i < events.length; i++) text += frame(first + i, events[i]!);
-      queue.push(text);
+      for (let i = 0; i < events.length; i++)
+        if (o.device === undefined || events[i]!.device === o.device) text += frame(first + i, events[i]!);
+      if (text !== '') queue.push(text);
       queued += text.length;
       upTo = first + events.length - 1;
       // behind: more queued than the cap while the socket takes nothing more
@@ -145,8 +148,9 @@ export async function serveLive(res: ServerResponse, lastId: number, o: LiveFeed
     let text = '';
     for await (const chunk of store.events({ fleet: true, from: upTo + 1, to: head })) {
       for (const { position, event } of chunk) {
-        text += frame(position!, event);
         upTo = position!;
+        if (o.device !== undefined && event.device !== o.device) continue;
+        text += frame(position!, event);
         if (text.length >= WRITE_CHUNK) {
           const ok = await write(res, text);
           text = '';

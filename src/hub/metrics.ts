@@ -14,12 +14,17 @@ export interface HubMetricsSources {
   /** The ingest's fleet-wide totals (messages, events, duplicates, forks, rejects, acks). */
   totals: () => Record<string, number>;
   errors: InternalErrors;
+  /** HTTP requests refused for want of the right token (src/hub/http-auth.ts), by reason. */
+  refused: () => Record<'missing' | 'wrong', number>;
 }
 
 export interface HubMetrics {
   registry: Registry;
   liveClients: Gauge;
   liveDropped: Counter;
+  devicesLiveClients: Gauge;
+  devicesLiveDropped: Counter;
+  verifications: Counter<'result'>;
 }
 
 /** Help for the ingest's totals; `rejects` is left out: it is the sum of the per-device series. */
@@ -120,6 +125,13 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     [{}, Math.round((Date.now() - started) / 1000)],
   ]);
   internalErrorsCounter(registry, 'fieldlog_hub', src.errors, ['http', 'ingest']);
+  mirrorCounter(
+    registry,
+    'fieldlog_hub_http_refused_total',
+    'HTTP requests refused for want of the token, by reason (missing, wrong).',
+    ['reason'],
+    () => Object.entries(src.refused()).map(([reason, n]) => [{ reason }, n] as [{ reason: string }, number]),
+  );
 
   const liveClients = new Gauge({
     name: 'fieldlog_hub_live_clients',
@@ -131,5 +143,21 @@ export function createHubMetrics(src: HubMetricsSources): HubMetrics {
     help: 'Live feed clients dropped for falling too far behind (they may resume with Last-Event-ID).',
     registers: [registry],
   });
-  return { registry, liveClients, liveDropped };
+  const devicesLiveClients = new Gauge({
+    name: 'fieldlog_hub_devices_live_clients',
+    help: 'Clients connected to the live device list (/devices/live).',
+    registers: [registry],
+  });
+  const devicesLiveDropped = new Counter({
+    name: 'fieldlog_hub_devices_live_clients_dropped_total',
+    help: 'Live device list clients dropped for falling too far behind (they reconnect and get every device again).',
+    registers: [registry],
+  });
+  const verifications = new Counter({
+    name: 'fieldlog_hub_verifications_total',
+    help: 'Verifications of a stored chain run on request (POST /devices/ID/verify), by result (ok, failed).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return { registry, liveClients, liveDropped, devicesLiveClients, devicesLiveDropped, verifications };
 }

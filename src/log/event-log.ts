@@ -24,7 +24,13 @@ import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
 import type { Identity } from './signing.js';
 import { Snapshots } from './snapshots.js';
-import { type AsideRecord, type PendingBatch, Stager, type StreamSigner } from './stager.js';
+import {
+  type AsideRecord,
+  type BatchProjection,
+  type PendingBatch,
+  Stager,
+  type StreamSigner,
+} from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
 import type { VerifyReport } from './verify.js';
@@ -35,7 +41,7 @@ export type { LogBackend } from './disk.js';
 export { RUN_SPAN_MS } from './indexer.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
-export type { AsideRecord, StreamSigner } from './stager.js';
+export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 
 export type Clock = SealClock;
@@ -321,6 +327,14 @@ export class EventLog extends EventEmitter {
     }
   }
 
+  /**
+   * Write what `p` derives from every later sealed append in the same atomic batch as the
+   * events (the hub's rollups). Added once, right after open, before any append.
+   */
+  addProjection(p: BatchProjection): void {
+    this.stager.addProjection(p);
+  }
+
   /** Resolves when everything appended so far is on disk. */
   flushed(): Promise<void> {
     return this.stager.flushed();
@@ -374,6 +388,16 @@ export class EventLog extends EventEmitter {
 
   get(seq: number, device?: string): Promise<Envelope | undefined> {
     return this.reader.get(seq, device);
+  }
+
+  /** Envelopes at these seqs of one stream, in the order given (LOG_CORRUPT when one is missing). */
+  envelopesAt(device: string, seqs: readonly number[]): Promise<Envelope[]> {
+    return this.reader.envelopesAt(device, seqs);
+  }
+
+  /** Each event's seq and type, a chunk at a time, without parsing payloads (index rebuilds). */
+  typeChunks(range: ReadRange = {}): AsyncGenerator<{ seq: number; type: string }[]> {
+    return this.reader.typeChunks(range);
   }
 
   /** Events for folds, a chunk at a time: no hashing, no hex. */

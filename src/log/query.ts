@@ -15,6 +15,10 @@ export interface DeviceRead {
   until?: string | number;
   /** At most this many events. */
   limit?: number;
+  /** Only events of these types (none when empty). */
+  types?: readonly string[];
+  /** Newest first: from `toSeq` (or the head) down to `fromSeq`; `limit` counts from the top. */
+  reverse?: boolean;
 }
 
 export interface FleetRead {

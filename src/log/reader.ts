@@ -12,6 +12,9 @@ import { inWindow, isFleetRead, type LogQuery, type ReadItem, readLimit, timeWin
 import type { RecordCodec } from './records.js';
 import type { Stream, StreamRegistry } from './streams.js';
 
+/** Seqs read at a time by a newest-first read. */
+const REVERSE_WINDOW = 1000;
+
 export interface ReadRange {
   device?: string;
   fromSeq?: number;
@@ -93,7 +96,8 @@ export class LogReader {
    * time window (`since`, `until`, inclusive) and up to `limit` events, in chunks. A
    * device's time window is narrowed by the time index and filtered exactly at its ends;
    * the fleet order has no time index, so a fleet read with a window filters every event
-   * in its position range.
+   * in its position range. A device read may keep only some event `types` and go newest
+   * first (`reverse`).
    */
   async *read(q: LogQuery = {}): AsyncGenerator<ReadItem[]> {
     const w = timeWindow(q);
@@ -122,10 +126,31 @@ export class LogReader {
       from = Math.max(from, b.fromSeq);
       to = Math.min(to, b.toSeq);
     }
+    // no type index: a type filter reads the range and keeps what matches
+    const types = q.types === undefined ? undefined : new Set(q.types);
+    const keep = (e: Envelope) => inWindow(w, e) && (types === undefined || types.has(e.type));
+    if (q.reverse) {
+      // newest first: windows of the range from the top, each read forward (an envelope's
+      // `prev` is its predecessor's hash) and turned round
+      for (let hi = to; hi >= from; hi -= REVERSE_WINDOW) {
+        const lo = Math.max(from, hi - REVERSE_WINDOW + 1);
+        const window: Envelope[] = [];
+        for await (const chunk of this.envelopeChunks(s, lo, hi)) for (const e of chunk) window.push(e);
+        const out: ReadItem[] = [];
+        for (let i = window.length - 1; i >= 0 && left > 0; i--) {
+          if (!keep(window[i]!)) continue;
+          out.push({ event: window[i]! });
+          left--;
+        }
+        if (out.length > 0) yield out;
+        if (left === 0) return;
+      }
+      return;
+    }
     for await (const chunk of this.envelopeChunks(s, from, to)) {
       const out: ReadItem[] = [];
       for (const event of chunk) {
-        if (!inWindow(w, event)) continue;
+        if (!keep(event)) continue;
         out.push({ event });
         if (--left === 0) break;
       }
@@ -224,6 +249,50 @@ export class LogReader {
       this.codec.decode(raw, s.device, seq),
       await this.hashBefore(s, seq),
     );
+  }
+
+  /**
+   * Envelopes at these seqs of one stream, in the order given (a read by a hub's index of
+   * seqs): each record and its predecessor's, read in one go. LOG_CORRUPT when one is missing.
+   */
+  async envelopesAt(device: string, seqs: readonly number[]): Promise<Envelope[]> {
+    const s = this.streams.get(device);
+    if (seqs.length === 0) return [];
+    const keys: Uint8Array[] = [];
+    for (const seq of seqs) {
+      if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq)
+        throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is not stored`);
+      keys.push(eventKey(s.id, seq));
+      if (seq > 1) keys.push(eventKey(s.id, seq - 1));
+    }
+    const raws = await this.disk.db.getMany(keys);
+    const out: Envelope[] = new Array(seqs.length);
+    let k = 0;
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      const raw = raws[k++];
+      if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is missing`);
+      let prev = ZERO_HASH;
+      if (seq > 1) {
+        const before = raws[k++];
+        if (before === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
+        prev = hex(this.codec.decode(before, s.device, seq - 1).hash);
+      }
+      out[i] = this.codec.toEnvelope(s.device, seq, this.codec.decode(raw, s.device, seq), prev);
+    }
+    return out;
+  }
+
+  /** Each event's seq and type, a chunk at a time: no payload parsed, no hashing (index rebuilds). */
+  async *typeChunks(range: ReadRange = {}): AsyncGenerator<{ seq: number; type: string }[]> {
+    const s = this.streams.get(range.device);
+    const [from, to] = this.bounds(s, range);
+    for await (const chunk of this.recordChunks(s, from, to)) {
+      yield chunk.map(([key, raw]) => {
+        const seq = eventKeySeq(key);
+        return { seq, type: this.codec.decode(raw, s.device, seq, false).type };
+      });
+    }
   }
 
   /** Events for folds, a chunk at a time: no hashing, no hex. */

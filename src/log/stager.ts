@@ -103,11 +103,39 @@ export interface StagerParts {
   written: (batch: PendingBatch) => void;
 }
 
+/**
+ * Data derived from sealed appends and written in the same atomic batch as the events it
+ * comes from (the hub's rollups): the log calls it, never reads it. A batch is an opaque
+ * object here (its identity ties the calls together).
+ */
+export interface BatchProjection {
+  /**
+   * Sealed events of `device` staged in `batch`, synchronously; `datas[i]` is null when the
+   * payload is purged (as given, or by an EventRedacted of the same call).
+   */
+  staged(
+    batch: object,
+    device: string,
+    envelopes: readonly Envelope[],
+    datas: readonly (string | null)[],
+  ): void;
+  /**
+   * Before the batch is written (every earlier batch is on disk): the writes to add. `purges`
+   * are the stored or staged events whose payload this batch purges.
+   */
+  prepare(batch: object, purges: readonly { device: string; seq: number }[]): Promise<BatchOp[]>;
+  /** The batch is on disk. */
+  committed(batch: object): void;
+  /** A write failed: what was prepared and not written is forgotten. */
+  failed(): void;
+}
+
 export class Stager {
   private readonly commits: GroupCommit<PendingBatch>;
   /** Signers of streams whose events this log signs: as staged, and as on disk (for a rollback). */
   private readonly signers = new Map<Stream, StreamSigner>();
   private readonly durableSigners = new Map<Stream, StreamSigner>();
+  private readonly projections: BatchProjection[] = [];
 
   constructor(private readonly p: StagerParts) {
     this.commits = new GroupCommit<PendingBatch>({
@@ -117,6 +145,11 @@ export class Stager {
       failed: (batch, later, cause) => this.rollback(batch, later, cause),
       written: (batch) => p.written(batch),
     });
+  }
+
+  /** Keep `p` in every later batch of sealed appends. */
+  addProjection(p: BatchProjection): void {
+    this.projections.push(p);
   }
 
   /** Where appends are staged. */
@@ -241,6 +274,7 @@ export class Stager {
       batch.count++;
     }
     for (const seq of purges) batch.purges.push({ s: st, seq });
+    for (const p of this.projections) p.staged(batch, st.device, envelopes, datas);
     const last = envelopes[envelopes.length - 1]!;
     st.seq = last.seq;
     st.hash = unhex(last.hash);
@@ -305,6 +339,10 @@ export class Stager {
     }
     const position = index.position;
     if (batch.purges.length > 0) await redactions.prepare(batch);
+    if (this.projections.length > 0) {
+      const purges = batch.purges.map(({ s, seq }) => ({ device: s.device, seq }));
+      for (const p of this.projections) for (const op of await p.prepare(batch, purges)) batch.ops.push(op);
+    }
     return () => {
       for (const [s, h] of heads) {
         s.durableSeq = h.seq;
@@ -317,6 +355,7 @@ export class Stager {
       index.durablePosition = position;
       this.p.codec.strings.commit();
       redactions.committed(batch);
+      for (const p of this.projections) p.committed(batch);
     };
   }
 
@@ -328,6 +367,7 @@ export class Stager {
     this.p.index.position = this.p.index.durablePosition;
     this.p.codec.strings.rollback();
     this.p.redactions.failed();
+    for (const p of this.projections) p.failed();
     const err = this.p.closed()
       ? fail('LOG_CLOSED', 'the log was closed before the write finished', cause)
       : fail('LOG_WRITE_FAILED', `writing to the log failed: ${(cause as Error).message}`, cause);

@@ -157,13 +157,16 @@ export class Ingest extends EventEmitter {
     const t = this.track(device, fleet);
     t.lastSeen = this.now();
     try {
+      const was = t.online;
       if (channel === 'status') {
         t.online = parseStatus(payload).online;
+        if (t.online !== was) this.emit('online', device);
         return;
       }
       if (channel === 'hello') {
         t.claimedHead = parseHello(payload).head.seq;
         t.online = true;
+        if (!was) this.emit('online', device);
         this.ack(fleet, device, await this.store.head(device));
         return;
       }
@@ -259,6 +262,12 @@ export class Ingest extends EventEmitter {
         if (err) this.emit('ack-failed', { device, error: err.message });
       },
     );
+  }
+
+  /** Call `listener` with a device's id when it goes online or offline; returns the unsubscribe. */
+  onOnline(listener: (device: string) => void): () => void {
+    this.on('online', listener);
+    return () => this.off('online', listener);
   }
 
   /** Every device the store holds or the hub has heard from, sorted by id. */

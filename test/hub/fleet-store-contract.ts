@@ -17,11 +17,15 @@ import { digestOf, type Envelope, hashOf, ZERO_HASH } from '../../src/log/envelo
 import { type Clock, EventLog } from '../../src/log/event-log.js';
 import { Projector } from '../../src/log/projection.js';
 import { fakeClock } from '../log/helpers.js';
+import { seriesCases } from './fleet-store-series.js';
+import { timelineCases } from './fleet-store-timeline.js';
 
 export interface OpenedStore {
   store: FleetStore;
   /** Close the store and open it again on the same data. */
   reopen?: () => Promise<FleetStore>;
+  /** Drop what the store derives from the events for reads by type (its index), and open it again. */
+  rebuild?: () => Promise<FleetStore>;
   /** Damage the stored copy of one event behind the store's back (verify must see it). */
   tamper?: (device: string, seq: number) => Promise<void>;
   cleanup: () => Promise<void>;
@@ -110,6 +114,21 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
       await opened.cleanup();
     });
 
+    seriesCases({
+      store: () => store,
+      reopen: () =>
+        opened.reopen ? opened.reopen().then((s) => (store = s)) : Promise.reject(new Error('no reopen')),
+      keep: (log) => logs.push(log),
+    });
+    timelineCases({
+      store: () => store,
+      reopen: () =>
+        opened.reopen ? opened.reopen().then((s) => (store = s)) : Promise.reject(new Error('no reopen')),
+      rebuild: () =>
+        opened.rebuild ? opened.rebuild().then((s) => (store = s)) : Promise.reject(new Error('no rebuild')),
+      keep: (log) => logs.push(log),
+    });
+
     describe('heads', () => {
       it('an empty store holds no device, its fleet head is 0 and reads are empty', async () => {
         expect(await store.heads()).toEqual([]);
@@ -194,6 +213,7 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
       });
 
       it('quarantines a fork, stores nothing of its batch and keeps what it held', async () => {
+        const began = Date.now();
         const { events } = await dev('pi-1', 6);
         await stored(store, events.slice(0, 4));
         // another writer with the same device id: seq 3 onwards differ
@@ -204,8 +224,11 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
         expect(await quarantined(store, 'pi-1')).toHaveLength(1);
         expect(await quarantined(store, 'pi-2')).toEqual([]);
         const q = [];
-        for await (const e of store.quarantined()) q.push(e.event);
-        expect(q).toEqual([other]);
+        for await (const e of store.quarantined()) q.push(e);
+        expect(q.map((e) => e.event)).toEqual([other]);
+        // when it was set aside: a time, not before this test began (store clocks may be coarse)
+        expect(Date.parse(q[0]!.at!)).toBeGreaterThanOrEqual(began - 1000);
+        expect(new Date(Date.parse(q[0]!.at!)).toISOString()).toBe(q[0]!.at);
         const back = (await all(store.events({ device: 'pi-1' }))).map((s) => s.event);
         expect(back).toEqual(events.slice(0, 4));
         // the batch's new events after the fork were not stored either
@@ -345,6 +368,91 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
         expect(await seqs(store, { device: 'pi-1', since: at(0), limit: 2 })).toEqual([1, 2]);
         expect(await seqs(store, { device: 'pi-1', since: at(8) })).toEqual([]);
         expect(await seqs(store, { device: 'pi-1', since: at(4), until: at(3) })).toEqual([]);
+      });
+
+      it('newest first, paging backwards with toSeq and limit, across chunks', async () => {
+        const { events } = await dev('pi-1', 2500);
+        for (let i = 0; i < events.length; i += 500) await stored(store, events.slice(i, i + 500));
+        expect(await seqs(store, { device: 'pi-1', reverse: true, limit: 3 })).toEqual([2500, 2499, 2498]);
+        expect(await seqs(store, { device: 'pi-1', reverse: true, toSeq: 1002, limit: 4 })).toEqual([
+          1002, 1001, 1000, 999,
+        ]);
+        expect(await seqs(store, { device: 'pi-1', reverse: true, fromSeq: 998, toSeq: 1001 })).toEqual([
+          1001, 1000, 999, 998,
+        ]);
+        expect(await seqs(store, { device: 'pi-1', reverse: true, toSeq: 2 })).toEqual([2, 1]);
+        const every = await seqs(store, { device: 'pi-1', reverse: true });
+        expect(every).toHaveLength(2500);
+        expect(every.every((s, i) => s === 2500 - i)).toBe(true);
+        // pages of 700 from the top meet the whole history once, in order
+        const pages: number[] = [];
+        let to: number | undefined;
+        for (;;) {
+          const page = await seqs(store, { device: 'pi-1', reverse: true, limit: 700, toSeq: to });
+          pages.push(...page);
+          if (page.length < 700) break;
+          to = page[page.length - 1]! - 1;
+        }
+        expect(pages).toEqual(every);
+        // the envelopes are whole: each one's prev is the hash of the one after it in the page
+        const page = (await all(store.events({ device: 'pi-1', reverse: true, toSeq: 1001, limit: 3 }))).map(
+          (x) => x.event,
+        );
+        expect(page).toEqual([events[1000], events[999], events[998]]);
+      });
+
+      it('only the event types asked for, forward and newest first, with time bounds', async () => {
+        const log = await deviceLog('pi-1');
+        logs.push(log);
+        await log.appendMany([
+          ...readings(3),
+          { type: 'NoteAdded', data: { text: 'one' }, meta: { actor: 'operator:ann' } },
+          ...readings(1200),
+          {
+            type: 'ThresholdChanged',
+            data: { sensor: 't', above: 30, below: null },
+            meta: { actor: 'operator:bo' },
+          },
+          { type: 'NoteAdded', data: { text: 'two' } },
+          ...readings(2),
+        ]);
+        await stored(store, await envelopes(log));
+        expect(await seqs(store, { device: 'pi-1', types: ['NoteAdded'] })).toEqual([4, 1206]);
+        expect(await seqs(store, { device: 'pi-1', types: ['NoteAdded', 'ThresholdChanged'] })).toEqual([
+          4, 1205, 1206,
+        ]);
+        expect(
+          await seqs(store, { device: 'pi-1', types: ['NoteAdded', 'ThresholdChanged'], reverse: true }),
+        ).toEqual([1206, 1205, 4]);
+        expect(
+          await seqs(store, {
+            device: 'pi-1',
+            types: ['NoteAdded', 'ThresholdChanged'],
+            reverse: true,
+            limit: 2,
+          }),
+        ).toEqual([1206, 1205]);
+        expect(
+          await seqs(store, {
+            device: 'pi-1',
+            types: ['NoteAdded', 'ThresholdChanged'],
+            reverse: true,
+            toSeq: 1204,
+          }),
+        ).toEqual([4]);
+        expect(await seqs(store, { device: 'pi-1', types: ['NoteAdded'], fromSeq: 5, limit: 1 })).toEqual([
+          1206,
+        ]);
+        expect(
+          await seqs(store, {
+            device: 'pi-1',
+            types: ['NoteAdded'],
+            since: START + 3000,
+            until: START + 3000,
+          }),
+        ).toEqual([4]);
+        expect(await seqs(store, { device: 'pi-1', types: ['AlarmRaised'] })).toEqual([]);
+        expect(await seqs(store, { device: 'pi-1', types: [] })).toEqual([]);
       });
     });
 
@@ -505,8 +613,8 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
     });
 
     describe('key records and the append gate', () => {
-      const K1 = 'A'.repeat(43) + '=';
-      const K2 = 'B'.repeat(43) + '=';
+      const K1 = `${'A'.repeat(43)}=`;
+      const K2 = `${'B'.repeat(43)}=`;
       /** A gate that keeps `count` of the new events and gives `keys`, recording what it was asked. */
       const gateOf = (v: GateVerdict) => {
         const asked: { fresh: number[]; head: number; keys: KeyRecord }[] = [];

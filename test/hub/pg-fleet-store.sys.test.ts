@@ -82,8 +82,8 @@ describe('PostgreSQL fleet store: migrations', () => {
       url,
       'SELECT version FROM fieldlog_migrations ORDER BY 1',
     );
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(SCHEMA_VERSION).toBe(5);
   });
 
   it('refuses a database it cannot reach in one line, STORE_UNAVAILABLE, without the password', async () => {
@@ -120,9 +120,43 @@ describe('PostgreSQL fleet store: migrations', () => {
     }
   });
 
-  it('upgrades from version 2 to the key records: devices stored before have none, and get one', async () => {
+  it('upgrades from version 2 with its rollups folded from the events already stored', async () => {
     const url = await freshDb();
+    const events = await sealed('pi-1', 1500);
     const old = await openPgFleetStore(url, { create: true, schemaVersion: 2 });
+    await stored(await old.append('pi-1', events));
+    await old.close();
+    await expect(query(url, 'SELECT * FROM reading_rollups')).rejects.toThrow(/reading_rollups/);
+    const store = await openPgFleetStore(url, {});
+    try {
+      const range = { from: Date.parse(events[0]!.time), to: Date.parse(events[1499]!.time) };
+      for (const bucketMs of [60_000, 3_600_000]) {
+        const got = await store.series('pi-1', 'temp', { ...range, bucketMs });
+        const folded = await store.series('pi-1', 'temp', { ...range, bucketMs: 1 });
+        // the readings are 0..1499, one a second: a bucket's min, max, count follow from its span
+        const byBucket = new Map<number, number[]>();
+        for (const [i, t] of folded.t.entries()) {
+          const k = Math.floor(t / bucketMs) * bucketMs;
+          byBucket.set(k, [...(byBucket.get(k) ?? []), folded.min[i]!]);
+        }
+        expect(got.t).toEqual([...byBucket.keys()]);
+        expect(got.min).toEqual([...byBucket.values()].map((v) => Math.min(...v)));
+        expect(got.max).toEqual([...byBucket.values()].map((v) => Math.max(...v)));
+        expect(got.count).toEqual([...byBucket.values()].map((v) => v.length));
+      }
+      const rows = await query<{ n: string }>(
+        url,
+        "SELECT count(*) AS n FROM reading_rollups WHERE resolution = 'hour'",
+      );
+      expect(Number(rows[0]!.n)).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('upgrades from version 4 to the key records (migration 5): devices stored before have none, and get one', async () => {
+    const url = await freshDb();
+    const old = await openPgFleetStore(url, { create: true, schemaVersion: 4 });
     const events = await sealed('pi-1', 4);
     await stored(await old.append('pi-1', events.slice(0, 2)));
     await old.close();
@@ -156,7 +190,7 @@ describe('PostgreSQL fleet store: migrations', () => {
       url,
       'SELECT version FROM fieldlog_migrations ORDER BY 1',
     );
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
   });
 });
 

@@ -71,6 +71,7 @@ describe('a fresh clone', () => {
       expect(files).toContain('package/bin/fieldlog.js');
       expect(files).toContain('package/dist/src/cli.js');
       expect(files).toContain('package/dist/firmware-sim/sim-command.js');
+      expect(files).toContain('package/web/fleet.html');
       expect(files.filter((f) => f.startsWith('package/test/') || f.endsWith('.ts'))).toEqual([]);
 
       const prefix = join(root, 'prefix');
@@ -115,6 +116,17 @@ describe('a fresh clone', () => {
         });
         demo.on('close', () => reject(new Error(`the demo ended early:\n${out}\n${err}`)));
       });
+      // the installed hub serves its web page: web/ found beside dist/, uPlot and Leaflet
+      // from the installed dependencies
+      const api = /hub API (http:\/\/[^\s/]+)\/devices/.exec(out)![1]!;
+      for (const path of [
+        '/',
+        '/device/demo-pi',
+        '/assets/fleet.js',
+        '/vendor/leaflet.js',
+        '/vendor/uplot.min.js',
+      ])
+        expect((await fetch(api + path)).status, path).toBe(200);
       demo.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(err).toBe('');

@@ -20,6 +20,7 @@ import {
 } from '../fleet-store.js';
 import { applyRedactions, type CheckedEvent, checkEvent, jsonbText, linkProblem } from './check.js';
 import { monthOf, type Partitions } from './partitions.js';
+import { PgRollupWrite } from './rollups.js';
 
 interface Job {
   device: string;
@@ -57,6 +58,8 @@ export interface AppenderDeps {
   gapWaitMs: number;
   /** Transactions in flight at once. */
   concurrency: number;
+  /** Keep the rollup tables (default); off only for a baseline (bench/series.bench.ts): they go stale. */
+  rollups: boolean;
 }
 
 /** A group takes no more batches once it holds this many events. */
@@ -351,6 +354,9 @@ export class Appender {
         pd.push(w.job.device);
         ps.push(seq);
       }
+    const rollups = this.deps.rollups ? new PgRollupWrite() : null;
+    // the buckets a purge target counted in, read before the purge
+    const stale = rollups ? await rollups.staleOf(client, pd, ps) : [];
     if (pd.length > 0) {
       // the rule of purgedRecord: a stored payload, not an EventRedacted's own
       await client.query(
@@ -359,6 +365,10 @@ export class Appender {
          WHERE e.device = p.device AND e.seq = p.seq AND e.type <> 'EventRedacted' AND e.data_text IS NOT NULL`,
         [pd, ps],
       );
+    }
+    if (rollups) {
+      for (const w of writes) rollups.add(w.job.device, w.fresh, w.datas);
+      await rollups.write(client, stale);
     }
     const heads = writes.map((w) => w.fresh[w.fresh.length - 1]!);
     await client.query(

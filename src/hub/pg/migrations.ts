@@ -5,6 +5,8 @@
 // code that needs them. A migration is never edited once released: add the next one.
 import type pg from 'pg';
 import { fail } from '../../errors.js';
+import { ROLLUPS_MIGRATION } from './rollups.js';
+import { SPARSE_INDEX_MIGRATION } from './sparse-index.js';
 
 export interface Migration {
   version: number;
@@ -92,8 +94,10 @@ JOIN batches b ON b.id = e.batch
 WHERE b.position IS NOT NULL;
 `,
   },
+  { version: 3, name: 'reading and position rollups', sql: ROLLUPS_MIGRATION },
+  { version: 4, name: 'index of sparse events', sql: SPARSE_INDEX_MIGRATION },
   {
-    version: 3,
+    version: 5,
     name: 'device key records',
     sql: `
 -- The key record kept with each device's head (docs/protocol.md §10), moved with it in the
@@ -106,6 +110,9 @@ ALTER TABLE devices
 `,
   },
 ];
+
+/** The migration that adds the rollup tables. */
+export const ROLLUPS_VERSION = 3;
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 

@@ -15,14 +15,16 @@ import {
 } from '../../log/envelope.js';
 import type { FoldEvent } from '../../log/event-log.js';
 import { ChainVerifier, redactionTarget } from '../../log/verify.js';
-import type {
-  AsOfQuery,
-  DeviceQuery,
-  FleetQuery,
-  QuarantinedEvent,
-  StoredEvent,
-  VerifiedChain,
+import {
+  type AsOfQuery,
+  type DeviceQuery,
+  type FleetQuery,
+  type QuarantinedEvent,
+  type StoredEvent,
+  sparseTypesOnly,
+  type VerifiedChain,
 } from '../fleet-store.js';
+import { SPARSE_PREDICATE } from './sparse-index.js';
 
 /** Events per read. */
 export const CHUNK = 1000;
@@ -85,26 +87,48 @@ function timeParams(q: { since?: number; until?: number }): string[] {
   return out;
 }
 
+/**
+ * One chunk of a device read: its SQL and parameters, seqs from..to, at most `n` rows. A read
+ * asking only for sparse types repeats the partial index's predicate (sparse-index.ts).
+ */
+export function deviceChunkQuery(
+  q: DeviceQuery,
+  from: number,
+  to: number,
+  n: number,
+): { sql: string; params: unknown[] } {
+  const times = timeParams(q);
+  let types = '';
+  if (q.types !== undefined) {
+    types = ` AND e.type = ANY($${4 + times.length}::text[])`;
+    if (sparseTypesOnly(q.types)) types += ` AND ${SPARSE_PREDICATE}`;
+  }
+  // only positioned events: what the fleet order also shows
+  return {
+    sql: `SELECT ${COLUMNS}, b.position + (e.seq - b.first_seq) AS position
+       FROM events e JOIN batches b ON b.id = e.batch
+       WHERE e.device = $1 AND e.seq BETWEEN $2 AND $3 AND b.position IS NOT NULL
+         ${timeBounds(q, 4)}${types}
+       ORDER BY e.seq ${q.reverse ? 'DESC' : ''} LIMIT ${n}`,
+    params: [q.device, from, to, ...times, ...(q.types === undefined ? [] : [q.types])],
+  };
+}
+
 export async function* deviceEvents(pool: pg.Pool, q: DeviceQuery): AsyncGenerator<StoredEvent[]> {
   let from = Math.max(1, q.fromSeq ?? 1);
-  const to = q.toSeq ?? Number.MAX_SAFE_INTEGER;
+  let to = q.toSeq ?? Number.MAX_SAFE_INTEGER;
   let left = q.limit ?? Number.POSITIVE_INFINITY;
   while (from <= to && left > 0) {
     const n = Math.min(CHUNK, left);
-    // only positioned events: what the fleet order also shows
-    const r = await pool.query<Row>(
-      `SELECT ${COLUMNS}, b.position + (e.seq - b.first_seq) AS position
-       FROM events e JOIN batches b ON b.id = e.batch
-       WHERE e.device = $1 AND e.seq BETWEEN $2 AND $3 AND b.position IS NOT NULL
-         ${timeBounds(q, 4)}
-       ORDER BY e.seq LIMIT ${n}`,
-      [q.device, from, to, ...timeParams(q)],
-    );
+    const { sql, params } = deviceChunkQuery(q, from, to, n);
+    const r = await pool.query<Row>(sql, params);
     if (r.rows.length === 0) return;
     yield r.rows.map((row) => ({ position: Number(row.position), event: toEnvelope(row) }));
     left -= r.rows.length;
     if (r.rows.length < n) return;
-    from = Number(r.rows[r.rows.length - 1]!.seq) + 1;
+    const last = Number(r.rows[r.rows.length - 1]!.seq);
+    if (q.reverse) to = last - 1;
+    else from = last + 1;
   }
 }
 
@@ -280,8 +304,14 @@ export async function verify(pool: pg.Pool, device?: string): Promise<VerifiedCh
 export async function* quarantined(pool: pg.Pool, device?: string): AsyncGenerator<QuarantinedEvent> {
   let after: [string, number, string] = ['', 0, ''];
   for (;;) {
-    const r = await pool.query<{ device: string; seq: string; hash: string; event: string }>(
-      `SELECT device, seq, hash, event FROM quarantine
+    const r = await pool.query<{
+      device: string;
+      seq: string;
+      hash: string;
+      event: string;
+      received_at: Date;
+    }>(
+      `SELECT device, seq, hash, event, received_at FROM quarantine
        WHERE ($1::text IS NULL OR device = $1) AND (device, seq, hash) > ($2, $3, $4)
        ORDER BY device, seq, hash LIMIT ${CHUNK}`,
       [device ?? null, ...after],
@@ -293,7 +323,13 @@ export async function* quarantined(pool: pg.Pool, device?: string): AsyncGenerat
       } catch (err) {
         throw fail('LOG_CORRUPT', `quarantined ${row.device} seq ${row.seq} is not JSON`, err);
       }
-      yield { device: row.device, seq: Number(row.seq), hash: row.hash, event };
+      yield {
+        device: row.device,
+        seq: Number(row.seq),
+        hash: row.hash,
+        event,
+        at: row.received_at.toISOString(),
+      };
     }
     if (r.rows.length < CHUNK) return;
     const last = r.rows[r.rows.length - 1]!;

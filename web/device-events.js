@@ -1,0 +1,131 @@
+// The device's event list: every event, newest first, a page at a time
+// (/devices/ID/events?order=desc&to-seq=&limit=), filtered by type, each with its JSON
+// and hash on expanding it; and a live tail from /fleet/live?device=ID (server-sent
+// events) that puts each newly stored event at the top as it arrives.
+import { isAbort } from './device-api.js';
+import { h, timeEl } from './device-dom.js';
+import { describe } from './device-timeline.js';
+
+const PAGE = 50;
+
+const TYPES = [
+  'ReadingRecorded',
+  'PositionRecorded',
+  'AlarmRaised',
+  'AlarmAcknowledged',
+  'AlarmCleared',
+  'NoteAdded',
+  'ThresholdChanged',
+  'SourceConnected',
+  'SourceDisconnected',
+  'SourceIdentified',
+  'SourceFaultReported',
+  'SourceCommandAnswered',
+  'FramesRejected',
+  'FramesLost',
+  'DeviceStarted',
+  'DeviceStopped',
+  'EventRedacted',
+];
+
+export class EventList {
+  constructor(api, els, onHead) {
+    this.api = api;
+    this.list = els.list;
+    this.select = els.select;
+    this.older = els.older;
+    this.status = els.status;
+    this.onHead = onHead;
+    this.type = '';
+    this.oldest = null;
+    this.ctl = null;
+    /** Events the live tail showed: [{seq, shownAt}] (Date.now() when drawn; read by the tests). */
+    this.tail = [];
+    for (const t of TYPES) this.select.append(h('option', { value: t }, t));
+    this.select.addEventListener('change', () => {
+      this.type = this.select.value;
+      void this.reload();
+    });
+    this.older.addEventListener('click', () => void this.more());
+  }
+
+  async reload() {
+    this.oldest = null;
+    this.list.replaceChildren();
+    await this.more();
+  }
+
+  async more() {
+    this.ctl?.abort();
+    const ctl = new AbortController();
+    this.ctl = ctl;
+    const toSeq = this.oldest === null ? undefined : this.oldest - 1;
+    if (toSeq === 0) return;
+    try {
+      const page = await this.api.eventsPage(this.type, toSeq, PAGE, ctl.signal);
+      if (ctl.signal.aborted) return;
+      for (const e of page) this.list.append(item(e));
+      if (page.length > 0) this.oldest = page[page.length - 1].seq;
+      this.older.hidden = page.length < PAGE || this.oldest <= 1;
+      if (this.list.childElementCount === 0) this.list.append(h('li', { class: 'muted' }, 'No such event.'));
+    } catch (err) {
+      if (!isAbort(err)) this.list.append(h('li', { class: 'error' }, err.message));
+    }
+  }
+
+  /** Follow newly stored events of the device. */
+  startTail() {
+    const source = new EventSource(this.api.liveUrl());
+    source.addEventListener('open', () => {
+      this.status.textContent = '· live';
+    });
+    source.addEventListener('error', () => {
+      // EventSource reconnects by itself, resuming after the last id it got
+      this.status.textContent = '· reconnecting…';
+    });
+    source.addEventListener('event', (msg) => {
+      const e = JSON.parse(msg.data);
+      this.onHead(e);
+      if (this.type && e.type !== this.type) return;
+      this.list.querySelector(':scope > li.muted')?.remove();
+      const li = item(e);
+      li.classList.add('dv-new');
+      this.list.prepend(li);
+      this.tail.push({ seq: e.seq, shownAt: Date.now() });
+      if (this.tail.length > 1000) this.tail.splice(0, 500);
+    });
+    this.source = source;
+  }
+}
+
+function item(e) {
+  return h(
+    'li',
+    { class: 'dv-event', 'data-seq': e.seq, 'data-type': e.type },
+    h(
+      'details',
+      null,
+      h(
+        'summary',
+        null,
+        h('span', { class: 'dv-seq' }, `#${e.seq}`),
+        ' ',
+        timeEl(e.time),
+        ' ',
+        h('strong', null, e.type),
+        ' ',
+        h('span', { class: 'dv-summary' }, summary(e)),
+      ),
+      h('p', { class: 'dv-hash' }, 'hash ', h('code', null, e.hash)),
+      h('pre', { class: 'dv-json' }, JSON.stringify(e, null, 2)),
+    ),
+  );
+}
+
+function summary(e) {
+  if (e.data === null) return '(payload redacted)';
+  if (e.type === 'ReadingRecorded')
+    return `${e.data.sensor} ${e.data.value}${e.data.unit ? ` ${e.data.unit}` : ''}`;
+  if (e.type === 'PositionRecorded') return `${e.data.lat}, ${e.data.lon}`;
+  return describe(e);
+}
