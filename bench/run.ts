@@ -8,10 +8,12 @@ import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
+import { benchSigning } from './signing.bench.js';
 import { benchSync } from './sync.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
   log: benchLog,
+  signing: benchSigning,
   serial: benchSerial,
   pipeline: benchPipeline,
   sync: benchSync,
