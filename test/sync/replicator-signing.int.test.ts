@@ -18,6 +18,9 @@ import { Replicator, type ReplicatorOptions } from '../../src/sync/replicator.js
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sync-signing-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** A loaded machine (2 cores, several test runs) can take seconds to carry a few batches. */
+const settle = { timeout: 30_000, interval: 50 };
+
 interface Sent {
   seq: number;
   hash: string;
@@ -65,8 +68,10 @@ async function replicate(
   });
   try {
     r.start();
-    await expect.poll(() => (hubLog.hasDevice(device) ? hubLog.head(device) : null)).toEqual(dev.head());
-    await expect.poll(() => batches.flat().at(-1)?.seq).toBe(dev.head().seq);
+    await expect
+      .poll(() => (hubLog.hasDevice(device) ? hubLog.head(device) : null), settle)
+      .toEqual(dev.head());
+    await expect.poll(() => batches.flat().at(-1)?.seq, settle).toBe(dev.head().seq);
     return { batches, hubSigned: await signedSeqs(hubLog, device) };
   } finally {
     await r.stop();
