@@ -97,7 +97,17 @@ export type GateVerdict =
  */
 export interface AppendGate {
   decide(device: string, fresh: Envelope[], head: Head, keys: KeyRecord): GateVerdict;
+  /**
+   * A batch that differs from stored events (`forked` its seqs): whether the store may
+   * quarantine it (docs/protocol.md §10.3.1: for an enrolled device only when the batch ends on
+   * a signature by a key its chain has had), asked with the same record and under the same
+   * lock as `decide`. A refusal stores and quarantines nothing; without it every fork is quarantined.
+   */
+  fork?(device: string, events: Envelope[], forked: number[], keys: KeyRecord): ForkVerdict;
 }
+
+/** A gate's verdict on a forked batch. */
+export type ForkVerdict = { kind: 'quarantine' } | { kind: 'refuse'; reason: string; message: string };
 
 /**
  * The event types a device writes by the million (the charts read them from rollups). A

@@ -193,6 +193,18 @@ export class LevelFleetStore implements FleetStore {
       else forked.push(e);
     }
     if (forked.length > 0) {
+      if (gate?.fork) {
+        // an enrolled device's fork is kept only when its batch ends on the device's signature
+        await this.keysLoaded();
+        const v = gate.fork(
+          device,
+          events,
+          forked.map((e) => e.seq),
+          this.keys.get(device) ?? NO_KEYS,
+        );
+        if (v.kind === 'refuse')
+          return { kind: 'refused', head: this.held(device), reason: v.reason, message: v.message };
+      }
       const at = new Date().toISOString();
       for (const e of forked) {
         const key = `${device}/${e.seq}/${e.hash}`;

@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
 import { PUBLIC_KEY_RE } from '../log/events.js';
+import { checkEvent } from '../log/seal.js';
 import { KeyChain, verifySig } from '../log/signing.js';
 import { isId } from '../sync/messages.js';
-import type { AppendGate, GateVerdict, Head, KeyRecord } from './fleet-store.js';
+import type { AppendGate, ForkVerdict, GateVerdict, Head, KeyRecord } from './fleet-store.js';
 
 /** The reasons a batch is refused for, as the `rejects` map of /devices and /metrics counts them. */
 export type SignatureReject =
@@ -77,7 +78,10 @@ function keyOf(e: Envelope): string | null {
   return typeof k === 'string' ? k : null;
 }
 
-function refuse(reason: SignatureReject, message: string): GateVerdict {
+function refuse(
+  reason: SignatureReject,
+  message: string,
+): { kind: 'refuse'; reason: string; message: string } {
   return { kind: 'refuse', reason, message: `${reason}: ${message}` };
 }
 
@@ -127,6 +131,47 @@ export class SignatureGate implements AppendGate {
       return { kind: 'keep', count: fresh.length, keys: follow(rec, fresh) };
     }
     return this.enforce(device, fresh, head, rec, enrolled, bind);
+  }
+
+  /**
+   * A batch that differs from what is stored. Anyone with the device's MQTT access can send
+   * one, so for an enrolled device it is quarantined only when it proves the device wrote it
+   * (a restored backup, say): its events hash right, link to one another up to its last one,
+   * and that last one carries a valid signature by a key the device's chain has had (or its
+   * enrolled key). Otherwise it is refused like any unsigned or forged batch.
+   */
+  fork(device: string, events: Envelope[], forked: number[], rec: KeyRecord): ForkVerdict {
+    const enrolled = this.keys.get(device) ?? rec.bound ?? (this.tofu ? rec.publicKey : null) ?? undefined;
+    if (enrolled === undefined) {
+      if (!this.requireSignatures) return { kind: 'quarantine' };
+      return rec.publicKey !== null || events.some((e) => isKeyEvent(e.type))
+        ? refuse('key-unknown', `${device} is not enrolled (--require-signatures)`)
+        : refuse(
+            'unsigned',
+            `${device} is not enrolled and its events are not signed (--require-signatures)`,
+          );
+    }
+    const at = `the batch forking ${device} at seq ${forked[0]}`;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      try {
+        checkEvent(e, device);
+      } catch (err) {
+        return refuse('bad-signature', `${at}: ${(err as Error).message}`);
+      }
+      const before = events[i - 1];
+      if (before !== undefined && (e.seq !== before.seq + 1 || e.prev !== before.hash))
+        return refuse(
+          'bad-signature',
+          `${at}: seq ${e.seq} does not follow seq ${before.seq}, so the batch's signature does not cover it`,
+        );
+    }
+    const last = events[events.length - 1]!;
+    if (last.sig === undefined)
+      return refuse('unsigned', `${at}: it does not end on a signature (seq ${last.seq})`);
+    const known = new Set([enrolled, ...rec.keys, ...(rec.publicKey === null ? [] : [rec.publicKey])]);
+    for (const k of known) if (verifySig(k, last.hash, last.sig)) return { kind: 'quarantine' };
+    return refuse('bad-signature', `${at}: seq ${last.seq} is not signed by a key of ${device}`);
   }
 
   /** An enrolled device: the longest prefix ending on a valid signature, or a refusal. */

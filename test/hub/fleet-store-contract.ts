@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AppendGate,
   type FleetStore,
+  type ForkVerdict,
   type GateVerdict,
   type KeyRecord,
   NO_KEYS,
@@ -694,6 +695,46 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
         const fork = resealed(events[2]!, { data: { source: 'node', sensor: 't', value: -1, unit: 'C' } });
         expect((await store.append('pi-1', [fork], g.gate)).kind).toBe('fork');
         expect(g.asked).toEqual([]);
+      });
+
+      it('a fork is quarantined only when the gate lets it: asked with its seqs and the key record, a refusal keeps nothing', async () => {
+        const { events } = await dev('pi-1', 4);
+        const keys: KeyRecord = { publicKey: K1, keys: [K1], bound: null };
+        await stored(store, events.slice(0, 2));
+        const first = await store.append(
+          'pi-1',
+          events.slice(2, 4),
+          gateOf({ kind: 'keep', count: 2, keys }).gate,
+        );
+        if (first.kind === 'stored') await first.written;
+        const head = { seq: 4, hash: events[3]!.hash };
+        const fork = resealed(events[2]!, { data: { source: 'node', sensor: 't', value: -1, unit: 'C' } });
+        const asked: { seqs: number[]; forked: number[]; keys: KeyRecord }[] = [];
+        const forkGate = (v: ForkVerdict): AppendGate => ({
+          decide: () => ({ kind: 'refuse', reason: 'x', message: 'never asked' }),
+          fork(_device, batch, forked, rec) {
+            asked.push({ seqs: batch.map((e) => e.seq), forked, keys: rec });
+            return v;
+          },
+        });
+        expect(
+          await store.append(
+            'pi-1',
+            [events[1]!, fork],
+            forkGate({ kind: 'refuse', reason: 'unsigned', message: 'no' }),
+          ),
+        ).toEqual({ kind: 'refused', head, reason: 'unsigned', message: 'no' });
+        expect(asked).toEqual([{ seqs: [2, 3], forked: [3], keys }]);
+        const quarantined = async () => {
+          const out: number[] = [];
+          for await (const q of store.quarantined('pi-1')) out.push(q.seq);
+          return out;
+        };
+        expect(await quarantined()).toEqual([]);
+        expect(await store.head('pi-1')).toEqual(head);
+        expect((await store.append('pi-1', [fork], forkGate({ kind: 'quarantine' }))).kind).toBe('fork');
+        expect(await quarantined()).toEqual([3]);
+        expect(await store.head('pi-1')).toEqual(head);
       });
 
       it('keeps the key record across a reopen', async () => {

@@ -224,6 +224,51 @@ describe('the hub stores an enrolled device only as far as its signatures go', (
     expect(await h.rejects('sg-6')).toEqual({});
   });
 
+  it("quarantines a fork only when its batch ends on the device's signature; a forged fork is refused, nothing kept", async () => {
+    const b = await broker();
+    const d = await enrolledDevice('sg-9');
+    const h = await hub(b.url, { keys: new Map([['sg-9', d.identity.publicKey]]) });
+    const send = await publisher(b.url, 'sg-9');
+    const all = await d.events();
+    await send(await d.batch(1, 10));
+    const quarantined = async () => {
+      const out: number[] = [];
+      for await (const q of h.store.quarantined('sg-9')) out.push(q.seq);
+      return out;
+    };
+    const head = { upTo: 10, hash: all[9]!.hash };
+    // a different seq 6 from someone with the device's MQTT access: unsigned, by another key,
+    // or followed by the device's own signed seq 7 (which does not link to it)
+    const forged = forgedAfter(all[4]!, 99);
+    await expect(send([forged])).resolves.toMatchObject({
+      ...head,
+      error: 'invalid',
+      detail: expect.stringContaining('unsigned'),
+    });
+    const thief = generateIdentity();
+    await expect(send([{ ...forged, sig: signHash(thief.privateKey, forged.hash) }])).resolves.toMatchObject({
+      ...head,
+      error: 'invalid',
+      detail: expect.stringContaining('bad-signature'),
+    });
+    const borrowed = (await d.batch(7, 7))[0]!;
+    await expect(send([forged, borrowed])).resolves.toMatchObject({
+      ...head,
+      error: 'invalid',
+      detail: expect.stringContaining('bad-signature'),
+    });
+    expect(await h.rejects('sg-9')).toEqual({ unsigned: 1, 'bad-signature': 2 });
+    expect(await quarantined()).toEqual([]);
+    expect(h.ingest.totals.forks).toBe(0);
+    expect((await held(h.store, 'sg-9')).map((e) => e.hash)).toEqual(all.map((e) => e.hash));
+    // the device itself forked (a restored backup wrote another seq 6): signed by its key, kept aside
+    const own = forgedAfter(all[4]!, 98, signHash(d.identity.privateKey, forgedAfter(all[4]!, 98).hash));
+    await expect(send([own])).resolves.toMatchObject({ ...head, error: 'fork' });
+    expect(await quarantined()).toEqual([6]);
+    expect(h.ingest.totals.forks).toBe(1);
+    expect((await held(h.store, 'sg-9')).map((e) => e.hash)).toEqual(all.map((e) => e.hash));
+  });
+
   it('accepts an old log whose unsigned prefix ends in its key event, or is signed by the enrolled key', async () => {
     const b = await broker();
     const d = await signedDevice('sg-7', { unsigned: 4 });

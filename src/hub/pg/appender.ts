@@ -179,6 +179,17 @@ export class Appender {
           else forked.push(e);
         }
         if (forked.length > 0) {
+          // an enrolled device's fork is kept only when its batch ends on the device's signature
+          const v = job.gate?.fork?.(
+            job.device,
+            job.events,
+            forked.map((e) => e.seq),
+            keyRecords.get(job.device) ?? NO_KEYS,
+          );
+          if (v?.kind === 'refuse') {
+            answers.set(job, { kind: 'refused', head, reason: v.reason, message: v.message });
+            continue;
+          }
           for (const e of forked) forks.push({ device: job.device, e });
           answers.set(job, { kind: 'fork', head, seqs: forked.map((e) => e.seq) });
           continue;
