@@ -290,6 +290,7 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       store,
       devices: () => ingest.devices(),
       watchOnline: (l) => ingest.onOnline(l),
+      enrolledKey: (device) => gate.keyOf(device),
       metrics: () => ({ ...ingest.totals }),
       errors,
       web,

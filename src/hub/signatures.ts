@@ -101,6 +101,11 @@ export class SignatureGate implements AppendGate {
     this.keys = keys;
   }
 
+  /** The keys file's key of a device, if it names it. */
+  keyOf(device: string): string | undefined {
+    return this.keys.get(device);
+  }
+
   get enrolled(): number {
     return this.keys.size;
   }
