@@ -269,6 +269,33 @@ describe('the hub stores an enrolled device only as far as its signatures go', (
     expect((await held(h.store, 'sg-9')).map((e) => e.hash)).toEqual(all.map((e) => e.hash));
   });
 
+  it("after a rotation, a fork signed by the old key or the new one is the device's: quarantined", async () => {
+    const b = await broker();
+    const d = await enrolledDevice('sg-10');
+    const old = d.identity;
+    const h = await hub(b.url, { keys: new Map([['sg-10', old.publicKey]]) });
+    const send = await publisher(b.url, 'sg-10');
+    await send(await d.batch(1, 10));
+    await d.rotate(); // 11
+    await d.readings(2); // 12..13
+    await expect(send(await d.batch(11, 13))).resolves.toMatchObject({ upTo: 13 });
+    const all = await d.events();
+    const byOld = forgedAfter(all[4]!, 97);
+    const byNew = forgedAfter(all[11]!, 96);
+    await expect(send([{ ...byOld, sig: signHash(old.privateKey, byOld.hash) }])).resolves.toMatchObject({
+      error: 'fork',
+    });
+    await expect(
+      send([{ ...byNew, sig: signHash(d.identity.privateKey, byNew.hash) }]),
+    ).resolves.toMatchObject({
+      error: 'fork',
+    });
+    const seqs: number[] = [];
+    for await (const q of h.store.quarantined('sg-10')) seqs.push(q.seq);
+    expect(seqs.sort((x, y) => x - y)).toEqual([6, 13]);
+    expect(await h.rejects('sg-10')).toEqual({});
+  });
+
   it('accepts an old log whose unsigned prefix ends in its key event, or is signed by the enrolled key', async () => {
     const b = await broker();
     const d = await signedDevice('sg-7', { unsigned: 4 });
