@@ -10,10 +10,13 @@ import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
 import { benchSerial } from './serial.bench.js';
 import { benchSeries } from './series.bench.js';
+import { benchSignatures } from './signatures.bench.js';
+import { benchSigning } from './signing.bench.js';
 import { benchSync } from './sync.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
   log: benchLog,
+  signing: benchSigning,
   serial: benchSerial,
   pipeline: benchPipeline,
   sync: benchSync,
@@ -21,6 +24,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   console: benchConsole,
   fleet: benchFleet,
   pg: benchPg,
+  signatures: benchSignatures,
   page: benchPage,
   series: benchSeries,
 };

@@ -32,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       case 'log':
         return await (await import('./cli/log-commands.js')).runLog(rest, out, process.stdin, abort.signal);
       case 'device':
+        if (rest[0] === 'key')
+          return await (await import('./cli/device-key-command.js')).runDeviceKey(rest.slice(1), out);
         return await (await import('./cli/device-command.js')).runDevice(rest, out, { signal: abort.signal });
       case 'hub':
         if (rest[0] === 'verify')

@@ -15,6 +15,11 @@ export const ERROR_CODES = {
     summary: 'a redaction was refused (no reason, no such event, already redacted)',
   },
   CHAIN_BROKEN: { exit: 1, summary: 'an envelope does not link to the head it was appended to' },
+  KEY_FILE_INVALID: {
+    exit: 2,
+    summary:
+      'the device key file cannot be read, is open to others than its owner, or holds no Ed25519 private key',
+  },
   USAGE: { exit: 2, summary: 'wrong command-line arguments' },
   CONFIG_INVALID: { exit: 2, summary: 'the configuration has a bad key or value' },
   COMMAND_REJECTED: { exit: 2, summary: 'an operator command was refused; no event was written' },

@@ -2,7 +2,8 @@
 // verification: ok or failed, when, over how many events, with its problems), a button
 // that runs it now (POST /devices/ID/verify: reads the chain, changes nothing), the forks
 // quarantined, the gaps the device had to rewind over, and the redactions with their
-// reason and actor (GET /devices/ID/trust).
+// reason and actor, and the device's identity: its key's fingerprint, how the hub enrolled
+// it, and how far its stored log is signed (GET /devices/ID/trust).
 import { actorName, h, timeEl } from './device-dom.js';
 
 export class TrustPanel {
@@ -61,6 +62,7 @@ export class TrustPanel {
         )
       : null;
     const quarantined = t.quarantined ?? [];
+    const identity = identityPart(t.key);
     const redactions = t.redactions ?? [];
     this.box.replaceChildren(
       verdict,
@@ -82,6 +84,8 @@ export class TrustPanel {
             ),
           )
         : '',
+      h('h3', null, 'Identity'),
+      identity,
       h('h3', null, 'Redactions'),
       redactions.length
         ? h(
@@ -105,4 +109,43 @@ export class TrustPanel {
         : h('p', { class: 'muted' }, 'none'),
     );
   }
+}
+
+const ENROLLED = {
+  'keys-file': "enrolled by the hub's keys file",
+  tofu: 'bound on first use',
+};
+
+/** The key part of the trust view (its `key`): fingerprint, enrolment, signed prefix. */
+function identityPart(k) {
+  if (!k?.fingerprint)
+    return h('p', { class: 'muted dv-key', 'data-signed': 'false' }, 'No device key: events are not signed.');
+  const signedText = k.signed
+    ? `stored log signed to its head (#${k.lastSigned})`
+    : k.lastSigned !== null && k.lastSigned !== undefined
+      ? `last signature at #${k.lastSigned}`
+      : 'no signature found at the head';
+  return h(
+    'div',
+    { class: 'dv-key', 'data-signed': String(Boolean(k.signed)), 'data-fingerprint': k.fingerprint },
+    h('p', null, 'key ', h('code', { class: 'dv-fingerprint' }, k.fingerprint)),
+    h(
+      'p',
+      null,
+      `${ENROLLED[k.enrolled] ?? 'not enrolled (the hub does not check its signatures)'} · ${signedText}`,
+    ),
+    k.unsignedTail
+      ? h('p', { class: 'dv-bad' }, `unsigned tail: #${k.unsignedTail.from}–#${k.unsignedTail.to}`)
+      : '',
+    (k.keys ?? []).length > 1
+      ? h(
+          'p',
+          { class: 'muted' },
+          `earlier keys: ${k.keys
+            .slice(0, -1)
+            .map((x) => x.fingerprint)
+            .join(', ')}`,
+        )
+      : '',
+  );
 }

@@ -87,6 +87,24 @@ function problemCell(d) {
   ];
 }
 
+const ENROLLED = { 'keys-file': 'enrolled by the keys file', tofu: 'bound on first use' };
+
+/** The device's identity: signed (its stored head carries its signature) or not, its fingerprint on hover. */
+function keyCell(d) {
+  const k = d.key;
+  if (!k?.fingerprint) return el('span', { class: 'muted', dataset: { signed: 'false' } }, 'no key');
+  const title = `key ${k.fingerprint} · ${ENROLLED[k.enrolled] ?? 'not enrolled'}`;
+  return el(
+    'span',
+    {
+      class: `pill ${k.signed ? 'online' : 'warn'}`,
+      title,
+      dataset: { signed: String(k.signed), fingerprint: k.fingerprint },
+    },
+    k.signed ? 'signed' : 'unsigned',
+  );
+}
+
 function row(d) {
   return el(
     'tr',
@@ -111,6 +129,7 @@ function row(d) {
     el('td', { 'data-label': 'events', class: 'num' }, String(d.head?.seq ?? 0)),
     el('td', { 'data-label': 'alarms' }, alarmCell(d)),
     el('td', { 'data-label': 'rejects / forks' }, problemCell(d)),
+    el('td', { 'data-label': 'key' }, keyCell(d)),
   );
 }
 

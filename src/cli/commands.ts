@@ -5,6 +5,7 @@ import { SIM } from '../../firmware-sim/sim-command.js';
 import { type CommandSpec, synopsis } from './args.js';
 import { DEMO } from './demo-command.js';
 import { DEVICE } from './device-command.js';
+import { DEVICE_KEY_ROTATE, DEVICE_KEY_SHOW } from './device-key-command.js';
 import { HUB } from './hub-command.js';
 import { HUB_EXPORT } from './hub-export.js';
 import { HUB_VERIFY } from './hub-verify.js';
@@ -13,6 +14,8 @@ import { LOG_COMMANDS, LOG_USAGE } from './log-commands.js';
 export const COMMANDS: readonly CommandSpec[] = [
   DEMO,
   DEVICE,
+  DEVICE_KEY_SHOW,
+  DEVICE_KEY_ROTATE,
   HUB,
   HUB_EXPORT,
   HUB_VERIFY,
@@ -34,7 +37,12 @@ export function commandFor(words: string[]): CommandSpec | 'log' | undefined {
   const [first, second] = words;
   if (first === 'log' && second === undefined) return 'log';
   const two = `${first} ${second}`;
-  return COMMANDS.find((c) => c.name === two) ?? COMMANDS.find((c) => c.name === first);
+  const three = `${two} ${words[2]}`;
+  return (
+    COMMANDS.find((c) => c.name === three) ??
+    COMMANDS.find((c) => c.name === two) ??
+    COMMANDS.find((c) => c.name === first)
+  );
 }
 
 export { LOG_USAGE };

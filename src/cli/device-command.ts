@@ -3,6 +3,7 @@
 import { createSources } from '../device/build-sources.js';
 import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
 import { configuredPrecision } from '../device/display-precision.js';
+import { attachIdentity, keyPath } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
 import type { SourceDeps } from '../device/sources/source.js';
 import { fail } from '../errors.js';
@@ -11,6 +12,7 @@ import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { SensorPrecision } from '../log/precision.js';
+import { loadIdentity } from '../log/signing.js';
 import { Replicator } from '../sync/replicator.js';
 import { VERSION } from '../version.js';
 import { type CommandSpec, flag, int, parseFlags, str } from './args.js';
@@ -101,12 +103,25 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   );
   // everything is validated before anything is opened or written
   const sources = createSources(config, opts.deps);
+  // a configured key must be there and private; DATA/device.key is made at first start
+  const configuredKey = config.identity?.key;
+  if (configuredKey !== undefined) loadIdentity(configuredKey);
 
   const log = await EventLog.open(dir, { device: config.id, create: true });
   const others = log.deviceNames().filter((d) => d !== config.id);
   if (others.length > 0) {
     await log.close();
     throw fail('CONFIG_INVALID', `${dir} holds the log of ${others.join(', ')}, not ${config.id}`);
+  }
+  try {
+    // recorded before the first signed event; from here on every group commit ends signed
+    await attachIdentity(log, keyPath(dir, configuredKey), {
+      create: configuredKey === undefined,
+      warn: (line) => void output.line(`${new Date().toISOString()} warning: ${line}`).catch(() => {}),
+    });
+  } catch (err) {
+    await log.close();
+    throw err;
   }
   const recorder = new Recorder(log, config, sources, { version: VERSION });
   let replicator: Replicator | null = null;

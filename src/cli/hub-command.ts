@@ -6,11 +6,12 @@ import { type EmbeddedBroker, startBroker } from '../hub/broker.js';
 import type { FleetStore } from '../hub/fleet-store.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
 import { LevelFleetStore } from '../hub/leveldb-fleet-store.js';
+import { loadKeysFile, SignatureGate } from '../hub/signatures.js';
 import { tileSource } from '../hub/web-assets.js';
 import { internalErrors } from '../internal-errors.js';
 import { Ingest } from '../sync/ingest.js';
 import { DEFAULT_PREFIX, hubStatusTopic, isId } from '../sync/messages.js';
-import { type CommandSpec, int, str } from './args.js';
+import { type CommandSpec, flag, int, str } from './args.js';
 import { HTTP_ACCESS_FLAGS, type HttpAccess, httpAccess } from './hub-access.js';
 import { isPgUrl, openHubStore, parseWithConfig, storeFlags } from './hub-store.js';
 import { mqttSecurity } from './mqtt-options.js';
@@ -85,12 +86,33 @@ export const HUB: CommandSpec = {
       help: 'a PEM client certificate, for brokers that authenticate by certificate',
     },
     key: { type: 'string', value: 'FILE', help: "the client certificate's PEM private key" },
+    keys: {
+      type: 'string',
+      value: 'FILE',
+      help: "enrolled device keys: a JSON object of device id → public key (as fieldlog device key show prints it); an enrolled device's events are stored only as far as its signatures go; reloaded on SIGHUP",
+    },
+    tofu: {
+      type: 'boolean',
+      help: 'trust on first use: bind the first key a device presents (its DeviceKeyAdded) in the store and hold it to that key from then on',
+    },
+    'require-signatures': {
+      type: 'boolean',
+      help: 'refuse the events of a device that is not enrolled (by --keys, or bound by --tofu)',
+    },
   },
   notes: [
     "fieldlog hub export --help: export a device's or the fleet's history from a hub's store.",
     'fieldlog hub verify --help: check every chain a hub store holds.',
   ],
 };
+
+const SIGNATURE_REASONS = new Set([
+  'bad-signature',
+  'key-change-unsigned',
+  'key-unknown',
+  'key-mismatch',
+  'unsigned',
+]);
 
 /** The API once `api()` has it; until then 503 `STARTING` (the store is still opening). */
 export function startingHandler(
@@ -169,6 +191,14 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
     key: str(p, 'key'),
   } as Record<string, string | undefined>);
 
+  // the keys file before anything starts: a bad one is one line and exit 2
+  const keysFile = str(p, 'keys');
+  const gate = new SignatureGate({
+    ...(keysFile === undefined ? {} : { keys: loadKeysFile(keysFile) }),
+    tofu: flag(p, 'tofu'),
+    requireSignatures: flag(p, 'require-signatures'),
+  });
+
   // The ports first: one that is taken fails in one line before the store is opened or
   // created. The API answers 503 until the store is open (nobody knows its URL before).
   let api: ReturnType<typeof createHubApi> | null = null;
@@ -199,11 +229,34 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       `${new Date().toISOString()} repaired ${r.device} seq ${r.seq}: purged the payload its EventRedacted names (left by an interrupted write)`,
     );
   }
-  const ingest = new Ingest(store, { prefix, ...(share === undefined ? {} : { share }) });
+  const ingest = new Ingest(store, { prefix, gate, ...(share === undefined ? {} : { share }) });
+  const reload = () => {
+    if (keysFile === undefined) return;
+    const at = new Date().toISOString();
+    try {
+      gate.setKeys(loadKeysFile(keysFile));
+      void out.line(`${at} keys: reloaded ${keysFile}, ${gate.enrolled} devices enrolled`).catch(() => {});
+    } catch (err) {
+      void out
+        .line(`${at} keys: ${(err as Error).message}; keeping the ${gate.enrolled} keys enrolled before`)
+        .catch(() => {});
+    }
+  };
+  process.on('SIGHUP', reload);
   // one reporter for the hub: a store error in the ingest (the device resends what was
   // not acknowledged) and an unexpected error in the API are one line each, and counted
   const errors = internalErrors();
   ingest.on('error', (err: unknown) => errors.report('ingest', err));
+  // a refusal is counted every time (/devices, /metrics) and said once per device and reason:
+  // a device or an intruder repeating it cannot flood the hub's output
+  const said = new Set<string>();
+  ingest.on('rejected', (r: { device: string; reason: string; detail: string }) => {
+    if (!SIGNATURE_REASONS.has(r.reason) || said.has(`${r.device} ${r.reason}`) || said.size > 10_000) return;
+    said.add(`${r.device} ${r.reason}`);
+    void out
+      .line(`${new Date().toISOString()} REFUSED ${r.device}: ${r.detail.slice(0, 300)}`)
+      .catch(() => {});
+  });
   ingest.on(
     'fork',
     (f: { device: string; seqs: number[] }) =>
@@ -237,17 +290,20 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
       store,
       devices: () => ingest.devices(),
       watchOnline: (l) => ingest.onOnline(l),
+      enrolledKey: (device) => gate.keyOf(device),
       metrics: () => ({ ...ingest.totals }),
       errors,
       web,
       auth: access.auth,
     });
+    const signatures = keysFile === undefined ? '' : `, ${gate.enrolled} devices enrolled by ${keysFile}`;
     await out.line(
-      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http ${access.tls ? 'https' : 'http'}://${httpHost}:${http.port}${access.auth ? ' (token required)' : ''}` : ''}`,
+      `fieldlog hub: store ${store.location}, ${broker ? `broker mqtt://${str(p, 'broker-host')}:${broker.port}` : `broker ${external}`}${share === undefined ? '' : ` (shared group ${share})`}${http ? `, http ${access.tls ? 'https' : 'http'}://${httpHost}:${http.port}${access.auth ? ' (token required)' : ''}` : ''}${signatures}${gate.tofu ? ', keys bound on first use' : ''}${gate.requireSignatures ? ', signatures required' : ''}`,
     );
     if (!signal.aborted)
       await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   } finally {
+    process.off('SIGHUP', reload);
     if (client) {
       if (client.connected) {
         await Promise.race([

@@ -1,8 +1,13 @@
 // `fieldlog log verify|cat|state|stats|append|redact`: the log, from the shell.
+import { join } from 'node:path';
+import { z } from 'zod';
+import { readConfigFile } from '../device/config.js';
+import { attachIdentity, KEY_FILE } from '../device/identity.js';
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState, isBoot } from '../log/device-state.js';
 import { isActor, parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
+import { PUBLIC_KEY_RE } from '../log/events.js';
 import { parseIJson } from '../log/ijson.js';
 import { Projector } from '../log/projection.js';
 import type { VerifyReport } from '../log/verify.js';
@@ -34,12 +39,17 @@ export const LOG_VERIFY: CommandSpec = {
   args: 'DIR',
   positionals: { min: 1, max: 1 },
   summary:
-    'Checks every event of the log in DIR (digest, hash, link to its predecessor, redactions). Exit code 0 when every stream verifies, 1 when not.',
+    'Checks every event of the log in DIR (digest, hash, link to its predecessor, redactions, signatures and the chain of device keys). Exit code 0 when every stream verifies, 1 when not.',
   flags: {
     ...device,
     json: {
       type: 'boolean',
-      help: 'print one JSON object per device: {ok, events, head, errors, device}',
+      help: 'print one JSON object per device: {ok, events, head, errors, signatures, device}',
+    },
+    keys: {
+      type: 'string',
+      value: 'FILE',
+      help: 'a JSON object device → public key (as the hub takes): each named device must hold that key',
     },
   },
 };
@@ -131,6 +141,20 @@ ${LOG_COMMANDS.map((c) => synopsis(c)).join('\n')}
 
 fieldlog log <command> --help prints that command's flags.`;
 
+/**
+ * A device's own log (one stream) with its key file beside it (DIR/device.key) is written to
+ * signed, as the device would: the operator's events are then the device's. Without the file
+ * the events are unsigned, and a verify reports them as the log's unsigned tail.
+ */
+async function signWithDeviceKey(log: EventLog, dir: string): Promise<void> {
+  if (log.device === undefined || log.deviceNames().length !== 1) return;
+  // stdout carries the command's answer (JSON): the warning goes beside it
+  await attachIdentity(log, join(dir, KEY_FILE), {
+    create: false,
+    warn: (line) => process.stderr.write(`fieldlog: warning: ${line}\n`),
+  });
+}
+
 async function openExisting(dir: string, dev: string | undefined): Promise<EventLog> {
   const log = await EventLog.open(dir, {});
   if (dev !== undefined && !log.hasDevice(dev)) {
@@ -165,17 +189,43 @@ export function describeReport(device: string, r: VerifyReport): string[] {
   for (const e of r.errors.slice(0, 50))
     lines.push(`  seq ${e.seq}: ${e.reason}${e.detail ? ` (${e.detail})` : ''}`);
   if (r.errors.length > 50) lines.push(`  ... and ${r.errors.length - 50} more`);
+  const s = r.signatures;
+  if (s === null) lines.push('  unsigned (no device key)');
+  else if (s !== undefined)
+    lines.push(
+      `  signed by ${s.fingerprint ?? 'no key'} (${s.keys} key${s.keys === 1 ? '' : 's'}), last signature at seq ${s.lastSigned}${s.unsignedTail ? `, unsigned ${s.unsignedTail.from}..${s.unsignedTail.to}` : ''}`,
+    );
   return lines;
+}
+
+const keysFileSchema = z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), z.string().regex(PUBLIC_KEY_RE));
+
+/** A keys file: `{"<device>": "<public key>"}`, one line of error (exit 2) otherwise. */
+function readKeysFile(file: string): Record<string, string> {
+  const raw = readConfigFile(file);
+  const r = keysFileSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const at = issue?.path.map(String).join('.') ?? '';
+    throw fail(
+      'CONFIG_INVALID',
+      `${file}: ${at ? `${at}: ` : ''}must map device ids to public keys (44 characters of base64)`,
+    );
+  }
+  return r.data;
 }
 
 async function verify(argv: string[], out: Output): Promise<number> {
   const p = parseFlags(LOG_VERIFY, argv);
   const dir = p.positionals[0]!;
+  const keysFile = str(p, 'keys');
+  const keys = keysFile === undefined ? {} : readKeysFile(keysFile);
   return withLog(dir, str(p, 'device'), async (log) => {
     const devices = str(p, 'device') ? [str(p, 'device')!] : log.deviceNames();
     let ok = true;
     for (const d of devices) {
-      const r = await log.verify(d);
+      const expectKey = Object.hasOwn(keys, d) ? keys[d] : undefined;
+      const r = await log.verify(d, expectKey === undefined ? {} : { expectKey });
       ok &&= r.ok;
       if (flag(p, 'json')) await out.line(JSON.stringify({ ...r, device: d }));
       else for (const l of describeReport(d, r)) await out.line(l);
@@ -303,6 +353,14 @@ async function append(
       `${dir} holds several devices (${log.deviceNames().join(', ')}): name one with --device`,
     );
   }
+  if (log) {
+    try {
+      await signWithDeviceKey(log, dir);
+    } catch (err) {
+      await log.close();
+      throw err;
+    }
+  }
   const atLine = (lineNo: number, err: unknown) =>
     isFieldlogError(err) ? fail(err.code, `line ${lineNo}: ${err.message}`) : err;
   let lineNo = 0;
@@ -322,7 +380,10 @@ async function append(
       } catch (err) {
         throw atLine(lineNo, err);
       }
-      log ??= await EventLog.open(dir, { device: dev!, create: true });
+      if (log === null) {
+        log = await EventLog.open(dir, { device: dev!, create: true });
+        await signWithDeviceKey(log, dir);
+      }
       try {
         // the log checks again; should it refuse, the error still names this line
         const at = lineNo;
@@ -368,6 +429,7 @@ async function redact(argv: string[], out: Output): Promise<number> {
   const dev = str(p, 'device');
   const log = await EventLog.open(dir, dev === undefined ? {} : { device: dev });
   try {
+    await signWithDeviceKey(log, dir);
     const env = await log.redact(seq, reason, actor);
     await out.line(
       JSON.stringify({ redacted: seq, event: { seq: env.seq, hash: env.hash }, head: log.head() }),

@@ -109,6 +109,8 @@ export const deviceConfigSchema = z
     alarms: z.array(alarmSchema).optional(),
     console: consoleSchema.optional(),
     metrics: metricsSchema.optional(),
+    /** The device's private key file, instead of DATA/device.key (a read-only partition, a secure element's export). */
+    identity: z.strictObject({ key: z.string().min(1) }).optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();

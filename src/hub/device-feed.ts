@@ -9,6 +9,7 @@
 import type { ServerResponse } from 'node:http';
 import type { DeviceInfo } from '../sync/ingest.js';
 import type { DeviceStates } from './device-cache.js';
+import type { DeviceKeys } from './device-keys.js';
 import type { FleetStore } from './fleet-store.js';
 import { deviceSummaries } from './http-devices.js';
 
@@ -20,6 +21,8 @@ const APPEND_DELAY_MS = 100;
 export interface DeviceFeedOptions {
   store: FleetStore;
   states: DeviceStates;
+  /** Each device's key (device-keys.ts); without it, entries say none. */
+  keys?: DeviceKeys;
   devices: () => DeviceInfo[] | Promise<DeviceInfo[]>;
   /** Tells when a device goes online or offline (the ingest); without it, the next round sees it. */
   watchOnline?: (listener: (device: string) => void) => () => void;
@@ -133,7 +136,7 @@ export class DeviceFeed {
   }
 
   private async round(): Promise<void> {
-    const list = await deviceSummaries(this.o.devices, this.o.states);
+    const list = await deviceSummaries(this.o.devices, this.o.states, this.o.keys);
     const now = Date.now();
     let all = '';
     let changed = '';

@@ -8,7 +8,8 @@ import type { Counter } from 'prom-client';
 import type { Problem } from '../log/verify.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import type { DeviceStates } from './device-cache.js';
-import type { FleetStore } from './fleet-store.js';
+import type { DeviceKeyDetail, DeviceKeys } from './device-keys.js';
+import type { FleetStore, Head } from './fleet-store.js';
 
 export interface Verification {
   at: string;
@@ -30,6 +31,8 @@ export interface Trust {
   }[];
   forks: number;
   rewinds: number;
+  /** The device's key: fingerprint, enrolment, signed head, last signature (device-keys.ts). */
+  key: DeviceKeyDetail;
 }
 
 export class Verifications {
@@ -72,9 +75,9 @@ export class Verifications {
 
 /** The trust view of a device the store holds (`head` its head seq). */
 export async function trustOf(
-  o: { store: FleetStore; states: DeviceStates; verifications: Verifications },
+  o: { store: FleetStore; states: DeviceStates; verifications: Verifications; keys: DeviceKeys },
   device: string,
-  head: number,
+  head: Head,
   info: DeviceInfo | undefined,
 ): Promise<Trust> {
   const quarantined: Trust['quarantined'] = [];
@@ -83,7 +86,7 @@ export async function trustOf(
   const redactions: Trust['redactions'] = [];
   // the state counts the device's redactions: without any, its history is not read at all
   // (the stores keep no index by type, so the filter reads the device's events)
-  if ((await o.states.get(device, head)).redactions > 0) {
+  if ((await o.states.get(device, head.seq)).redactions > 0) {
     for await (const chunk of o.store.events({ device, types: ['EventRedacted'] })) {
       for (const { event: e } of chunk) {
         const d = e.data;
@@ -104,5 +107,6 @@ export async function trustOf(
     redactions,
     forks: info?.forks ?? 0,
     rewinds: info?.rewinds ?? 0,
+    key: await o.keys.detail(device, head),
   };
 }

@@ -35,6 +35,8 @@ export type AppendOutcome =
       from: number;
       to: number;
       duplicates: number;
+      /** New events of the batch after `to` that the gate did not keep (an unsigned tail). */
+      waiting?: number;
       /**
        * Resolves with the new head once the events are durable (committed), rejects if they
        * could not be written; only then may the hub ack them. The next batch of the same
@@ -49,7 +51,75 @@ export type AppendOutcome =
   /** The batch differs from stored events at these seqs; they were quarantined. */
   | { kind: 'fork'; head: Head; seqs: number[] }
   /** An event does not verify (hash, digest, link, payload schema, shape): nothing stored. */
-  | { kind: 'invalid'; head: Head; message: string };
+  | { kind: 'invalid'; head: Head; message: string }
+  /** The gate refused the batch (a signature rule, `reason` as the gate named it): nothing stored. */
+  | { kind: 'refused'; head: Head; reason: string; message: string }
+  /** The gate kept none of the new events (none ends on a valid signature yet): nothing stored. */
+  | { kind: 'waiting'; head: Head; waiting: number };
+
+/**
+ * The key record a store keeps with each device's head (docs/protocol.md §10): written in the
+ * same atomic write as the events it covers, so it is always the one of the stored head, across
+ * restarts and across every hub sharing the store.
+ */
+export interface KeyRecord {
+  /** The key in force after the stored head; null while the stored log has no key event. */
+  publicKey: string | null;
+  /** Every key the stored chain has had, oldest first (a rotation adds one). */
+  keys: string[];
+  /** The key bound on first use (`--tofu`); null when none was. */
+  bound: string | null;
+}
+
+export const NO_KEYS: KeyRecord = { publicKey: null, keys: [], bound: null };
+
+/** Whether two key records say the same (most batches change nothing: the store writes nothing). */
+export function sameKeys(a: KeyRecord, b: KeyRecord): boolean {
+  return (
+    a.publicKey === b.publicKey &&
+    a.bound === b.bound &&
+    a.keys.length === b.keys.length &&
+    a.keys.every((k, i) => k === b.keys[i])
+  );
+}
+
+/** A gate's verdict on the new events of a batch. */
+export type GateVerdict =
+  /** Store the first `count` new events (0: none) and keep `keys` with the new head. */
+  { kind: 'keep'; count: number; keys: KeyRecord } | { kind: 'refuse'; reason: string; message: string };
+
+/**
+ * What a store asks before it stores new events (the hub's signature rules, src/hub/signatures.ts).
+ * It is called once the store has decided the batch is neither a duplicate, a gap nor a fork,
+ * with the events that follow `head` exactly and the key record kept with that head, while
+ * nothing else can move that head (under the device's row lock on PostgreSQL); it must not
+ * wait for anything. The store then still checks every kept event's hash and link.
+ */
+export interface AppendGate {
+  decide(device: string, fresh: Envelope[], head: Head, keys: KeyRecord): GateVerdict;
+  /**
+   * A batch that differs from stored events (`forked` its seqs): whether the store may
+   * quarantine it (docs/protocol.md §10.3.1: for an enrolled device only when the batch ends on
+   * a signature by a key its chain has had), asked with the same record and under the same
+   * lock as `decide`. A refusal stores and quarantines nothing; without it every fork is quarantined.
+   */
+  fork?(device: string, events: Envelope[], forked: number[], keys: KeyRecord): ForkVerdict;
+}
+
+/** A gate's verdict on a forked batch. */
+export type ForkVerdict = { kind: 'quarantine' } | { kind: 'refuse'; reason: string; message: string };
+
+/**
+ * The event types a device writes by the million (the charts read them from rollups). A
+ * device read asking only for other types (the page's timeline: alarms, notes, thresholds,
+ * sources, redactions) is answered from each store's index of the rest, not by a scan.
+ */
+export const DENSE_TYPES: readonly string[] = ['ReadingRecorded', 'PositionRecorded'];
+
+/** Whether a read's type filter leaves out every dense type (so the sparse index answers it). */
+export function sparseTypesOnly(types: readonly string[] | undefined): types is readonly string[] {
+  return types !== undefined && !types.some((t) => DENSE_TYPES.includes(t));
+}
 
 /** One read: a device's events by seq, or the fleet's in fleet (arrival) order. */
 export type EventQuery = DeviceQuery | FleetQuery;
@@ -136,9 +206,13 @@ export interface FleetStore {
    * Verify and store one batch of one device's sealed events (seq-ordered, contiguous,
    * non-empty, as `parseEvents` returns them). Batches of one device are appended one at a
    * time (the ingest queues them per device); devices in parallel. An EventRedacted in the
-   * batch purges its target's payload in the same atomic write.
+   * batch purges its target's payload in the same atomic write. With a `gate`, only what it
+   * keeps is stored, and the key record it gives is written with the new head.
    */
-  append(device: string, events: Envelope[]): Promise<AppendOutcome>;
+  append(device: string, events: Envelope[], gate?: AppendGate): Promise<AppendOutcome>;
+
+  /** The key record kept with a device's stored head (NO_KEYS for a device never keyed). */
+  keyRecord(device: string): Promise<KeyRecord>;
 
   /** Events quarantined as forks, of one device or all. */
   quarantined(device?: string): AsyncGenerator<QuarantinedEvent>;

@@ -10,6 +10,7 @@ import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import { DeviceStates } from './device-cache.js';
 import { DeviceFeed } from './device-feed.js';
+import { DeviceKeys } from './device-keys.js';
 import { trustOf, Verifications } from './device-trust.js';
 import type { FleetStore } from './fleet-store.js';
 import type { HttpAuth } from './http-auth.js';
@@ -38,6 +39,8 @@ export interface HubApiOptions {
   auth?: HttpAuth;
   /** Tells when a device goes online or offline (the ingest's onOnline), for /devices/live. */
   watchOnline?: (listener: (device: string) => void) => () => void;
+  /** A device's key in the keys file (`--keys`), for the `key` of /devices and /trust. */
+  enrolledKey?: (device: string) => string | undefined;
 }
 
 export type HubApi = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -59,10 +62,12 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   });
   const web = createWebRoutes(opts.web);
   const states = new DeviceStates(store);
+  const keys = new DeviceKeys(store, opts.enrolledKey);
   const verifications = new Verifications(store, metrics.verifications);
   const deviceFeed = new DeviceFeed({
     store,
     states,
+    keys,
     devices: opts.devices,
     ...(opts.watchOnline ? { watchOnline: opts.watchOnline } : {}),
     heartbeatMs: opts.heartbeatMs ?? 15_000,
@@ -187,7 +192,7 @@ export function createHubApi(opts: HubApiOptions): HubApi {
     if (await web(req, res, url, parts)) return;
     if (parts.length === 1 && parts[0] === 'devices') {
       new Params(url, []);
-      return json(res, 200, { devices: await deviceSummaries(opts.devices, states) });
+      return json(res, 200, { devices: await deviceSummaries(opts.devices, states, keys) });
     }
     if (parts.length === 2 && parts[0] === 'devices' && parts[1] === 'live') {
       new Params(url, []);
@@ -197,9 +202,10 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       return deviceEvents((await device(parts[1]!)).id, url, res);
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'trust') {
       new Params(url, []);
-      const { id, head } = await device(parts[1]!);
+      const { id } = await device(parts[1]!);
       const info = (await opts.devices()).find((d) => d.device === id);
-      return json(res, 200, await trustOf({ store, states, verifications }, id, head, info));
+      const head = await store.head(id);
+      return json(res, 200, await trustOf({ store, states, verifications, keys }, id, head, info));
     }
     if (parts.length === 3 && parts[0] === 'devices' && parts[2] === 'state')
       return state(await device(parts[1]!), url, res);

@@ -3,26 +3,32 @@
 // decided (duplicate, gap, fork, invalid), so every store gives the same ones; the log
 // checks each event's hash and link again as it stages it, and writes the batch with its
 // redaction purges in one group commit, and with the rollups (leveldb-rollups.ts) that the
-// charts read.
+// charts read and the index of sparse events (leveldb-type-index.ts) that the timeline reads.
 import { fail, isFieldlogError } from '../errors.js';
 import { deviceState } from '../log/device-state.js';
 import { type Envelope, ZERO_HASH } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { Projector } from '../log/projection.js';
 import { sizeOnDisk } from '../log/size-on-disk.js';
-import type {
-  AppendOutcome,
-  AsOfQuery,
-  BucketRange,
-  DeviceHead,
-  EventQuery,
-  FleetStore,
-  Head,
-  QuarantinedEvent,
-  StoredEvent,
-  VerifiedChain,
+import {
+  type AppendGate,
+  type AppendOutcome,
+  type AsOfQuery,
+  type BucketRange,
+  type DeviceHead,
+  type EventQuery,
+  type FleetStore,
+  type Head,
+  type KeyRecord,
+  NO_KEYS,
+  type QuarantinedEvent,
+  type StoredEvent,
+  sameKeys,
+  sparseTypesOnly,
+  type VerifiedChain,
 } from './fleet-store.js';
 import { LevelRollups } from './leveldb-rollups.js';
+import { LevelTypeIndex } from './leveldb-type-index.js';
 import {
   type FixBucket,
   type ReadingBucket,
@@ -37,6 +43,8 @@ import {
 import { covered, foldSensors, foldSeries, foldTrack } from './series-fold.js';
 
 const FORKS = 'fork';
+/** The aside key space of each device's key record (JSON), written with the events it covers. */
+const KEYS = 'keys';
 /** When each fork was quarantined, under the same key (kept apart: a fork's value is its envelope). */
 const FORK_TIMES = 'fork-at';
 
@@ -49,6 +57,12 @@ export interface LevelFleetStoreOptions {
    * open with them on rebuilds them: the baseline of bench/series.bench.ts.
    */
   rollups?: boolean;
+  /**
+   * Keep the index of sparse events at ingest (default true). Off, a read by type reads every
+   * event in its range, and the next open with it on indexes what is missing: the baseline
+   * of bench/series.bench.ts's ingest.
+   */
+  typeIndex?: boolean;
 }
 
 /** Open (with `create`, make) the LevelDB fleet store in folder `dir`. */
@@ -61,7 +75,7 @@ export async function openLevelFleetStore(
     fleet: true,
     sync: opts.sync ?? true,
   });
-  const store = new LevelFleetStore(log, dir, opts.rollups ?? true);
+  const store = new LevelFleetStore(log, dir, opts.rollups ?? true, opts.typeIndex ?? true);
   try {
     await store.ready;
   } catch (err) {
@@ -74,9 +88,16 @@ export async function openLevelFleetStore(
 export class LevelFleetStore implements FleetStore {
   readonly kind = 'leveldb' as const;
   readonly location: string;
+  /**
+   * Each device's key record as of its pending head (the gate decides the next batch while the
+   * previous one is written); every change is written with the events it covers.
+   */
+  private readonly keys = new Map<string, KeyRecord>();
   /** Null when rollups are off. */
   readonly rollups: LevelRollups | null;
-  /** Settles once stale rollups are rebuilt (at open): appends and reads wait for it. */
+  /** Null when the index of sparse events is off. */
+  readonly typeIndex: LevelTypeIndex | null;
+  /** Settles once stale rollups are rebuilt and the index caught up (at open): appends and reads wait for it. */
   readonly ready: Promise<void>;
   private isReady = false;
 
@@ -85,11 +106,14 @@ export class LevelFleetStore implements FleetStore {
     readonly log: EventLog,
     location = log.location ?? 'memory',
     rollups = true,
+    typeIndex = true,
   ) {
     this.location = location;
     const kept = rollups ? rollupsOf(log) : null;
     this.rollups = kept?.rollups ?? null;
-    this.ready = kept?.ready ?? Promise.resolve();
+    const index = typeIndex ? typeIndexOf(log) : null;
+    this.typeIndex = index?.index ?? null;
+    this.ready = Promise.all([kept?.ready, index?.ready]).then(() => {});
     this.ready.then(
       () => {
         this.isReady = true;
@@ -103,9 +127,31 @@ export class LevelFleetStore implements FleetStore {
     return this.rollups?.rebuilt ?? [];
   }
 
+  /** Devices the open indexed (sparse events) from their events. */
+  get indexed(): string[] {
+    return this.typeIndex?.rebuilt ?? [];
+  }
+
   /** Targets whose payload the repair on open purged (a crash of an older hub between two writes). */
   get repaired(): { device: string; seq: number }[] {
     return this.log.repaired;
+  }
+
+  private keysRead: Promise<void> | null = null;
+
+  /** The key records, read once (one per keyed device: a handful of bytes each). */
+  private keysLoaded(): Promise<void> {
+    this.keysRead ??= (async () => {
+      this.keys.clear();
+      for await (const [device, value] of this.log.aside(KEYS))
+        this.keys.set(device, JSON.parse(value) as KeyRecord);
+    })();
+    return this.keysRead;
+  }
+
+  async keyRecord(device: string): Promise<KeyRecord> {
+    await this.keysLoaded();
+    return this.keys.get(device) ?? NO_KEYS;
   }
 
   private held(device: string): Head {
@@ -123,7 +169,7 @@ export class LevelFleetStore implements FleetStore {
     return this.held(device);
   }
 
-  async append(device: string, events: Envelope[]): Promise<AppendOutcome> {
+  async append(device: string, events: Envelope[], gate?: AppendGate): Promise<AppendOutcome> {
     if (!this.isReady) await this.ready;
     const log = this.log;
     const first = events[0];
@@ -147,6 +193,18 @@ export class LevelFleetStore implements FleetStore {
       else forked.push(e);
     }
     if (forked.length > 0) {
+      if (gate?.fork) {
+        // an enrolled device's fork is kept only when its batch ends on the device's signature
+        await this.keysLoaded();
+        const v = gate.fork(
+          device,
+          events,
+          forked.map((e) => e.seq),
+          this.keys.get(device) ?? NO_KEYS,
+        );
+        if (v.kind === 'refuse')
+          return { kind: 'refused', head: this.held(device), reason: v.reason, message: v.message };
+      }
       const at = new Date().toISOString();
       for (const e of forked) {
         const key = `${device}/${e.seq}/${e.hash}`;
@@ -160,9 +218,25 @@ export class LevelFleetStore implements FleetStore {
     const from = fresh[0]!.seq;
     if (from !== head.seq + 1)
       return { kind: 'gap', head: this.held(device), expected: head.seq + 1, got: from };
+    let kept = fresh;
+    let keys: KeyRecord | undefined;
+    if (gate) {
+      await this.keysLoaded();
+      const v = gate.decide(device, fresh, head, this.keys.get(device) ?? NO_KEYS);
+      if (v.kind === 'refuse')
+        return { kind: 'refused', head: this.held(device), reason: v.reason, message: v.message };
+      if (v.count === 0) return { kind: 'waiting', head: this.held(device), waiting: fresh.length };
+      if (v.count < fresh.length) kept = fresh.slice(0, v.count);
+      keys = v.keys;
+    }
     let written: Promise<Head>;
     try {
-      written = log.appendSealed(fresh);
+      written = log.appendSealed(
+        kept,
+        keys && !sameKeys(this.keys.get(device) ?? NO_KEYS, keys)
+          ? { namespace: KEYS, key: device, value: JSON.stringify(keys) }
+          : undefined,
+      );
       // appendSealed checks everything before it stages anything: a refusal rejects at once
       await Promise.race([written, Promise.resolve()]);
     } catch (err) {
@@ -170,10 +244,19 @@ export class LevelFleetStore implements FleetStore {
         return { kind: 'invalid', head: this.held(device), message: err.message };
       throw err;
     }
+    if (keys && !sameKeys(this.keys.get(device) ?? NO_KEYS, keys)) {
+      this.keys.set(device, keys);
+      // a failed write leaves the record on disk as it was: so must the one in memory be
+      written.catch(() => {
+        this.keysRead = null;
+      });
+    }
     written.catch(() => {}); // the caller hears of a failed write through `written`
     // a device's first batch creates its stream on disk: the next batch waits for it
     if (head.seq === 0) await written.catch(() => {});
-    return { kind: 'stored', from, to: fresh[fresh.length - 1]!.seq, duplicates, written };
+    const to = kept[kept.length - 1]!.seq;
+    const waiting = fresh.length - kept.length;
+    return { kind: 'stored', from, to, duplicates, ...(waiting > 0 ? { waiting } : {}), written };
   }
 
   async *quarantined(device?: string): AsyncGenerator<QuarantinedEvent> {
@@ -199,6 +282,11 @@ export class LevelFleetStore implements FleetStore {
     // the log's one read (src/log/query.ts): the time index narrows, the filter is exact
     if (!('fleet' in q) && !this.log.hasDevice(q.device)) return;
     if ('fleet' in q && this.log.fleetHead === 0) return;
+    // only sparse types (the page's timeline): their index, not every reading in the range
+    if (!('fleet' in q) && sparseTypesOnly(q.types) && this.isReady && this.typeIndex?.covers(q.device)) {
+      yield* this.typeIndex.read(q, q.types);
+      return;
+    }
     yield* this.log.read(q);
   }
 
@@ -292,8 +380,26 @@ function rollupsOf(log: EventLog): { rollups: LevelRollups; ready: Promise<void>
   return k;
 }
 
+const indexes = new WeakMap<EventLog, { index: LevelTypeIndex; ready: Promise<void> }>();
+
+/** A log's one index of sparse events (stores over the same log share it), attached once caught up. */
+function typeIndexOf(log: EventLog): { index: LevelTypeIndex; ready: Promise<void> } {
+  let k = indexes.get(log);
+  if (!k) {
+    const index = new LevelTypeIndex(log);
+    const ready = index.catchUp().then(() => log.addProjection(index));
+    ready.catch(() => {});
+    k = { index, ready };
+    indexes.set(log, k);
+  }
+  return k;
+}
+
 /** The store over a log already open in fleet mode (the demo, tests). */
-export function fleetStoreOver(log: EventLog, opts: { rollups?: boolean } = {}): LevelFleetStore {
+export function fleetStoreOver(
+  log: EventLog,
+  opts: { rollups?: boolean; typeIndex?: boolean } = {},
+): LevelFleetStore {
   if (log.isClosed) throw fail('LOG_CLOSED', 'the log is closed');
-  return new LevelFleetStore(log, undefined, opts.rollups ?? true);
+  return new LevelFleetStore(log, undefined, opts.rollups ?? true, opts.typeIndex ?? true);
 }

@@ -66,6 +66,10 @@ export function describeEvent(
       return `note${who(e)}: ${d.text}`;
     case 'EventRedacted':
       return `event ${num(d.seq)} redacted${who(e)}: ${d.reason}`;
+    case 'DeviceKeyAdded':
+      return `device key added: ${d.publicKey}`;
+    case 'DeviceKeyRotated':
+      return `device key rotated to ${d.publicKey}`;
     default:
       return e.type;
   }

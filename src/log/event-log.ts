@@ -22,18 +22,26 @@ import { type FoldEvent, LogReader, type ReadRange, type TimeRange } from './rea
 import { RecordCodec } from './records.js';
 import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
+import type { Identity } from './signing.js';
 import { Snapshots } from './snapshots.js';
-import { type BatchProjection, type PendingBatch, Stager } from './stager.js';
+import {
+  type AsideRecord,
+  type BatchProjection,
+  type PendingBatch,
+  Stager,
+  type StreamSigner,
+} from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
 import type { VerifyReport } from './verify.js';
+import type { SignatureCheckOptions } from './verify-signatures.js';
 import { verifyStored } from './verify-stored.js';
 
 export type { LogBackend } from './disk.js';
 export { RUN_SPAN_MS } from './indexer.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
-export type { BatchProjection } from './stager.js';
+export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 
 export type Clock = SealClock;
@@ -266,12 +274,54 @@ export class EventLog extends EventEmitter {
   /**
    * Append envelopes sealed elsewhere (the hub's copy of a device log). Each must follow
    * the stream's head exactly and verify; the first that does not stops the call with
-   * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written.
+   * CHAIN_BROKEN / EVENT_INVALID and nothing from that call is written. `beside`, a record of
+   * the aside key space (see putAside), is written in the same atomic write as the events.
    */
-  appendSealed(envelopes: Envelope[]): Promise<Head> {
+  appendSealed(envelopes: Envelope[], beside?: AsideRecord): Promise<Head> {
     try {
       this.checkOpen();
-      return this.stager.appendSealed(envelopes);
+      return this.stager.appendSealed(envelopes, beside);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  // ---------------------------------------------------------------- signing (signing.ts)
+
+  /**
+   * Sign the last event of every group commit of the default stream with `signer`'s key from
+   * now on (null: stop). For a log whose key event is already written; a new key is recorded
+   * with `appendKeyEvent`.
+   */
+  signWith(signer: StreamSigner | null, device?: string): void {
+    this.stager.setSigner(this.streams.get(device), signer);
+  }
+
+  /** The key the stream's own events are signed with, and the first seq it signs. */
+  signer(device?: string): StreamSigner | undefined {
+    return this.stager.signer(this.streams.get(device));
+  }
+
+  /**
+   * Record a device key: `DeviceKeyAdded {alg, publicKey}` signed by `next` itself, or
+   * `DeviceKeyRotated {publicKey}` signed by the key in force; later events are signed by `next`.
+   */
+  appendKeyEvent(
+    type: 'DeviceKeyAdded' | 'DeviceKeyRotated',
+    next: Identity,
+    device?: string,
+  ): Promise<Envelope> {
+    try {
+      this.checkOpen();
+      const data: Record<string, unknown> =
+        type === 'DeviceKeyAdded'
+          ? { alg: 'ed25519', publicKey: next.publicKey }
+          : { publicKey: next.publicKey };
+      return this.stager.appendKeyEvent(
+        this.streams.get(device),
+        { type, data, meta: { actor: 'system' } },
+        next,
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -321,7 +371,9 @@ export class EventLog extends EventEmitter {
   }
 
   /** The same envelopes as JSON text, built from the stored canonical payload without parsing it. */
-  eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
+  eventsJson(
+    range: ReadRange = {},
+  ): AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> {
     return this.reader.eventsJson(range);
   }
 
@@ -336,6 +388,16 @@ export class EventLog extends EventEmitter {
 
   get(seq: number, device?: string): Promise<Envelope | undefined> {
     return this.reader.get(seq, device);
+  }
+
+  /** Envelopes at these seqs of one stream, in the order given (LOG_CORRUPT when one is missing). */
+  envelopesAt(device: string, seqs: readonly number[]): Promise<Envelope[]> {
+    return this.reader.envelopesAt(device, seqs);
+  }
+
+  /** Each event's seq and type, a chunk at a time, without parsing payloads (index rebuilds). */
+  typeChunks(range: ReadRange = {}): AsyncGenerator<{ seq: number; type: string }[]> {
+    return this.reader.typeChunks(range);
   }
 
   /** Events for folds, a chunk at a time: no hashing, no hex. */
@@ -396,9 +458,10 @@ export class EventLog extends EventEmitter {
 
   /**
    * Walk one device's stored chain and report every problem with its seq. The payload
-   * is hashed as it lies on disk; nothing is parsed but the targets of redactions.
+   * is hashed as it lies on disk; nothing is parsed but the targets of redactions (and the
+   * key events, when `signatures` asks for the signatures to be checked too).
    */
-  async verify(device?: string): Promise<VerifyReport> {
-    return verifyStored(this.disk, this.codec, this.streams.get(device));
+  async verify(device?: string, signatures?: SignatureCheckOptions): Promise<VerifyReport> {
+    return verifyStored(this.disk, this.codec, this.streams.get(device), signatures);
   }
 }

@@ -113,6 +113,16 @@ export interface EventRedacted {
   seq: number;
   reason: string;
 }
+/** The log's first device key (docs/protocol.md §2.4); its own `sig` is by that key (proof of possession). */
+export interface DeviceKeyAdded {
+  alg: 'ed25519';
+  /** Standard padded base64 of the 32 raw Ed25519 public key bytes (44 characters). */
+  publicKey: string;
+}
+/** The device switched keys; its own `sig` is by the key in force before it, later ones by `publicKey`. */
+export interface DeviceKeyRotated {
+  publicKey: string;
+}
 
 export interface EventTypes {
   DeviceStarted: DeviceStarted;
@@ -132,9 +142,14 @@ export interface EventTypes {
   SourceIdentified: SourceIdentified;
   SourceFaultReported: SourceFaultReported;
   SourceCommandAnswered: SourceCommandAnswered;
+  DeviceKeyAdded: DeviceKeyAdded;
+  DeviceKeyRotated: DeviceKeyRotated;
 }
 
 export type EventType = keyof EventTypes;
+
+/** A device public key as the log carries it: 32 bytes in standard padded base64 (the last digit carries 4 bits). */
+export const PUBLIC_KEY_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
 /** One schema per known type; the compiler holds each to its payload type above. */
 export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
@@ -218,6 +233,8 @@ export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
     ok: z.boolean(),
     why: z.string().optional(),
   }),
+  DeviceKeyAdded: z.object({ alg: z.literal('ed25519'), publicKey: z.string().regex(PUBLIC_KEY_RE) }),
+  DeviceKeyRotated: z.object({ publicKey: z.string().regex(PUBLIC_KEY_RE) }),
 };
 
 /**

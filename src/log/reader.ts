@@ -163,7 +163,9 @@ export class LogReader {
    * The same envelopes as JSON text, built from the stored canonical payload without
    * parsing it: what replication and exports send.
    */
-  async *eventsJson(range: ReadRange = {}): AsyncGenerator<{ seq: number; hash: string; json: string }[]> {
+  async *eventsJson(
+    range: ReadRange = {},
+  ): AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> {
     const s = this.streams.get(range.device);
     const [from, to] = this.bounds(s, range);
     if (to < from) return;
@@ -183,7 +185,7 @@ export class LogReader {
     let lastMs = -1;
     let lastTime = '';
     for await (const chunk of this.recordChunks(s, from, to)) {
-      const out: { seq: number; hash: string; json: string }[] = new Array(chunk.length);
+      const out: { seq: number; hash: string; json: string; signed: boolean }[] = new Array(chunk.length);
       for (let i = 0; i < chunk.length; i++) {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
@@ -200,7 +202,7 @@ export class LogReader {
         if (rec.metaJcs !== null) json += `,"meta":${rec.metaJcs}`;
         json += `,"digest":"${digest}","prev":"${prev}","hash":"${hash}"`;
         if (rec.sig) json += `,"sig":"${Buffer.from(rec.sig).toString('base64')}"`;
-        out[i] = { seq, hash, json: `${json}}` };
+        out[i] = { seq, hash, json: `${json}}`, signed: rec.sig !== null };
         prev = hash;
         expect++;
       }
@@ -247,6 +249,50 @@ export class LogReader {
       this.codec.decode(raw, s.device, seq),
       await this.hashBefore(s, seq),
     );
+  }
+
+  /**
+   * Envelopes at these seqs of one stream, in the order given (a read by a hub's index of
+   * seqs): each record and its predecessor's, read in one go. LOG_CORRUPT when one is missing.
+   */
+  async envelopesAt(device: string, seqs: readonly number[]): Promise<Envelope[]> {
+    const s = this.streams.get(device);
+    if (seqs.length === 0) return [];
+    const keys: Uint8Array[] = [];
+    for (const seq of seqs) {
+      if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq)
+        throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is not stored`);
+      keys.push(eventKey(s.id, seq));
+      if (seq > 1) keys.push(eventKey(s.id, seq - 1));
+    }
+    const raws = await this.disk.db.getMany(keys);
+    const out: Envelope[] = new Array(seqs.length);
+    let k = 0;
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      const raw = raws[k++];
+      if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is missing`);
+      let prev = ZERO_HASH;
+      if (seq > 1) {
+        const before = raws[k++];
+        if (before === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
+        prev = hex(this.codec.decode(before, s.device, seq - 1).hash);
+      }
+      out[i] = this.codec.toEnvelope(s.device, seq, this.codec.decode(raw, s.device, seq), prev);
+    }
+    return out;
+  }
+
+  /** Each event's seq and type, a chunk at a time: no payload parsed, no hashing (index rebuilds). */
+  async *typeChunks(range: ReadRange = {}): AsyncGenerator<{ seq: number; type: string }[]> {
+    const s = this.streams.get(range.device);
+    const [from, to] = this.bounds(s, range);
+    for await (const chunk of this.recordChunks(s, from, to)) {
+      yield chunk.map(([key, raw]) => {
+        const seq = eventKeySeq(key);
+        return { seq, type: this.codec.decode(raw, s.device, seq, false).type };
+      });
+    }
   }
 
   /** Events for folds, a chunk at a time: no hashing, no hex. */

@@ -48,6 +48,9 @@ export class Redactor implements BatchHooks {
     if (rec.data === null) throw fail('REDACTION_INVALID', `event ${seq} is already redacted`);
     if (rec.type === 'EventRedacted')
       throw fail('REDACTION_INVALID', 'an EventRedacted cannot itself be redacted');
+    // the key a signature is checked against must stay readable (docs/protocol.md §2.4)
+    if (rec.type === 'DeviceKeyAdded' || rec.type === 'DeviceKeyRotated')
+      throw fail('REDACTION_INVALID', `a ${rec.type} cannot be redacted: later signatures rest on it`);
     if (this.redactingNow.has(key)) throw fail('REDACTION_INVALID', `event ${seq} is already being redacted`);
     this.redactingNow.add(key);
     const purged: StoredRecord = { ...rec, data: null, digest: sha256(rec.data) };

@@ -5,16 +5,24 @@
 // The group commit (group-commit.ts) is the only path to disk; this is its only user.
 import { fail } from '../errors.js';
 import { hex, unhex } from './bytes.js';
-import { encodeSealedRecord, eventKey } from './codec.js';
-import type { BatchOp, LogDisk } from './disk.js';
+import { encodeSealedRecord, encodeText, eventKey } from './codec.js';
+import { asideKey, type BatchOp, type LogDisk } from './disk.js';
 import { type Envelope, type EventInput, ZERO_HASH } from './envelope.js';
 import { GroupCommit, type Waiter } from './group-commit.js';
 import type { FleetRun, RunIndexer } from './indexer.js';
 import type { RecordCodec } from './records.js';
 import { type CheckedBatch, check, type SealClock, type Sealed, seal } from './seal.js';
+import { type Identity, signHash } from './signing.js';
 import { FORMAT, type Head, type Stream, type StreamRegistry } from './streams.js';
 
 const ZERO_HEAD = { seq: 0, hash: ZERO_HASH };
+
+/** A record of the aside key space written with a batch of events (the hub's key record). */
+export interface AsideRecord {
+  namespace: string;
+  key: string;
+  value: string;
+}
 
 export interface PendingBatch {
   ops: BatchOp[];
@@ -36,6 +44,16 @@ export interface PendingBatch {
   marks: Map<Stream, number>;
   /** Streams this batch creates on disk. */
   created: Stream[];
+  /** Each signed stream's last own event in this batch, signed as the batch is closed. */
+  toSign: Map<Stream, { sealed: Sealed; op: { value: Uint8Array }; signer: StreamSigner }>;
+  /** Signers the batch's key events switch to, in force once it is on disk. */
+  signerMoves: Map<Stream, StreamSigner>;
+}
+
+/** The key a stream's own events are signed with, and the first seq it signs (docs/protocol.md §2.4). */
+export interface StreamSigner {
+  identity: Identity;
+  from: number;
 }
 
 function newBatch(): PendingBatch {
@@ -52,6 +70,8 @@ function newBatch(): PendingBatch {
     purges: [],
     marks: new Map(),
     created: [],
+    toSign: new Map(),
+    signerMoves: new Map(),
   };
 }
 
@@ -112,6 +132,9 @@ export interface BatchProjection {
 
 export class Stager {
   private readonly commits: GroupCommit<PendingBatch>;
+  /** Signers of streams whose events this log signs: as staged, and as on disk (for a rollback). */
+  private readonly signers = new Map<Stream, StreamSigner>();
+  private readonly durableSigners = new Map<Stream, StreamSigner>();
   private readonly projections: BatchProjection[] = [];
 
   constructor(private readonly p: StagerParts) {
@@ -136,6 +159,44 @@ export class Stager {
 
   seal(s: Stream, input: EventInput): Sealed {
     return seal(input, s, this.p.clock, this.p.boot);
+  }
+
+  /** The signer of a stream's own events, from now on (null: they are not signed). */
+  setSigner(s: Stream, signer: StreamSigner | null): void {
+    if (signer === null) {
+      this.signers.delete(s);
+      this.durableSigners.delete(s);
+    } else {
+      this.signers.set(s, signer);
+      this.durableSigners.set(s, signer);
+    }
+  }
+
+  signer(s: Stream): StreamSigner | undefined {
+    return this.signers.get(s);
+  }
+
+  /**
+   * A key event: `DeviceKeyAdded` signed by `next` (proof of possession) or `DeviceKeyRotated`
+   * signed by the key in force; every later event of the stream is signed by `next`.
+   */
+  appendKeyEvent(s: Stream, input: EventInput, next: Identity): Promise<Envelope> {
+    const current = this.signers.get(s);
+    if (input.type === 'DeviceKeyRotated' && current === undefined)
+      throw fail('EVENT_INVALID', 'DeviceKeyRotated needs the key in force to sign it');
+    const sealed = this.seal(s, input);
+    const by = input.type === 'DeviceKeyAdded' ? next : current!.identity;
+    const sig = signHash(by.privateKey, sealed.env.hash);
+    sealed.env.sig = sig;
+    sealed.rec.sig = Buffer.from(sig, 'base64');
+    const signer = {
+      identity: next,
+      from: input.type === 'DeviceKeyAdded' ? sealed.env.seq : sealed.env.seq + 1,
+    };
+    const done = this.enqueue(s, sealed, null);
+    this.signers.set(s, signer);
+    this.pending.signerMoves.set(s, signer);
+    return done;
   }
 
   /** One event of the log's own; resolves once it is on disk. */
@@ -168,11 +229,18 @@ export class Stager {
    * Envelopes sealed elsewhere (the hub's copy of a device log), checked against the
    * stream's head first: a refusal leaves nothing staged.
    */
-  appendSealed(envelopes: Envelope[]): Promise<Head> {
+  appendSealed(envelopes: Envelope[], beside?: AsideRecord): Promise<Head> {
     const device = envelopes[0]!.device;
     const s = this.p.streams.find(device);
     const checked = check(envelopes, s && s.seq > 0 ? { seq: s.seq, hash: hex(s.hash) } : ZERO_HEAD);
-    return this.commits.whenWritten(this.stageSealed(s ?? this.p.streams.create(device), checked));
+    const head = this.stageSealed(s ?? this.p.streams.create(device), checked);
+    if (beside)
+      this.pending.ops.push({
+        type: 'put',
+        key: asideKey(beside.namespace, beside.key),
+        value: encodeText(beside.value),
+      });
+    return this.commits.whenWritten(head);
   }
 
   /**
@@ -227,7 +295,15 @@ export class Stager {
     strings.intern(rec.type, batch.ops);
     strings.intern(rec.boot, batch.ops);
     if (rec.metaJcs !== null) strings.intern(rec.metaJcs, batch.ops);
-    batch.ops.push({ type: 'put', key: eventKey(s.id, env.seq), value: this.p.codec.encode(rec) });
+    const op = { type: 'put' as const, key: eventKey(s.id, env.seq), value: this.p.codec.encode(rec) };
+    batch.ops.push(op);
+    // at most one signature per group commit: the stream's last event in it (an event signed
+    // already, a key event, ends the need)
+    const signer = this.signers.get(s);
+    if (signer !== undefined) {
+      if (rec.sig === null) batch.toSign.set(s, { sealed, op, signer });
+      else batch.toSign.delete(s);
+    }
     this.p.index.add(batch, s, env.seq, rec.timeMs);
     if (extra) batch.ops.push(extra);
     batch.envelopes.push(env);
@@ -249,6 +325,12 @@ export class Stager {
   private async prepare(batch: PendingBatch): Promise<() => void> {
     const { index, streams, redactions } = this.p;
     const heads = batch.heads;
+    for (const { sealed, op, signer } of batch.toSign.values()) {
+      const sig = signHash(signer.identity.privateKey, sealed.env.hash);
+      sealed.env.sig = sig;
+      sealed.rec.sig = Buffer.from(sig, 'base64');
+      op.value = this.p.codec.encode(sealed.rec);
+    }
     const runs = index.close(batch);
     redactions.close(batch);
     if (batch.ops.length > 0) {
@@ -268,6 +350,7 @@ export class Stager {
       }
       for (const [s, r] of runs) s.durableRun = r;
       for (const s of batch.created) s.saved = true;
+      for (const [s, signer] of batch.signerMoves) this.durableSigners.set(s, signer);
       streams.formatVersion = FORMAT.version;
       index.durablePosition = position;
       this.p.codec.strings.commit();
@@ -279,6 +362,8 @@ export class Stager {
   /** A failed batch fails everything queued after it too: their seqs and links depended on it. */
   private rollback(batch: PendingBatch, later: PendingBatch, cause: unknown): void {
     this.p.streams.rollback();
+    this.signers.clear();
+    for (const [s, signer] of this.durableSigners) this.signers.set(s, signer);
     this.p.index.position = this.p.index.durablePosition;
     this.p.codec.strings.rollback();
     this.p.redactions.failed();

@@ -16,9 +16,17 @@ import { canonicalHeader, sha256hex, ZERO_HASH } from './envelope.js';
 import type { RecordCodec } from './records.js';
 import type { Stream } from './streams.js';
 import { ChainVerifier, type Observation, redactionTarget, type VerifyReport } from './verify.js';
+import { SignatureCheck, type SignatureCheckOptions } from './verify-signatures.js';
 
-export async function verifyStored(disk: LogDisk, codec: RecordCodec, s: Stream): Promise<VerifyReport> {
+/** With `signatures`, each event's `sig` and the chain of keys are checked too. */
+export async function verifyStored(
+  disk: LogDisk,
+  codec: RecordCodec,
+  s: Stream,
+  signatures?: SignatureCheckOptions,
+): Promise<VerifyReport> {
   const v = new ChainVerifier({ device: s.device });
+  const sigs = signatures === undefined ? null : new SignatureCheck(signatures);
   let prev: Uint8Array = ZERO;
   let prevHex = ZERO_HASH;
   const it = disk.db.iterator(streamRange(KEY.EVENT, s.id));
@@ -68,15 +76,34 @@ export async function verifyStored(disk: LogDisk, codec: RecordCodec, s: Stream)
         o.undecodable = (err as Error).message;
       }
       v.observe(o);
+      if (sigs !== null) {
+        let keyData: Record<string, unknown> | null = null;
+        if ((rec.type === 'DeviceKeyAdded' || rec.type === 'DeviceKeyRotated') && rec.data !== null) {
+          try {
+            keyData = JSON.parse(bytesToText(rec.data));
+          } catch {
+            keyData = null;
+          }
+        }
+        const e = { seq, type: rec.type, data: keyData, hash: hashHex };
+        sigs.feed(rec.sig ? { ...e, sig: Buffer.from(rec.sig).toString('base64') } : e);
+      }
       prev = rec.hash;
       prevHex = hashHex;
     }
   }
   const errors = v.finish();
-  return {
+  const signed = sigs?.finish();
+  if (signed) {
+    errors.push(...signed.problems);
+    errors.sort((a, b) => a.seq - b.seq);
+  }
+  const report: VerifyReport = {
     ok: errors.length === 0,
     events: v.events,
     head: { seq: v.lastSeq, hash: v.lastHash ?? prevHex },
     errors,
   };
+  if (signed) report.signatures = signed.summary;
+  return report;
 }

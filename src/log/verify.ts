@@ -2,6 +2,7 @@
 // problem with its seq and a reason. Used on stored logs, on envelopes arriving at the
 // hub, and on exported NDJSON.
 import { digestOf, type Envelope, hashOf, ZERO_HASH } from './envelope.js';
+import type { SignatureSummary } from './verify-signatures.js';
 
 export type ProblemReason =
   | 'undecodable'
@@ -13,7 +14,11 @@ export type ProblemReason =
   | 'hash-mismatch'
   | 'redaction-unrecorded'
   | 'redaction-not-applied'
-  | 'redaction-invalid';
+  | 'redaction-invalid'
+  | 'bad-signature'
+  | 'key-change-unsigned'
+  | 'key-unknown'
+  | 'unsigned-tail';
 
 export interface Problem {
   seq: number;
@@ -26,6 +31,8 @@ export interface VerifyReport {
   events: number;
   head: { seq: number; hash: string };
   errors: Problem[];
+  /** When signatures were checked: null for an old log with no device key (verify-signatures.ts). */
+  signatures?: SignatureSummary | null;
 }
 
 /** What a checker found out about one event, for the verifier's bookkeeping. */

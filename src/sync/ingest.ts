@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import { isFieldlogError } from '../errors.js';
-import type { FleetStore, Head } from '../hub/fleet-store.js';
+import type { AppendGate, FleetStore, Head } from '../hub/fleet-store.js';
 import type { Envelope } from '../log/envelope.js';
 import { ZERO_HASH } from '../log/envelope.js';
 import {
@@ -42,6 +42,12 @@ export interface IngestOptions {
    * sees every device come and go). The broker delivers with the plain topic.
    */
   share?: string;
+  /**
+   * What the store asks before it stores a batch (the signature rules, src/hub/signatures.ts):
+   * what it refuses is counted in `rejects` by its reason and answered `invalid`; an unsigned
+   * tail it does not keep is not acknowledged (the device sends it again).
+   */
+  gate?: AppendGate;
 }
 
 interface Tracked {
@@ -58,13 +64,14 @@ interface Tracked {
 export class Ingest extends EventEmitter {
   private readonly prefix: string;
   private readonly share: string | undefined;
+  private readonly gate: AppendGate | undefined;
   private readonly now: () => number;
   private readonly tracked = new Map<string, Tracked>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
   private client: MqttClient | null = null;
   private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
-  readonly totals = { messages: 0, events: 0, duplicates: 0, forks: 0, rejects: 0, acks: 0 };
+  readonly totals = { messages: 0, events: 0, duplicates: 0, forks: 0, rejects: 0, acks: 0, waiting: 0 };
 
   constructor(
     readonly store: FleetStore,
@@ -73,6 +80,7 @@ export class Ingest extends EventEmitter {
     super();
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
     this.share = opts.share;
+    this.gate = opts.gate;
     this.now = opts.now ?? Date.now;
   }
 
@@ -180,13 +188,24 @@ export class Ingest extends EventEmitter {
   private async ingest(fleet: string, device: string, events: Envelope[]): Promise<void> {
     const t = this.track(device, fleet);
     t.claimedHead = Math.max(t.claimedHead, events[events.length - 1]!.seq);
-    const r = await this.store.append(device, events);
+    const r = await this.store.append(device, events, this.gate);
     const duplicates = r.kind === 'stored' || r.kind === 'duplicate' ? r.duplicates : 0;
     t.duplicates += duplicates;
     this.totals.duplicates += duplicates;
     switch (r.kind) {
       case 'stored':
+        if (r.waiting) this.totals.waiting += r.waiting;
         this.afterWrite(r.written, fleet, device, r.from, r.to);
+        return;
+      case 'waiting':
+        // nothing ends on a valid signature yet: what is held, without an error (the device
+        // sends the batch again once its ack times out, by then ending on a signature)
+        this.totals.waiting += r.waiting;
+        this.ack(fleet, device, r.head);
+        return;
+      case 'refused':
+        this.reject(device, r.reason, r.message);
+        this.ack(fleet, device, r.head, 'invalid', r.message.slice(0, 500));
         return;
       case 'duplicate':
         this.ack(fleet, device, r.head);

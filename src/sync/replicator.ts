@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ZERO_HASH } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
+import { signHash } from '../log/signing.js';
 import { type Ack, DEFAULT_PREFIX, deviceTopic, eventsBody, parseAck } from './messages.js';
 
 export interface ReplicatorTimers {
@@ -324,9 +325,10 @@ export class Replicator extends EventEmitter {
    * lost ack, a reconnect) drops what was read ahead. `ahead[aheadAt..]` and then the
    * reader hand out consecutive seqs from `readNext`.
    */
-  private ahead: { seq: number; hash: string; json: string }[] = [];
+  private ahead: { seq: number; hash: string; json: string; signed: boolean }[] = [];
   private aheadAt = 0;
-  private reader: AsyncGenerator<{ seq: number; hash: string; json: string }[]> | null = null;
+  private reader: AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> | null =
+    null;
   private readNext = 0;
 
   private async dropReader(): Promise<void> {
@@ -347,6 +349,9 @@ export class Replicator extends EventEmitter {
     let bytes = 0;
     const last = Math.min(head, from + this.o.batchEvents - 1);
     this.readNext = from;
+    // the batch's last signed event, and where reading stood just after it
+    let signedEnd: { parts: number; hash: string; ahead: unknown[]; aheadAt: number; next: number } | null =
+      null;
     while (this.readNext <= last) {
       if (this.aheadAt >= this.ahead.length) {
         // a reader from an earlier call stops at the head it was opened with: then open anew
@@ -371,8 +376,47 @@ export class Replicator extends EventEmitter {
       bytes += e.json.length + 1;
       this.aheadAt++;
       this.readNext = e.seq + 1;
+      if (e.signed)
+        signedEnd = {
+          parts: parts.length,
+          hash,
+          ahead: this.ahead,
+          aheadAt: this.aheadAt,
+          next: this.readNext,
+        };
     }
+    await this.endSigned(parts, signedEnd);
+    if (signedEnd !== null && signedEnd.parts === parts.length) hash = signedEnd.hash;
     return { to: this.readNext - 1, hash, parts };
+  }
+
+  /**
+   * Every batch of a signing device ends on a signature (docs/protocol.md §2.4), so that
+   * each prefix the hub acknowledges is signed: cut back to the batch's last signed event,
+   * or, when it has none (one group commit larger than a batch), sign its last event now.
+   * That signature travels with the copy only: `sig` is not hashed, the chain is unchanged.
+   */
+  private async endSigned(
+    parts: string[],
+    signedEnd: { parts: number; hash: string; ahead: unknown[]; aheadAt: number; next: number } | null,
+  ): Promise<void> {
+    const signer = this.log.signer();
+    if (signer === undefined || parts.length === 0) return;
+    if (signedEnd !== null) {
+      if (signedEnd.parts === parts.length) return;
+      parts.length = signedEnd.parts;
+      if (signedEnd.ahead === this.ahead) this.aheadAt = signedEnd.aheadAt;
+      else await this.dropReader();
+      this.readNext = signedEnd.next;
+      return;
+    }
+    // before the key in force (an old log's unsigned prefix) there is nothing to sign with
+    if (this.readNext - 1 < signer.from) return;
+    const lastJson = parts[parts.length - 1]!;
+    const hash = /"hash":"([0-9a-f]{64})"\}$/.exec(lastJson)?.[1];
+    if (hash === undefined) return;
+    parts[parts.length - 1] =
+      `${lastJson.slice(0, -1)},"sig":"${signHash(signer.identity.privateKey, hash)}"}`;
   }
 
   private async sendWhatFits(): Promise<void> {

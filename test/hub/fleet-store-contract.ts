@@ -4,18 +4,29 @@
 // envelopes it would replicate. Run it with a factory per store:
 //   fleetStoreContract('leveldb', async () => ({ store, reopen, cleanup }))
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FleetStore, StoredEvent } from '../../src/hub/fleet-store.js';
+import {
+  type AppendGate,
+  type FleetStore,
+  type ForkVerdict,
+  type GateVerdict,
+  type KeyRecord,
+  NO_KEYS,
+  type StoredEvent,
+} from '../../src/hub/fleet-store.js';
 import { deviceState } from '../../src/log/device-state.js';
 import { digestOf, type Envelope, hashOf, ZERO_HASH } from '../../src/log/envelope.js';
 import { type Clock, EventLog } from '../../src/log/event-log.js';
 import { Projector } from '../../src/log/projection.js';
 import { fakeClock } from '../log/helpers.js';
 import { seriesCases } from './fleet-store-series.js';
+import { timelineCases } from './fleet-store-timeline.js';
 
 export interface OpenedStore {
   store: FleetStore;
   /** Close the store and open it again on the same data. */
   reopen?: () => Promise<FleetStore>;
+  /** Drop what the store derives from the events for reads by type (its index), and open it again. */
+  rebuild?: () => Promise<FleetStore>;
   /** Damage the stored copy of one event behind the store's back (verify must see it). */
   tamper?: (device: string, seq: number) => Promise<void>;
   cleanup: () => Promise<void>;
@@ -108,6 +119,14 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
       store: () => store,
       reopen: () =>
         opened.reopen ? opened.reopen().then((s) => (store = s)) : Promise.reject(new Error('no reopen')),
+      keep: (log) => logs.push(log),
+    });
+    timelineCases({
+      store: () => store,
+      reopen: () =>
+        opened.reopen ? opened.reopen().then((s) => (store = s)) : Promise.reject(new Error('no reopen')),
+      rebuild: () =>
+        opened.rebuild ? opened.rebuild().then((s) => (store = s)) : Promise.reject(new Error('no rebuild')),
       keep: (log) => logs.push(log),
     });
 
@@ -592,6 +611,143 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
       await stored(store, events);
       const size = await store.sizeBytes();
       if (size !== undefined) expect(size).toBeGreaterThan(0);
+    });
+
+    describe('key records and the append gate', () => {
+      const K1 = `${'A'.repeat(43)}=`;
+      const K2 = `${'B'.repeat(43)}=`;
+      /** A gate that keeps `count` of the new events and gives `keys`, recording what it was asked. */
+      const gateOf = (v: GateVerdict) => {
+        const asked: { fresh: number[]; head: number; keys: KeyRecord }[] = [];
+        const gate: AppendGate = {
+          decide(_device, fresh, head, keys) {
+            asked.push({ fresh: fresh.map((e) => e.seq), head: head.seq, keys });
+            return v;
+          },
+        };
+        return { gate, asked };
+      };
+
+      it('a device never keyed has no key record', async () => {
+        expect(await store.keyRecord('pi-1')).toEqual(NO_KEYS);
+        const { events } = await dev('pi-1', 3);
+        await stored(store, events);
+        expect(await store.keyRecord('pi-1')).toEqual(NO_KEYS);
+      });
+
+      it('stores what the gate keeps and its key record with the head; the rest is waiting', async () => {
+        const { events } = await dev('pi-1', 10);
+        const keys: KeyRecord = { publicKey: K1, keys: [K1], bound: K1 };
+        const g = gateOf({ kind: 'keep', count: 4, keys });
+        const r = await store.append('pi-1', events.slice(0, 6), g.gate);
+        expect(r).toMatchObject({ kind: 'stored', from: 1, to: 4, waiting: 2 });
+        if (r.kind !== 'stored') return;
+        expect(await r.written).toEqual({ seq: 4, hash: events[3]!.hash });
+        expect(g.asked).toEqual([{ fresh: [1, 2, 3, 4, 5, 6], head: 0, keys: NO_KEYS }]);
+        expect(await store.keyRecord('pi-1')).toEqual(keys);
+        expect(await seqs(store, { device: 'pi-1' })).toEqual([1, 2, 3, 4]);
+        // the next batch's gate is asked with the new head's record, and only of the new events
+        const next = gateOf({ kind: 'keep', count: 6, keys: { ...keys, publicKey: K2, keys: [K1, K2] } });
+        const r2 = await store.append('pi-1', events.slice(2, 10), next.gate);
+        expect(r2).toMatchObject({ kind: 'stored', from: 5, to: 10, duplicates: 2 });
+        if (r2.kind === 'stored') await r2.written;
+        expect(next.asked).toEqual([{ fresh: [5, 6, 7, 8, 9, 10], head: 4, keys }]);
+        expect(await store.keyRecord('pi-1')).toEqual({ publicKey: K2, keys: [K1, K2], bound: K1 });
+      });
+
+      it('a refusal or a gate that keeps nothing stores nothing and leaves the key record', async () => {
+        const { events } = await dev('pi-1', 6);
+        const keys: KeyRecord = { publicKey: K1, keys: [K1], bound: null };
+        await stored(store, events.slice(0, 3));
+        const first = await store.append(
+          'pi-1',
+          events.slice(3, 4),
+          gateOf({ kind: 'keep', count: 1, keys }).gate,
+        );
+        if (first.kind === 'stored') await first.written;
+        const head = { seq: 4, hash: events[3]!.hash };
+        const other = { publicKey: K2, keys: [K2], bound: K2 };
+        expect(
+          await store.append(
+            'pi-1',
+            events.slice(4),
+            gateOf({ kind: 'refuse', reason: 'bad-signature', message: 'no' }).gate,
+          ),
+        ).toEqual({ kind: 'refused', head, reason: 'bad-signature', message: 'no' });
+        expect(
+          await store.append('pi-1', events.slice(4), gateOf({ kind: 'keep', count: 0, keys: other }).gate),
+        ).toEqual({
+          kind: 'waiting',
+          head,
+          waiting: 2,
+        });
+        expect(await store.head('pi-1')).toEqual(head);
+        expect(await store.keyRecord('pi-1')).toEqual(keys);
+        expect(await store.fleetHead()).toBe(4);
+      });
+
+      it('a duplicate, a gap or a fork is answered before the gate is asked', async () => {
+        const { events } = await dev('pi-1', 6);
+        await stored(store, events.slice(0, 3));
+        const g = gateOf({ kind: 'refuse', reason: 'bad-signature', message: 'no' });
+        expect((await store.append('pi-1', events.slice(0, 2), g.gate)).kind).toBe('duplicate');
+        expect((await store.append('pi-1', events.slice(4), g.gate)).kind).toBe('gap');
+        const fork = resealed(events[2]!, { data: { source: 'node', sensor: 't', value: -1, unit: 'C' } });
+        expect((await store.append('pi-1', [fork], g.gate)).kind).toBe('fork');
+        expect(g.asked).toEqual([]);
+      });
+
+      it('a fork is quarantined only when the gate lets it: asked with its seqs and the key record, a refusal keeps nothing', async () => {
+        const { events } = await dev('pi-1', 4);
+        const keys: KeyRecord = { publicKey: K1, keys: [K1], bound: null };
+        await stored(store, events.slice(0, 2));
+        const first = await store.append(
+          'pi-1',
+          events.slice(2, 4),
+          gateOf({ kind: 'keep', count: 2, keys }).gate,
+        );
+        if (first.kind === 'stored') await first.written;
+        const head = { seq: 4, hash: events[3]!.hash };
+        const fork = resealed(events[2]!, { data: { source: 'node', sensor: 't', value: -1, unit: 'C' } });
+        const asked: { seqs: number[]; forked: number[]; keys: KeyRecord }[] = [];
+        const forkGate = (v: ForkVerdict): AppendGate => ({
+          decide: () => ({ kind: 'refuse', reason: 'x', message: 'never asked' }),
+          fork(_device, batch, forked, rec) {
+            asked.push({ seqs: batch.map((e) => e.seq), forked, keys: rec });
+            return v;
+          },
+        });
+        expect(
+          await store.append(
+            'pi-1',
+            [events[1]!, fork],
+            forkGate({ kind: 'refuse', reason: 'unsigned', message: 'no' }),
+          ),
+        ).toEqual({ kind: 'refused', head, reason: 'unsigned', message: 'no' });
+        expect(asked).toEqual([{ seqs: [2, 3], forked: [3], keys }]);
+        const quarantined = async () => {
+          const out: number[] = [];
+          for await (const q of store.quarantined('pi-1')) out.push(q.seq);
+          return out;
+        };
+        expect(await quarantined()).toEqual([]);
+        expect(await store.head('pi-1')).toEqual(head);
+        expect((await store.append('pi-1', [fork], forkGate({ kind: 'quarantine' }))).kind).toBe('fork');
+        expect(await quarantined()).toEqual([3]);
+        expect(await store.head('pi-1')).toEqual(head);
+      });
+
+      it('keeps the key record across a reopen', async () => {
+        if (!opened.reopen) return;
+        const { events } = await dev('pi-1', 4);
+        const keys: KeyRecord = { publicKey: K2, keys: [K1, K2], bound: K1 };
+        const r = await store.append('pi-1', events, gateOf({ kind: 'keep', count: 4, keys }).gate);
+        if (r.kind === 'stored') await r.written;
+        store = await opened.reopen();
+        opened.store = store;
+        expect(await store.keyRecord('pi-1')).toEqual(keys);
+        expect(await store.keyRecord('pi-2')).toEqual(NO_KEYS);
+      });
     });
 
     it('keeps everything across a reopen', async () => {

@@ -440,6 +440,7 @@ describe('GET /devices/ID/trust and POST /devices/ID/verify', () => {
       'redactions',
       'forks',
       'rewinds',
+      'key',
     ]);
     expect(typeof (before.quarantined as { at: string }[])[0]!.at).toBe('string');
 

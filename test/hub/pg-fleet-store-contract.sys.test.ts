@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import type { FleetStore } from '../../src/hub/fleet-store.js';
 import { openPgFleetStore } from '../../src/hub/pg/pg-fleet-store.js';
+import { SPARSE_INDEX, SPARSE_INDEX_MIGRATION } from '../../src/hub/pg/sparse-index.js';
 import { startPostgres, type TestPostgres } from '../support/pg.js';
 import { fleetStoreContract } from './fleet-store-contract.js';
 
@@ -25,6 +26,20 @@ fleetStoreContract('postgres', async () => {
     store,
     reopen: async () => {
       await store.close();
+      store = await open(false);
+      return store;
+    },
+    // the partial index dropped and made again over the partitions already filled
+    rebuild: async () => {
+      await store.close();
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        await c.query(`DROP INDEX ${SPARSE_INDEX}`);
+        await c.query(SPARSE_INDEX_MIGRATION);
+      } finally {
+        await c.end();
+      }
       store = await open(false);
       return store;
     },

@@ -82,8 +82,8 @@ describe('PostgreSQL fleet store: migrations', () => {
       url,
       'SELECT version FROM fieldlog_migrations ORDER BY 1',
     );
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(SCHEMA_VERSION).toBe(5);
   });
 
   it('refuses a database it cannot reach in one line, STORE_UNAVAILABLE, without the password', async () => {
@@ -154,6 +154,30 @@ describe('PostgreSQL fleet store: migrations', () => {
     }
   });
 
+  it('upgrades from version 4 to the key records (migration 5): devices stored before have none, and get one', async () => {
+    const url = await freshDb();
+    const old = await openPgFleetStore(url, { create: true, schemaVersion: 4 });
+    const events = await sealed('pi-1', 4);
+    await stored(await old.append('pi-1', events.slice(0, 2)));
+    await old.close();
+    await expect(query(url, 'SELECT public_key FROM devices')).rejects.toThrow(/public_key/);
+    const store = await openPgFleetStore(url, {});
+    try {
+      expect(await store.keyRecord('pi-1')).toEqual({ publicKey: null, keys: [], bound: null });
+      const key = `${'A'.repeat(43)}=`;
+      const keys = { publicKey: key, keys: [key], bound: key };
+      await stored(
+        await store.append('pi-1', events.slice(2), {
+          decide: () => ({ kind: 'keep', count: 2, keys }),
+        }),
+      );
+      expect(await store.keyRecord('pi-1')).toEqual(keys);
+      expect((await all(store, { device: 'pi-1' })).map((e) => e.event.seq)).toEqual([1, 2, 3, 4]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('is idempotent: opened twice, and by several hubs at once, it migrates once', async () => {
     const url = await freshDb();
     const stores = await Promise.all(
@@ -166,7 +190,7 @@ describe('PostgreSQL fleet store: migrations', () => {
       url,
       'SELECT version FROM fieldlog_migrations ORDER BY 1',
     );
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
   });
 });
 

@@ -196,6 +196,8 @@ export interface DeviceProcess {
   device: Proc;
   /** The firmware simulators on ptys (`fieldlog sim KIND --pty`), one per source. */
   sensors: Proc[];
+  /** Its data folder (its log and its key file). */
+  data: string;
 }
 
 /**
@@ -225,7 +227,7 @@ export async function startDevice(
   const config = join(dir, 'device.json');
   writeFileSync(config, JSON.stringify({ id, mqtt: { url: hub.mqtt }, sources, alarms }));
   const device = start(['device', '--config', config, '--data', join(dir, 'log'), '--no-ui']);
-  return { id, device, sensors: procs };
+  return { id, device, sensors: procs, data: join(dir, 'log') };
 }
 
 export interface DeviceEntry {

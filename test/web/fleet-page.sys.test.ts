@@ -2,8 +2,9 @@
 // simulated devices: three from `fieldlog sim fleet` and one `fieldlog device` reading a
 // simulated GPS and sensor node on ptys, with an alarm rule that is raised at once. The page
 // lists them, shows their alarms and a marker per position, turns the device offline when its
-// process dies (its MQTT last will), fits a phone's width and a desktop's, and logs no
-// error. The README's screenshots are taken here.
+// process dies (its MQTT last will), fits a phone's width and a desktop's, shows which
+// devices sign their logs (the real device's key fingerprint, on the list and on its page's
+// Trust panel), and logs no error. The README's screenshots are taken here.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
@@ -22,6 +23,7 @@ import {
   stopAll,
   waitForDevices,
 } from '../support/browser.js';
+import { startCli } from '../support/proc.js';
 
 const SIMS = ['sim-0001', 'sim-0002', 'sim-0003'];
 const ALL = [...SIMS, 'pi-gps'];
@@ -74,6 +76,32 @@ describe('the fleet page', () => {
     );
     expect(p.problems).toEqual([]);
     await p.close();
+  });
+
+  it("shows which devices sign their logs: the real device's key fingerprint, on the list and its Trust panel", async () => {
+    // the fingerprint as the device's own `key show` prints it, not as the hub says
+    const show = startCli(['device', 'key', 'show', '--data', gps.data, '--json']);
+    expect(await show.exited).toBe(0);
+    const { fingerprint } = JSON.parse(show.lines.join('')) as { fingerprint: string };
+    await waitForDevices(hub, (ds) => ds.find((d) => d.device === 'pi-gps')?.key !== undefined);
+    const p = await openPage(browser, `${hub.base}/`);
+    const { page } = p;
+    await page.waitForSelector(`${row('pi-gps')} td[data-label="key"] [data-signed="true"]`);
+    const cell = page.locator(`${row('pi-gps')} td[data-label="key"] [data-signed]`);
+    await expect(cell.getAttribute('data-fingerprint')).resolves.toBe(fingerprint);
+    await expect(cell.getAttribute('title')).resolves.toContain(fingerprint);
+    await expect(cell.textContent()).resolves.toBe('signed');
+    // the simulated fleet's devices have no key
+    await expect(page.locator(`${row(SIMS[0]!)} td[data-label="key"]`).textContent()).resolves.toBe('no key');
+    expect(p.problems).toEqual([]);
+    await p.close();
+    // the device page's Trust panel (a page of its own: leaving the list aborts its live feed)
+    const dp = await openPage(browser, `${hub.base}/device/pi-gps`);
+    await dp.page.waitForSelector('#dv-trust .dv-fingerprint');
+    await expect(dp.page.locator('#dv-trust .dv-fingerprint').textContent()).resolves.toBe(fingerprint);
+    await expect(dp.page.locator('#dv-trust .dv-key').getAttribute('data-signed')).resolves.toBe('true');
+    expect(dp.problems).toEqual([]);
+    await dp.close();
   });
 
   it('shows a marker per device with a position on a map with no tiles', async () => {

@@ -10,7 +10,14 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Envelope } from '../../log/envelope.js';
 import { ZERO_HASH } from '../../log/envelope.js';
-import type { AppendOutcome, Head } from '../fleet-store.js';
+import {
+  type AppendGate,
+  type AppendOutcome,
+  type Head,
+  type KeyRecord,
+  NO_KEYS,
+  sameKeys,
+} from '../fleet-store.js';
 import { applyRedactions, type CheckedEvent, checkEvent, linkProblem } from './check.js';
 import { batchRows, COPY_EVENTS } from './copy-rows.js';
 import { monthOf, type Partitions } from './partitions.js';
@@ -22,6 +29,7 @@ interface Job {
   checked: CheckedEvent[];
   /** The months its events fall in (their partitions). */
   months: Set<string>;
+  gate: AppendGate | undefined;
   /** Whether a gap was already waited for once. */
   waited: boolean;
   resolve: (o: AppendOutcome) => void;
@@ -36,6 +44,10 @@ interface Write {
   metas: (string | null)[];
   purges: number[];
   duplicates: number;
+  /** New events of the batch the gate did not keep. */
+  waiting: number;
+  /** The key record to keep with the new head (unchanged without a gate). */
+  keys: KeyRecord | undefined;
 }
 
 export interface AppenderDeps {
@@ -60,6 +72,7 @@ const GROUP_EVENTS = 20_000;
 interface Arrival {
   device: string;
   events: Envelope[];
+  gate: AppendGate | undefined;
   resolve: (o: AppendOutcome) => void;
   reject: (err: unknown) => void;
 }
@@ -75,9 +88,9 @@ export class Appender {
 
   constructor(private readonly deps: AppenderDeps) {}
 
-  append(device: string, events: Envelope[]): Promise<AppendOutcome> {
+  append(device: string, events: Envelope[], gate?: AppendGate): Promise<AppendOutcome> {
     return new Promise<AppendOutcome>((resolve, reject) => {
-      this.arrivals.push({ device, events, resolve, reject });
+      this.arrivals.push({ device, events, gate, resolve, reject });
       this.checkNext();
     });
   }
@@ -93,7 +106,7 @@ export class Appender {
     this.checking = true;
     setImmediate(() => {
       this.checking = false;
-      const { device, events, resolve, reject } = this.arrivals.shift()!;
+      const { device, events, gate, resolve, reject } = this.arrivals.shift()!;
       try {
         const checked = events.map((e) => checkEvent(e, device));
         this.enqueue({
@@ -101,6 +114,7 @@ export class Appender {
           events,
           checked,
           months: monthsOf(events, checked),
+          gate,
           waited: false,
           resolve,
           reject,
@@ -173,12 +187,30 @@ export class Appender {
         'INSERT INTO devices (device) SELECT d FROM unnest($1::text[]) AS d ORDER BY d ON CONFLICT DO NOTHING',
         [devices],
       );
-      const locked = await client.query<{ device: string; seq: string; hash: string }>(
-        'SELECT device, seq, hash FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE',
+      const locked = await client.query<{
+        device: string;
+        seq: string;
+        hash: string;
+        public_key: string | null;
+        keys: string[];
+        bound_key: string | null;
+      }>(
+        // the key records only when a gate asks for them (a store opened at an older schema
+        // version, as the migration tests do, has none)
+        group.some((j) => j.gate !== undefined)
+          ? 'SELECT device, seq, hash, public_key, keys, bound_key FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE'
+          : 'SELECT device, seq, hash FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE',
         [devices],
       );
       const heads = new Map<string, Head>(
         locked.rows.map((r) => [r.device, { seq: Number(r.seq), hash: r.hash }]),
+      );
+      // the key record of the locked head: what the gate decides against (docs/protocol.md §10)
+      const keyRecords = new Map<string, KeyRecord>(
+        locked.rows.map((r) => [
+          r.device,
+          { publicKey: r.public_key ?? null, keys: r.keys ?? [], bound: r.bound_key ?? null },
+        ]),
       );
       const stored = await this.storedHashes(client, group, heads);
       const forks: { device: string; e: Envelope }[] = [];
@@ -192,6 +224,17 @@ export class Appender {
           else forked.push(e);
         }
         if (forked.length > 0) {
+          // an enrolled device's fork is kept only when its batch ends on the device's signature
+          const v = job.gate?.fork?.(
+            job.device,
+            job.events,
+            forked.map((e) => e.seq),
+            keyRecords.get(job.device) ?? NO_KEYS,
+          );
+          if (v?.kind === 'refuse') {
+            answers.set(job, { kind: 'refused', head, reason: v.reason, message: v.message });
+            continue;
+          }
           for (const e of forked) forks.push({ device: job.device, e });
           answers.set(job, { kind: 'fork', head, seqs: forked.map((e) => e.seq) });
           continue;
@@ -201,12 +244,31 @@ export class Appender {
           answers.set(job, { kind: 'duplicate', head, duplicates });
           continue;
         }
-        const fresh = at === 0 ? job.events : job.events.slice(at);
-        const checked = at === 0 ? job.checked : job.checked.slice(at);
+        let fresh = at === 0 ? job.events : job.events.slice(at);
+        let checked = at === 0 ? job.checked : job.checked.slice(at);
         if (fresh[0]!.seq !== head.seq + 1) {
           if (!job.waited && this.deps.gapWaitMs > 0) waits.push({ job, seq: fresh[0]!.seq - 1 });
           else answers.set(job, { kind: 'gap', head, expected: head.seq + 1, got: fresh[0]!.seq });
           continue;
+        }
+        let keys: KeyRecord | undefined;
+        let waiting = 0;
+        if (job.gate) {
+          const v = job.gate.decide(job.device, fresh, head, keyRecords.get(job.device) ?? NO_KEYS);
+          if (v.kind === 'refuse') {
+            answers.set(job, { kind: 'refused', head, reason: v.reason, message: v.message });
+            continue;
+          }
+          if (v.count === 0) {
+            answers.set(job, { kind: 'waiting', head, waiting: fresh.length });
+            continue;
+          }
+          waiting = fresh.length - v.count;
+          if (waiting > 0) {
+            fresh = fresh.slice(0, v.count);
+            checked = checked.slice(0, v.count);
+          }
+          if (!sameKeys(v.keys, keyRecords.get(job.device) ?? NO_KEYS)) keys = v.keys;
         }
         const problem = linkProblem(job.device, head, fresh, checked);
         if (problem !== undefined) {
@@ -214,7 +276,16 @@ export class Appender {
           continue;
         }
         const { datas, purges } = applyRedactions(fresh, checked);
-        writes.push({ job, fresh, datas, metas: checked.map((c) => c.metaJcs), purges, duplicates });
+        writes.push({
+          job,
+          fresh,
+          datas,
+          metas: checked.map((c) => c.metaJcs),
+          purges,
+          duplicates,
+          waiting,
+          keys,
+        });
       }
       if (forks.length > 0) {
         await client.query(
@@ -241,6 +312,7 @@ export class Appender {
           from: w.fresh[0]!.seq,
           to: last.seq,
           duplicates: w.duplicates,
+          ...(w.waiting > 0 ? { waiting: w.waiting } : {}),
           written,
         });
       }
@@ -344,6 +416,23 @@ export class Appender {
        FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(device, seq, hash) WHERE d.device = u.device`,
       [heads.map((e) => e.device), heads.map((e) => e.seq), heads.map((e) => e.hash)],
     );
+    // the key records move with the heads, in the same transaction (one row per keyed batch;
+    // keys as JSON text: node-postgres has no array-of-arrays parameter)
+    const keyed = writes.filter((w) => w.keys !== undefined);
+    if (keyed.length > 0) {
+      await client.query(
+        `UPDATE devices d SET public_key = u.public_key,
+           keys = ARRAY(SELECT jsonb_array_elements_text(u.keys::jsonb)), bound_key = u.bound_key
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(device, public_key, keys, bound_key)
+         WHERE d.device = u.device`,
+        [
+          keyed.map((w) => w.job.device),
+          keyed.map((w) => w.keys!.publicKey),
+          keyed.map((w) => JSON.stringify(w.keys!.keys)),
+          keyed.map((w) => w.keys!.bound),
+        ],
+      );
+    }
     // delivered at COMMIT: hubs waiting for this device's predecessor try again
     await client.query("SELECT pg_notify('fieldlog_heads', h) FROM unnest($1::text[]) AS h", [
       heads.map((e) => `${e.seq} ${e.device}`),

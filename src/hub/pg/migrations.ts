@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { fail } from '../../errors.js';
 import { ROLLUPS_MIGRATION } from './rollups.js';
+import { SPARSE_INDEX_MIGRATION } from './sparse-index.js';
 
 export interface Migration {
   version: number;
@@ -94,6 +95,20 @@ WHERE b.position IS NOT NULL;
 `,
   },
   { version: 3, name: 'reading and position rollups', sql: ROLLUPS_MIGRATION },
+  { version: 4, name: 'index of sparse events', sql: SPARSE_INDEX_MIGRATION },
+  {
+    version: 5,
+    name: 'device key records',
+    sql: `
+-- The key record kept with each device's head (docs/protocol.md §10), moved with it in the
+-- same transaction: the key in force after the head, every key the stored chain has had, and
+-- the key bound on first use (--tofu). Every hub sharing the store reads the same record.
+ALTER TABLE devices
+  ADD COLUMN public_key text,
+  ADD COLUMN keys text[] NOT NULL DEFAULT '{}',
+  ADD COLUMN bound_key text;
+`,
+  },
 ];
 
 /** The migration that adds the rollup tables. */

@@ -8,7 +8,16 @@ import pg from 'pg';
 import { fail, isFieldlogError } from '../../errors.js';
 import type { Envelope } from '../../log/envelope.js';
 import { ZERO_HASH } from '../../log/envelope.js';
-import type { BucketRange, DeviceHead, EventQuery, FleetStore, Head } from '../fleet-store.js';
+import {
+  type AppendGate,
+  type BucketRange,
+  type DeviceHead,
+  type EventQuery,
+  type FleetStore,
+  type Head,
+  type KeyRecord,
+  NO_KEYS,
+} from '../fleet-store.js';
 import {
   resolutionFor,
   type SensorSummary,
@@ -260,10 +269,19 @@ class PgFleetStore implements FleetStore {
     return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: ZERO_HASH };
   }
 
-  append(device: string, events: Envelope[]) {
+  append(device: string, events: Envelope[], gate?: AppendGate) {
     if (this.closed) return Promise.reject(fail('LOG_CLOSED', 'the fleet store is closed'));
     if (events.length === 0) return Promise.reject(fail('EVENT_INVALID', 'nothing to append'));
-    return this.appender.append(device, events);
+    return this.appender.append(device, events, gate);
+  }
+
+  async keyRecord(device: string): Promise<KeyRecord> {
+    const r = await this.pool.query<{ public_key: string | null; keys: string[]; bound_key: string | null }>(
+      'SELECT public_key, keys, bound_key FROM devices WHERE device = $1',
+      [device],
+    );
+    const row = r.rows[0];
+    return row ? { publicKey: row.public_key, keys: row.keys, bound: row.bound_key } : NO_KEYS;
   }
 
   quarantined(device?: string) {

@@ -15,14 +15,16 @@ import {
 } from '../../log/envelope.js';
 import type { FoldEvent } from '../../log/event-log.js';
 import { ChainVerifier, redactionTarget } from '../../log/verify.js';
-import type {
-  AsOfQuery,
-  DeviceQuery,
-  FleetQuery,
-  QuarantinedEvent,
-  StoredEvent,
-  VerifiedChain,
+import {
+  type AsOfQuery,
+  type DeviceQuery,
+  type FleetQuery,
+  type QuarantinedEvent,
+  type StoredEvent,
+  sparseTypesOnly,
+  type VerifiedChain,
 } from '../fleet-store.js';
+import { SPARSE_PREDICATE } from './sparse-index.js';
 
 /** Events per read. */
 export const CHUNK = 1000;
@@ -85,23 +87,41 @@ function timeParams(q: { since?: number; until?: number }): string[] {
   return out;
 }
 
-export async function* deviceEvents(pool: pg.Pool, q: DeviceQuery): AsyncGenerator<StoredEvent[]> {
-  let from = Math.max(1, q.fromSeq ?? 1);
-  let to = q.toSeq ?? Number.MAX_SAFE_INTEGER;
-  let left = q.limit ?? Number.POSITIVE_INFINITY;
+/**
+ * One chunk of a device read: its SQL and parameters, seqs from..to, at most `n` rows. A read
+ * asking only for sparse types repeats the partial index's predicate (sparse-index.ts).
+ */
+export function deviceChunkQuery(
+  q: DeviceQuery,
+  from: number,
+  to: number,
+  n: number,
+): { sql: string; params: unknown[] } {
   const times = timeParams(q);
-  const types = q.types === undefined ? '' : ` AND e.type = ANY($${4 + times.length}::text[])`;
-  while (from <= to && left > 0) {
-    const n = Math.min(CHUNK, left);
-    // only positioned events: what the fleet order also shows
-    const r = await pool.query<Row>(
-      `SELECT ${COLUMNS}, b.position + (e.seq - b.first_seq) AS position
+  let types = '';
+  if (q.types !== undefined) {
+    types = ` AND e.type = ANY($${4 + times.length}::text[])`;
+    if (sparseTypesOnly(q.types)) types += ` AND ${SPARSE_PREDICATE}`;
+  }
+  // only positioned events: what the fleet order also shows
+  return {
+    sql: `SELECT ${COLUMNS}, b.position + (e.seq - b.first_seq) AS position
        FROM events e JOIN batches b ON b.id = e.batch
        WHERE e.device = $1 AND e.seq BETWEEN $2 AND $3 AND b.position IS NOT NULL
          ${timeBounds(q, 4)}${types}
        ORDER BY e.seq ${q.reverse ? 'DESC' : ''} LIMIT ${n}`,
-      [q.device, from, to, ...times, ...(q.types === undefined ? [] : [q.types])],
-    );
+    params: [q.device, from, to, ...times, ...(q.types === undefined ? [] : [q.types])],
+  };
+}
+
+export async function* deviceEvents(pool: pg.Pool, q: DeviceQuery): AsyncGenerator<StoredEvent[]> {
+  let from = Math.max(1, q.fromSeq ?? 1);
+  let to = q.toSeq ?? Number.MAX_SAFE_INTEGER;
+  let left = q.limit ?? Number.POSITIVE_INFINITY;
+  while (from <= to && left > 0) {
+    const n = Math.min(CHUNK, left);
+    const { sql, params } = deviceChunkQuery(q, from, to, n);
+    const r = await pool.query<Row>(sql, params);
     if (r.rows.length === 0) return;
     yield r.rows.map((row) => ({ position: Number(row.position), event: toEnvelope(row) }));
     left -= r.rows.length;
