@@ -7,7 +7,10 @@
 //      "30 days" range it opens on), for the big device ÷ the same for the small one; and
 //      to all its parts drawn (`data-drawn`: the track and the timeline too), the same way:
 //      what a thousand times the history costs the page;
-//   2. the bytes the page load transferred (HTML, scripts, styles, API answers), for the
+//   2. the timeline's own read, as the page asks it (its event types over the 30 days, at
+//      most 2,000), timed alone from this process: big ÷ small (the stores' index of sparse
+//      events is what keeps it from reading a month of readings);
+//   3. the bytes the page load transferred (HTML, scripts, styles, API answers), for the
 //      big device ÷ the raw NDJSON of that device's events over the same 30 days
 //      (/devices/ID/events?since=&until=): what the page spares the network.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -104,6 +107,35 @@ async function fill(dir: string, device: string, readings: number, end: number):
   return events;
 }
 
+/** The event types the page's timeline asks for (web/device-timeline.js TIMELINE_TYPES). */
+const TIMELINE_TYPES = [
+  'AlarmRaised',
+  'AlarmAcknowledged',
+  'AlarmCleared',
+  'NoteAdded',
+  'ThresholdChanged',
+  'SourceConnected',
+  'SourceDisconnected',
+  'FramesRejected',
+  'FramesLost',
+  'DeviceStarted',
+  'DeviceStopped',
+  'EventRedacted',
+];
+
+/** ms for the timeline's read of `device` over the month up to `end`, its body read whole; and its events. */
+async function timelineRead(hub: Hub, device: string, end: number): Promise<{ ms: number; events: number }> {
+  const q = new URLSearchParams({
+    type: TIMELINE_TYPES.join(','),
+    since: new Date(end - SPAN).toISOString(),
+    until: new Date(end).toISOString(),
+    limit: '2000',
+  });
+  const t0 = performance.now();
+  const text = await (await fetch(`${hub.base}/devices/${device}/events?${q}`)).text();
+  return { ms: performance.now() - t0, events: text.split('\n').filter((l) => l !== '').length };
+}
+
 async function pageLoad(
   browser: Browser,
   hub: Hub,
@@ -168,6 +200,12 @@ export async function benchPage({ quick }: { quick: boolean }): Promise<BenchRes
       bigRuns.push(await pageLoad(browser, hub, 'big'));
       smallRuns.push(await pageLoad(browser, hub, 'small'));
     }
+    const bigReads: { ms: number; events: number }[] = [];
+    const smallReads: { ms: number; events: number }[] = [];
+    for (let i = 0; i < 5; i++) {
+      bigReads.push(await timelineRead(hub, 'big', end));
+      smallReads.push(await timelineRead(hub, 'small', end));
+    }
     const raw = await fetch(
       `${hub.base}/devices/big/events?since=${new Date(end - SPAN).toISOString()}&until=${new Date(end).toISOString()}`,
     );
@@ -177,7 +215,7 @@ export async function benchPage({ quick }: { quick: boolean }): Promise<BenchRes
     const smallMs = median(smallRuns.map((r) => r.ms));
     const bigBytes = median(bigRuns.map((r) => r.bytes));
     process.stdout.write(
-      `page: big device ${bigEvents.toLocaleString('en-US')} events, ${bigRuns[0]!.points} points drawn; small ${smallRuns[0]!.points} points\n`,
+      `page: big device ${bigEvents.toLocaleString('en-US')} events, ${bigRuns[0]!.points} points drawn, ${bigReads[0]!.events} timeline events; small ${smallRuns[0]!.points} points, ${smallReads[0]!.events} timeline events\n`,
     );
     return [
       {
@@ -201,6 +239,17 @@ export async function benchPage({ quick }: { quick: boolean }): Promise<BenchRes
           unit: 'ms',
         },
         ratio: median(bigRuns.map((r) => r.allMs)) / median(smallRuns.map((r) => r.allMs)),
+      },
+      {
+        name: `timeline read ${big / 1000}k readings`,
+        value: median(bigReads.map((r) => r.ms)),
+        unit: 'ms',
+        baseline: {
+          name: `the same read, ${small.toLocaleString('en-US')} readings`,
+          value: median(smallReads.map((r) => r.ms)),
+          unit: 'ms',
+        },
+        ratio: median(bigReads.map((r) => r.ms)) / median(smallReads.map((r) => r.ms)),
       },
       {
         name: `page payload ${big / 1000}k readings`,
