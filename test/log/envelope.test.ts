@@ -11,6 +11,7 @@ import {
   instantMs,
   isEnvelopeShape,
   isHex64,
+  isoTime,
   jcs,
   MAX_DATA_BYTES,
   parseEnvelope,
@@ -258,6 +259,23 @@ describe('what storage holds exactly', () => {
     expect(parseEnvelope(at('1970-01-01T00:00:00.000Z')).time).toBe('1970-01-01T00:00:00.000Z');
     // the hub's message check takes the shape; storing it is refused, naming the seq
     expect(parseEnvelopeShape(at('1969-07-20T20:17:40.000Z')).seq).toBe(1);
+  });
+
+  it('formats every instant it can store as toISOString does, whatever came before', () => {
+    const day = 86_400_000;
+    const ms = fc.oneof(
+      fc.integer({ min: 0, max: 253402300799999 }),
+      fc.integer({ min: 0, max: 2_930_000 }).map((d) => d * day + day - 1 - (d % 7)),
+      fc.integer({ min: 0, max: 2_930_000 }).map((d) => d * day),
+    );
+    fc.assert(
+      fc.property(fc.array(ms, { minLength: 1, maxLength: 20 }), (times) => {
+        for (const t of times) expect(isoTime(t)).toBe(new Date(t).toISOString());
+      }),
+    );
+    // within one day, forward and back
+    for (const t of [1_000, 86_399_999, 5_000, 86_400_000, 86_399_999])
+      expect(isoTime(t)).toBe(new Date(t).toISOString());
   });
 
   it('never formats a clock it could not store', () => {
