@@ -14,6 +14,7 @@ import {
   isoTime,
   jcs,
   MAX_DATA_BYTES,
+  metaJcsOf,
   parseEnvelope,
   parseEnvelopeShape,
   parseEventInput,
@@ -276,6 +277,34 @@ describe('what storage holds exactly', () => {
     // within one day, forward and back
     for (const t of [1_000, 86_399_999, 5_000, 86_400_000, 86_399_999])
       expect(isoTime(t)).toBe(new Date(t).toISOString());
+  });
+
+  it('canonicalizes a meta as jcs does, whatever the metas before it were', () => {
+    const key = fc.constantFrom('actor', 'source', 'schema', 'site', 'a', 'é');
+    const value = fc.constantFrom('sensor:n1', 'system', 'x', 'y', '');
+    const meta = fc.dictionary(key, value, { maxKeys: 4 });
+    fc.assert(
+      fc.property(fc.array(meta, { minLength: 1, maxLength: 12 }), (metas) => {
+        for (const m of metas) {
+          expect(metaJcsOf(m)).toBe(jcs(m));
+          // the same keys and values in another order, and one value changed
+          const reversed = Object.fromEntries(Object.entries(m).reverse());
+          expect(metaJcsOf(reversed)).toBe(jcs(reversed));
+          const first = Object.keys(m)[0];
+          if (first !== undefined) {
+            const changed = { ...m, [first]: `${m[first]}!` };
+            expect(metaJcsOf(changed)).toBe(jcs(changed));
+          }
+        }
+      }),
+    );
+    // one key fewer, one more, an inherited one
+    expect(metaJcsOf({ actor: 'system', site: 'n' })).toBe('{"actor":"system","site":"n"}');
+    expect(metaJcsOf({ actor: 'system' })).toBe('{"actor":"system"}');
+    expect(metaJcsOf({ actor: 'system', site: 'n', x: 'y' })).toBe('{"actor":"system","site":"n","x":"y"}');
+    const inherits = Object.create({ actor: 'system' }) as Record<string, unknown>;
+    metaJcsOf({ actor: 'system' });
+    expect(metaJcsOf(inherits)).toBe(jcs(inherits));
   });
 
   it('never formats a clock it could not store', () => {
