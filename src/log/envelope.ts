@@ -124,25 +124,40 @@ export function flatObjectJcs(o: Record<string, unknown>): string | undefined {
   const keys = Object.keys(o);
   const n = keys.length;
   if (n > 16) return undefined;
-  // by insertion, in place: Array.prototype.sort allocates a work copy per call, and the
-  // hub sorts a payload's few keys for every event it receives
-  for (let i = 1; i < n; i++) {
-    const k = keys[i]!;
-    let j = i - 1;
-    while (j >= 0 && keys[j]! > k) {
-      keys[j + 1] = keys[j]!;
-      j--;
+  let sorted: string[];
+  if (n === lastKeys.length && sameStrings(keys, lastKeys)) {
+    // the keys of the last object, in the same order: sorted and checked then
+    sorted = lastSorted;
+  } else {
+    const given = keys.slice();
+    // by insertion, in place: Array.prototype.sort allocates a work copy per call, and the
+    // hub sorts a payload's few keys for every event it receives
+    for (let i = 1; i < n; i++) {
+      const k = keys[i]!;
+      let j = i - 1;
+      while (j >= 0 && keys[j]! > k) {
+        keys[j + 1] = keys[j]!;
+        j--;
+      }
+      keys[j + 1] = k;
     }
-    keys[j + 1] = k;
+    for (let i = 0; i < n; i++) if (!PLAIN_RE.test(keys[i]!)) return undefined;
+    lastKeys = given;
+    lastSorted = keys;
+    plainValues.fill(undefined);
+    sorted = keys;
   }
   let out = '{';
   for (let i = 0; i < n; i++) {
-    const k = keys[i]!;
-    if (!PLAIN_RE.test(k)) return undefined;
+    const k = sorted[i]!;
     const v = o[k];
     let part: string;
     if (typeof v === 'string') {
-      if (!PLAIN_RE.test(v)) return undefined;
+      // a payload repeats most of its texts (source, unit): each is matched once
+      if (v !== plainValues[i]) {
+        if (!PLAIN_RE.test(v)) return undefined;
+        plainValues[i] = v;
+      }
       part = `"${v}"`;
     } else if (typeof v === 'number') {
       if (!Number.isFinite(v)) return undefined;
@@ -157,6 +172,17 @@ export function flatObjectJcs(o: Record<string, unknown>): string | undefined {
     out += `${out.length > 1 ? ',' : ''}"${k}":${part}`;
   }
   return `${out}}`;
+}
+
+// the last flat object's keys as given and sorted (all plain), and, by sorted position,
+// the last plain text seen there
+let lastKeys: string[] = [];
+let lastSorted: string[] = [];
+const plainValues: (string | undefined)[] = new Array(16).fill(undefined);
+
+function sameStrings(a: string[], b: string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -464,12 +490,14 @@ let okActor: string | undefined;
 /**
  * The envelope schema, checked by hand: what the hub runs on every event it receives.
  * True only for what `envelopeSchema` accepts (property tests hold the two together);
- * anything it refuses goes through zod, which names the first problem.
+ * anything it refuses goes through zod, which names the first problem. `parsed`: `v` is
+ * what JSON.parse made of I-JSON text (parseIJson), which has no symbol keys and no
+ * "__proto__" key anywhere: those checks are skipped.
  */
-export function isEnvelopeShape(v: unknown): v is Envelope {
+export function isEnvelopeShape(v: unknown, parsed = false): v is Envelope {
   if (!isPlainObject(v)) return false;
   for (const k in v) if (!ENVELOPE_KEYS.has(k)) return false;
-  if (Object.getOwnPropertySymbols(v).length > 0) return false;
+  if (!parsed && Object.getOwnPropertySymbols(v).length > 0) return false;
   const { device, seq, type, time, boot, mono, data, meta, digest, prev, hash, sig } = v;
   // a batch repeats its device, type and actor: each is matched once, then compared
   if (typeof device !== 'string' || (device !== okDevice && !DEVICE_RE.test(device))) return false;
@@ -481,12 +509,14 @@ export function isEnvelopeShape(v: unknown): v is Envelope {
   if (typeof boot !== 'string' || boot.length < 1 || boot.length > 64) return false;
   if (typeof mono !== 'number' || !Number.isFinite(mono) || mono < 0) return false;
   if (data !== null) {
-    if (!isPlainObject(data) || Object.hasOwn(data, '__proto__')) return false;
-    if (Object.getOwnPropertySymbols(data).length > 0) return false;
+    if (!isPlainObject(data)) return false;
+    if (!parsed && (Object.hasOwn(data, '__proto__') || Object.getOwnPropertySymbols(data).length > 0))
+      return false;
   }
   if (meta !== undefined) {
-    if (!isPlainObject(meta) || Object.hasOwn(meta, '__proto__')) return false;
-    if (Object.getOwnPropertySymbols(meta).length > 0) return false;
+    if (!isPlainObject(meta)) return false;
+    if (!parsed && (Object.hasOwn(meta, '__proto__') || Object.getOwnPropertySymbols(meta).length > 0))
+      return false;
     if (nonStringMetaKey(meta) !== undefined) return false;
     const { actor, source, schema } = meta;
     if (actor !== undefined && actor !== okActor && !ACTOR_RE.test(actor as string)) return false;
@@ -504,10 +534,10 @@ export function isEnvelopeShape(v: unknown): v is Envelope {
  * An envelope's shape (2.1 of docs/protocol.md), its time an exact instant, in any year:
  * what the hub's message check needs. Whether the log can hold that time is checked when
  * it is stored (`appendSealed`), so that the hub answers a sealed event it cannot keep as
- * an invalid event, naming its seq.
+ * an invalid event, naming its seq. `parsed` as for isEnvelopeShape.
  */
-export function parseEnvelopeShape(value: unknown): Envelope {
-  if (isEnvelopeShape(value)) {
+export function parseEnvelopeShape(value: unknown, parsed = false): Envelope {
+  if (isEnvelopeShape(value, parsed)) {
     parseInstant(value.time);
     return value;
   }

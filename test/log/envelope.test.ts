@@ -21,6 +21,7 @@ import {
   parseTime,
   ZERO_HASH,
 } from '../../src/log/envelope.js';
+import { parseIJson } from '../../src/log/ijson.js';
 
 // Known vectors, computed independently (Python's json with sorted keys and hashlib):
 // if these change, every stored log and every hub copy stops verifying.
@@ -131,6 +132,35 @@ describe('envelope hashing', () => {
     );
   });
 
+  it('builds a run of payloads with the same keys as the library does, one after another', () => {
+    const keyOrders = [
+      ['source', 'sensor', 'value', 'unit'],
+      ['unit', 'value', 'source', 'sensor'],
+      ['source', 'sensor', 'value'],
+      ['a"', 'b'],
+    ];
+    const text = fc.constantFrom('node-1', 'temp', 'C', 'a"b', 'é', '', 'x\\y');
+    const value = fc.oneof(text, fc.double(), fc.constant(null), fc.constant(undefined), fc.constant([1]));
+    const payload = fc
+      .tuple(fc.constantFrom(...keyOrders), fc.array(value, { minLength: 4, maxLength: 4 }))
+      .map(([keys, values]) => Object.fromEntries(keys.map((k, i) => [k, values[i]])));
+    fc.assert(
+      fc.property(fc.array(payload, { minLength: 1, maxLength: 30 }), (run) => {
+        for (const o of run) {
+          const fast = flatObjectJcs(o);
+          let lib: string | undefined;
+          try {
+            lib = canonicalize(o);
+          } catch {
+            lib = undefined;
+          }
+          if (fast !== undefined) expect(fast).toBe(lib);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('changes the hash when any covered field changes', () => {
     for (const change of [
       { seq: 2 },
@@ -215,6 +245,14 @@ describe('edge validation', () => {
             else v[k] = value;
           }
           expect(isEnvelopeShape(v)).toBe(envelopeSchema.safeParse(v).success);
+          // the hub's check of what JSON.parse made of I-JSON text (as in a message) agrees too
+          let parsed: unknown;
+          try {
+            parsed = parseIJson(JSON.stringify(v));
+          } catch {
+            return; // refused before any shape check
+          }
+          expect(isEnvelopeShape(parsed, true)).toBe(envelopeSchema.safeParse(parsed).success);
         },
       ),
       { numRuns: 3000 },
