@@ -460,38 +460,99 @@ const NO_BYTES: Uint8Array = new Uint8Array(0);
 const reader = new Reader(NO_BYTES);
 
 /**
- * One stored record. With `full` false (what folds need) the link tag, hash, digest and
- * signature are skipped, not read: they come back empty and null.
+ * Where a stored record's parts lie in its bytes (offsets into it; -1 for what it does not
+ * hold), with its strings read: for a read that copies hashes and payload straight out of
+ * the record (replication's JSON) without a view of each.
  */
-export function decodeRecord(buf: Uint8Array, strings: Strings, full = true): StoredRecord {
+export interface RecordSpans {
+  type: string;
+  timeMs: number;
+  boot: string;
+  mono: number;
+  linkTagAt: number;
+  hashAt: number;
+  /** Kept only after redaction. */
+  digestAt: number;
+  sigAt: number;
+  sigLength: number;
+  metaJcs: string | null;
+  /** From here to the end; -1 after redaction. */
+  dataAt: number;
+}
+
+/** Decoding is synchronous: callers copy out what they keep before the next record. */
+const spans: RecordSpans = {
+  type: '',
+  timeMs: 0,
+  boot: '',
+  mono: 0,
+  linkTagAt: -1,
+  hashAt: -1,
+  digestAt: -1,
+  sigAt: -1,
+  sigLength: 0,
+  metaJcs: null,
+  dataAt: -1,
+};
+
+/**
+ * The spans of one stored record, in an object reused by every call (read it before the
+ * next). The one parser of records: decodeRecord cuts its views by these.
+ */
+export function recordSpans(buf: Uint8Array, strings: Strings): RecordSpans {
   const r = reader;
   r.buf = buf;
   r.at = 0;
   const flags = r.byte();
   if (flags >> 4 !== RECORD_VERSION) throw new RecordDecodeError(`unknown record version ${flags >> 4}`);
   if ((flags & 0x08) !== 0) throw new RecordDecodeError('unknown record flag');
-  const type = r.str(strings);
-  const timeMs = r.u48();
-  const boot = r.str(strings);
-  const mono = r.f64();
+  const out = spans;
+  out.type = r.str(strings);
+  out.timeMs = r.u48();
+  out.boot = r.str(strings);
+  out.mono = r.f64();
   const redacted = (flags & FLAG_REDACTED) !== 0;
-  const signed = (flags & FLAG_SIG) !== 0;
-  let linkTag: Uint8Array = NO_BYTES;
-  let hash: Uint8Array = NO_BYTES;
-  let digest: Uint8Array | null = null;
-  let sig: Uint8Array | null = null;
-  if (full) {
-    linkTag = r.bytes(LINK_TAG_BYTES);
-    hash = r.bytes(32);
-    if (redacted) digest = r.bytes(32);
-    if (signed) sig = r.bytes(r.varint());
-  } else {
-    r.skip(LINK_TAG_BYTES + 32 + (redacted ? 32 : 0));
-    if (signed) r.skip(r.varint());
+  out.linkTagAt = r.at;
+  r.skip(LINK_TAG_BYTES);
+  out.hashAt = r.at;
+  r.skip(32);
+  out.digestAt = -1;
+  if (redacted) {
+    out.digestAt = r.at;
+    r.skip(32);
   }
-  const metaJcs = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
-  let data: Uint8Array | null = null;
-  if (!redacted) data = buf.subarray(r.at);
+  out.sigAt = -1;
+  out.sigLength = 0;
+  if ((flags & FLAG_SIG) !== 0) {
+    const n = r.varint();
+    out.sigAt = r.at;
+    out.sigLength = n;
+    r.skip(n);
+  }
+  out.metaJcs = (flags & FLAG_META) !== 0 ? r.str(strings) : null;
+  out.dataAt = -1;
+  if (!redacted) out.dataAt = r.at;
   else if (r.at !== buf.length) throw new RecordDecodeError('redacted record has trailing bytes');
-  return { type, timeMs, boot, mono, linkTag, hash, digest, sig, metaJcs, data };
+  return out;
+}
+
+/**
+ * One stored record. With `full` false (what folds need) the link tag, hash, digest and
+ * signature come back empty and null.
+ */
+export function decodeRecord(buf: Uint8Array, strings: Strings, full = true): StoredRecord {
+  const p = recordSpans(buf, strings);
+  const cut = (at: number, n: number) => buf.subarray(at, at + n);
+  return {
+    type: p.type,
+    timeMs: p.timeMs,
+    boot: p.boot,
+    mono: p.mono,
+    linkTag: full ? cut(p.linkTagAt, LINK_TAG_BYTES) : NO_BYTES,
+    hash: full ? cut(p.hashAt, 32) : NO_BYTES,
+    digest: full && p.digestAt >= 0 ? cut(p.digestAt, 32) : null,
+    sig: full && p.sigAt >= 0 ? cut(p.sigAt, p.sigLength) : null,
+    metaJcs: p.metaJcs,
+    data: p.dataAt >= 0 ? buf.subarray(p.dataAt) : null,
+  };
 }

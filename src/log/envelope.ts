@@ -124,25 +124,40 @@ export function flatObjectJcs(o: Record<string, unknown>): string | undefined {
   const keys = Object.keys(o);
   const n = keys.length;
   if (n > 16) return undefined;
-  // by insertion, in place: Array.prototype.sort allocates a work copy per call, and the
-  // hub sorts a payload's few keys for every event it receives
-  for (let i = 1; i < n; i++) {
-    const k = keys[i]!;
-    let j = i - 1;
-    while (j >= 0 && keys[j]! > k) {
-      keys[j + 1] = keys[j]!;
-      j--;
+  let sorted: string[];
+  if (n === lastKeys.length && sameStrings(keys, lastKeys)) {
+    // the keys of the last object, in the same order: sorted and checked then
+    sorted = lastSorted;
+  } else {
+    const given = keys.slice();
+    // by insertion, in place: Array.prototype.sort allocates a work copy per call, and the
+    // hub sorts a payload's few keys for every event it receives
+    for (let i = 1; i < n; i++) {
+      const k = keys[i]!;
+      let j = i - 1;
+      while (j >= 0 && keys[j]! > k) {
+        keys[j + 1] = keys[j]!;
+        j--;
+      }
+      keys[j + 1] = k;
     }
-    keys[j + 1] = k;
+    for (let i = 0; i < n; i++) if (!PLAIN_RE.test(keys[i]!)) return undefined;
+    lastKeys = given;
+    lastSorted = keys;
+    plainValues.fill(undefined);
+    sorted = keys;
   }
   let out = '{';
   for (let i = 0; i < n; i++) {
-    const k = keys[i]!;
-    if (!PLAIN_RE.test(k)) return undefined;
+    const k = sorted[i]!;
     const v = o[k];
     let part: string;
     if (typeof v === 'string') {
-      if (!PLAIN_RE.test(v)) return undefined;
+      // a payload repeats most of its texts (source, unit): each is matched once
+      if (v !== plainValues[i]) {
+        if (!PLAIN_RE.test(v)) return undefined;
+        plainValues[i] = v;
+      }
       part = `"${v}"`;
     } else if (typeof v === 'number') {
       if (!Number.isFinite(v)) return undefined;
@@ -158,6 +173,55 @@ export function flatObjectJcs(o: Record<string, unknown>): string | undefined {
   }
   return `${out}}`;
 }
+
+// the last flat object's keys as given and sorted (all plain), and, by sorted position,
+// the last plain text seen there
+let lastKeys: string[] = [];
+let lastSorted: string[] = [];
+const plainValues: (string | undefined)[] = new Array(16).fill(undefined);
+
+function sameStrings(a: string[], b: string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The canonical JSON of an event's `meta` whose values are all strings (the caller has
+ * checked): the last one's text again when it has the same own keys, in the same order,
+ * with the same values; a device's events carry the same meta one after another. Tests
+ * hold it to jcs.
+ */
+export function metaJcsOf(meta: Record<string, unknown>): string {
+  if (lastMetaJcs !== '') {
+    let i = 0;
+    let same = true;
+    for (const k in meta) {
+      if (
+        i >= lastMetaKeys.length ||
+        k !== lastMetaKeys[i] ||
+        meta[k] !== lastMetaValues[i] ||
+        !Object.hasOwn(meta, k)
+      ) {
+        same = false;
+        break;
+      }
+      i++;
+    }
+    if (same && i === lastMetaKeys.length) return lastMetaJcs;
+  }
+  const text = jcs(meta);
+  const keys = Object.keys(meta);
+  if (keys.length <= 8 && keys.every((k) => typeof meta[k] === 'string')) {
+    lastMetaKeys = keys;
+    lastMetaValues = keys.map((k) => meta[k] as string);
+    lastMetaJcs = text;
+  }
+  return text;
+}
+
+let lastMetaKeys: string[] = [];
+let lastMetaValues: string[] = [];
+let lastMetaJcs = '';
 
 export function sha256hex(input: string | Uint8Array): string {
   return oneShotHash('sha256', input, 'hex');
@@ -217,16 +281,32 @@ export function formatTime(ms: number): string {
   if (!Number.isInteger(ms) || ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
     throw fail('EVENT_INVALID', `time ${ms} is outside 1970-01-01..9999-12-31`);
   }
-  // appends arrive in bursts within one millisecond
-  if (ms !== lastTimeMs) {
-    lastTimeMs = ms;
-    lastTime = new Date(ms).toISOString();
-  }
-  return lastTime;
+  return isoTime(ms);
 }
 
-let lastTimeMs = -1;
-let lastTime = '';
+/**
+ * `new Date(ms).toISOString()`; for ms in 0..MAX_TIME_MS by arithmetic within the day of
+ * the last call: the Date and its formatting cost a device half a microsecond per event it
+ * reads for replication (its events are days long runs of milliseconds). Tests hold it to
+ * toISOString.
+ */
+export function isoTime(ms: number): string {
+  if (!(ms >= MIN_TIME_MS && ms <= MAX_TIME_MS) || !Number.isInteger(ms)) return new Date(ms).toISOString();
+  let d = ms - dayStart;
+  if (d < 0 || d >= DAY_MS) {
+    dayStart = ms - (ms % DAY_MS);
+    dayPrefix = new Date(dayStart).toISOString().slice(0, 11); // YYYY-MM-DDT
+    d = ms - dayStart;
+  }
+  const s = Math.floor(d / 1000);
+  return `${dayPrefix}${TWO_DIGITS[Math.floor(s / 3600)]}:${TWO_DIGITS[Math.floor(s / 60) % 60]}:${TWO_DIGITS[s % 60]}.${THREE_DIGITS[d - s * 1000]}Z`;
+}
+
+const DAY_MS = 86_400_000;
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+let dayStart = Number.NEGATIVE_INFINITY;
+let dayPrefix = '';
 
 /**
  * Parse an envelope time: only the exact canonical form of an instant storage holds
@@ -402,32 +482,45 @@ function optionalText(v: unknown, max: number): boolean {
   return v === undefined || (typeof v === 'string' && v.length >= 1 && v.length <= max);
 }
 
+// strings that matched their pattern last (never set to one that did not)
+let okDevice: string | undefined;
+let okType: string | undefined;
+let okActor: string | undefined;
+
 /**
  * The envelope schema, checked by hand: what the hub runs on every event it receives.
  * True only for what `envelopeSchema` accepts (property tests hold the two together);
- * anything it refuses goes through zod, which names the first problem.
+ * anything it refuses goes through zod, which names the first problem. `parsed`: `v` is
+ * what JSON.parse made of I-JSON text (parseIJson), which has no symbol keys and no
+ * "__proto__" key anywhere: those checks are skipped.
  */
-export function isEnvelopeShape(v: unknown): v is Envelope {
+export function isEnvelopeShape(v: unknown, parsed = false): v is Envelope {
   if (!isPlainObject(v)) return false;
   for (const k in v) if (!ENVELOPE_KEYS.has(k)) return false;
-  if (Object.getOwnPropertySymbols(v).length > 0) return false;
+  if (!parsed && Object.getOwnPropertySymbols(v).length > 0) return false;
   const { device, seq, type, time, boot, mono, data, meta, digest, prev, hash, sig } = v;
-  if (typeof device !== 'string' || !DEVICE_RE.test(device)) return false;
+  // a batch repeats its device, type and actor: each is matched once, then compared
+  if (typeof device !== 'string' || (device !== okDevice && !DEVICE_RE.test(device))) return false;
+  okDevice = device;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1 || seq > MAX_SEQ) return false;
-  if (typeof type !== 'string' || !TYPE_RE.test(type)) return false;
+  if (typeof type !== 'string' || (type !== okType && !TYPE_RE.test(type))) return false;
+  okType = type;
   if (typeof time !== 'string' || !TIME_RE.test(time)) return false;
   if (typeof boot !== 'string' || boot.length < 1 || boot.length > 64) return false;
   if (typeof mono !== 'number' || !Number.isFinite(mono) || mono < 0) return false;
   if (data !== null) {
-    if (!isPlainObject(data) || Object.hasOwn(data, '__proto__')) return false;
-    if (Object.getOwnPropertySymbols(data).length > 0) return false;
+    if (!isPlainObject(data)) return false;
+    if (!parsed && (Object.hasOwn(data, '__proto__') || Object.getOwnPropertySymbols(data).length > 0))
+      return false;
   }
   if (meta !== undefined) {
-    if (!isPlainObject(meta) || Object.hasOwn(meta, '__proto__')) return false;
-    if (Object.getOwnPropertySymbols(meta).length > 0) return false;
+    if (!isPlainObject(meta)) return false;
+    if (!parsed && (Object.hasOwn(meta, '__proto__') || Object.getOwnPropertySymbols(meta).length > 0))
+      return false;
     if (nonStringMetaKey(meta) !== undefined) return false;
     const { actor, source, schema } = meta;
-    if (actor !== undefined && !ACTOR_RE.test(actor as string)) return false;
+    if (actor !== undefined && actor !== okActor && !ACTOR_RE.test(actor as string)) return false;
+    if (actor !== undefined) okActor = actor as string;
     if (!optionalText(source, 64) || !optionalText(schema, 64)) return false;
   }
   if (typeof digest !== 'string' || !isHex64(digest)) return false;
@@ -441,10 +534,10 @@ export function isEnvelopeShape(v: unknown): v is Envelope {
  * An envelope's shape (2.1 of docs/protocol.md), its time an exact instant, in any year:
  * what the hub's message check needs. Whether the log can hold that time is checked when
  * it is stored (`appendSealed`), so that the hub answers a sealed event it cannot keep as
- * an invalid event, naming its seq.
+ * an invalid event, naming its seq. `parsed` as for isEnvelopeShape.
  */
-export function parseEnvelopeShape(value: unknown): Envelope {
-  if (isEnvelopeShape(value)) {
+export function parseEnvelopeShape(value: unknown, parsed = false): Envelope {
+  if (isEnvelopeShape(value, parsed)) {
     parseInstant(value.time);
     return value;
   }

@@ -2,11 +2,12 @@
 // queries over the index runs, single events and hashes, and the aside key space. Every
 // read of the log is here; nothing here writes events.
 
+import { isAscii } from 'node:buffer';
 import { fail } from '../errors.js';
 import { hex } from './bytes.js';
 import { decodeText, encodeText, eventKey, eventKeySeq } from './codec.js';
 import { asideKey, type LogDisk, prefetched } from './disk.js';
-import { type Envelope, type EventMeta, formatTime, sha256hex, ZERO_HASH } from './envelope.js';
+import { type Envelope, type EventMeta, formatTime, isoTime, sha256hex, ZERO_HASH } from './envelope.js';
 import type { RunIndexer } from './indexer.js';
 import { inWindow, isFleetRead, type LogQuery, type ReadItem, readLimit, timeWindow, toMs } from './query.js';
 import type { RecordCodec } from './records.js';
@@ -182,27 +183,29 @@ export class LogReader {
       }
       return q;
     };
-    let lastMs = -1;
-    let lastTime = '';
     for await (const chunk of this.recordChunks(s, from, to)) {
       const out: { seq: number; hash: string; json: string; signed: boolean }[] = new Array(chunk.length);
       for (let i = 0; i < chunk.length; i++) {
         const [key, raw] = chunk[i]!;
         const seq = eventKeySeq(key);
         if (seq !== expect) throw fail('LOG_CORRUPT', `${s.device}: seq ${expect} is missing`);
-        const rec = this.codec.decode(raw, s.device, seq);
-        const hash = hex(rec.hash);
-        const data = rec.data === null ? 'null' : decodeText(rec.data);
-        const digest = rec.digest ? hex(rec.digest) : sha256hex(rec.data as Uint8Array);
-        if (rec.timeMs !== lastMs) {
-          lastMs = rec.timeMs;
-          lastTime = new Date(lastMs).toISOString();
-        }
-        let json = `{"device":${device},"seq":${seq},"type":${quote(rec.type)},"time":"${lastTime}","boot":${quote(rec.boot)},"mono":${JSON.stringify(rec.mono)},"data":${data}`;
-        if (rec.metaJcs !== null) json += `,"meta":${rec.metaJcs}`;
+        // the record's parts are copied straight out of its bytes: no view, no record object
+        const p = this.codec.spans(raw, s.device, seq);
+        const b = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+        const hash = b.toString('hex', p.hashAt, p.hashAt + 32);
+        let data = 'null';
+        let digest: string;
+        if (p.dataAt >= 0) {
+          const bytes = b.subarray(p.dataAt);
+          // ASCII (every reading) is its own UTF-8; anything else is decoded strictly, as before
+          data = isAscii(bytes) ? bytes.toString('latin1') : decodeText(bytes);
+          digest = sha256hex(bytes);
+        } else digest = b.toString('hex', p.digestAt, p.digestAt + 32);
+        let json = `{"device":${device},"seq":${seq},"type":${quote(p.type)},"time":"${isoTime(p.timeMs)}","boot":${quote(p.boot)},"mono":${JSON.stringify(p.mono)},"data":${data}`;
+        if (p.metaJcs !== null) json += `,"meta":${p.metaJcs}`;
         json += `,"digest":"${digest}","prev":"${prev}","hash":"${hash}"`;
-        if (rec.sig) json += `,"sig":"${Buffer.from(rec.sig).toString('base64')}"`;
-        out[i] = { seq, hash, json: `${json}}`, signed: rec.sig !== null };
+        if (p.sigAt >= 0) json += `,"sig":"${b.toString('base64', p.sigAt, p.sigAt + p.sigLength)}"`;
+        out[i] = { seq, hash, json: `${json}}`, signed: p.sigAt >= 0 };
         prev = hash;
         expect++;
       }

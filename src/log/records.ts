@@ -3,8 +3,16 @@
 // encoded against the log's string table (types, boot ids and metas interned).
 import { fail } from '../errors.js';
 import { hex } from './bytes.js';
-import { decodeRecord, decodeText, encodeRecord, RecordDecodeError, type StoredRecord } from './codec.js';
-import { type Envelope, type EventMeta, sha256hex } from './envelope.js';
+import {
+  decodeRecord,
+  decodeText,
+  encodeRecord,
+  RecordDecodeError,
+  type RecordSpans,
+  recordSpans,
+  type StoredRecord,
+} from './codec.js';
+import { type Envelope, type EventMeta, isoTime, sha256hex } from './envelope.js';
 import type { StringTable } from './strings.js';
 
 export class RecordCodec {
@@ -14,6 +22,18 @@ export class RecordCodec {
   decode(raw: Uint8Array, device: string, seq: number, full = true): StoredRecord {
     try {
       return decodeRecord(raw, this.strings, full);
+    } catch (err) {
+      if (err instanceof RecordDecodeError) {
+        throw fail('LOG_CORRUPT', `${device} seq ${seq}: ${err.message}`, err);
+      }
+      throw err;
+    }
+  }
+
+  /** Where a stored record's parts lie (an object reused by the next call: see recordSpans), or LOG_CORRUPT. */
+  spans(raw: Uint8Array, device: string, seq: number): RecordSpans {
+    try {
+      return recordSpans(raw, this.strings);
     } catch (err) {
       if (err instanceof RecordDecodeError) {
         throw fail('LOG_CORRUPT', `${device} seq ${seq}: ${err.message}`, err);
@@ -40,7 +60,7 @@ export class RecordCodec {
       device,
       seq,
       type: rec.type,
-      time: new Date(rec.timeMs).toISOString(),
+      time: isoTime(rec.timeMs),
       boot: rec.boot,
       mono: rec.mono,
       data,

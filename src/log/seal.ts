@@ -16,6 +16,7 @@ import {
   isHex64,
   isSig,
   jcs,
+  metaJcsOf,
   nonStringMetaKey,
   parseTime,
   sha256hex,
@@ -183,7 +184,7 @@ export function checkEvent(env: Envelope, device: string): CheckedEvent {
     throw fail('EVENT_INVALID', `${at}: sig is not 88 characters of padded base64`);
   const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
   if (badMeta !== undefined) throw fail('EVENT_INVALID', `${at}: meta.${badMeta} must be a string`);
-  const metaJcs = env.meta === undefined ? null : jcs(env.meta);
+  const metaJcs = env.meta === undefined ? null : metaJcsOf(env.meta);
   if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
     throw fail('EVENT_INVALID', `${at}: hash mismatch`);
   }

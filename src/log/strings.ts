@@ -33,8 +33,26 @@ export class StringTable implements Strings {
     this.durable = this.texts.length;
   }
 
+  /**
+   * The last strings looked up, with their ids: a record names the same type, boot and meta
+   * as the one before, and comparing a few strings costs less than hashing one afresh
+   * (the hub's are new strings of each message).
+   */
+  private readonly recent: string[] = ['', '', '', ''];
+  private readonly recentIds = [-1, -1, -1, -1];
+  private nextRecent = 0;
+
   idOf(s: string): number | undefined {
-    return this.ids.get(s);
+    const r = this.recent;
+    for (let i = 0; i < 4; i++) if (r[i] === s && this.recentIds[i]! >= 0) return this.recentIds[i];
+    const id = this.ids.get(s);
+    if (id !== undefined) {
+      const at = this.nextRecent;
+      r[at] = s;
+      this.recentIds[at] = id;
+      this.nextRecent = (at + 1) & 3;
+    }
+    return id;
   }
 
   text(id: number): string | undefined {
@@ -43,7 +61,8 @@ export class StringTable implements Strings {
 
   /** Give `s` an id if it is worth one, adding the write of a new entry to `ops`. */
   intern(s: string, ops: Op[]): void {
-    if (this.ids.has(s) || this.texts.length >= MAX_ENTRIES || s.length > MAX_INTERNED_BYTES) return;
+    if (this.idOf(s) !== undefined || this.texts.length >= MAX_ENTRIES || s.length > MAX_INTERNED_BYTES)
+      return;
     const id = this.texts.length;
     this.texts.push(s);
     this.ids.set(s, id);
@@ -59,5 +78,6 @@ export class StringTable implements Strings {
   rollback(): void {
     for (let id = this.durable; id < this.texts.length; id++) this.ids.delete(this.texts[id]!);
     this.texts.length = this.durable;
+    this.recentIds.fill(-1);
   }
 }

@@ -143,7 +143,7 @@ export function parseEvents(payload: Buffer | string, device: string): EventsMes
   for (const [i, raw] of m.events.entries()) {
     let env: Envelope;
     try {
-      env = parseEnvelopeShape(raw);
+      env = parseEnvelopeShape(raw, true); // json() parsed it from I-JSON text
     } catch (err) {
       throw fail('SYNC_MESSAGE_INVALID', `events[${i}]: ${(err as Error).message}`);
     }

@@ -11,14 +11,17 @@ import {
   instantMs,
   isEnvelopeShape,
   isHex64,
+  isoTime,
   jcs,
   MAX_DATA_BYTES,
+  metaJcsOf,
   parseEnvelope,
   parseEnvelopeShape,
   parseEventInput,
   parseTime,
   ZERO_HASH,
 } from '../../src/log/envelope.js';
+import { parseIJson } from '../../src/log/ijson.js';
 
 // Known vectors, computed independently (Python's json with sorted keys and hashlib):
 // if these change, every stored log and every hub copy stops verifying.
@@ -129,6 +132,35 @@ describe('envelope hashing', () => {
     );
   });
 
+  it('builds a run of payloads with the same keys as the library does, one after another', () => {
+    const keyOrders = [
+      ['source', 'sensor', 'value', 'unit'],
+      ['unit', 'value', 'source', 'sensor'],
+      ['source', 'sensor', 'value'],
+      ['a"', 'b'],
+    ];
+    const text = fc.constantFrom('node-1', 'temp', 'C', 'a"b', 'é', '', 'x\\y');
+    const value = fc.oneof(text, fc.double(), fc.constant(null), fc.constant(undefined), fc.constant([1]));
+    const payload = fc
+      .tuple(fc.constantFrom(...keyOrders), fc.array(value, { minLength: 4, maxLength: 4 }))
+      .map(([keys, values]) => Object.fromEntries(keys.map((k, i) => [k, values[i]])));
+    fc.assert(
+      fc.property(fc.array(payload, { minLength: 1, maxLength: 30 }), (run) => {
+        for (const o of run) {
+          const fast = flatObjectJcs(o);
+          let lib: string | undefined;
+          try {
+            lib = canonicalize(o);
+          } catch {
+            lib = undefined;
+          }
+          if (fast !== undefined) expect(fast).toBe(lib);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('changes the hash when any covered field changes', () => {
     for (const change of [
       { seq: 2 },
@@ -213,6 +245,14 @@ describe('edge validation', () => {
             else v[k] = value;
           }
           expect(isEnvelopeShape(v)).toBe(envelopeSchema.safeParse(v).success);
+          // the hub's check of what JSON.parse made of I-JSON text (as in a message) agrees too
+          let parsed: unknown;
+          try {
+            parsed = parseIJson(JSON.stringify(v));
+          } catch {
+            return; // refused before any shape check
+          }
+          expect(isEnvelopeShape(parsed, true)).toBe(envelopeSchema.safeParse(parsed).success);
         },
       ),
       { numRuns: 3000 },
@@ -258,6 +298,51 @@ describe('what storage holds exactly', () => {
     expect(parseEnvelope(at('1970-01-01T00:00:00.000Z')).time).toBe('1970-01-01T00:00:00.000Z');
     // the hub's message check takes the shape; storing it is refused, naming the seq
     expect(parseEnvelopeShape(at('1969-07-20T20:17:40.000Z')).seq).toBe(1);
+  });
+
+  it('formats every instant it can store as toISOString does, whatever came before', () => {
+    const day = 86_400_000;
+    const ms = fc.oneof(
+      fc.integer({ min: 0, max: 253402300799999 }),
+      fc.integer({ min: 0, max: 2_930_000 }).map((d) => d * day + day - 1 - (d % 7)),
+      fc.integer({ min: 0, max: 2_930_000 }).map((d) => d * day),
+    );
+    fc.assert(
+      fc.property(fc.array(ms, { minLength: 1, maxLength: 20 }), (times) => {
+        for (const t of times) expect(isoTime(t)).toBe(new Date(t).toISOString());
+      }),
+    );
+    // within one day, forward and back
+    for (const t of [1_000, 86_399_999, 5_000, 86_400_000, 86_399_999])
+      expect(isoTime(t)).toBe(new Date(t).toISOString());
+  });
+
+  it('canonicalizes a meta as jcs does, whatever the metas before it were', () => {
+    const key = fc.constantFrom('actor', 'source', 'schema', 'site', 'a', 'é');
+    const value = fc.constantFrom('sensor:n1', 'system', 'x', 'y', '');
+    const meta = fc.dictionary(key, value, { maxKeys: 4 });
+    fc.assert(
+      fc.property(fc.array(meta, { minLength: 1, maxLength: 12 }), (metas) => {
+        for (const m of metas) {
+          expect(metaJcsOf(m)).toBe(jcs(m));
+          // the same keys and values in another order, and one value changed
+          const reversed = Object.fromEntries(Object.entries(m).reverse());
+          expect(metaJcsOf(reversed)).toBe(jcs(reversed));
+          const first = Object.keys(m)[0];
+          if (first !== undefined) {
+            const changed = { ...m, [first]: `${m[first]}!` };
+            expect(metaJcsOf(changed)).toBe(jcs(changed));
+          }
+        }
+      }),
+    );
+    // one key fewer, one more, an inherited one
+    expect(metaJcsOf({ actor: 'system', site: 'n' })).toBe('{"actor":"system","site":"n"}');
+    expect(metaJcsOf({ actor: 'system' })).toBe('{"actor":"system"}');
+    expect(metaJcsOf({ actor: 'system', site: 'n', x: 'y' })).toBe('{"actor":"system","site":"n","x":"y"}');
+    const inherits = Object.create({ actor: 'system' }) as Record<string, unknown>;
+    metaJcsOf({ actor: 'system' });
+    expect(metaJcsOf(inherits)).toBe(jcs(inherits));
   });
 
   it('never formats a clock it could not store', () => {

@@ -197,3 +197,21 @@ describe('log properties', () => {
     await other.close();
   });
 });
+
+describe('string table', () => {
+  it('forgets what a failed batch interned, however recently it was looked up', () => {
+    const strings = new StringTable();
+    const ops: unknown[] = [];
+    strings.intern('Kept', ops as never);
+    strings.commit();
+    for (const s of ['A', 'B', 'Kept']) strings.intern(s, ops as never);
+    expect([strings.idOf('A'), strings.idOf('B'), strings.idOf('Kept')]).toEqual([1, 2, 0]);
+    expect(ops).toHaveLength(3);
+    strings.rollback();
+    expect([strings.idOf('A'), strings.idOf('B'), strings.idOf('Kept')]).toEqual([undefined, undefined, 0]);
+    // interned again after the rollback: new entries, written again
+    strings.intern('B', ops as never);
+    expect(strings.idOf('B')).toBe(1);
+    expect(ops).toHaveLength(4);
+  });
+});
