@@ -402,7 +402,10 @@ export function devicePageSuite(name: string, opts: SuiteOptions): void {
       await page.click('#dv-older');
       await page.waitForFunction(() => document.querySelectorAll('#dv-events > li[data-seq]').length >= 100);
       const both = await seqs();
-      expect(both.slice(0, 50)).toEqual(firstPage.slice(0, 50));
+      // the device is live: the tail may have put newer events above the first page meanwhile
+      const at = both.indexOf(firstPage[0]!);
+      expect(at).toBeGreaterThanOrEqual(0);
+      expect(both.slice(at, at + firstPage.length)).toEqual(firstPage);
       const older = both.slice(both.length - 50);
       expect(older).toEqual(older.map((_, i) => older[0]! - i));
       expect(p.problems).toEqual([]);
