@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { fail } from '../errors.js';
 import { cloneDeviceState, type DeviceState, deviceState, foldDeviceEvent } from '../log/device-state.js';
 import type { Envelope, EventInput } from '../log/envelope.js';
-import type { EventLog, FoldEvent } from '../log/event-log.js';
+import type { EventLog } from '../log/event-log.js';
 import type { FramesRejected } from '../log/events.js';
 import { Projector } from '../log/projection.js';
+import { foldEventOf } from '../log/reader.js';
 import { alarmId, decideAlarms, type Limits } from './alarms.js';
 import type { DeviceConfig } from './config.js';
 import type { Source, SourceEvent } from './sources/source.js';
@@ -55,20 +56,6 @@ export function checkClock(now: number, lastEventMs: number | null): { synced: b
   return { synced: true, basis: 'plausible' };
 }
 
-function envelopeToFold(e: Envelope): FoldEvent {
-  const ev: FoldEvent = {
-    seq: e.seq,
-    type: e.type,
-    time: e.time,
-    timeMs: Date.parse(e.time),
-    boot: e.boot,
-    mono: e.mono,
-    data: e.data,
-  };
-  if (e.meta) ev.meta = e.meta;
-  return ev;
-}
-
 /** What a source reports of itself, as the event that records it. */
 const REPORTED = { lost: 'FramesLost', identity: 'SourceIdentified', fault: 'SourceFaultReported' } as const;
 
@@ -88,7 +75,7 @@ export class Recorder extends EventEmitter {
   private stopping = false;
   private stopped = false;
   private readonly onAppend = (events: Envelope[]) => {
-    for (const e of events) foldDeviceEvent(this.live, envelopeToFold(e));
+    for (const e of events) foldDeviceEvent(this.live, foldEventOf(e));
     this.emit('events', events);
   };
 

@@ -10,7 +10,7 @@
 import type { DeviceState } from '../log/device-state.js';
 import { foldDeviceEvent } from '../log/device-state.js';
 import type { Envelope } from '../log/envelope.js';
-import type { FoldEvent } from '../log/event-log.js';
+import { foldEventOf } from '../log/reader.js';
 import type { FleetStore } from './fleet-store.js';
 
 interface Entry {
@@ -19,20 +19,6 @@ interface Entry {
   seq: number;
   /** Load again from the store before the next answer (a redaction went by). */
   stale: boolean;
-}
-
-export function foldEventOf(e: Envelope): FoldEvent {
-  const f: FoldEvent = {
-    seq: e.seq,
-    type: e.type,
-    time: e.time,
-    timeMs: Date.parse(e.time),
-    boot: e.boot,
-    mono: e.mono,
-    data: e.data,
-  };
-  if (e.meta) f.meta = e.meta;
-  return f;
 }
 
 export class DeviceStates {

@@ -40,6 +40,21 @@ export interface FoldEvent {
   meta?: EventMeta;
 }
 
+/** An envelope as folds see it (the hub's and the device's in-memory states fold these). */
+export function foldEventOf(e: Envelope): FoldEvent {
+  const f: FoldEvent = {
+    seq: e.seq,
+    type: e.type,
+    time: e.time,
+    timeMs: Date.parse(e.time),
+    boot: e.boot,
+    mono: e.mono,
+    data: e.data,
+  };
+  if (e.meta) f.meta = e.meta;
+  return f;
+}
+
 /** Formats `time` only when a reducer asks for it: most folds never do. */
 class FoldRecord implements FoldEvent {
   meta?: EventMeta;

@@ -13,7 +13,7 @@ import {
   sha256hex,
   ZERO_HASH,
 } from '../../log/envelope.js';
-import type { FoldEvent } from '../../log/event-log.js';
+import { foldEventOf } from '../../log/reader.js';
 import { ChainVerifier, redactionTarget } from '../../log/verify.js';
 import {
   type AsOfQuery,
@@ -220,16 +220,7 @@ export async function stateAt(
   if (target > 0) {
     for await (const chunk of deviceEvents(pool, { device, toSeq: target })) {
       for (const { event: e } of chunk) {
-        const f: FoldEvent = {
-          seq: e.seq,
-          type: e.type,
-          time: e.time,
-          timeMs: Date.parse(e.time),
-          boot: e.boot,
-          mono: e.mono,
-          data: e.data,
-        };
-        if (e.meta) f.meta = e.meta;
+        const f = foldEventOf(e);
         if (deviceState.foldInto) deviceState.foldInto(state, f);
         else state = deviceState.apply(state, f);
         seq = e.seq;
