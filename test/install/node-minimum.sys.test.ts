@@ -72,7 +72,9 @@ describe(`on Node.js ${MINIMUM}, the stated minimum`, () => {
 
     const verify = await fieldlog(['log', 'verify', dir]);
     expect(verify).toMatchObject({ code: 0, stderr: '' });
-    expect(verify.stdout).toMatch(/^pi-01: ok, 2 events, head 2 [0-9a-f]{64}\n$/);
+    expect(verify.stdout).toMatch(
+      /^pi-01: ok, 2 events, head 2 [0-9a-f]{64}\n {2}unsigned \(no device key\)\n$/,
+    );
 
     const cat = await fieldlog(['log', 'cat', dir]);
     expect(cat).toMatchObject({ code: 0, stderr: '' });
@@ -127,7 +129,9 @@ describe(`on Node.js ${MINIMUM}, the stated minimum`, () => {
     const device = await fieldlog(['log', 'verify', join(data, 'device')]);
     const hub = await fieldlog(['log', 'verify', join(data, 'hub')]);
     expect(device).toMatchObject({ code: 0, stderr: '' });
-    expect(device.stdout).toMatch(/^demo-pi: ok, \d+ events, head \d+ [0-9a-f]{64}\n$/);
+    expect(device.stdout).toMatch(
+      /^demo-pi: ok, \d+ events, head \d+ [0-9a-f]{64}\n {2}unsigned \(no device key\)\n$/,
+    );
     expect(hub).toMatchObject({ code: 0, stderr: '', stdout: device.stdout });
   });
 });

@@ -98,7 +98,9 @@ describe('a fresh clone', () => {
       expect(append).toMatchObject({ code: 0, stderr: '' });
       const verify = await exec(fieldlog, ['log', 'verify', 'log'], work);
       expect(verify).toMatchObject({ code: 0, stderr: '' });
-      expect(verify.stdout).toMatch(/^pi-01: ok, 1 events, head 1 [0-9a-f]{64}\n$/);
+      expect(verify.stdout).toMatch(
+        /^pi-01: ok, 1 events, head 1 [0-9a-f]{64}\n {2}unsigned \(no device key\)\n$/,
+      );
       // `--help` links every static import; the demo also loads what is required on first use
       // (johnny-five and firmata-io for the board) and runs the simulators from firmware-sim/.
       const demo = spawn(fieldlog, ['demo', '--no-ui', '--data', join(work, 'demo'), '--http', '0'], {
