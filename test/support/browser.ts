@@ -50,9 +50,13 @@ export async function openPage(
     if (m.type() === 'error') note(`console error: ${m.text()} (${m.location().url})`);
   });
   page.on('pageerror', (e) => note(`page error: ${e.message}`));
-  page.on('requestfailed', (r) =>
-    note(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`),
-  );
+  page.on('requestfailed', (r) => {
+    // a read the page itself aborted (superseded by a newer one: its AbortController) is by
+    // design; Chromium reports it as ERR_ABORTED. Anything else is a problem.
+    const why = r.failure()?.errorText;
+    if (why === 'net::ERR_ABORTED' && r.resourceType() === 'fetch') return;
+    note(`request failed: ${r.method()} ${r.url()}: ${why}`);
+  });
   page.on('response', (r) => {
     if (r.status() >= 400) note(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
   });
