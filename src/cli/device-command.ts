@@ -19,6 +19,10 @@ import { type CommandSpec, flag, int, parseFlags, str } from './args.js';
 import { maybeConsole, stopCause } from './console-wiring.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
 import { mqttSecurity } from './mqtt-options.js';
+
+/** `durability: "interval"`: one fsync a second at most, and LevelDB options chosen by bench/wear.bench.ts. */
+const LOW_WEAR = { syncEveryMs: 1000 };
+
 import type { Output } from './output.js';
 
 export const DEVICE: CommandSpec = {
@@ -107,7 +111,11 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   const configuredKey = config.identity?.key;
   if (configuredKey !== undefined) loadIdentity(configuredKey);
 
-  const log = await EventLog.open(dir, { device: config.id, create: true });
+  const log = await EventLog.open(dir, {
+    device: config.id,
+    create: true,
+    ...(config.durability === 'interval' ? LOW_WEAR : {}),
+  });
   const others = log.deviceNames().filter((d) => d !== config.id);
   if (others.length > 0) {
     await log.close();
