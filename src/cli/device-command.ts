@@ -121,6 +121,14 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     create: true,
     ...(config.durability === 'interval' ? LOW_WEAR : {}),
   });
+  // the low-wear mode's fsync failed: retried next second, and replication waits for it
+  log.on(
+    'sync-error',
+    (err: Error) =>
+      void output
+        .line(`${new Date().toISOString()} warning: the log's fsync failed (${err.message}); retrying`)
+        .catch(() => {}),
+  );
   const others = log.deviceNames().filter((d) => d !== config.id);
   if (others.length > 0) {
     await log.close();
