@@ -13,6 +13,7 @@ import { benchSeries } from './series.bench.js';
 import { benchSignatures } from './signatures.bench.js';
 import { benchSigning } from './signing.bench.js';
 import { benchSync } from './sync.bench.js';
+import { benchWear } from './wear.bench.js';
 
 const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> = {
   log: benchLog,
@@ -27,6 +28,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   signatures: benchSignatures,
   page: benchPage,
   series: benchSeries,
+  wear: benchWear,
 };
 
 const args = process.argv.slice(2);

@@ -111,6 +111,11 @@ export const deviceConfigSchema = z
     metrics: metricsSchema.optional(),
     /** The device's private key file, instead of DATA/device.key (a read-only partition, a secure element's export). */
     identity: z.strictObject({ key: z.string().min(1) }).optional(),
+    /**
+     * "every-commit" (default): each group commit is fsynced before it counts as written.
+     * "interval": the low-wear mode, one fsync at most every second (a power cut loses at most that).
+     */
+    durability: z.enum(['every-commit', 'interval']).optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();

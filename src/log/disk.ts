@@ -18,12 +18,17 @@ export class LogDisk {
   /** LevelDB's `sync`: not in abstract-level's option types, honoured by classic-level. */
   readonly writeOptions: { sync: boolean; keyEncoding?: 'view' };
 
+  /**
+   * `durable`: what is written survives a power cut, by an fsync of each write or, with
+   * `syncEachWrite` false (the low-wear mode, see interval-sync.ts), by one every period.
+   */
   constructor(
     readonly db: LogBackend,
     readonly location: string | null,
     readonly durable: boolean,
+    syncEachWrite = durable,
   ) {
-    this.writeOptions = { sync: durable };
+    this.writeOptions = { sync: syncEachWrite };
   }
 
   /**

@@ -16,7 +16,9 @@ import { MemoryLevel } from 'memory-level';
 import { fail } from '../errors.js';
 import { type LogBackend, LogDisk, mapOpenError } from './disk.js';
 import type { Envelope, EventInput } from './envelope.js';
+import { ZERO_HASH } from './envelope.js';
 import { RunIndexer } from './indexer.js';
+import { IntervalSync, type SyncTimers, systemSyncTimers } from './interval-sync.js';
 import type { LogQuery, ReadItem } from './query.js';
 import { type FoldEvent, LogReader, type ReadRange, type TimeRange } from './reader.js';
 import { RecordCodec } from './records.js';
@@ -39,6 +41,7 @@ import { verifyStored } from './verify-stored.js';
 
 export type { LogBackend } from './disk.js';
 export { RUN_SPAN_MS } from './indexer.js';
+export type { SyncTimers } from './interval-sync.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
 export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
@@ -57,6 +60,15 @@ export interface LogOptions {
   create?: boolean;
   /** Durable (fsync each batch, the default) or fast. */
   sync?: boolean;
+  /**
+   * With `sync`: the low-wear mode. Batches are written without an fsync each and one fsync
+   * at most every this many ms makes them safe from a power cut (interval-sync.ts).
+   */
+  syncEveryMs?: number;
+  /** The low-wear mode's timers (tests). */
+  syncTimers?: SyncTimers;
+  /** LevelDB's memtable size and block compression (classic-level's defaults: 4 MiB, on). */
+  store?: { writeBufferSize?: number; compression?: boolean };
   clock?: Clock;
   /** Id of this process start; random by default. */
   boot?: string;
@@ -75,13 +87,17 @@ export class EventLog extends EventEmitter {
   private readonly stager: Stager;
   private readonly reader: LogReader;
   private readonly snapshots: Snapshots;
+  /** The low-wear mode's periodic fsync; null when each batch is synced (or none is). */
+  private readonly intervalSync: IntervalSync | null;
   private closed = false;
 
   private constructor(db: LogBackend, location: string | null, opts: LogOptions) {
     super();
     const fleet = opts.fleet ?? false;
     this.boot = opts.boot ?? randomBytes(8).toString('hex');
-    this.disk = new LogDisk(db, location, opts.sync ?? true);
+    const durable = opts.sync ?? true;
+    const interval = durable && opts.syncEveryMs !== undefined;
+    this.disk = new LogDisk(db, location, durable, durable && !interval);
     this.streams = new StreamRegistry(this.disk);
     this.index = new RunIndexer(fleet);
     this.codec = new RecordCodec(new StringTable());
@@ -100,6 +116,17 @@ export class EventLog extends EventEmitter {
     });
     this.reader = new LogReader(this.disk, this.streams, this.codec, this.index);
     this.snapshots = new Snapshots(this.disk, this.codec);
+    this.intervalSync = interval
+      ? new IntervalSync({
+          disk: this.disk,
+          everyMs: opts.syncEveryMs!,
+          timers: opts.syncTimers ?? systemSyncTimers,
+          writtenHeads: () => new Map(this.streams.names().map((d) => [d, this.streams.head(d)])),
+          formatVersion: () => this.streams.formatVersion,
+        })
+      : null;
+    this.intervalSync?.on('synced', () => this.emit('synced'));
+    this.intervalSync?.on('sync-error', (err: unknown) => this.emit('sync-error', err));
   }
 
   /** Open (or with `create`, make) the log in folder `dir`. */
@@ -114,6 +141,7 @@ export class EventLog extends EventEmitter {
       keyEncoding: 'view',
       valueEncoding: 'view',
       createIfMissing: opts.create ?? false,
+      ...opts.store,
     });
     try {
       await db.open();
@@ -138,6 +166,7 @@ export class EventLog extends EventEmitter {
       await log.redactor.repair();
       await log.index.load(db);
       await log.streams.chooseDefault(opts.device, opts.create ?? false);
+      await log.intervalSync?.start();
     } catch (err) {
       await db.close().catch(() => {});
       throw err;
@@ -162,6 +191,8 @@ export class EventLog extends EventEmitter {
       this.index.fleet ? position - batch.count + 1 : undefined,
       batch.count,
     );
+    if (this.intervalSync) this.intervalSync.written();
+    else this.emit('synced');
   }
 
   // ---------------------------------------------------------------- the store
@@ -201,6 +232,10 @@ export class EventLog extends EventEmitter {
     if (this.closed) return;
     await this.flushed();
     await this.redactor.markAll();
+    if (this.intervalSync) {
+      this.intervalSync.stop();
+      await this.intervalSync.syncNow();
+    }
     this.closed = true;
     await this.disk.db.close();
     this.emit('close');
@@ -224,6 +259,21 @@ export class EventLog extends EventEmitter {
   /** The head including events accepted but not yet on disk. */
   pendingHead(device?: string): Head {
     return this.streams.pendingHead(device);
+  }
+
+  /**
+   * The head a power cut cannot take back: the durable head, or in the low-wear mode what
+   * the last fsync covered. Only this much may leave the device ('synced' says it moved).
+   */
+  syncedHead(device?: string): Head {
+    if (!this.intervalSync) return this.head(device);
+    const name = this.streams.get(device).device;
+    return this.intervalSync.head(name) ?? { seq: 0, hash: ZERO_HASH };
+  }
+
+  /** Whether batches are fsynced one period at a time (the low-wear mode). */
+  get syncsByInterval(): boolean {
+    return this.intervalSync !== null;
   }
 
   streamsInfo(): StreamInfo[] {

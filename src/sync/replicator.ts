@@ -73,6 +73,7 @@ export class Replicator extends EventEmitter {
     mqtt: Partial<IClientOptions>;
   };
   private readonly device: string;
+  // 'synced', not 'append': only what a power cut cannot take back leaves the device
   private readonly onAppend = () => this.pump();
 
   constructor(
@@ -124,7 +125,7 @@ export class Replicator extends EventEmitter {
 
   start(): void {
     if (this.client) return;
-    this.log.on('append', this.onAppend);
+    this.log.on('synced', this.onAppend);
     const client = mqtt.connect(this.o.url, {
       protocolVersion: 4,
       clean: true,
@@ -175,7 +176,12 @@ export class Replicator extends EventEmitter {
   private sayHello(): void {
     const client = this.client;
     if (!client || !this.connected || this.stopped || this.acked >= 0) return;
-    client.publish(this.topic('hello'), JSON.stringify({ head: this.log.head() }), { qos: 1 }, () => {});
+    client.publish(
+      this.topic('hello'),
+      JSON.stringify({ head: this.log.syncedHead() }),
+      { qos: 1 },
+      () => {},
+    );
     if (this.helloTimer !== null) this.o.timers.clearTimeout(this.helloTimer);
     this.helloTimer = this.o.timers.setTimeout(
       () => {
@@ -423,7 +429,9 @@ export class Replicator extends EventEmitter {
     const client = this.client;
     while (client && this.connected && !this.stopped && !this.pausedUntilRetry && this.acked >= 0) {
       if (this.next <= this.acked) this.next = this.acked + 1;
-      const head = this.log.head().seq;
+      // in the low-wear mode events written but not yet fsynced wait for the next fsync: the
+      // hub must never hold an event a power cut could take from the device (a fork on restart)
+      const head = this.log.syncedHead().seq;
       if (this.inflight.length >= this.o.window || this.next > head) return;
       const from = this.next;
       const { to, hash, parts } = await this.readBatch(from, head);
@@ -447,7 +455,7 @@ export class Replicator extends EventEmitter {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.log.off('append', this.onAppend);
+    this.log.off('synced', this.onAppend);
     await this.dropReader().catch(() => {});
     this.clearAckTimer();
     if (this.helloTimer !== null) this.o.timers.clearTimeout(this.helloTimer);

@@ -84,6 +84,7 @@ describe('device configuration', () => {
       [{ ...file, alarms: [{ sensor: 'temp', above: 1, below: 2 }] }, /below must be less than above/],
       [{ ...file, mqtt: { url: 'http://x' } }, /mqtt\.url/],
       [[1, 2], /must be a JSON object/],
+      [{ ...file, durability: 'sometimes' }, /durability: .*"every-commit"\|"interval"/],
     ];
     for (const [cfg, re] of cases) {
       const m = message(() => resolveDeviceConfig(cfg, {}, 'cfg.json'));
@@ -108,5 +109,11 @@ describe('device configuration', () => {
     expect(message(() => resolveDeviceConfig(file, { metricsHost: '0.0.0.0' }))).toMatch(
       /--metrics-host needs --metrics PORT/,
     );
+  });
+
+  it('takes the durability mode, every commit by default', () => {
+    expect(resolveDeviceConfig(file, {}).durability).toBeUndefined();
+    expect(resolveDeviceConfig({ ...file, durability: 'interval' }, {}).durability).toBe('interval');
+    expect(resolveDeviceConfig({ ...file, durability: 'every-commit' }, {}).durability).toBe('every-commit');
   });
 });
