@@ -1,7 +1,8 @@
 // `fieldlog demo`: everything on one machine with nothing installed beyond npm. Simulated
 // sensor node, GPS and Firmata board run in process over the mock serial binding; the
-// device records them and replicates over an embedded MQTT broker to a hub that serves
-// its HTTP API. Stops cleanly on SIGINT/SIGTERM, leaving logs that verify.
+// device records them, signing its log with the key a real device makes at first start, and
+// replicates over an embedded MQTT broker to a hub that binds that key on first use and serves
+// its HTTP API. Stops cleanly on SIGINT/SIGTERM, leaving logs that verify, signed.
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { FirmataBoard, sineWaveform } from '../../firmware-sim/firmata-board.js';
@@ -11,11 +12,13 @@ import { NmeaReceiver } from '../../firmware-sim/nmea-receiver.js';
 import { createSources } from '../device/build-sources.js';
 import type { DeviceConfig } from '../device/config.js';
 import { configuredPrecision } from '../device/display-precision.js';
+import { attachIdentity, KEY_FILE } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
 import type { SerialBinding } from '../device/sources/source.js';
 import { startBroker } from '../hub/broker.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
 import { fleetStoreOver } from '../hub/leveldb-fleet-store.js';
+import { SignatureGate } from '../hub/signatures.js';
 import { describeEvent } from '../log/describe.js';
 import type { Envelope } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
@@ -33,7 +36,7 @@ export const DEMO: CommandSpec = {
   name: 'demo',
   positionals: { min: 0, max: 0 },
   summary:
-    'Everything on one machine: a simulated sensor node, GPS and Firmata board, the device, an embedded MQTT broker and a hub with its HTTP API. q or Ctrl-C stops it; both logs then verify.',
+    'Everything on one machine: a simulated sensor node, GPS and Firmata board, the device (signing its log with the key it makes at first start), an embedded MQTT broker and a hub with its HTTP API that binds that key on first use. q or Ctrl-C stops it; both logs then verify, signed.',
   flags: {
     data: {
       type: 'string',
@@ -119,17 +122,40 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     EventLog.open(join(data, 'device'), { device: config.id, create: true }),
     [http, broker, hubLog],
   );
+  // The same identity as `fieldlog device`: DATA/device/device.key made (0600) at first start,
+  // DeviceKeyAdded recorded before the first signed event, every group commit signed from here.
+  const keyFile = join(data, 'device', KEY_FILE);
+  const identity = await closingOnFailure(
+    attachIdentity(deviceLog, keyFile, {
+      create: true,
+      warn: (line) => void output.line(`${new Date().toISOString()} warning: ${line}`).catch(() => {}),
+    }),
+    [http, broker, hubLog, deviceLog],
+  );
   // one reporter for the demo's parts (held while the console is on): each error one line, counted
   const errors = deviceErrors();
   const hubStore = fleetStoreOver(hubLog);
-  const ingest = new Ingest(hubStore);
+  // the hub binds the first key the device presents (--tofu): the demo shows a signed,
+  // enrolled device without a keys file to hand over
+  const gate = new SignatureGate({ tofu: true });
+  const ingest = new Ingest(hubStore, { gate });
   ingest.on('error', (err: unknown) => errors.report('ingest', err));
+  // a refusal (a key file replaced in a reused DATA folder) is said once per reason, not hidden
+  const refused = new Set<string>();
+  ingest.on('rejected', (r: { device: string; reason: string; detail: string }) => {
+    if (refused.has(r.reason)) return;
+    refused.add(r.reason);
+    void out
+      .line(`${new Date().toISOString()} hub REFUSED ${r.device}: ${r.detail.slice(0, 300)}`)
+      .catch(() => {});
+  });
   const hubClient = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
   await ingest.attach(hubClient);
   api = createHubApi({
     store: hubStore,
     devices: () => ingest.devices(),
     watchOnline: (l) => ingest.onOnline(l),
+    enrolledKey: (device) => gate.keyOf(device),
     metrics: () => ({ ...ingest.totals }),
     errors,
   });
@@ -192,6 +218,9 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     await recorder.start();
     replicator.start();
     await out.line(`fieldlog demo: device log ${deviceDir}, hub store ${hubDir}`);
+    await out.line(
+      `device key ${identity!.fingerprint} (${keyFile}); the hub binds it on first use and keeps only what it signs`,
+    );
     await out.line(`hub API ${apiUrl}  (Ctrl-C stops)`);
     ui?.start();
     if (!signal.aborted) await quitting;

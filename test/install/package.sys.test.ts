@@ -132,6 +132,14 @@ describe('a fresh clone', () => {
       demo.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(err).toBe('');
+      // the installed demo signs its device's log (the key made at first start), as the hub's copy
+      for (const dir of ['device', 'hub']) {
+        const signed = await exec(fieldlog, ['log', 'verify', join('demo', dir)], work);
+        expect(signed).toMatchObject({ code: 0, stderr: '' });
+        expect(signed.stdout).toMatch(
+          /\n {2}signed by [0-9a-f:]{39} \(1 key\), last signature at seq \d+\n$/,
+        );
+      }
     },
     INSTALL_MS,
   );
