@@ -31,6 +31,7 @@ import { maybeConsole, stopCause } from './console-wiring.js';
 import { deviceErrors, stoppedBy, watchDeviceErrors } from './device-errors.js';
 import { listenOrFail, startingHandler } from './hub-command.js';
 import type { Output } from './output.js';
+import { sayRefusals } from './refusals.js';
 
 export const DEMO: CommandSpec = {
   name: 'demo',
@@ -140,15 +141,8 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
   const gate = new SignatureGate({ tofu: true });
   const ingest = new Ingest(hubStore, { gate });
   ingest.on('error', (err: unknown) => errors.report('ingest', err));
-  // a refusal (a key file replaced in a reused DATA folder) is said once per reason, not hidden
-  const refused = new Set<string>();
-  ingest.on('rejected', (r: { device: string; reason: string; detail: string }) => {
-    if (refused.has(r.reason)) return;
-    refused.add(r.reason);
-    void out
-      .line(`${new Date().toISOString()} hub REFUSED ${r.device}: ${r.detail.slice(0, 300)}`)
-      .catch(() => {});
-  });
+  // a refusal (a key file replaced in a reused DATA folder) is said, not hidden
+  sayRefusals(ingest, (line) => void out.line(line).catch(() => {}), { label: 'hub REFUSED' });
   const hubClient = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
   await ingest.attach(hubClient);
   api = createHubApi({

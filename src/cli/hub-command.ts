@@ -16,6 +16,7 @@ import { HTTP_ACCESS_FLAGS, type HttpAccess, httpAccess } from './hub-access.js'
 import { isPgUrl, openHubStore, parseWithConfig, storeFlags } from './hub-store.js';
 import { mqttSecurity } from './mqtt-options.js';
 import type { Output } from './output.js';
+import { sayRefusals } from './refusals.js';
 
 export const HUB: CommandSpec = {
   name: 'hub',
@@ -247,15 +248,10 @@ export async function runHub(argv: string[], out: Output, signal: AbortSignal): 
   // not acknowledged) and an unexpected error in the API are one line each, and counted
   const errors = internalErrors();
   ingest.on('error', (err: unknown) => errors.report('ingest', err));
-  // a refusal is counted every time (/devices, /metrics) and said once per device and reason:
-  // a device or an intruder repeating it cannot flood the hub's output
-  const said = new Set<string>();
-  ingest.on('rejected', (r: { device: string; reason: string; detail: string }) => {
-    if (!SIGNATURE_REASONS.has(r.reason) || said.has(`${r.device} ${r.reason}`) || said.size > 10_000) return;
-    said.add(`${r.device} ${r.reason}`);
-    void out
-      .line(`${new Date().toISOString()} REFUSED ${r.device}: ${r.detail.slice(0, 300)}`)
-      .catch(() => {});
+  // a refusal is counted every time (/devices, /metrics) and said once per device and reason
+  sayRefusals(ingest, (line) => void out.line(line).catch(() => {}), {
+    label: 'REFUSED',
+    reasons: SIGNATURE_REASONS,
   });
   ingest.on(
     'fork',
