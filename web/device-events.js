@@ -2,6 +2,7 @@
 // (/devices/ID/events?order=desc&to-seq=&limit=), filtered by type, each with its JSON
 // and hash on expanding it; and a live tail from /fleet/live?device=ID (server-sent
 // events) that puts each newly stored event at the top as it arrives.
+import { subscribe } from './common.js';
 import { isAbort } from './device-api.js';
 import { h, timeEl } from './device-dom.js';
 import { describe } from './device-timeline.js';
@@ -75,26 +76,28 @@ export class EventList {
 
   /** Follow newly stored events of the device. */
   startTail() {
-    const source = new EventSource(this.api.liveUrl());
-    source.addEventListener('open', () => {
-      this.status.textContent = '· live';
-    });
-    source.addEventListener('error', () => {
-      // EventSource reconnects by itself, resuming after the last id it got
-      this.status.textContent = '· reconnecting…';
-    });
-    source.addEventListener('event', (msg) => {
-      const e = JSON.parse(msg.data);
-      this.onHead(e);
-      if (this.type && e.type !== this.type) return;
-      this.list.querySelector(':scope > li.muted')?.remove();
-      const li = item(e);
-      li.classList.add('dv-new');
-      this.list.prepend(li);
-      this.tail.push({ seq: e.seq, shownAt: Date.now() });
-      if (this.tail.length > 1000) this.tail.splice(0, 500);
-    });
-    this.source = source;
+    // common.js's subscribe: the browser resumes after the last id it got; a feed the browser
+    // gave up on (the hub restarting) is opened again, as the fleet page's is
+    this.source = subscribe(
+      this.api.liveUrl(),
+      {
+        event: (e) => {
+          this.onHead(e);
+          if (this.type && e.type !== this.type) return;
+          this.list.querySelector(':scope > li.muted')?.remove();
+          const li = item(e);
+          li.classList.add('dv-new');
+          this.list.prepend(li);
+          this.tail.push({ seq: e.seq, shownAt: Date.now() });
+          if (this.tail.length > 1000) this.tail.splice(0, 500);
+        },
+      },
+      {
+        onState: (state) => {
+          this.status.textContent = state === 'open' ? '· live' : '· reconnecting…';
+        },
+      },
+    );
   }
 }
 
