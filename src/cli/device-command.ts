@@ -5,6 +5,7 @@ import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device
 import { configuredPrecision } from '../device/display-precision.js';
 import { attachIdentity, keyPath } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
+import { Retention } from '../device/retention.js';
 import type { SourceDeps } from '../device/sources/source.js';
 import { fail } from '../errors.js';
 import type { Listening } from '../http-server.js';
@@ -161,12 +162,21 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
         .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
         .catch(() => {});
     });
+    // a hub that holds less than this device pruned: said once, in one line (see behindAnchor)
+    replicator.on(
+      'behind-anchor',
+      (line: string) => void out.line(`${new Date().toISOString()} warning: ${line}`).catch(() => {}),
+    );
     replicator.on(
       'rejected-ack',
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
     );
   }
   const errors = deviceErrors();
+  // pruning what the hub holds, when configured: a prune that fails is reported and tried next round
+  const retention = config.retention ? new Retention(log, config.retention) : null;
+  retention?.on('error', (err: unknown) => errors.report('retention', err));
+  if (retention && replicator) retention.follow(replicator);
   let failure: unknown = null;
   let quitFromConsole: () => void = () => {};
   let quitBy: string | null = null;
@@ -239,6 +249,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
 
   try {
     await recorder.start();
+    await retention?.start();
     replicator?.start();
     await out.line(
       `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}${metrics ? `, metrics http://${config.metrics?.host ?? '127.0.0.1'}:${metrics.port}/metrics` : ''}`,
@@ -265,6 +276,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       stopping = true;
       await replicator.stop();
     }
+    await retention?.stop();
     await metrics?.close();
     await log.close();
   }
