@@ -19,7 +19,9 @@ function message(fn: () => unknown): string {
 describe('retention settings', () => {
   it('takes keep and afterAck; none means nothing is pruned', () => {
     expect(resolveDeviceConfig(file, {}).retention).toBeUndefined();
-    expect(resolveDeviceConfig({ ...file, retention: { keep: '30d', afterAck: true } }, {}).retention).toEqual({
+    expect(
+      resolveDeviceConfig({ ...file, retention: { keep: '30d', afterAck: true } }, {}).retention,
+    ).toEqual({
       keep: '30d',
       afterAck: true,
     });
@@ -27,12 +29,12 @@ describe('retention settings', () => {
   });
 
   it('refuses a bad duration, a bad afterAck and an unknown key in one line', () => {
-    expect(message(() => resolveDeviceConfig({ ...file, retention: { keep: '30 days' } }, {}, 'f.json'))).toBe(
-      'f.json: retention.keep: must be a duration like 30d, 12h, 90m or 45s',
-    );
-    expect(message(() => resolveDeviceConfig({ ...file, retention: { afterAck: 'yes' } }, {}, 'f.json'))).toMatch(
-      /^f\.json: retention\.afterAck: /,
-    );
+    expect(
+      message(() => resolveDeviceConfig({ ...file, retention: { keep: '30 days' } }, {}, 'f.json')),
+    ).toBe('f.json: retention.keep: must be a duration like 30d, 12h, 90m or 45s');
+    expect(
+      message(() => resolveDeviceConfig({ ...file, retention: { afterAck: 'yes' } }, {}, 'f.json')),
+    ).toMatch(/^f\.json: retention\.afterAck: /);
     expect(message(() => resolveDeviceConfig({ ...file, retention: { kept: '1d' } }, {}, 'f.json'))).toBe(
       'f.json: unknown key "retention.kept"',
     );

@@ -89,7 +89,10 @@ describe('Retention', () => {
 
   it('by age alone, stops before a record of the disk budget the hub has not acknowledged', async () => {
     const { log, now } = await minutes(100);
-    await log.append({ type: 'ReadingsPurged', data: { fromSeq: 1, toSeq: 2, count: 2, reason: 'disk-budget' } });
+    await log.append({
+      type: 'ReadingsPurged',
+      data: { fromSeq: 1, toSeq: 2, count: 2, reason: 'disk-budget' },
+    });
     for (let i = 0; i < 100; i++) await log.append(reading('t', i));
     const later = () => now() + 101 * MINUTE;
     const r = new Retention(log, { keep: '1h', afterAck: false }, { now: later, timers: handTimers() });
