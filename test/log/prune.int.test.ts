@@ -79,6 +79,12 @@ describe('EventLog.prune', () => {
     expect(await all(log)).toHaveLength(1);
     expect(await log.prune(10)).toMatchObject({ pruned: 0, anchor: { seq: 9 } });
     await expect(log.prune(1.5)).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+    // a pruned event has no payload left to purge: refused, nothing written back
+    await expect(log.redact(3, 'personal data', 'operator:ana')).rejects.toMatchObject({
+      code: 'REDACTION_INVALID',
+      message: 'event 3 of pi-1 was pruned (the log starts after seq 9)',
+    });
+    expect(await log.db.get(eventKey(0, 3))).toBeUndefined();
     await log.close();
   });
 
