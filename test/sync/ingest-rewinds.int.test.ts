@@ -68,7 +68,7 @@ describe('hub ingest: rewinds', () => {
     ]);
     await send(events.slice(3, 9)); // the device rewinds: stored, no rewind more
     await expect.poll(() => acks.length).toBe(4);
-    expect(acks[3]).toEqual({ upTo: 9, hash: events[8]!.hash });
+    expect(acks[3]).toEqual({ upTo: 9, hash: events[8]!.hash, time: expect.any(String) });
     await ingest.idle();
     const [info] = await ingest.devices();
     expect(info).toMatchObject({ device: 'pi-g', rewinds: 2, head: { seq: 9 } });
