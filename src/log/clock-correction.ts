@@ -36,7 +36,10 @@ export function correctedTimes(events: readonly ClockedEvent[]): Map<number, num
   // walking back from the newest, the anchor in force for a boot is the first sync after
   const byNewest = [...events].sort((a, b) => b.seq - a.seq);
   const anchors = new Map<string, Anchor>();
+  let last = Number.NaN;
   for (const e of byNewest) {
+    if (e.seq === last) continue; // given twice (a window and the syncs after it): once is enough
+    last = e.seq;
     const a = anchors.get(e.boot);
     if (a) out.set(e.seq, Math.round(a.trustedMs - (a.mono - e.mono)));
     const own = anchorOf(e);

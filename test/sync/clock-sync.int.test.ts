@@ -59,7 +59,10 @@ describe('clock synchronisation by the hub', () => {
     const log = await EventLog.open(join(root, 'dev'), { device: 'pi-01', create: true, sync: false });
     cleanups.push(() => log.close());
     const config = { id: 'pi-01', sources: [{ name: 'node', driver: 'line' as const, port: '/dev/fake' }] };
-    const recorder = new Recorder(log, config, [new FakeSource('node')], { version: '9.9.9', clockWatch: true });
+    const recorder = new Recorder(log, config, [new FakeSource('node')], {
+      version: '9.9.9',
+      clockWatch: true,
+    });
     cleanups.push(() => recorder.stop('test over'));
     const r = new Replicator(log, { url: b.url, fleet: 'north' });
     r.on('hub-time', (ms: number) => recorder.hubTime(ms));

@@ -170,7 +170,11 @@ describe('hub ingest of outside JSON', () => {
       await expect.poll(() => acks.length).toBe(before + 1);
       return acks.at(-1)!;
     };
-    await expect(send(events.slice(0, 3))).resolves.toEqual({ upTo: 3, hash: events[2]!.hash, time: expect.any(String) });
+    await expect(send(events.slice(0, 3))).resolves.toEqual({
+      upTo: 3,
+      hash: events[2]!.hash,
+      time: expect.any(String),
+    });
 
     // storage keeps ms since 1970 unsigned: this one would come back dated 10889, its hash broken
     const early = resealed(events[3]!, { time: '1969-12-31T23:59:59.999Z' });
