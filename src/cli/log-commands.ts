@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { readConfigFile } from '../device/config.js';
 import { attachIdentity, KEY_FILE } from '../device/identity.js';
 import { fail, isFieldlogError } from '../errors.js';
-import { correctedTimesWith, correctedTimeText } from '../log/clock-correction.js';
+import { correctedTimesWith, correctedTimeText, withCorrectedTime } from '../log/clock-correction.js';
 import { deviceState, isBoot } from '../log/device-state.js';
 import { type Envelope, isActor, parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
@@ -270,16 +270,6 @@ async function cat(argv: string[], out: Output): Promise<number> {
     }
     return 0;
   });
-}
-
-/** The envelope with `correctedTime` right after `time`, where a reader looks for it. */
-function withCorrectedTime(e: Envelope, correctedTime: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(e)) {
-    out[k] = v;
-    if (k === 'time') out.correctedTime = correctedTime;
-  }
-  return out;
 }
 
 async function state(argv: string[], out: Output): Promise<number> {

@@ -1,7 +1,7 @@
 // Corrected times (docs/protocol.md §4.1): for the events of a boot recorded before its clock
 // was synchronised, the time they really happened, from the ClockSynced that followed and the
 // monotonic clock. Pure: the recorded `time` is never touched; callers show the result beside it.
-import { formatTime } from './envelope.js';
+import { type Envelope, formatTime } from './envelope.js';
 
 /** What a correction needs of an event (an envelope, a FoldEvent, a stored row). */
 export interface ClockedEvent {
@@ -71,4 +71,25 @@ export function correctedTimeText(corrections: Map<number, number>, seq: number)
   } catch {
     return undefined; // an offset that puts it before 1970 or after 9999: no correction to show
   }
+}
+
+/** The envelope with `correctedTime` right after `time`, where a reader looks for it. */
+export function withCorrectedTime(e: Envelope, correctedTime: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    out[k] = v;
+    if (k === 'time') out.correctedTime = correctedTime;
+  }
+  return out;
+}
+
+/** Envelopes as JSON lines, each with its corrected time when it has one (`syncs`: see correctedTimesWith). */
+export function correctedJsonLines(events: readonly Envelope[], syncs: readonly Envelope[]): string {
+  const corrections = correctedTimesWith(events, syncs);
+  let text = '';
+  for (const e of events) {
+    const t = correctedTimeText(corrections, e.seq);
+    text += `${JSON.stringify(t === undefined ? e : withCorrectedTime(e, t))}\n`;
+  }
+  return text;
 }
