@@ -144,7 +144,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     await log.close();
     throw err;
   }
-  const recorder = new Recorder(log, config, sources, { version: VERSION });
+  const recorder = new Recorder(log, config, sources, { version: VERSION, clockWatch: true });
   let replicator: Replicator | null = null;
   let stopping = false;
   if (config.mqtt) {
@@ -161,6 +161,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
         .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
         .catch(() => {});
     });
+    replicator.on('hub-time', (ms: number) => recorder.hubTime(ms));
     replicator.on(
       'rejected-ack',
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),

@@ -4,8 +4,9 @@ import { z } from 'zod';
 import { readConfigFile } from '../device/config.js';
 import { attachIdentity, KEY_FILE } from '../device/identity.js';
 import { fail, isFieldlogError } from '../errors.js';
+import { correctedTimesWith, correctedTimeText, withCorrectedTime } from '../log/clock-correction.js';
 import { deviceState, isBoot } from '../log/device-state.js';
-import { isActor, parseEventInput } from '../log/envelope.js';
+import { type Envelope, isActor, parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { PUBLIC_KEY_RE } from '../log/events.js';
 import { parseIJson } from '../log/ijson.js';
@@ -69,6 +70,10 @@ export const LOG_CAT: CommandSpec = {
       help: 'only events recorded at or after this time (RFC 3339, e.g. 2026-11-24T10:00:00Z)',
     },
     until: { type: 'string', value: 'T', help: 'only events recorded at or before this time' },
+    'corrected-time': {
+      type: 'boolean',
+      help: 'add "correctedTime" after "time" to events recorded before a ClockSynced of their boot (the recorded time is kept)',
+    },
   },
 };
 
@@ -244,9 +249,25 @@ async function cat(argv: string[], out: Output): Promise<number> {
   ordered(p, 'from-seq', 'to-seq', fromSeq, toSeq);
   ordered(p, 'since', 'until', since, until);
   return withLog(p.positionals[0]!, str(p, 'device'), async (log) => {
+    const device = str(p, 'device');
+    // the syncs that can correct the events shown: every later ClockSynced (they are rare)
+    const syncs: Envelope[] = [];
+    if (flag(p, 'corrected-time'))
+      for await (const chunk of log.read({ device, fromSeq, types: ['ClockSynced'] }))
+        for (const { event } of chunk) syncs.push(event);
     // the log's one read: the time index bounds the seqs, the times are checked exactly at the ends
-    for await (const chunk of log.read({ device: str(p, 'device'), fromSeq, toSeq, since, until }))
-      for (const { event } of chunk) await out.line(JSON.stringify(event));
+    for await (const chunk of log.read({ device, fromSeq, toSeq, since, until })) {
+      if (!flag(p, 'corrected-time')) {
+        for (const { event } of chunk) await out.line(JSON.stringify(event));
+        continue;
+      }
+      const events = chunk.map((i) => i.event);
+      const corrections = correctedTimesWith(events, syncs);
+      for (const event of events) {
+        const corrected = correctedTimeText(corrections, event.seq);
+        await out.line(JSON.stringify(corrected === undefined ? event : withCorrectedTime(event, corrected)));
+      }
+    }
     return 0;
   });
 }

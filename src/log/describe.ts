@@ -70,7 +70,17 @@ export function describeEvent(
       return `device key added: ${d.publicKey}`;
     case 'DeviceKeyRotated':
       return `device key rotated to ${d.publicKey}`;
+    case 'ClockJumped':
+      return `clock jumped ${signedMs(d.deltaMs)}`;
+    case 'ClockSynced':
+      return `clock synchronised by ${d.source}${d.offsetMs === 0 ? '' : `, correction ${signedMs(d.offsetMs)}`}`;
     default:
       return e.type;
   }
+}
+
+/** A signed duration for people: `+3600.000 s`, `-2.500 s`. */
+function signedMs(v: unknown): string {
+  if (typeof v !== 'number') return '?';
+  return `${v >= 0 ? '+' : '-'}${(Math.abs(v) / 1000).toFixed(3)} s`;
 }

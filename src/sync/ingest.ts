@@ -251,6 +251,7 @@ export class Ingest extends EventEmitter {
     const body: Ack = { upTo: head.seq, hash: head.hash };
     if (error) body.error = error;
     if (detail) body.detail = detail;
+    body.time = new Date(this.now()).toISOString();
     this.totals.acks++;
     // Not awaited: the write it confirms is already durable, and a PUBACK lost with the
     // connection must not stall this device's queue; a lost ack only makes the device resend.

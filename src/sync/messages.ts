@@ -49,6 +49,8 @@ export const ackSchema = z.strictObject({
   hash: z.string().regex(HEX64),
   error: z.enum(['gap', 'fork', 'invalid']).optional(),
   detail: z.string().max(1000).optional(),
+  /** The hub's clock when it sent the ack (docs/protocol.md §10.6): devices without a real-time clock set theirs by it. */
+  time: z.iso.datetime({ offset: false }).optional(),
 });
 export const statusSchema = z.strictObject({
   online: z.boolean(),

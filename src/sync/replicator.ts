@@ -244,6 +244,8 @@ export class Replicator extends EventEmitter {
       if (ack.upTo > head) return this.refuse(`ack up to ${ack.upTo} is beyond the head ${head}`);
       if ((await this.ownHash(ack.upTo)) !== ack.hash)
         return this.refuse(`ack hash at ${ack.upTo} is not this device's`);
+      // believed only from an ack that names our own chain, late or not
+      if (ack.time !== undefined) this.emit('hub-time', Date.parse(ack.time));
       // Below what a hub already acknowledged in this session: a late ack. Several hubs
       // sharing the fleet ack consecutive batches of one device, and their acks may cross on
       // the way; resending from it would send again what is held. A hub that really holds

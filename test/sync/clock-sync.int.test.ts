@@ -1,0 +1,96 @@
+// A device whose clock is an hour behind its hub's, over a real in-process broker (aedes on port
+// 0): the hub's acks carry its time, the device records ClockSynced with the offset, and the
+// hub receives that event like any other.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Recorder } from '../../src/device/recorder.js';
+import { startBroker } from '../../src/hub/broker.js';
+import { fleetStoreOver } from '../../src/hub/leveldb-fleet-store.js';
+import type { Envelope } from '../../src/log/envelope.js';
+import { EventLog } from '../../src/log/event-log.js';
+import { Ingest } from '../../src/sync/ingest.js';
+import { Replicator } from '../../src/sync/replicator.js';
+import { FakeSource } from '../support/fake-source.js';
+
+const root = mkdtempSync(join(tmpdir(), 'fieldlog-clock-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+});
+
+const HOUR = 3_600_000;
+
+/** Resolves with the first event of `type` the log appends (or already holds). */
+async function appended(log: EventLog, type: string): Promise<Envelope> {
+  const seen = new Promise<Envelope>((resolve) => {
+    const on = (events: Envelope[]) => {
+      const e = events.find((x) => x.type === type);
+      if (!e) return;
+      log.off('append', on);
+      resolve(e);
+    };
+    log.on('append', on);
+  });
+  for await (const e of log.events()) if (e.type === type) return e;
+  return seen;
+}
+
+describe('clock synchronisation by the hub', () => {
+  it("records ClockSynced with the hub's offset, and the hub receives it", async () => {
+    const b = await startBroker({ port: 0 });
+    cleanups.push(() => b.close());
+
+    const hubLog = await EventLog.open(join(root, 'hub'), { create: true, fleet: true });
+    cleanups.push(() => hubLog.close());
+    const client = await mqtt.connectAsync(b.url, { protocolVersion: 4 });
+    // the hub's clock is an hour ahead of the device's
+    const ingest = new Ingest(fleetStoreOver(hubLog), { now: () => Date.now() + HOUR });
+    await ingest.attach(client);
+    cleanups.push(async () => {
+      ingest.detach();
+      await client.endAsync(true);
+      await ingest.idle();
+    });
+
+    const log = await EventLog.open(join(root, 'dev'), { device: 'pi-01', create: true, sync: false });
+    cleanups.push(() => log.close());
+    const config = { id: 'pi-01', sources: [{ name: 'node', driver: 'line' as const, port: '/dev/fake' }] };
+    const recorder = new Recorder(log, config, [new FakeSource('node')], {
+      version: '9.9.9',
+      clockWatch: true,
+    });
+    cleanups.push(() => recorder.stop('test over'));
+    const r = new Replicator(log, { url: b.url, fleet: 'north' });
+    r.on('hub-time', (ms: number) => recorder.hubTime(ms));
+    cleanups.push(() => r.stop());
+    const synced = appended(log, 'ClockSynced');
+    await recorder.start();
+    r.start();
+
+    const e = await synced;
+    const data = e.data as { offsetMs: number; source: string };
+    expect(data.source).toBe('hub');
+    // the hour, give or take the ack's way through the broker
+    expect(Math.abs(data.offsetMs - HOUR)).toBeLessThan(2000);
+
+    // only once: the next ack repeats what the device knows
+    await log.append({ type: 'NoteAdded', data: { text: 'after the sync' } });
+    const head = log.head().seq;
+    await new Promise<void>((resolve) => {
+      const on = (upTo: number) => {
+        if (upTo < head) return;
+        r.off('acked', on);
+        resolve();
+      };
+      r.on('acked', on);
+      if (r.status().acked >= head) resolve();
+    });
+    const onHub: Envelope[] = [];
+    for await (const x of hubLog.events({ device: 'pi-01' })) onHub.push(x);
+    expect(onHub.filter((x) => x.type === 'ClockSynced').map((x) => x.hash)).toEqual([e.hash]);
+  });
+});
