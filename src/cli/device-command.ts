@@ -166,6 +166,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       'rejected-ack',
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
     );
+    replicator.on(
+      'rejected-time',
+      (why: string) => void out.line(`${new Date().toISOString()} hub time ignored: ${why}`).catch(() => {}),
+    );
   }
   const errors = deviceErrors();
   let failure: unknown = null;

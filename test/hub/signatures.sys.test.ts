@@ -141,18 +141,10 @@ describe('a hub with --keys and --require-signatures, a real device', () => {
       upTo: held.length,
       error: 'invalid',
     });
-    await expect(publish([forged])).resolves.toEqual({
-      upTo: held.length,
-      hash: held.at(-1)!.hash,
-      time: expect.any(String),
-    });
+    await expect(publish([forged])).resolves.toEqual({ upTo: held.length, hash: held.at(-1)!.hash });
     const signedBefore = held.filter((e) => e.sig !== undefined);
     const oldBatch = held.slice(0, held.indexOf(signedBefore[0]!) + 1);
-    await expect(publish(oldBatch)).resolves.toEqual({
-      upTo: held.length,
-      hash: held.at(-1)!.hash,
-      time: expect.any(String),
-    });
+    await expect(publish(oldBatch)).resolves.toEqual({ upTo: held.length, hash: held.at(-1)!.hash });
     await thief.endAsync(true);
     expect((await deviceRow(base, id))!.rejects).toMatchObject({ 'bad-signature': 1 });
     expect((await deviceRow(base, id))!.head.seq).toBe(held.length);

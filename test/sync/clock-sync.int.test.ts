@@ -1,6 +1,6 @@
 // A device whose clock is an hour behind its hub's, over a real in-process broker (aedes on port
-// 0): the hub's acks carry its time, the device records ClockSynced with the offset, and the
-// hub receives that event like any other.
+// 0): the hub publishes its time on the device's time channel (never in an ack), the device
+// records ClockSynced with the offset, and the hub receives that event like any other.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

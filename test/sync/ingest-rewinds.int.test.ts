@@ -63,24 +63,12 @@ describe('hub ingest: rewinds', () => {
     await send(events.slice(7, 9));
     await expect.poll(() => acks.length).toBe(3);
     expect(acks.slice(1)).toEqual([
-      {
-        upTo: 3,
-        hash: events[2]!.hash,
-        error: 'gap',
-        detail: 'expected seq 4, got 6',
-        time: expect.any(String),
-      },
-      {
-        upTo: 3,
-        hash: events[2]!.hash,
-        error: 'gap',
-        detail: 'expected seq 4, got 8',
-        time: expect.any(String),
-      },
+      { upTo: 3, hash: events[2]!.hash, error: 'gap', detail: 'expected seq 4, got 6' },
+      { upTo: 3, hash: events[2]!.hash, error: 'gap', detail: 'expected seq 4, got 8' },
     ]);
     await send(events.slice(3, 9)); // the device rewinds: stored, no rewind more
     await expect.poll(() => acks.length).toBe(4);
-    expect(acks[3]).toEqual({ upTo: 9, hash: events[8]!.hash, time: expect.any(String) });
+    expect(acks[3]).toEqual({ upTo: 9, hash: events[8]!.hash });
     await ingest.idle();
     const [info] = await ingest.devices();
     expect(info).toMatchObject({ device: 'pi-g', rewinds: 2, head: { seq: 9 } });
