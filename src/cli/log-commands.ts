@@ -72,7 +72,7 @@ export const LOG_CAT: CommandSpec = {
     until: { type: 'string', value: 'T', help: 'only events recorded at or before this time' },
     'corrected-time': {
       type: 'boolean',
-      help: 'add "correctedTime" after "time" to events recorded before a ClockSynced of their boot (the recorded time is kept)',
+      help: 'add "correctedTime" after "time" to events recorded before a ClockSynced of their boot (the recorded time is kept); --since/--until then select by the corrected time where there is one',
     },
   },
 };
@@ -250,21 +250,28 @@ async function cat(argv: string[], out: Output): Promise<number> {
   ordered(p, 'since', 'until', since, until);
   return withLog(p.positionals[0]!, str(p, 'device'), async (log) => {
     const device = str(p, 'device');
+    if (!flag(p, 'corrected-time')) {
+      // the log's one read: the time index bounds the seqs, the times are checked exactly at the ends
+      for await (const chunk of log.read({ device, fromSeq, toSeq, since, until }))
+        for (const { event } of chunk) await out.line(JSON.stringify(event));
+      return 0;
+    }
     // the syncs that can correct the events shown: every later ClockSynced (they are rare)
     const syncs: Envelope[] = [];
-    if (flag(p, 'corrected-time'))
-      for await (const chunk of log.read({ device, fromSeq, types: ['ClockSynced'] }))
-        for (const { event } of chunk) syncs.push(event);
-    // the log's one read: the time index bounds the seqs, the times are checked exactly at the ends
-    for await (const chunk of log.read({ device, fromSeq, toSeq, since, until })) {
-      if (!flag(p, 'corrected-time')) {
-        for (const { event } of chunk) await out.line(JSON.stringify(event));
-        continue;
-      }
+    for await (const chunk of log.read({ device, fromSeq, types: ['ClockSynced'] }))
+      for (const { event } of chunk) syncs.push(event);
+    // --since/--until select by the time shown: the corrected one where there is one. A
+    // corrected time may lie far from the recorded one (a clock a year behind), so the time
+    // index cannot narrow the read: every event of the seq range is looked at.
+    const from = since ?? Number.NEGATIVE_INFINITY;
+    const to = until ?? Number.POSITIVE_INFINITY;
+    for await (const chunk of log.read({ device, fromSeq, toSeq })) {
       const events = chunk.map((i) => i.event);
       const corrections = correctedTimesWith(events, syncs);
       for (const event of events) {
         const corrected = correctedTimeText(corrections, event.seq);
+        const shown = Date.parse(corrected ?? event.time);
+        if (shown < from || shown > to) continue;
         await out.line(JSON.stringify(corrected === undefined ? event : withCorrectedTime(event, corrected)));
       }
     }

@@ -67,4 +67,33 @@ describe('fieldlog log cat --corrected-time', () => {
     const window = await runCli(['log', 'cat', dir, '--corrected-time', '--from-seq', '2', '--to-seq', '2']);
     expect(JSON.parse(window.stdout).correctedTime).toBe('2026-05-01T11:59:59.500Z');
   });
+
+  it('selects by the corrected time with --since/--until, where an event has one', async () => {
+    const dir = join(root, 'b');
+    await writeLog(dir);
+    const texts = async (...args: string[]) => {
+      const r = await runCli(['log', 'cat', dir, ...args]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return r.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l).data.text ?? JSON.parse(l).type);
+    };
+    // corrected into 2026: found by the time it really happened, kept with its recorded time
+    await expect(texts('--corrected-time', '--since', '2026-05-01T11:59:59Z')).resolves.toEqual(['boot-a 2']);
+    await expect(
+      texts('--corrected-time', '--since', '2026-05-01', '--until', '2026-05-01T11:59:58Z'),
+    ).resolves.toEqual(['boot-a 1']);
+    // the events that have no corrected time are selected by their recorded one
+    await expect(texts('--corrected-time', '--until', '2000-01-01T00:00:03Z')).resolves.toEqual([
+      'ClockSynced',
+      'boot-a 3',
+      'boot-b 1',
+    ]);
+    // without the flag, the recorded times, as ever
+    await expect(texts('--since', '2026-05-01T11:59:59Z')).resolves.toEqual([]);
+    await expect(texts('--until', '2000-01-01T00:00:01Z')).resolves.toEqual(['boot-a 1']);
+  });
 });
