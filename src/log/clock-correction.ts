@@ -14,12 +14,14 @@ export interface ClockedEvent {
 }
 
 /** The anchor of a boot's correction: the sync's trusted time and its monotonic reading. */
-interface Anchor {
+export interface SyncAnchor {
   trustedMs: number;
   mono: number;
 }
+type Anchor = SyncAnchor;
 
-function anchorOf(e: ClockedEvent): Anchor | undefined {
+/** What a ClockSynced anchors (undefined for any other event, or a redacted one). */
+export function anchorOf(e: Pick<ClockedEvent, 'type' | 'time' | 'mono' | 'data'>): SyncAnchor | undefined {
   if (e.type !== 'ClockSynced' || e.data === null) return undefined;
   const offset = e.data.offsetMs;
   const t = Date.parse(e.time);
@@ -41,11 +43,16 @@ export function correctedTimes(events: readonly ClockedEvent[]): Map<number, num
     if (e.seq === last) continue; // given twice (a window and the syncs after it): once is enough
     last = e.seq;
     const a = anchors.get(e.boot);
-    if (a) out.set(e.seq, Math.round(a.trustedMs - (a.mono - e.mono)));
+    if (a) out.set(e.seq, correctedBy(a, e.mono));
     const own = anchorOf(e);
     if (own) anchors.set(e.boot, own);
   }
   return out;
+}
+
+/** The corrected time (ms) of an event at `mono` in the boot of `a`. */
+export function correctedBy(a: SyncAnchor, mono: number): number {
+  return Math.round(a.trustedMs - (a.mono - mono));
 }
 
 /**
