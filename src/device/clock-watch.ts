@@ -1,7 +1,8 @@
 // Watches the wall clock of a device without a real-time clock (docs/protocol.md §4.1): a step
 // of the wall clock against the monotonic clock is recorded as ClockJumped, and the moment the
 // clock becomes trustworthy (timesyncd says so, or a hub's ack carries a time far from ours)
-// as ClockSynced, so that earlier times of this boot can be corrected when shown.
+// as ClockSynced, so that earlier times of this boot can be corrected when shown. A step after a
+// sync is followed by a ClockSynced carrying the known offset across it (source "jump").
 import { existsSync } from 'node:fs';
 import type { EventInput } from '../log/envelope.js';
 
@@ -83,16 +84,29 @@ export class ClockWatch {
     const delta = Math.round(wall - this.lastWall - (mono - this.lastMono));
     this.lastWall = wall;
     this.lastMono = mono;
+    let carry = false;
     if (Math.abs(delta) > this.o.jumpMs) {
-      if (this.knownOffset !== null) this.knownOffset -= delta;
       this.o.record({ type: 'ClockJumped', data: { deltaMs: delta }, meta: SYSTEM });
+      if (this.knownOffset !== null) {
+        this.knownOffset -= delta;
+        carry = true;
+      }
     }
     if (!this.timesynced && this.o.exists(this.o.timesyncPath)) {
       this.timesynced = true;
       // timesyncd steps the clock before it says so: our own time is the trusted one now
       this.knownOffset = 0;
+      carry = false;
       this.o.record({ type: 'ClockSynced', data: { offsetMs: 0, source: 'timesyncd' }, meta: SYSTEM });
     }
+    // A step after a sync: what we knew, moved by the step, anchors the events recorded since
+    // the sync (their clock was off by the old offset; a correction needs a sync after them).
+    if (carry && this.knownOffset !== null)
+      this.o.record({
+        type: 'ClockSynced',
+        data: { offsetMs: this.knownOffset, source: 'jump' },
+        meta: SYSTEM,
+      });
   }
 
   /** A hub's time (ms since the epoch), as an ack carried it. */

@@ -134,7 +134,7 @@ export interface ClockJumped {
  */
 export interface ClockSynced {
   offsetMs: number;
-  /** Whose word: 'hub' (an ack's time) or 'timesyncd'. */
+  /** Whose word: 'hub' (the hub's time message), 'timesyncd', or 'jump' (a step after a sync, docs/protocol.md §4.1). */
   source: string;
 }
 

@@ -104,9 +104,35 @@ describe('ClockWatch', () => {
     clock.wall += 7_200_000;
     clock.advance(1000);
     watch.hubTime(clock.wall);
+    // the events since the sync were off by the old offset: the step re-anchors them
     expect(data()).toEqual([
       ['ClockSynced', { offsetMs: 7_200_000, source: 'hub' }],
       ['ClockJumped', { deltaMs: 7_200_000 }],
+      ['ClockSynced', { offsetMs: 0, source: 'jump' }],
+    ]);
+    // a step the wrong way after that: the offset it leaves is carried too
+    clock.wall -= 30_000;
+    clock.advance(1000);
+    expect(data().slice(3)).toEqual([
+      ['ClockJumped', { deltaMs: -30_000 }],
+      ['ClockSynced', { offsetMs: 30_000, source: 'jump' }],
+    ]);
+  });
+
+  it('records no jump anchor before any sync, nor beside the ClockSynced of timesyncd', () => {
+    let synced = false;
+    const { clock, watch, data } = setup({ synced: () => synced });
+    clock.wall += 60_000; // nothing known yet: a later sync corrects by the monotonic clock anyway
+    clock.advance(1000);
+    watch.hubTime(clock.wall + 5000);
+    clock.wall -= 5000;
+    synced = true; // timesyncd steps the clock and says so in the same second
+    clock.advance(1000);
+    expect(data()).toEqual([
+      ['ClockJumped', { deltaMs: 60_000 }],
+      ['ClockSynced', { offsetMs: 5000, source: 'hub' }],
+      ['ClockJumped', { deltaMs: -5000 }],
+      ['ClockSynced', { offsetMs: 0, source: 'timesyncd' }],
     ]);
   });
 
