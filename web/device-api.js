@@ -63,15 +63,18 @@ export function deviceApi(id) {
         `${base}/track?${new URLSearchParams({ from: iso(from), to: iso(to), points: String(points) })}`,
         signal,
       ),
-    /** Events of the given types recorded in since..until, oldest first. */
+    /**
+     * Events of the given types recorded in since..until, oldest first; those recorded before
+     * a ClockSynced of their boot carry `correctedTime` (the range is still by recorded time).
+     */
     eventsInRange: (types, since, until, limit, signal) =>
       ndjson(
-        `${base}/events?${new URLSearchParams({ type: types.join(','), since: iso(since), until: iso(until), limit: String(limit) })}`,
+        `${base}/events?${new URLSearchParams({ type: types.join(','), since: iso(since), until: iso(until), limit: String(limit), corrected: '1' })}`,
         signal,
       ),
-    /** One page of the event list, newest first, ending at `toSeq` (the head when absent). */
+    /** One page of the event list, newest first, ending at `toSeq` (the head when absent), with corrected times. */
     eventsPage: (type, toSeq, limit, signal) => {
-      const q = new URLSearchParams({ order: 'desc', limit: String(limit) });
+      const q = new URLSearchParams({ order: 'desc', limit: String(limit), corrected: '1' });
       if (type) q.set('type', type);
       if (toSeq !== undefined) q.set('to-seq', String(toSeq));
       return ndjson(`${base}/events?${q}`, signal);

@@ -24,6 +24,24 @@ export function timeEl(t) {
   return h('time', { datetime: t, title: t }, fmtTime(t));
 }
 
+/** Marks a corrected time (docs/protocol.md §4.1); a legend beside the list says so. */
+export const CORRECTED_MARK = '≈';
+export const CORRECTED_LEGEND = `${CORRECTED_MARK} corrected time: recorded before the device's clock was set right (the recorded time is in the tooltip)`;
+
+/** A corrected time, marked, with the time the device recorded in its title. */
+export function correctedTimeEl(corrected, recorded) {
+  return h(
+    'time',
+    { datetime: corrected, title: `corrected; recorded as ${recorded}`, class: 'dv-corrected' },
+    `${CORRECTED_MARK}${fmtTime(corrected)}`,
+  );
+}
+
+/** An event's time: its corrected time where the hub gave one (`?corrected=1`), else its own. */
+export function eventTimeEl(e) {
+  return typeof e.correctedTime === 'string' ? correctedTimeEl(e.correctedTime, e.time) : timeEl(e.time);
+}
+
 /** Run `fn` at most once per `ms`, with the last arguments (trailing call kept). */
 export function throttle(fn, ms) {
   let timer = null;

@@ -1,10 +1,12 @@
 // The device's event list: every event, newest first, a page at a time
 // (/devices/ID/events?order=desc&to-seq=&limit=), filtered by type, each with its JSON
 // and hash on expanding it; and a live tail from /fleet/live?device=ID (server-sent
-// events) that puts each newly stored event at the top as it arrives.
+// events) that puts each newly stored event at the top as it arrives. An event recorded before
+// a ClockSynced of its boot shows its corrected time, marked (docs/protocol.md §4.1): the hub
+// adds it to pages (`corrected=1`), and a ClockSynced arriving live corrects what is shown.
 import { subscribe } from './common.js';
 import { isAbort } from './device-api.js';
-import { h, timeEl } from './device-dom.js';
+import { CORRECTED_LEGEND, correctedTimeEl, eventTimeEl, h } from './device-dom.js';
 import { describe } from './device-timeline.js';
 
 const PAGE = 50;
@@ -27,6 +29,8 @@ const TYPES = [
   'DeviceStarted',
   'DeviceStopped',
   'EventRedacted',
+  'ClockJumped',
+  'ClockSynced',
 ];
 
 export class EventList {
@@ -36,6 +40,8 @@ export class EventList {
     this.select = els.select;
     this.older = els.older;
     this.status = els.status;
+    this.legend = els.legend;
+    if (this.legend) this.legend.textContent = CORRECTED_LEGEND;
     this.onHead = onHead;
     this.type = '';
     this.oldest = null;
@@ -53,7 +59,31 @@ export class EventList {
   async reload() {
     this.oldest = null;
     this.list.replaceChildren();
+    this.showLegend();
     await this.more();
+  }
+
+  /** The legend of the ≈ mark, while a corrected time is in the list. */
+  showLegend() {
+    if (this.legend) this.legend.hidden = this.list.querySelector('time.dv-corrected') === null;
+  }
+
+  /**
+   * A ClockSynced seen live: the events of its boot before it that are shown with their
+   * recorded time get the corrected one (the first sync after an event is the one in force).
+   */
+  correctBy(sync) {
+    const offset = sync.data?.offsetMs;
+    if (typeof offset !== 'number') return;
+    const trusted = Date.parse(sync.time) + offset;
+    for (const li of this.list.querySelectorAll(':scope > li.dv-event')) {
+      if (li.dataset.boot !== sync.boot || Number(li.dataset.seq) >= sync.seq) continue;
+      const shown = li.querySelector('summary > time');
+      if (!shown || shown.classList.contains('dv-corrected')) continue;
+      const corrected = new Date(Math.round(trusted - (sync.mono - Number(li.dataset.mono)))).toISOString();
+      shown.replaceWith(correctedTimeEl(corrected, shown.getAttribute('datetime')));
+    }
+    this.showLegend();
   }
 
   async more() {
@@ -69,6 +99,7 @@ export class EventList {
       if (page.length > 0) this.oldest = page[page.length - 1].seq;
       this.older.hidden = page.length < PAGE || this.oldest <= 1;
       if (this.list.childElementCount === 0) this.list.append(h('li', { class: 'muted' }, 'No such event.'));
+      this.showLegend();
     } catch (err) {
       if (!isAbort(err)) this.list.append(h('li', { class: 'error' }, err.message));
     }
@@ -83,6 +114,7 @@ export class EventList {
       {
         event: (e) => {
           this.onHead(e);
+          if (e.type === 'ClockSynced') this.correctBy(e);
           if (this.type && e.type !== this.type) return;
           this.list.querySelector(':scope > li.muted')?.remove();
           const li = item(e);
@@ -104,7 +136,7 @@ export class EventList {
 function item(e) {
   return h(
     'li',
-    { class: 'dv-event', 'data-seq': e.seq, 'data-type': e.type },
+    { class: 'dv-event', 'data-seq': e.seq, 'data-type': e.type, 'data-boot': e.boot, 'data-mono': e.mono },
     h(
       'details',
       null,
@@ -113,7 +145,7 @@ function item(e) {
         null,
         h('span', { class: 'dv-seq' }, `#${e.seq}`),
         ' ',
-        timeEl(e.time),
+        eventTimeEl(e),
         ' ',
         h('strong', null, e.type),
         ' ',

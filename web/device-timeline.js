@@ -3,7 +3,7 @@
 // sources connecting, disconnecting, rejecting or losing frames. The same events are
 // drawn on every chart (a uPlot plugin: one vertical mark each) and listed beside them,
 // with the alarms gathered into episodes so "who acknowledged it" is read in one row.
-import { actorName, h, timeEl } from './device-dom.js';
+import { actorName, CORRECTED_LEGEND, eventTimeEl, h } from './device-dom.js';
 
 /** The event types the timeline shows, and the mark each gets. */
 export const TIMELINE_KINDS = {
@@ -61,9 +61,22 @@ export function describe(e) {
       return `device stopped: ${d.reason}`;
     case 'EventRedacted':
       return `event #${d.seq} redacted${by ? ` by ${by}` : ''}: ${d.reason}`;
+    case 'ClockJumped':
+      return `clock jumped ${seconds(d.deltaMs)}`;
+    case 'ClockSynced':
+      return `clock synchronised by ${d.source}${d.offsetMs ? `, ${seconds(d.offsetMs)}` : ''}`;
     default:
       return e.type;
   }
+}
+
+/** A signed offset in seconds (days beyond a day), for people. */
+function seconds(ms) {
+  if (typeof ms !== 'number') return '?';
+  const sign = ms < 0 ? '-' : '+';
+  const a = Math.abs(ms);
+  if (a >= 86_400_000) return `${sign}${(a / 86_400_000).toFixed(2)} d`;
+  return `${sign}${(a / 1000).toFixed(3)} s`;
 }
 
 /** A uPlot plugin drawing one vertical mark per timeline event over the plot. */
@@ -138,16 +151,16 @@ export function renderAlarms(container, events) {
         h(
           'td',
           null,
-          ep.raised ? [timeEl(ep.raised.time), ` (${ep.raised.data?.value ?? '?'})`] : 'before the range',
+          ep.raised ? [eventTimeEl(ep.raised), ` (${ep.raised.data?.value ?? '?'})`] : 'before the range',
         ),
         h(
           'td',
           { class: 'dv-ack', 'data-by': ep.acknowledged?.meta?.actor ?? '' },
           ep.acknowledged
-            ? [actorName(ep.acknowledged.meta?.actor) ?? 'someone', ' at ', timeEl(ep.acknowledged.time)]
+            ? [actorName(ep.acknowledged.meta?.actor) ?? 'someone', ' at ', eventTimeEl(ep.acknowledged)]
             : '—',
         ),
-        h('td', null, ep.cleared ? timeEl(ep.cleared.time) : 'active'),
+        h('td', null, ep.cleared ? eventTimeEl(ep.cleared) : 'active'),
       ),
     );
   container.replaceChildren(
@@ -184,7 +197,7 @@ export function renderTimeline(list, events, truncated, onPick) {
         h(
           'button',
           { type: 'button', class: 'dv-linklike', onclick: () => onPick(Date.parse(e.time)) },
-          timeEl(e.time),
+          eventTimeEl(e),
         ),
         ' ',
         describe(e),
@@ -194,5 +207,7 @@ export function renderTimeline(list, events, truncated, onPick) {
   if (items.length === 0) items.push(h('li', { class: 'muted' }, 'Nothing but readings in this range.'));
   if (truncated)
     items.push(h('li', { class: 'muted' }, `The first ${events.length} events of the range are shown.`));
+  if (events.some((e) => e.correctedTime !== undefined))
+    items.push(h('li', { class: 'muted dv-corrected-legend' }, CORRECTED_LEGEND));
   list.replaceChildren(...items);
 }

@@ -63,7 +63,13 @@ async function main() {
   });
   const events = new EventList(
     api,
-    { list: $('dv-events'), select: $('dv-type'), older: $('dv-older'), status: $('dv-live') },
+    {
+      list: $('dv-events'),
+      select: $('dv-type'),
+      older: $('dv-older'),
+      status: $('dv-live'),
+      legend: $('dv-events-legend'),
+    },
     (e) => {
       $('dv-head').textContent = `head #${e.seq}`;
     },

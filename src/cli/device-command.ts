@@ -145,7 +145,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     await log.close();
     throw err;
   }
-  const recorder = new Recorder(log, config, sources, { version: VERSION });
+  const recorder = new Recorder(log, config, sources, { version: VERSION, clockWatch: true });
   let replicator: Replicator | null = null;
   let stopping = false;
   if (config.mqtt) {
@@ -167,9 +167,14 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       'behind-anchor',
       (line: string) => void out.line(`${new Date().toISOString()} warning: ${line}`).catch(() => {}),
     );
+    replicator.on('hub-time', (ms: number) => recorder.hubTime(ms));
     replicator.on(
       'rejected-ack',
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
+    );
+    replicator.on(
+      'rejected-time',
+      (why: string) => void out.line(`${new Date().toISOString()} hub time ignored: ${why}`).catch(() => {}),
     );
   }
   const errors = deviceErrors();

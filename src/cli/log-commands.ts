@@ -4,8 +4,9 @@ import { z } from 'zod';
 import { readConfigFile } from '../device/config.js';
 import { attachIdentity, KEY_FILE } from '../device/identity.js';
 import { fail, isFieldlogError } from '../errors.js';
+import { correctedTimesWith, correctedTimeText, withCorrectedTime } from '../log/clock-correction.js';
 import { deviceState, isBoot } from '../log/device-state.js';
-import { isActor, parseEventInput } from '../log/envelope.js';
+import { type Envelope, isActor, parseEventInput } from '../log/envelope.js';
 import { EventLog } from '../log/event-log.js';
 import { PUBLIC_KEY_RE } from '../log/events.js';
 import { parseIJson } from '../log/ijson.js';
@@ -69,6 +70,10 @@ export const LOG_CAT: CommandSpec = {
       help: 'only events recorded at or after this time (RFC 3339, e.g. 2026-11-24T10:00:00Z)',
     },
     until: { type: 'string', value: 'T', help: 'only events recorded at or before this time' },
+    'corrected-time': {
+      type: 'boolean',
+      help: 'add "correctedTime" after "time" to events recorded before a ClockSynced of their boot (the recorded time is kept); --since/--until then select by the corrected time where there is one',
+    },
   },
 };
 
@@ -249,13 +254,36 @@ async function cat(argv: string[], out: Output): Promise<number> {
   ordered(p, 'from-seq', 'to-seq', fromSeq, toSeq);
   ordered(p, 'since', 'until', since, until);
   return withLog(p.positionals[0]!, str(p, 'device'), async (log) => {
-    const anchor = log.anchor(str(p, 'device'));
+    const device = str(p, 'device');
+    const anchor = log.anchor(device);
     // asked for pruned events: said, once, beside the output (stdout stays NDJSON)
     if (anchor !== null && fromSeq !== undefined && fromSeq <= anchor.seq)
       prunedNote(anchor, `printing from seq ${anchor.seq + 1}`);
-    // the log's one read: the time index bounds the seqs, the times are checked exactly at the ends
-    for await (const chunk of log.read({ device: str(p, 'device'), fromSeq, toSeq, since, until }))
-      for (const { event } of chunk) await out.line(JSON.stringify(event));
+    if (!flag(p, 'corrected-time')) {
+      // the log's one read: the time index bounds the seqs, the times are checked exactly at the ends
+      for await (const chunk of log.read({ device, fromSeq, toSeq, since, until }))
+        for (const { event } of chunk) await out.line(JSON.stringify(event));
+      return 0;
+    }
+    // the syncs that can correct the events shown: every later ClockSynced (they are rare)
+    const syncs: Envelope[] = [];
+    for await (const chunk of log.read({ device, fromSeq, types: ['ClockSynced'] }))
+      for (const { event } of chunk) syncs.push(event);
+    // --since/--until select by the time shown: the corrected one where there is one. A
+    // corrected time may lie far from the recorded one (a clock a year behind), so the time
+    // index cannot narrow the read: every event of the seq range is looked at.
+    const from = since ?? Number.NEGATIVE_INFINITY;
+    const to = until ?? Number.POSITIVE_INFINITY;
+    for await (const chunk of log.read({ device, fromSeq, toSeq })) {
+      const events = chunk.map((i) => i.event);
+      const corrections = correctedTimesWith(events, syncs);
+      for (const event of events) {
+        const corrected = correctedTimeText(corrections, event.seq);
+        const shown = Date.parse(corrected ?? event.time);
+        if (shown < from || shown > to) continue;
+        await out.line(JSON.stringify(corrected === undefined ? event : withCorrectedTime(event, corrected)));
+      }
+    }
     return 0;
   });
 }

@@ -8,10 +8,12 @@ import { fail } from '../errors.js';
 import { cloneDeviceState, type DeviceState, deviceState, foldDeviceEvent } from '../log/device-state.js';
 import type { Envelope, EventInput } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
+import { systemClock } from '../log/event-log.js';
 import type { FramesRejected } from '../log/events.js';
 import { Projector } from '../log/projection.js';
 import { foldEventOf } from '../log/reader.js';
 import { alarmId, decideAlarms, type Limits } from './alarms.js';
+import { ClockWatch, type ClockWatchOptions } from './clock-watch.js';
 import type { DeviceConfig } from './config.js';
 import type { Source, SourceEvent } from './sources/source.js';
 
@@ -34,6 +36,12 @@ export interface RecorderOptions {
   rejectWindowMs?: number;
   /** Override the clock-synchronisation check (tests). */
   clockCheck?: () => { synced: boolean; basis: string };
+  /**
+   * Watch the wall clock for jumps and synchronisation while running (docs/protocol.md §4.1);
+   * `true` for the system's clocks. Off by default: tests that drive the recorder's clock by
+   * hand would see jumps against the real monotonic clock.
+   */
+  clockWatch?: true | Omit<ClockWatchOptions, 'record'>;
 }
 
 const OPERATOR_RE = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
@@ -71,6 +79,7 @@ export class Recorder extends EventEmitter {
   private readonly sensorMeta = new Map<string, { actor: string }>();
   private readonly clock: RecorderClock;
   private readonly windowMs: number;
+  private watch: ClockWatch | null = null;
   private started = false;
   private stopping = false;
   private stopped = false;
@@ -136,7 +145,19 @@ export class Recorder extends EventEmitter {
       },
       meta: { actor: 'system' },
     });
+    const w = this.opts.clockWatch;
+    if (w) {
+      const record = (input: EventInput) => void this.append(input);
+      const clock = { ...systemTimers, mono: systemClock.mono };
+      this.watch = new ClockWatch(w === true ? { clock, record } : { ...w, record });
+      this.watch.start();
+    }
     for (const source of this.sources) source.start((ev) => this.onSource(source, ev));
+  }
+
+  /** A hub's time as its ack carried it (ms since the epoch): may record ClockSynced. */
+  hubTime(ms: number): void {
+    if (!this.stopping) this.watch?.hubTime(ms);
   }
 
   /**
@@ -148,6 +169,7 @@ export class Recorder extends EventEmitter {
     // commands are refused from now on, but what the sources report while they stop (the
     // open GPS epoch, the firmata values of the unfinished period) is still recorded
     this.stopping = true;
+    this.watch?.stop();
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.stopped = true;
     for (const name of [...this.rejects.keys()]) this.flushRejects(name);

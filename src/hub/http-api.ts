@@ -7,6 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFieldlogError } from '../errors.js';
 import { type Listening, listen, type TlsFiles } from '../http-server.js';
 import { type InternalErrors, internalErrors } from '../internal-errors.js';
+import { correctedJsonLines } from '../log/clock-correction.js';
+import type { Envelope } from '../log/envelope.js';
 import type { DeviceInfo } from '../sync/ingest.js';
 import { DeviceStates } from './device-cache.js';
 import { DeviceFeed } from './device-feed.js';
@@ -15,7 +17,7 @@ import { trustOf, Verifications } from './device-trust.js';
 import type { FleetStore } from './fleet-store.js';
 import type { HttpAuth } from './http-auth.js';
 import { deviceSummaries } from './http-devices.js';
-import { eventFilters } from './http-event-filters.js';
+import { eventFilters, wantsCorrected } from './http-event-filters.js';
 import { serveExport } from './http-export.js';
 import { badParameter, checkRange, HttpError, Params, wholeNumber } from './http-params.js';
 import { serveSensors, serveSeries, serveTrack } from './http-series.js';
@@ -88,7 +90,16 @@ export function createHubApi(opts: HubApiOptions): HubApi {
   }
 
   async function deviceEvents(id: string, url: URL, res: ServerResponse): Promise<void> {
-    const q = new Params(url, ['from-seq', 'to-seq', 'since', 'until', 'limit', 'type', 'order']);
+    const q = new Params(url, [
+      'from-seq',
+      'to-seq',
+      'since',
+      'until',
+      'limit',
+      'type',
+      'order',
+      'corrected',
+    ]);
     const fromSeq = q.int('from-seq');
     const toSeq = q.int('to-seq');
     checkRange('from-seq', fromSeq, 'to-seq', toSeq);
@@ -107,9 +118,19 @@ export function createHubApi(opts: HubApiOptions): HubApi {
       limit: q.int('limit'),
       ...eventFilters(q),
     });
+    // the syncs that may correct what is shown: every ClockSynced from the window on (rare events)
+    const syncs: Envelope[] | undefined = wantsCorrected(q) ? [] : undefined;
+    if (syncs)
+      for await (const chunk of store.events({ device: id, fromSeq, types: ['ClockSynced'] }))
+        for (const { event } of chunk) syncs.push(event);
     for await (const chunk of firstReadThenHead(events, res)) {
       let text = '';
-      for (const { event } of chunk) text += `${JSON.stringify(event)}\n`;
+      if (syncs)
+        text = correctedJsonLines(
+          chunk.map((i) => i.event),
+          syncs,
+        );
+      else for (const { event } of chunk) text += `${JSON.stringify(event)}\n`;
       if (!(await write(res, text))) break;
     }
     res.end();

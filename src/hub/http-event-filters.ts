@@ -1,6 +1,6 @@
 // The filters `/devices/ID/events` takes beside its ranges: `type=A,B` (only these event
 // types, each one the log knows) and `order=asc|desc` (desc: newest first, so `to-seq` and
-// `limit` page backwards). Checked at the edge like every parameter (http-params.ts).
+// `limit` page backwards), and `corrected=1`. Checked at the edge like every parameter (http-params.ts).
 import { payloadSchemas } from '../log/events.js';
 import { badParameter, type Params } from './http-params.js';
 
@@ -9,6 +9,16 @@ const KNOWN_TYPES: readonly string[] = Object.keys(payloadSchemas).sort();
 export interface EventFilters {
   types?: string[];
   reverse: boolean;
+}
+
+/** `corrected=1`: add `correctedTime` to events recorded before a ClockSynced of their boot (protocol §4.1). */
+export function wantsCorrected(q: Params): boolean {
+  const v = q.text('corrected');
+  if (v === undefined || v === '0') return false;
+  if (v === '1') return true;
+  throw badParameter(
+    `corrected must be 1 (add correctedTime where an event has one) or 0, not "${v.slice(0, 40)}"`,
+  );
 }
 
 export function eventFilters(q: Params): EventFilters {

@@ -34,6 +34,7 @@ const TOTALS: Record<string, string> = {
   duplicates: 'Events received again and dropped as duplicates.',
   forks: 'Forked events quarantined, fleet-wide.',
   acks: 'Acknowledgements sent.',
+  times: "Messages with the hub's time sent to devices (on hello, then at most once a minute each).",
   waiting: 'Events received but not stored because no valid signature covers them yet (an unsigned tail).',
 };
 

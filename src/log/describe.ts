@@ -70,7 +70,30 @@ export function describeEvent(
       return `device key added: ${d.publicKey}`;
     case 'DeviceKeyRotated':
       return `device key rotated to ${d.publicKey}`;
+    case 'ClockJumped':
+      return `clock jumped ${signedMs(d.deltaMs)}`;
+    case 'ClockSynced':
+      return `clock synchronised by ${d.source}${d.offsetMs === 0 ? '' : `, correction ${signedMs(d.offsetMs)}`}`;
     default:
       return e.type;
   }
+}
+
+/** A signed duration for people: `+2.500 s`, `-1 h 0 min 2.500 s`, `+400 d 0 h 0 min 5.500 s`. */
+function signedMs(v: unknown): string {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '?';
+  const sign = v >= 0 ? '+' : '-';
+  let ms = Math.abs(v);
+  const d = Math.floor(ms / 86_400_000);
+  ms -= d * 86_400_000;
+  const h = Math.floor(ms / 3_600_000);
+  ms -= h * 3_600_000;
+  const m = Math.floor(ms / 60_000);
+  ms -= m * 60_000;
+  const parts = [];
+  if (d > 0) parts.push(`${d} d`);
+  if (d > 0 || h > 0) parts.push(`${h} h`);
+  if (d > 0 || h > 0 || m > 0) parts.push(`${m} min`);
+  parts.push(`${(ms / 1000).toFixed(3)} s`);
+  return `${sign}${parts.join(' ')}`;
 }

@@ -250,6 +250,11 @@ export function foldDeviceEvent(s: DeviceState, e: FoldEvent): void {
       if (s.notes.length > MAX_NOTES) s.notes.shift();
       return;
     }
+    case 'ClockSynced':
+      // the clock is trustworthy from here on in this boot (the console stops warning)
+      s.time = e.time;
+      s.clockSynced = true;
+      return;
     case 'EventRedacted': {
       s.time = e.time;
       s.redactions++;

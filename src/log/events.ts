@@ -124,6 +124,20 @@ export interface DeviceKeyRotated {
   publicKey: string;
 }
 
+/** The wall clock moved against the monotonic clock by `deltaMs` (positive: forward) between two checks. */
+export interface ClockJumped {
+  deltaMs: number;
+}
+/**
+ * The wall clock became trustworthy (docs/protocol.md §4.1): the trusted time when this event was
+ * sealed was its own `time` plus `offsetMs` (0 when the clock was already stepped, as by timesyncd).
+ */
+export interface ClockSynced {
+  offsetMs: number;
+  /** Whose word: 'hub' (the hub's time message), 'timesyncd', or 'jump' (a step after a sync, docs/protocol.md §4.1). */
+  source: string;
+}
+
 export interface EventTypes {
   DeviceStarted: DeviceStarted;
   SourceConnected: SourceConnected;
@@ -144,6 +158,8 @@ export interface EventTypes {
   SourceCommandAnswered: SourceCommandAnswered;
   DeviceKeyAdded: DeviceKeyAdded;
   DeviceKeyRotated: DeviceKeyRotated;
+  ClockJumped: ClockJumped;
+  ClockSynced: ClockSynced;
 }
 
 export type EventType = keyof EventTypes;
@@ -235,6 +251,8 @@ export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
   }),
   DeviceKeyAdded: z.object({ alg: z.literal('ed25519'), publicKey: z.string().regex(PUBLIC_KEY_RE) }),
   DeviceKeyRotated: z.object({ publicKey: z.string().regex(PUBLIC_KEY_RE) }),
+  ClockJumped: z.object({ deltaMs: z.number().int() }),
+  ClockSynced: z.object({ offsetMs: z.number().int(), source: z.string() }),
 };
 
 /**

@@ -48,6 +48,12 @@ export interface IngestOptions {
    * tail it does not keep is not acknowledged (the device sends it again).
    */
   gate?: AppendGate;
+  /**
+   * The hub's time goes to a device in answer to each hello, and after an ack at most once in
+   * this many ms (default 60 000): a minute is what a device's clock may drift unseen while it
+   * sends, and 1,000 devices cost 17 small messages a second.
+   */
+  timeEveryMs?: number;
 }
 
 interface Tracked {
@@ -66,12 +72,24 @@ export class Ingest extends EventEmitter {
   private readonly share: string | undefined;
   private readonly gate: AppendGate | undefined;
   private readonly now: () => number;
+  private readonly timeEveryMs: number;
+  /** When the hub last told each device its time (ms, by `now`). */
+  private readonly timeSent = new Map<string, number>();
   private readonly tracked = new Map<string, Tracked>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
   private client: MqttClient | null = null;
   private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
-  readonly totals = { messages: 0, events: 0, duplicates: 0, forks: 0, rejects: 0, acks: 0, waiting: 0 };
+  readonly totals = {
+    messages: 0,
+    events: 0,
+    duplicates: 0,
+    forks: 0,
+    rejects: 0,
+    acks: 0,
+    waiting: 0,
+    times: 0,
+  };
 
   constructor(
     readonly store: FleetStore,
@@ -82,6 +100,7 @@ export class Ingest extends EventEmitter {
     this.share = opts.share;
     this.gate = opts.gate;
     this.now = opts.now ?? Date.now;
+    this.timeEveryMs = opts.timeEveryMs ?? 60_000;
   }
 
   /** Subscribe on a connected client; call again after a reconnect with a clean session. */
@@ -139,7 +158,8 @@ export class Ingest extends EventEmitter {
   receive(topic: string, payload: Buffer): void {
     this.totals.messages++;
     const t = parseTopic(this.prefix, topic);
-    if (!t || t.channel === 'ack') return; // not ours to read: acks are what we send
+    // not ours to read: acks and times are what we send
+    if (!t || t.channel === 'ack' || t.channel === 'time') return;
     const prev = this.queues.get(t.device) ?? Promise.resolve();
     const next = prev
       .then(() => this.handle(t.fleet, t.device, t.channel, payload))
@@ -167,6 +187,7 @@ export class Ingest extends EventEmitter {
         t.claimedHead = parseHello(payload).head.seq;
         t.online = true;
         if (!was) this.emit('online', device);
+        this.timeSent.delete(device); // every hello is answered with the time, after the ack
         this.ack(fleet, device, await this.store.head(device));
         return;
       }
@@ -261,6 +282,26 @@ export class Ingest extends EventEmitter {
       (err) => {
         if (err) this.emit('ack-failed', { device, error: err.message });
       },
+    );
+    this.sayTime(fleet, device);
+  }
+
+  /**
+   * The hub's clock on the device's own `time` channel (docs/protocol.md §10.6), never in the
+   * ack: a device of an earlier release refuses an ack with a key it does not know. QoS 0 and
+   * not retained: a time that arrives late or from the broker's memory is worse than none.
+   */
+  private sayTime(fleet: string, device: string): void {
+    const now = this.now();
+    const last = this.timeSent.get(device);
+    if (last !== undefined && now - last < this.timeEveryMs) return;
+    this.timeSent.set(device, now);
+    this.totals.times++;
+    this.client?.publish(
+      deviceTopic(this.prefix, fleet, device, 'time'),
+      JSON.stringify({ time: new Date(now).toISOString() }),
+      { qos: 0 },
+      () => {},
     );
   }
 

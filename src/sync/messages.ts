@@ -13,7 +13,7 @@ export const MAX_BATCH_EVENTS = 1000;
 const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
-export type Channel = 'hello' | 'events' | 'ack' | 'status';
+export type Channel = 'hello' | 'events' | 'ack' | 'status' | 'time';
 
 export function isId(s: string): boolean {
   return ID_RE.test(s);
@@ -37,7 +37,13 @@ export function parseTopic(
   if (parts.length !== 3) return undefined;
   const [fleet, device, channel] = parts as [string, string, string];
   if (!isId(fleet) || !isId(device) || device === 'hub') return undefined;
-  if (channel !== 'hello' && channel !== 'events' && channel !== 'ack' && channel !== 'status')
+  if (
+    channel !== 'hello' &&
+    channel !== 'events' &&
+    channel !== 'ack' &&
+    channel !== 'status' &&
+    channel !== 'time'
+  )
     return undefined;
   return { fleet, device, channel };
 }
@@ -49,7 +55,17 @@ export const ackSchema = z.strictObject({
   hash: z.string().regex(HEX64),
   error: z.enum(['gap', 'fork', 'invalid']).optional(),
   detail: z.string().max(1000).optional(),
+  /**
+   * Accepted and ignored (docs/protocol.md §10.6): no hub sends it, since devices before issue 13
+   * refuse an ack with any key they do not know; the hub's time comes on the `time` channel.
+   */
+  time: z.iso.datetime({ offset: false }).optional(),
 });
+/**
+ * The hub's clock on `<p>/<f>/<d>/time` (docs/protocol.md §10.6). Not strict, unlike the other
+ * messages: a later hub may add keys, and the ack showed what a strict schema costs in the field.
+ */
+export const hubTimeSchema = z.object({ time: z.iso.datetime({ offset: false }) });
 export const statusSchema = z.strictObject({
   online: z.boolean(),
   boot: z.string().max(64).optional(),
@@ -63,6 +79,7 @@ const eventsShape = z.strictObject({
 export type Hello = z.infer<typeof helloSchema>;
 export type Ack = z.infer<typeof ackSchema>;
 export type Status = z.infer<typeof statusSchema>;
+export type HubTime = z.infer<typeof hubTimeSchema>;
 export interface EventsMessage {
   device: string;
   events: Envelope[];
@@ -128,6 +145,10 @@ export function parseHello(payload: Buffer | string): Hello {
 
 export function parseAck(payload: Buffer | string): Ack {
   return check(ackSchema, json(payload), 'ack');
+}
+
+export function parseHubTime(payload: Buffer | string): HubTime {
+  return check(hubTimeSchema, json(payload), 'time');
 }
 
 export function parseStatus(payload: Buffer | string): Status {

@@ -7,7 +7,15 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ZERO_HASH } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
 import { signHash } from '../log/signing.js';
-import { type Ack, DEFAULT_PREFIX, deviceTopic, eventsBody, parseAck } from './messages.js';
+import {
+  type Ack,
+  type Channel,
+  DEFAULT_PREFIX,
+  deviceTopic,
+  eventsBody,
+  parseAck,
+  parseHubTime,
+} from './messages.js';
 
 export interface ReplicatorTimers {
   setTimeout(cb: () => void, ms: number): unknown;
@@ -101,7 +109,7 @@ export class Replicator extends EventEmitter {
     };
   }
 
-  private topic(channel: 'hello' | 'events' | 'ack' | 'status'): string {
+  private topic(channel: Channel): string {
     return deviceTopic(this.o.prefix, this.o.fleet, this.device, channel);
   }
 
@@ -142,8 +150,9 @@ export class Replicator extends EventEmitter {
     });
     this.client = client;
     client.on('connect', () => void this.onConnect());
-    client.on('message', (topic, payload) => {
+    client.on('message', (topic, payload, packet) => {
       if (topic === this.topic('ack')) this.onAck(payload);
+      else if (topic === this.topic('time')) this.onHubTime(payload, packet.retain);
     });
     client.on('close', () => this.onClose());
     client.on('error', (err) => {
@@ -158,6 +167,9 @@ export class Replicator extends EventEmitter {
     this.attempt = 0;
     try {
       await client.subscribeAsync(this.topic('ack'), { qos: 1 });
+      // QoS 0: a time the broker kept for later is worse than none. A hub before issue 13
+      // never publishes it, and a broker's ACL may refuse it: replication works without.
+      await client.subscribeAsync(this.topic('time'), { qos: 0 }).catch(() => {});
       await client.publishAsync(this.topic('status'), this.statusPayload(true), { qos: 1, retain: true });
       this.connected = true;
       this.acked = -1; // the hub says what it holds in answer to hello
@@ -306,6 +318,23 @@ export class Replicator extends EventEmitter {
       this.pausedUntilRetry = false;
       this.pump();
     }, this.o.backoff.initialMs * 4);
+  }
+
+  /**
+   * The hub's clock (docs/protocol.md §10.6), as `'hub-time'` with ms since the epoch. A
+   * retained copy is old news, so is anything before the connection is up; a malformed one is
+   * reported and changes nothing.
+   */
+  private onHubTime(payload: Buffer, retained: boolean): void {
+    if (!this.connected || retained) return;
+    let ms: number;
+    try {
+      ms = Date.parse(parseHubTime(payload).time);
+    } catch (err) {
+      this.emit('rejected-time', (err as Error).message);
+      return;
+    }
+    this.emit('hub-time', ms);
   }
 
   private refuse(why: string): void {

@@ -1,7 +1,8 @@
 // What the console shows in HISTORY: the device state as of a moment, folded by the log's
 // Projector, with the event tail and trends that led up to it. Loads are async and a newer
 // request makes an older one stop between chunks, so scrubbing never piles up work or
-// holds the event loop (and the logging behind it) for long.
+// holds the event loop (and the logging behind it) for long. Times in the tail are corrected
+// by a ClockSynced of their boot even when it came after the moment shown.
 import { type DeviceState, deviceState } from '../log/device-state.js';
 import type { EventLog } from '../log/event-log.js';
 import type { SensorPrecision } from '../log/precision.js';
@@ -85,6 +86,11 @@ export class HistoryLoader {
           }
           tail.add(e);
         }
+      }
+      // a clock synchronised after the moment shown still corrects the times shown (rare events)
+      for await (const chunk of this.log.read({ fromSeq: seq + 1, types: ['ClockSynced'] })) {
+        if (stale()) return null;
+        for (const { event } of chunk) tail.sync(event);
       }
     }
     return stale() ? null : { asOf, seq, state, tail, trends };

@@ -1,5 +1,7 @@
 // The tail of the event log in words. Readings arrive hundreds a second and would bury
-// everything else, so a run of them collapses into one line that counts them.
+// everything else, so a run of them collapses into one line that counts them. A line of a
+// boot whose clock was synchronised after it carries its corrected time (docs/protocol.md §4.1).
+import { anchorOf, correctedBy } from '../log/clock-correction.js';
 import { describeEvent } from '../log/describe.js';
 import type { FoldEvent } from '../log/event-log.js';
 import { SensorPrecision } from '../log/precision.js';
@@ -8,13 +10,18 @@ export interface TailEntry {
   /** The last seq the line covers. */
   seq: number;
   time: string;
+  /** The process start that wrote it, and its monotonic time (of the last reading of a run). */
+  boot: string;
+  mono: number;
+  /** Its corrected time (ms), when a ClockSynced of its boot came after it. */
+  corrected?: number;
   text: string;
   /** What colour the line wants. */
   tone: 'alarm' | 'operator' | 'fault' | 'plain' | 'readings';
   readings?: { count: number; sensors: Set<string> };
 }
 
-type TailEvent = Pick<FoldEvent, 'seq' | 'type' | 'data' | 'meta' | 'time'>;
+type TailEvent = Pick<FoldEvent, 'seq' | 'type' | 'data' | 'meta' | 'time' | 'boot' | 'mono'>;
 
 const FAULTS = new Set([
   'SourceDisconnected',
@@ -40,26 +47,53 @@ export class EventTail {
   ) {}
 
   add(e: TailEvent): void {
+    this.push1(e);
+    this.sync(e);
+  }
+
+  /**
+   * A ClockSynced (seen live, or read after a HISTORY window) corrects the lines of its boot
+   * before it that no earlier sync corrected: the first sync after an event is the one in force.
+   */
+  sync(e: Pick<FoldEvent, 'seq' | 'type' | 'time' | 'boot' | 'mono' | 'data'>): void {
+    const a = anchorOf(e);
+    if (!a) return;
+    for (const entry of this.entries)
+      if (entry.boot === e.boot && entry.seq < e.seq && entry.corrected === undefined)
+        entry.corrected = correctedBy(a, entry.mono);
+  }
+
+  private push1(e: TailEvent): void {
     if (e.type === 'ReadingRecorded' && e.data !== null) {
       const last = this.entries.at(-1);
       const sensor = typeof e.data.sensor === 'string' ? e.data.sensor : '?';
-      if (last?.readings) {
+      if (last?.readings && last.boot === e.boot) {
         last.readings.count++;
         last.readings.sensors.add(sensor);
         last.seq = e.seq;
         last.time = e.time;
+        last.mono = e.mono;
         return;
       }
       this.push({
         seq: e.seq,
         time: e.time,
+        boot: e.boot,
+        mono: e.mono,
         text: '',
         tone: 'readings',
         readings: { count: 1, sensors: new Set([sensor]) },
       });
       return;
     }
-    this.push({ seq: e.seq, time: e.time, text: describeEvent(e, this.precision), tone: toneOf(e) });
+    this.push({
+      seq: e.seq,
+      time: e.time,
+      boot: e.boot,
+      mono: e.mono,
+      text: describeEvent(e, this.precision),
+      tone: toneOf(e),
+    });
   }
 
   private push(entry: TailEntry): void {

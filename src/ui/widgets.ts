@@ -240,14 +240,29 @@ const TONES: Record<TailEntry['tone'], string | null> = {
   plain: null,
 };
 
+/** Marks a corrected time (docs/protocol.md §4.1); the legend under the lines says so. */
+export const CORRECTED_MARK = '≈';
+const CORRECTED_LEGEND = `${CORRECTED_MARK} corrected time: the clock was set right later`;
+
 export function eventsContent(v: ConsoleView, innerWidth: number, rows: number): string {
-  const entries = v.tail.last(rows);
+  let entries = v.tail.last(rows);
   if (entries.length === 0) return v.loading ? 'building…' : 'no events yet';
-  return entries
-    .map((e) => {
-      const line = esc(clip(`${clockTime(Date.parse(e.time))} #${e.seq} ${tailText(e)}`, innerWidth));
-      const tone = TONES[e.tone];
-      return tone ? `{${tone}}${line}{/${tone}}` : line;
-    })
-    .join('\n');
+  const corrected = (e: TailEntry) => e.corrected !== undefined;
+  let legend = entries.some(corrected);
+  if (legend && entries.length >= rows) {
+    // the legend takes the oldest line's row
+    entries = entries.slice(1);
+    legend = entries.some(corrected);
+  }
+  const lines = entries.map((e) => {
+    // the corrected time where there is one, marked; the recorded time stays in the log
+    const at = corrected(e)
+      ? `${CORRECTED_MARK}${clockTime(e.corrected!)}`
+      : `${legend ? ' ' : ''}${clockTime(Date.parse(e.time))}`;
+    const line = esc(clip(`${at} #${e.seq} ${tailText(e)}`, innerWidth));
+    const tone = TONES[e.tone];
+    return tone ? `{${tone}}${line}{/${tone}}` : line;
+  });
+  if (legend) lines.push(`{gray-fg}${esc(clip(CORRECTED_LEGEND, innerWidth))}{/gray-fg}`);
+  return lines.join('\n');
 }

@@ -48,6 +48,10 @@ describe('device state projection', () => {
     const cleared = applyDeviceEvent(s, ev(9, 'AlarmCleared', { alarm: 't-below', sensor: 't', value: 1 }));
     expect(cleared.alarms).toEqual({});
     expect(s.alarms['t-below']).toBeDefined();
+    // a clock synchronised while running: the state says so, until the next start judges again
+    const synced = applyDeviceEvent(s, ev(10, 'ClockSynced', { offsetMs: 3600000, source: 'hub' }));
+    expect(synced.clockSynced).toBe(true);
+    expect(applyDeviceEvent(synced, ev(11, 'ClockJumped', { deltaMs: 5000 })).clockSynced).toBe(true);
   });
 });
 

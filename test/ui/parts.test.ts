@@ -7,7 +7,15 @@ import { HistoryLoader } from '../../src/ui/history.js';
 import { computeLayout, type Rect } from '../../src/ui/layout.js';
 import { sparkline, TrendBuffer, Trends } from '../../src/ui/sparkline.js';
 import { EventTail, tailText } from '../../src/ui/tail.js';
-import { type ConsoleView, clip, duration, esc, headerContent } from '../../src/ui/widgets.js';
+import {
+  CORRECTED_MARK,
+  type ConsoleView,
+  clip,
+  duration,
+  esc,
+  eventsContent,
+  headerContent,
+} from '../../src/ui/widgets.js';
 
 describe('trends and sparklines', () => {
   it('keeps bucket means in a ring and forgets what fell out of the window', () => {
@@ -38,6 +46,8 @@ describe('EventTail', () => {
     type,
     data,
     time: '2026-11-24T11:00:00.000Z',
+    boot: 'b1',
+    mono: seq * 10,
     ...(actor ? { meta: { actor } } : {}),
   });
 
@@ -55,6 +65,61 @@ describe('EventTail', () => {
       [7, 'note by ana: Sensor cleaned', 'operator'],
       [8, '1 reading (temp)', 'readings'],
     ]);
+  });
+
+  it('corrects the lines of a boot before its ClockSynced, marks them and says what the mark means', () => {
+    const t = new EventTail(10);
+    // boot b0 (another process) never synchronised: its times stand
+    t.add({ ...ev(1, 'NoteAdded', { text: 'old boot' }), boot: 'b0', mono: 5 });
+    t.add({
+      ...ev(2, 'DeviceStarted', { version: '1' }, 'system'),
+      time: '2025-10-30T10:00:00.000Z',
+      mono: 100,
+    });
+    t.add({
+      ...ev(3, 'ReadingRecorded', { sensor: 'temp', value: 1 }),
+      time: '2025-10-30T10:00:01.000Z',
+      mono: 1100,
+    });
+    t.add({
+      ...ev(4, 'ReadingRecorded', { sensor: 'temp', value: 2 }),
+      time: '2025-10-30T10:00:02.000Z',
+      mono: 2100,
+    });
+    // the hub's time arrives at mono 3100: the clock was 400 days and 5.5 s behind
+    const offsetMs = 400 * 86_400_000 + 5500;
+    t.add({
+      ...ev(5, 'ClockSynced', { offsetMs, source: 'hub' }),
+      time: '2025-10-30T10:00:03.000Z',
+      mono: 3100,
+    });
+    t.add({ ...ev(6, 'NoteAdded', { text: 'after' }), time: '2026-12-04T10:00:09.500Z', mono: 4100 });
+    const lines = t.last(10);
+    expect(
+      lines.map((l) => [l.seq, l.corrected === undefined ? null : new Date(l.corrected).toISOString()]),
+    ).toEqual([
+      [1, null],
+      [2, '2026-12-04T10:00:05.500Z'],
+      [4, '2026-12-04T10:00:07.500Z'], // the run of readings: its last reading's time
+      [5, null],
+      [6, null],
+    ]);
+    const shown = (rows: number) =>
+      eventsContent({ tail: t, loading: false } as unknown as ConsoleView, 80, rows)
+        .split('\n')
+        .map((l) => l.replace(/ +(\{\/gray-fg\})?$/, '$1')); // lines are padded to the width
+    const text = shown(10);
+    expect(text).toEqual([
+      ' 11:00:00Z #1 note: old boot',
+      `${CORRECTED_MARK}10:00:05Z #2 device started, version 1`,
+      `${CORRECTED_MARK}10:00:07Z #4 2 readings (temp)`,
+      ' 10:00:03Z #5 clock synchronised by hub, correction +400 d 0 h 0 min 5.500 s',
+      ' 10:00:09Z #6 note: after',
+      `{gray-fg}${CORRECTED_MARK} corrected time: the clock was set right later{/gray-fg}`,
+    ]);
+    // short of rows, the legend takes the oldest line's place; with no mark left, no legend
+    expect(shown(4)).toEqual([text[2], text[3], text[4], text[5]]);
+    expect(shown(3)).toEqual([text[3]!.slice(1), text[4]!.slice(1)]);
   });
 
   it('stays bounded', () => {
@@ -185,6 +250,38 @@ describe('HistoryLoader', () => {
         Date.now() + 1000,
       ))!;
       expect(capped.tail.last(10).map(tailText)).not.toContain('note by ana: early');
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('corrects the times of a past moment by a ClockSynced recorded after it', async () => {
+    const wrong = Date.parse('2025-10-30T10:00:00.000Z');
+    let wall = wrong;
+    let mono = 100;
+    const log = await EventLog.memory({
+      device: 'pi-01',
+      sync: false,
+      clock: { now: () => wall, mono: () => mono },
+    });
+    try {
+      await log.append({ type: 'NoteAdded', data: { text: 'before' } });
+      wall += 60_000;
+      mono += 60_000;
+      await log.append({ type: 'NoteAdded', data: { text: 'still before' } });
+      wall += 60_000;
+      mono += 60_000;
+      const offsetMs = Date.parse('2026-12-04T10:00:00.000Z') - wall;
+      await log.append({ type: 'ClockSynced', data: { offsetMs, source: 'hub' } });
+      // the moment shown is before the sync (by the recorded clock): the sync is not in the tail
+      const view = (await new HistoryLoader(log).load(wrong + 90_000))!;
+      expect(view.seq).toBe(2);
+      expect(
+        view.tail.last(10).map((l) => [tailText(l), l.time, new Date(l.corrected!).toISOString()]),
+      ).toEqual([
+        ['note: before', '2025-10-30T10:00:00.000Z', '2026-12-04T09:58:00.000Z'],
+        ['note: still before', '2025-10-30T10:01:00.000Z', '2026-12-04T09:59:00.000Z'],
+      ]);
     } finally {
       await log.close();
     }
