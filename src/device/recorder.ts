@@ -34,6 +34,14 @@ export interface RecorderOptions {
   rejectWindowMs?: number;
   /** Override the clock-synchronisation check (tests). */
   clockCheck?: () => { synced: boolean; basis: string };
+  /** Whether readings are recorded now (the disk budget's `stop` policy); alarms always are. */
+  readingGate?: ReadingGate;
+}
+
+/** Says whether a reading may be recorded, and counts those that may not (disk-budget.ts). */
+export interface ReadingGate {
+  admits(): boolean;
+  refused(sensor: string): void;
 }
 
 const OPERATOR_RE = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
@@ -197,13 +205,17 @@ export class Recorder extends EventEmitter {
       case 'readings': {
         // one frame, one unit: its readings and the alarms they decide are written together
         const batch: EventInput[] = [];
+        const gate = this.opts.readingGate;
+        const admitted = gate === undefined || gate.admits();
         for (const r of ev.readings) {
           const data: Record<string, unknown> = { source: name, sensor: r.sensor, value: r.value };
           if (r.unit !== undefined) data.unit = r.unit;
-          batch.push({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
+          if (admitted) batch.push({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
+          else gate.refused(r.sensor);
           this.latest.set(r.sensor, r.value);
           batch.push(...this.alarmEvents(r.sensor, r.value));
         }
+        if (batch.length === 0) return;
         void this.log.appendMany(batch).catch((err: unknown) => this.emit('error', err));
         return;
       }

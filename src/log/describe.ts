@@ -66,6 +66,8 @@ export function describeEvent(
       return `note${who(e)}: ${d.text}`;
     case 'EventRedacted':
       return `event ${num(d.seq)} redacted${who(e)}: ${d.reason}`;
+    case 'ReadingsPurged':
+      return `${num(d.count)} reading payload(s) purged in seqs ${num(d.fromSeq)}..${num(d.toSeq)} (${d.reason})`;
     case 'DeviceKeyAdded':
       return `device key added: ${d.publicKey}`;
     case 'DeviceKeyRotated':

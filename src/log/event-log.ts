@@ -26,6 +26,7 @@ import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
 import type { Identity } from './signing.js';
 import { Snapshots } from './snapshots.js';
+import { type ThinRequest, type Thinned, thinReadings } from './thinning.js';
 import {
   type AsideRecord,
   type BatchProjection,
@@ -45,6 +46,7 @@ export type { SyncTimers } from './interval-sync.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
 export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
+export type { ThinRequest, Thinned } from './thinning.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 
 export type Clock = SealClock;
@@ -397,6 +399,15 @@ export class EventLog extends EventEmitter {
   async redact(seq: number, reason: string, actor: string, device?: string): Promise<Envelope> {
     this.checkOpen();
     return this.redactor.redact(this.stager, this.streams.get(device), seq, reason, actor);
+  }
+
+  /**
+   * Purge the payloads of the oldest readings after `req.afterSeq` (at most `req.max`),
+   * recorded as one `ReadingsPurged` in the same atomic write (thinning.ts); null when none is left.
+   */
+  async thinReadings(req: ThinRequest, device?: string): Promise<Thinned | null> {
+    this.checkOpen();
+    return thinReadings({ disk: this.disk, codec: this.codec, writer: this.stager }, this.streams.get(device), req);
   }
 
   /**

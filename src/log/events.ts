@@ -113,6 +113,16 @@ export interface EventRedacted {
   seq: number;
   reason: string;
 }
+/**
+ * The payloads of the ReadingRecorded events in [fromSeq, toSeq] were purged to keep the log
+ * within its disk budget (envelopes kept, the chain still verifies); `count` of them.
+ */
+export interface ReadingsPurged {
+  fromSeq: number;
+  toSeq: number;
+  count: number;
+  reason: string;
+}
 /** The log's first device key (docs/protocol.md §2.4); its own `sig` is by that key (proof of possession). */
 export interface DeviceKeyAdded {
   alg: 'ed25519';
@@ -144,6 +154,7 @@ export interface EventTypes {
   SourceCommandAnswered: SourceCommandAnswered;
   DeviceKeyAdded: DeviceKeyAdded;
   DeviceKeyRotated: DeviceKeyRotated;
+  ReadingsPurged: ReadingsPurged;
 }
 
 export type EventType = keyof EventTypes;
@@ -235,6 +246,12 @@ export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
   }),
   DeviceKeyAdded: z.object({ alg: z.literal('ed25519'), publicKey: z.string().regex(PUBLIC_KEY_RE) }),
   DeviceKeyRotated: z.object({ publicKey: z.string().regex(PUBLIC_KEY_RE) }),
+  ReadingsPurged: z.object({
+    fromSeq: z.number().int().min(1),
+    toSeq: z.number().int().min(1),
+    count: z.number().int().min(0),
+    reason: z.string(),
+  }),
 };
 
 /**
