@@ -7,9 +7,10 @@ import type { InternalErrors } from '../internal-errors.js';
 import type { Envelope } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
 import { sizeOnDisk } from '../log/size-on-disk.js';
-import { internalErrorsCounter, mirrorGauge, newRegistry } from '../metrics.js';
+import { internalErrorsCounter, mirrorCounter, mirrorGauge, newRegistry } from '../metrics.js';
 import type { SyncStatus } from '../sync/replicator.js';
 import type { Recorder } from './recorder.js';
+import { NOT_RECORDED_REASONS, type UnrecordedReadings } from './unrecorded.js';
 
 export interface DeviceMetricsSources {
   log: EventLog;
@@ -18,6 +19,8 @@ export interface DeviceMetricsSources {
   recorder: Recorder;
   sync: { status(): SyncStatus } | null;
   errors: InternalErrors;
+  /** Readings counted instead of recorded (a full disk, a budget's `stop`). */
+  unrecorded?: UnrecordedReadings;
 }
 
 export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
@@ -81,6 +84,16 @@ export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
         this.set(await sizeOnDisk(dir).catch(() => 0));
       },
     });
+  }
+  const unrecorded = src.unrecorded;
+  if (unrecorded) {
+    mirrorCounter(
+      registry,
+      'fieldlog_device_readings_not_recorded_total',
+      'Readings not recorded since the process started (counted, recorded as ReadingsNotRecorded), per reason.',
+      ['reason'],
+      () => NOT_RECORDED_REASONS.map((reason) => [{ reason }, unrecorded.total(reason)]),
+    );
   }
   const sync = src.sync;
   if (sync) {

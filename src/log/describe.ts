@@ -72,6 +72,8 @@ export function describeEvent(
       return `device key added: ${d.publicKey}`;
     case 'DeviceKeyRotated':
       return `device key rotated to ${d.publicKey}`;
+    case 'ReadingsNotRecorded':
+      return `${num(d.count)} reading(s) NOT recorded (${d.reason}) from ${d.since} to ${d.until}`;
     default:
       return e.type;
   }

@@ -133,6 +133,20 @@ export interface DeviceKeyAdded {
 export interface DeviceKeyRotated {
   publicKey: string;
 }
+/**
+ * Readings the device could not record (a full filesystem: `disk-full`; the `stop` policy of
+ * a disk budget: `disk-budget`), counted and recorded once writing works again: nothing is
+ * dropped silently. `since`/`until`: the times of the first and last reading not recorded.
+ */
+export interface ReadingsNotRecorded {
+  count: number;
+  /** `disk-full` or `disk-budget`; a reader treats another value as another cause. */
+  reason: string;
+  since: string;
+  until: string;
+  /** Readings not recorded per sensor (a GPS's positions under its source's name). */
+  sensors: Record<string, number>;
+}
 
 export interface EventTypes {
   DeviceStarted: DeviceStarted;
@@ -155,6 +169,7 @@ export interface EventTypes {
   DeviceKeyAdded: DeviceKeyAdded;
   DeviceKeyRotated: DeviceKeyRotated;
   ReadingsPurged: ReadingsPurged;
+  ReadingsNotRecorded: ReadingsNotRecorded;
 }
 
 export type EventType = keyof EventTypes;
@@ -251,6 +266,13 @@ export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
     toSeq: z.number().int().min(1),
     count: z.number().int().min(0),
     reason: z.string(),
+  }),
+  ReadingsNotRecorded: z.object({
+    count: z.number().int().min(1),
+    reason: z.string(),
+    since: z.string(),
+    until: z.string(),
+    sensors: z.record(z.string(), z.number().int().min(0)),
   }),
 };
 
