@@ -2,10 +2,12 @@
 // SIGTERM, then stops cleanly (sources closed, pending events written, log closed).
 import { createSources } from '../device/build-sources.js';
 import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
+import { DiskBudget, measureFolder } from '../device/disk-budget.js';
 import { configuredPrecision } from '../device/display-precision.js';
 import { attachIdentity, keyPath } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
 import type { SourceDeps } from '../device/sources/source.js';
+import { UnrecordedReadings } from '../device/unrecorded.js';
 import { fail } from '../errors.js';
 import type { Listening } from '../http-server.js';
 import { describeEvent } from '../log/describe.js';
@@ -144,8 +146,29 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     await log.close();
     throw err;
   }
-  const recorder = new Recorder(log, config, sources, { version: VERSION });
+  // budget lines go to stderr, held while the console owns the terminal (it shows the state)
+  let consoleOn = false;
+  const warn = (line: string) => {
+    if (!consoleOn)
+      process.stderr.write(`${line.startsWith('20') ? '' : `${new Date().toISOString()} `}${line}\n`);
+  };
+  const unrecorded = new UnrecordedReadings({ warn });
   let replicator: Replicator | null = null;
+  const budget = new DiskBudget({
+    settings: {
+      maxBytes: config.retention?.maxBytes ?? 0,
+      minFreeBytes: config.retention?.minFreeBytes ?? 0,
+      policy: config.retention?.policy ?? 'thin',
+    },
+    log,
+    measure: measureFolder(dir),
+    // what the hub holds, as this run heard it (-1 until it answers)
+    acknowledged: () => replicator?.status().acked ?? -1,
+    pruner: null,
+    unrecorded,
+    warn,
+  });
+  const recorder = new Recorder(log, config, sources, { version: VERSION, readingGate: budget });
   let stopping = false;
   if (config.mqtt) {
     const { url, ...security } = config.mqtt;
@@ -186,7 +209,15 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       import('../metrics.js'),
     ]);
     const host = config.metrics.host ?? '127.0.0.1';
-    const registry = createDeviceMetrics({ log, dir, recorder, sync: replicator, errors });
+    const registry = createDeviceMetrics({
+      log,
+      dir,
+      recorder,
+      sync: replicator,
+      errors,
+      unrecorded,
+      budget,
+    });
     try {
       metrics = await listenMetrics(registry, config.metrics.port, host, errors);
     } catch (err) {
@@ -206,6 +237,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     replicator,
     ...(config.console ? { settings: config.console } : {}),
     precision: configuredPrecision(config),
+    disk: budget,
   });
   ui?.on('quit', (operator: string) => {
     quitBy ??= operator;
@@ -215,6 +247,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   if (ui) {
     out = { line: async () => {} };
     errors.hold();
+    consoleOn = true;
   }
 
   // Headless: one line per event that is not a reading, and a count of readings now and then.
@@ -237,8 +270,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   }, 10_000);
   tally.unref();
 
+  budget.on('error', (err: unknown) => errors.report('recorder', err));
   try {
     await recorder.start();
+    await budget.start();
     replicator?.start();
     await out.line(
       `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}${metrics ? `, metrics http://${config.metrics?.host ?? '127.0.0.1'}:${metrics.port}/metrics` : ''}`,
@@ -250,6 +285,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     ui?.stop();
     errors.release();
     const cause = stopCause({ failure, quitBy, signal: opts.signal });
+    await budget.stop();
     await recorder.stop(cause.reason, cause.operator);
     recorder.off('events', onEvents);
     if (replicator) {

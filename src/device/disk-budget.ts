@@ -12,8 +12,8 @@
 // next measurement forward when the estimate passes the budget.
 import { EventEmitter } from 'node:events';
 import { statfs } from 'node:fs/promises';
-import type { EventInput } from '../log/envelope.js';
 import { sizeOnDisk } from '../log/size-on-disk.js';
+import type { RecordsTo, UnrecordedReadings } from './unrecorded.js';
 
 export type BudgetPolicy = 'thin' | 'stop';
 
@@ -46,7 +46,7 @@ export interface BudgetStatus extends DiskMeasure {
 }
 
 /** What the budget works on: the log and what the hub acknowledged (ports, so tests can fake them). */
-export interface BudgetLog {
+export interface BudgetLog extends RecordsTo {
   head(): { seq: number };
   on(event: 'append', listener: (events: unknown, position: unknown, count: number) => void): unknown;
   off(event: 'append', listener: (events: unknown, position: unknown, count: number) => void): unknown;
@@ -55,7 +55,6 @@ export interface BudgetLog {
     max: number;
     reason: string;
   }): Promise<{ fromSeq: number; toSeq: number; count: number } | null>;
-  append(input: EventInput): Promise<unknown>;
 }
 
 export interface BudgetPruner {
@@ -89,6 +88,8 @@ export interface DiskBudgetOptions {
   acknowledged: () => number;
   /** Pruning of acknowledged events (retention's EventLog.prune); null: none. */
   pruner?: BudgetPruner | null;
+  /** The counter of readings not recorded (the `stop` policy counts there, reason "disk-budget"). */
+  unrecorded: UnrecordedReadings;
   warn: (line: string) => void;
   timers?: BudgetTimers;
   /** How often the folder is measured (default 10 s). */
@@ -135,13 +136,6 @@ export function formatBytes(n: number): string {
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
 }
 
-interface NotRecorded {
-  count: number;
-  since: number;
-  until: number;
-  sensors: Record<string, number>;
-}
-
 export class DiskBudget extends EventEmitter {
   private readonly s: BudgetSettings;
   private readonly timers: BudgetTimers;
@@ -155,11 +149,11 @@ export class DiskBudget extends EventEmitter {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
-  private notRecorded: NotRecorded | null = null;
-  private readonly totals = { purged: 0, pruned: 0, notRecorded: 0 };
+  private readonly totals = { purged: 0, pruned: 0 };
   private readonly onAppend = (_e: unknown, _p: unknown, count: number) => {
     this.appended += count * this.bytesPerEvent;
-    if (this.state !== 'stopped' && this.running === null && isOver(this.s, this.estimate())) this.checkSoon();
+    if (this.state !== 'stopped' && this.running === null && isOver(this.s, this.estimate()))
+      this.checkSoon();
   };
 
   constructor(private readonly o: DiskBudgetOptions) {
@@ -204,6 +198,7 @@ export class DiskBudget extends EventEmitter {
       policy: this.s.policy,
       state: this.state,
       ...this.totals,
+      notRecorded: this.o.unrecorded.total('disk-budget'),
     };
   }
 
@@ -212,15 +207,9 @@ export class DiskBudget extends EventEmitter {
     return this.state !== 'stopped';
   }
 
-  /** A reading that was not recorded: counted, and recorded as one ReadingsNotRecorded later. */
-  refused(sensor: string): void {
-    const now = this.timers.now();
-    const n = (this.notRecorded ??= { count: 0, since: now, until: now, sensors: {} });
-    n.count++;
-    n.until = now;
-    n.sensors[sensor] = (n.sensors[sensor] ?? 0) + 1;
-    this.totals.notRecorded++;
-    this.emit('not-recorded', 1);
+  /** Readings (one sensor name each) that were not recorded: counted, recorded as one ReadingsNotRecorded later. */
+  refused(sensors: readonly string[]): void {
+    this.o.unrecorded.count('disk-budget', sensors, this.timers.now());
   }
 
   /** Measure and act now (also what the timer does); one check at a time. */
@@ -347,20 +336,7 @@ export class DiskBudget extends EventEmitter {
   }
 
   private async recordNotRecorded(): Promise<void> {
-    const n = this.notRecorded;
-    if (!n) return;
-    await this.o.log.append({
-      type: 'ReadingsNotRecorded',
-      data: {
-        count: n.count,
-        reason: 'disk-budget',
-        since: new Date(n.since).toISOString(),
-        until: new Date(n.until).toISOString(),
-        sensors: n.sensors,
-      },
-      meta: { actor: 'system' },
-    });
-    this.notRecorded = null;
+    await this.o.unrecorded.record(this.o.log, 'disk-budget');
   }
 
   private setState(next: BudgetState, words: string): void {

@@ -41,7 +41,7 @@ export interface RecorderOptions {
 /** Says whether a reading may be recorded, and counts those that may not (disk-budget.ts). */
 export interface ReadingGate {
   admits(): boolean;
-  refused(sensor: string): void;
+  refused(sensors: readonly string[]): void;
 }
 
 const OPERATOR_RE = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
@@ -211,10 +211,10 @@ export class Recorder extends EventEmitter {
           const data: Record<string, unknown> = { source: name, sensor: r.sensor, value: r.value };
           if (r.unit !== undefined) data.unit = r.unit;
           if (admitted) batch.push({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
-          else gate.refused(r.sensor);
           this.latest.set(r.sensor, r.value);
           batch.push(...this.alarmEvents(r.sensor, r.value));
         }
+        if (!admitted) gate.refused(ev.readings.map((r) => r.sensor));
         if (batch.length === 0) return;
         void this.log.appendMany(batch).catch((err: unknown) => this.emit('error', err));
         return;

@@ -26,7 +26,6 @@ import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
 import type { Identity } from './signing.js';
 import { Snapshots } from './snapshots.js';
-import { type ThinRequest, type Thinned, thinReadings } from './thinning.js';
 import {
   type AsideRecord,
   type BatchProjection,
@@ -36,6 +35,7 @@ import {
 } from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
+import { type Thinned, type ThinRequest, thinReadings } from './thinning.js';
 import type { VerifyReport } from './verify.js';
 import type { SignatureCheckOptions } from './verify-signatures.js';
 import { verifyStored } from './verify-stored.js';
@@ -46,8 +46,8 @@ export type { SyncTimers } from './interval-sync.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
 export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
-export type { ThinRequest, Thinned } from './thinning.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
+export type { Thinned, ThinRequest } from './thinning.js';
 
 export type Clock = SealClock;
 
@@ -407,7 +407,11 @@ export class EventLog extends EventEmitter {
    */
   async thinReadings(req: ThinRequest, device?: string): Promise<Thinned | null> {
     this.checkOpen();
-    return thinReadings({ disk: this.disk, codec: this.codec, writer: this.stager }, this.streams.get(device), req);
+    return thinReadings(
+      { disk: this.disk, codec: this.codec, writer: this.stager },
+      this.streams.get(device),
+      req,
+    );
   }
 
   /**

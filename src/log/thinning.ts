@@ -70,6 +70,7 @@ export async function thinReadings(
   const event = await writer.enqueue(s, sealed, null);
   // the overwritten records take space until LevelDB compacts them away: do it now
   const db = disk.db as unknown as { compactRange?: (a: Uint8Array, b: Uint8Array) => Promise<void> };
-  if (typeof db.compactRange === 'function') await db.compactRange(eventKey(s.id, fromSeq), eventKey(s.id, toSeq));
+  if (typeof db.compactRange === 'function')
+    await db.compactRange(eventKey(s.id, fromSeq), eventKey(s.id, toSeq));
   return { fromSeq, toSeq, count, event };
 }

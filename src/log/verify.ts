@@ -171,7 +171,13 @@ export class ChainVerifier {
    * §4.2). A payload still there is no error: a copy taken before the purge (the hub's) keeps it.
    */
   private notePurge(seq: number, r: PurgeRange): void {
-    if (!Number.isInteger(r.fromSeq) || !Number.isInteger(r.toSeq) || r.fromSeq < 1 || r.fromSeq > r.toSeq || r.toSeq >= seq) {
+    if (
+      !Number.isInteger(r.fromSeq) ||
+      !Number.isInteger(r.toSeq) ||
+      r.fromSeq < 1 ||
+      r.fromSeq > r.toSeq ||
+      r.toSeq >= seq
+    ) {
       this.report(seq, 'redaction-invalid', 'ReadingsPurged must name an earlier range fromSeq..toSeq');
       return;
     }
