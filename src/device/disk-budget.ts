@@ -147,7 +147,7 @@ export class DiskBudget extends EventEmitter {
   private state: BudgetState = 'within';
   private timer: unknown = null;
   private running: Promise<void> | null = null;
-  private again = false;
+  private queued: Promise<void> | null = null;
   private stopped = false;
   private readonly totals = { purged: 0, pruned: 0 };
   private readonly onAppend = (_e: unknown, _p: unknown, count: number) => {
@@ -180,6 +180,7 @@ export class DiskBudget extends EventEmitter {
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
     await this.running;
+    await this.queued;
   }
 
   /** The size as last measured plus what was appended since. */
@@ -212,11 +213,15 @@ export class DiskBudget extends EventEmitter {
     this.o.unrecorded.count('disk-budget', sensors, this.timers.now());
   }
 
-  /** Measure and act now (also what the timer does); one check at a time. */
+  /** Measure and act now (also what the timer does); one check at a time, a call during one runs another after it. */
   check(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running) {
-      this.again = true;
-      return this.running;
+      this.queued ??= this.running.then(() => {
+        this.queued = null;
+        return this.check();
+      });
+      return this.queued;
     }
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
@@ -226,11 +231,8 @@ export class DiskBudget extends EventEmitter {
       })
       .finally(() => {
         this.running = null;
-        if (this.stopped) return;
-        if (this.again) {
-          this.again = false;
-          void this.check();
-        } else this.timer = this.timers.setTimeout(() => void this.check(), this.everyMs);
+        if (!this.stopped && this.queued === null)
+          this.timer = this.timers.setTimeout(() => void this.check(), this.everyMs);
       });
     this.running = running;
     return running;
@@ -271,11 +273,9 @@ export class DiskBudget extends EventEmitter {
     this.o.warn(`disk budget: ${this.describe(m)}: over the budget, giving space back`);
     m = await this.pruneAcknowledged(m);
     if (bytesOver(this.s, m) === 0) return;
+    // a thinning state lasts until a measurement finds the log within the budget unaided
     if (this.s.policy === 'thin') m = await this.thin(m);
-    if (bytesOver(this.s, m) === 0) {
-      if (this.state === 'thinning') this.setState('within', `back under the budget (${this.describe(m)})`);
-      return;
-    }
+    if (bytesOver(this.s, m) === 0) return;
     if (isOver(this.s, m) || this.s.policy === 'stop') {
       const why =
         this.s.policy === 'stop'
