@@ -1,6 +1,6 @@
 // The log's disk: the abstract-level store, its write options (durable or fast), and the
 // one atomic write every batch goes through. The fault-injection seam of the tests is
-// `LogDisk.write`: every write of events, purges, marks and repairs passes there.
+// `LogDisk.write`: every write of events, purges, marks, repairs and prunes passes there.
 import type { AbstractLevel } from 'abstract-level';
 import { fail } from '../errors.js';
 import { encodeText, KEY } from './codec.js';
@@ -8,11 +8,19 @@ import { encodeText, KEY } from './codec.js';
 // biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
 export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
 
-export interface BatchOp {
+export interface PutOp {
   type: 'put';
   key: Uint8Array;
   value: Uint8Array;
 }
+
+/** A delete: how pruning (prune.ts) removes events, index runs and snapshots. */
+export interface DelOp {
+  type: 'del';
+  key: Uint8Array;
+}
+
+export type BatchOp = PutOp | DelOp;
 
 export class LogDisk {
   /** LevelDB's `sync`: not in abstract-level's option types, honoured by classic-level. */
@@ -37,7 +45,10 @@ export class LogDisk {
    */
   async write(ops: BatchOp[]): Promise<void> {
     const chained = this.db.batch();
-    for (const op of ops) chained.put(op.key, op.value);
+    for (const op of ops) {
+      if (op.type === 'put') chained.put(op.key, op.value);
+      else chained.del(op.key);
+    }
     await chained.write(this.writeOptions);
   }
 
@@ -54,9 +65,16 @@ export class LogDisk {
   }
 
   async compact(): Promise<void> {
+    await this.compactRange(new Uint8Array([0]), new Uint8Array([0xff]));
+  }
+
+  /**
+   * Have LevelDB rewrite the files holding [from, to] so that deleted keys really give
+   * their space back (a delete alone only adds a tombstone). A store without it: nothing.
+   */
+  async compactRange(from: Uint8Array, to: Uint8Array): Promise<void> {
     const db = this.db as unknown as { compactRange?: (a: Uint8Array, b: Uint8Array) => Promise<void> };
-    if (typeof db.compactRange === 'function')
-      await db.compactRange(new Uint8Array([0]), new Uint8Array([0xff]));
+    if (typeof db.compactRange === 'function') await db.compactRange(from, to);
   }
 }
 

@@ -19,6 +19,7 @@ import type { Envelope, EventInput } from './envelope.js';
 import { ZERO_HASH } from './envelope.js';
 import { RunIndexer } from './indexer.js';
 import { IntervalSync, type SyncTimers, systemSyncTimers } from './interval-sync.js';
+import { type Anchor, anchorOf, type PruneOptions, type PruneResult, Pruner } from './prune.js';
 import type { LogQuery, ReadItem } from './query.js';
 import { type FoldEvent, LogReader, type ReadRange, type TimeRange } from './reader.js';
 import { RecordCodec } from './records.js';
@@ -43,6 +44,7 @@ import { verifyStored } from './verify-stored.js';
 export type { LogBackend } from './disk.js';
 export { RUN_SPAN_MS } from './indexer.js';
 export type { SyncTimers } from './interval-sync.js';
+export type { Anchor, PruneOptions, PruneResult } from './prune.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
 export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
@@ -89,6 +91,7 @@ export class EventLog extends EventEmitter {
   private readonly stager: Stager;
   private readonly reader: LogReader;
   private readonly snapshots: Snapshots;
+  private readonly pruner: Pruner;
   /** The low-wear mode's periodic fsync; null when each batch is synced (or none is). */
   private readonly intervalSync: IntervalSync | null;
   private closed = false;
@@ -118,6 +121,7 @@ export class EventLog extends EventEmitter {
     });
     this.reader = new LogReader(this.disk, this.streams, this.codec, this.index);
     this.snapshots = new Snapshots(this.disk, this.codec);
+    this.pruner = new Pruner(this.disk, this.reader);
     this.intervalSync = interval
       ? new IntervalSync({
           disk: this.disk,
@@ -286,9 +290,34 @@ export class EventLog extends EventEmitter {
     return this.streams.has(device);
   }
 
-  /** Events in a stream: seqs are contiguous from 1, so the count is the head's seq. */
+  /** Events stored in a stream: seqs are contiguous from 1, or from the anchor's next after a prune. */
   count(device?: string): number {
-    return this.streams.get(device).durableSeq;
+    const s = this.streams.get(device);
+    return s.durableSeq - (s.anchor?.seq ?? 0);
+  }
+
+  // ---------------------------------------------------------------- retention (prune.ts)
+
+  /**
+   * Delete the stream's events up to `throughSeq` (never its head, never past syncedHead()),
+   * their index entries and snapshots, recording the anchor — seq and hash of the last pruned
+   * event, with the projections' states and the chain of keys as of it — in the same atomic
+   * write (one per chunk of events); then compact the range so its space is given back.
+   */
+  prune(throughSeq: number, opts: PruneOptions & { device?: string } = {}): Promise<PruneResult> {
+    try {
+      this.checkOpen();
+      if (this.index.fleet) throw fail('EVENT_INVALID', 'a fleet store is not pruned');
+      const s = this.streams.get(opts.device);
+      return this.pruner.prune(s, throughSeq, this.syncedHead(s.device).seq, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The last pruned event of the stream (the kept chain starts after it); null when none was. */
+  anchor(device?: string): Anchor | null {
+    return anchorOf(this.streams.get(device));
   }
 
   // ---------------------------------------------------------------- writing

@@ -43,11 +43,13 @@ export interface RunStream {
   id: number;
   run: TimeRun | null;
   durableSeq: number;
+  /** After a prune: the last seq no longer stored (a run may still reach back before it). */
+  anchor?: { seq: number } | null;
 }
 
 /** What the indexer adds to a pending batch. */
 export interface RunBatch<S extends RunStream> {
-  ops: IndexOp[];
+  ops: { push(op: IndexOp): unknown };
   /** Streams whose open time run changed in this batch. */
   runs: Set<S>;
   /** The batch's last (open) fleet run. */
@@ -196,19 +198,24 @@ export class RunIndexer {
           // a run's events all lie within RUN_SPAN_MS of its first: older runs cannot win
           if (run.firstMs + RUN_SPAN_MS < best.ms) return best.seq;
           const last = Math.min(run.lastSeq, s.durableSeq);
-          if (last < run.firstSeq) continue;
+          // a run reaching back before the anchor is read from the first event still stored
+          const floor = s.anchor?.seq ?? 0;
+          const first = Math.max(run.firstSeq, floor + 1);
+          if (last < first) continue;
           let cand = { ms: run.firstMs, seq: run.firstSeq };
           if (run.lastMs <= ms && last === run.lastSeq) cand = { ms: run.lastMs, seq: last };
           else {
             // times never fall within a run: the last event at or before `ms` by bisection
-            let lo = run.firstSeq;
+            let lo = first;
             let hi = last;
             while (lo < hi) {
               const mid = Math.ceil((lo + hi) / 2);
               if ((await timeOf(mid)) <= ms) lo = mid;
               else hi = mid - 1;
             }
-            cand = { ms: await timeOf(lo), seq: lo };
+            const at = await timeOf(lo);
+            // only pruned events were at or before `ms`: the anchor is the latest there is
+            cand = at <= ms || first === run.firstSeq ? { ms: at, seq: lo } : { ms: run.firstMs, seq: floor };
           }
           if (cand.ms > best.ms || (cand.ms === best.ms && cand.seq > best.seq)) best = cand;
         }

@@ -67,8 +67,10 @@ export class Projector<S> {
   /** Resolve an as-of target to a seq within the stream's durable head. */
   async targetSeq(at: AsOf = {}): Promise<number> {
     const head = this.log.head(this.opts.device).seq;
-    if (at.seq !== undefined) return Math.max(0, Math.min(at.seq, head));
-    if (at.time !== undefined) return this.log.seqAtTime(at.time, this.opts.device);
+    // before the anchor (a pruned log) the state as of the anchor is the oldest there is
+    const floor = this.log.anchor(this.opts.device)?.seq ?? 0;
+    if (at.seq !== undefined) return Math.max(floor, Math.min(at.seq, head));
+    if (at.time !== undefined) return Math.max(floor, await this.log.seqAtTime(at.time, this.opts.device));
     return head;
   }
 

@@ -1,6 +1,7 @@
 // Reading a log: envelopes by seq (as objects or JSON text), folds, time and fleet
 // queries over the index runs, single events and hashes, and the aside key space. Every
-// read of the log is here; nothing here writes events.
+// read of the log is here; nothing here writes events. After a prune (prune.ts) every read
+// starts after the stream's anchor, and the event after it links to the anchor's hash.
 
 import { isAscii } from 'node:buffer';
 import { fail } from '../errors.js';
@@ -69,6 +70,11 @@ class FoldRecord implements FoldEvent {
   get time(): string {
     return formatTime(this.timeMs); // remembers the last one: events come in bursts per ms
   }
+}
+
+/** The last seq no longer stored: the anchor's, or 0. */
+function floorOf(s: Stream): number {
+  return s.anchor?.seq ?? 0;
 }
 
 export class LogReader {
@@ -233,6 +239,9 @@ export class LogReader {
     const s = this.streams.get(device);
     if (seq === 0) return ZERO_HASH;
     if (!Number.isInteger(seq) || seq < 0 || seq > s.durableSeq) return undefined;
+    // the anchor's hash is kept; the events before it are gone
+    if (s.anchor !== null && seq <= s.anchor.seq)
+      return seq === s.anchor.seq ? hex(s.anchor.hash) : undefined;
     const raw = await this.disk.db.get(eventKey(s.id, seq));
     return raw === undefined ? undefined : hex(this.codec.decode(raw, s.device, seq).hash);
   }
@@ -258,7 +267,7 @@ export class LogReader {
 
   async get(seq: number, device?: string): Promise<Envelope | undefined> {
     const s = this.streams.get(device);
-    if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq) return undefined;
+    if (!Number.isInteger(seq) || seq <= floorOf(s) || seq > s.durableSeq) return undefined;
     const raw = await this.disk.db.get(eventKey(s.id, seq));
     if (raw === undefined) return undefined;
     return this.codec.toEnvelope(
@@ -278,10 +287,10 @@ export class LogReader {
     if (seqs.length === 0) return [];
     const keys: Uint8Array[] = [];
     for (const seq of seqs) {
-      if (!Number.isInteger(seq) || seq < 1 || seq > s.durableSeq)
+      if (!Number.isInteger(seq) || seq <= floorOf(s) || seq > s.durableSeq)
         throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is not stored`);
       keys.push(eventKey(s.id, seq));
-      if (seq > 1) keys.push(eventKey(s.id, seq - 1));
+      if (seq - 1 > floorOf(s)) keys.push(eventKey(s.id, seq - 1));
     }
     const raws = await this.disk.db.getMany(keys);
     const out: Envelope[] = new Array(seqs.length);
@@ -291,7 +300,8 @@ export class LogReader {
       const raw = raws[k++];
       if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq} is missing`);
       let prev = ZERO_HASH;
-      if (seq > 1) {
+      if (s.anchor !== null && seq - 1 === s.anchor.seq) prev = hex(s.anchor.hash);
+      else if (seq > 1) {
         const before = raws[k++];
         if (before === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
         prev = hex(this.codec.decode(before, s.device, seq - 1).hash);
@@ -410,6 +420,7 @@ export class LogReader {
   /** The hash of the event before `seq` (64 zeros before the first). */
   private async hashBefore(s: Stream, seq: number): Promise<string> {
     if (seq <= 1) return ZERO_HASH;
+    if (s.anchor !== null && seq - 1 === s.anchor.seq) return hex(s.anchor.hash);
     const raw = await this.disk.db.get(eventKey(s.id, seq - 1));
     if (raw === undefined) throw fail('LOG_CORRUPT', `${s.device} seq ${seq - 1} is missing`);
     return hex(this.codec.decode(raw, s.device, seq - 1).hash);
@@ -426,8 +437,9 @@ export class LogReader {
     yield* prefetched(it);
   }
 
+  /** A read starts after the anchor: the events up to it were pruned (see startOf). */
   private bounds(s: Stream, r: ReadRange): [number, number] {
-    const from = Math.max(1, r.fromSeq ?? 1);
+    const from = Math.max(floorOf(s) + 1, r.fromSeq ?? 1);
     const to = Math.min(s.durableSeq, r.toSeq ?? s.durableSeq);
     return [from, to];
   }

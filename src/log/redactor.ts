@@ -6,7 +6,7 @@
 import { fail } from '../errors.js';
 import { sameKey, sha256 } from './bytes.js';
 import { eventKey, type StoredRecord } from './codec.js';
-import { type BatchOp, type LogDisk, prefetched } from './disk.js';
+import { type LogDisk, type PutOp, prefetched } from './disk.js';
 import { type Envelope, isActor } from './envelope.js';
 import type { RecordCodec } from './records.js';
 import { MARK_EVERY, markOp, purgedRecord, unappliedRedactions } from './redaction.js';
@@ -56,7 +56,7 @@ export class Redactor implements BatchHooks {
     const purged: StoredRecord = { ...rec, data: null, digest: sha256(rec.data) };
     const sealed = writer.seal(s, { type: 'EventRedacted', data: { seq, reason }, meta: { actor } });
     writer.pending.redacting.add(key);
-    const purge: BatchOp = { type: 'put', key: eventKey(s.id, seq), value: this.codec.encode(purged) };
+    const purge: PutOp = { type: 'put', key: eventKey(s.id, seq), value: this.codec.encode(purged) };
     return writer.enqueue(s, sealed, purge);
   }
 
@@ -85,7 +85,8 @@ export class Redactor implements BatchHooks {
       let staged = -1;
       for (let i = batch.ops.length - 1; i >= 0 && staged < 0; i--)
         if (sameKey(batch.ops[i]!.key, key)) staged = i;
-      const raw = staged >= 0 ? batch.ops[staged]!.value : await this.disk.db.get(key);
+      const op = staged >= 0 ? batch.ops[staged]! : null;
+      const raw = op === null ? await this.disk.db.get(key) : op.type === 'put' ? op.value : undefined;
       if (raw === undefined) continue;
       let purged: StoredRecord | null;
       try {
@@ -117,7 +118,7 @@ export class Redactor implements BatchHooks {
    */
   async repair(): Promise<void> {
     const db = this.disk.db;
-    const ops: BatchOp[] = [];
+    const ops: PutOp[] = [];
     const marks: [Stream, number][] = [];
     for (const s of this.streams.all()) {
       if (s.durableSeq <= s.marked) continue;
@@ -141,7 +142,7 @@ export class Redactor implements BatchHooks {
 
   /** On close: everything written is redacted as recorded, so the next open need not rescan it. */
   async markAll(): Promise<void> {
-    const marks: BatchOp[] = [];
+    const marks: PutOp[] = [];
     for (const s of this.streams.all())
       if (s.durableSeq > s.marked) marks.push(markOp(s.device, s.durableSeq));
     if (marks.length > 0) await this.disk.write(marks).catch(() => {}); // a lost mark costs one rescan

@@ -1,8 +1,10 @@
 // Projection snapshots: a projection's state as of a seq, tied to that event's hash, so a
-// snapshot that no longer matches the chain is never used. Derived data: not synced.
+// snapshot that no longer matches the chain is never used. Derived data: not synced. After a
+// prune, the states kept with the anchor (prune.ts) are the oldest snapshots there are.
 import { hex } from './bytes.js';
 import { decodeText, encodeText, eventKey, snapshotKey, snapshotKeySeq } from './codec.js';
 import type { LogDisk } from './disk.js';
+import { readAnchorRecord } from './prune.js';
 import type { RecordCodec } from './records.js';
 import type { Stream } from './streams.js';
 
@@ -45,6 +47,12 @@ export class Snapshots {
         // an unreadable snapshot is as good as none
       }
       await this.disk.db.del(k);
+    }
+    // after a prune, the state as of the anchor is the oldest there is
+    if (s.anchor !== null && s.anchor.seq <= maxSeq) {
+      const record = await readAnchorRecord(this.disk, s);
+      if (record !== null && projection in record.snapshots)
+        return { seq: record.seq, state: record.snapshots[projection] };
     }
     return null;
   }

@@ -1,6 +1,7 @@
 // The log's stream registry: one stream per device, its numeric id (what event keys
 // carry), its head on disk and its head including queued events, its open time run and
-// redaction mark, and the meta keys that record them (the format marker, `stream:<device>`).
+// redaction mark, its anchor after a prune, and the meta keys that record them (the format
+// marker, `stream:<device>`).
 // Nothing else in the log keeps streams; the stager moves heads, a failed write rolls them back.
 import { fail } from '../errors.js';
 import { hex } from './bytes.js';
@@ -14,8 +15,9 @@ import {
   streamRange,
   type TimeRun,
 } from './codec.js';
-import type { BatchOp, LogDisk } from './disk.js';
+import type { LogDisk, PutOp } from './disk.js';
 import { isDeviceId, ZERO_HASH } from './envelope.js';
+import { anchorKey, parseAnchor } from './prune.js';
 import type { RecordCodec } from './records.js';
 import { markKey, parseMark } from './redaction.js';
 
@@ -54,6 +56,8 @@ export interface Stream {
   marked: number;
   /** Its `stream:` meta key is on disk; a hub's new stream is written with its first batch. */
   saved: boolean;
+  /** The last pruned event (prune.ts): events up to it are gone; null when none was pruned. */
+  anchor: { seq: number; hash: Uint8Array } | null;
 }
 
 function newStream(id: number, device: string): Stream {
@@ -68,10 +72,11 @@ function newStream(id: number, device: string): Stream {
     durableRun: null,
     marked: 0,
     saved: true,
+    anchor: null,
   };
 }
 
-function streamOp(s: Stream): BatchOp {
+function streamOp(s: Stream): PutOp {
   return { type: 'put', key: metaKey(`stream:${s.device}`), value: encodeText(JSON.stringify({ id: s.id })) };
 }
 
@@ -125,6 +130,7 @@ export class StreamRegistry {
         }
       }
       s.marked = Math.min(parseMark(await db.get(markKey(device))), s.durableSeq);
+      s.anchor = parseAnchor(await db.get(anchorKey(device)), `${where}: the anchor of ${device}`);
       this.byName.set(device, s);
       this.byId.set(id, s);
     }
@@ -211,7 +217,7 @@ export class StreamRegistry {
   }
 
   /** The write that records a new stream, to go with its first batch. */
-  createOp(s: Stream): BatchOp {
+  createOp(s: Stream): PutOp {
     return streamOp(s);
   }
 
@@ -225,7 +231,7 @@ export class StreamRegistry {
   }
 
   /** The format marker, when this log is older than FORMAT: written with the next batch. */
-  formatOp(): BatchOp | null {
+  formatOp(): PutOp | null {
     if (this.formatVersion >= FORMAT.version) return null;
     return { type: 'put', key: metaKey('format'), value: encodeText(JSON.stringify(FORMAT)) };
   }

@@ -60,7 +60,7 @@ export class StringTable implements Strings {
   }
 
   /** Give `s` an id if it is worth one, adding the write of a new entry to `ops`. */
-  intern(s: string, ops: Op[]): void {
+  intern(s: string, ops: { push(op: Op): unknown }): void {
     if (this.idOf(s) !== undefined || this.texts.length >= MAX_ENTRIES || s.length > MAX_INTERNED_BYTES)
       return;
     const id = this.texts.length;

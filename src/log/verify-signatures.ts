@@ -25,14 +25,34 @@ export interface SignatureCheckOptions {
   expectKey?: string;
 }
 
+/** Where a check starts after a prune: the chain of keys as of the anchor (prune.ts). */
+export interface AnchorKeys {
+  seq: number;
+  publicKey: string | null;
+  /** Every key held up to the anchor, in order. */
+  held: string[];
+}
+
 export class SignatureCheck {
-  private readonly chain = new KeyChain();
+  private readonly chain: KeyChain;
   private readonly problems: Problem[] = [];
   private firstKeySeq = 0;
   private last = 0;
   private signatures = 0;
 
-  constructor(private readonly opts: SignatureCheckOptions = {}) {}
+  constructor(
+    private readonly opts: SignatureCheckOptions = {},
+    from?: AnchorKeys,
+  ) {
+    this.chain = new KeyChain(from === undefined ? undefined : { publicKey: from.publicKey, seq: from.seq });
+    if (from !== undefined) {
+      this.last = from.seq;
+      // the keys held before the anchor, in the order they came (a --keys key may be an old one)
+      const keys = this.chain.keys;
+      keys.splice(0, keys.length, ...from.held);
+      if (from.publicKey !== null && !keys.includes(from.publicKey)) keys.push(from.publicKey);
+    }
+  }
 
   feed(e: {
     seq: number;

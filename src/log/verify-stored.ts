@@ -1,10 +1,12 @@
 // Verifying a stored stream: its records walked in key order, each payload hashed as it
 // lies on disk (nothing is parsed but the targets of redactions), and every problem
-// reported with its seq by the ChainVerifier (verify.ts), which judges them.
-import { hex, sameBytes, ZERO } from './bytes.js';
+// reported with its seq by the ChainVerifier (verify.ts), which judges them. A pruned stream
+// is walked from its anchor (prune.ts): its hash and chain of keys are where the walk starts.
+import { hex, sameBytes, unhex, ZERO } from './bytes.js';
 import {
   bytesToText,
   decodeRecord,
+  eventKey,
   eventKeySeq,
   KEY,
   LINK_TAG_BYTES,
@@ -13,6 +15,7 @@ import {
 } from './codec.js';
 import { type LogDisk, prefetched } from './disk.js';
 import { canonicalHeader, sha256hex, ZERO_HASH } from './envelope.js';
+import { readAnchorRecord } from './prune.js';
 import type { RecordCodec } from './records.js';
 import type { Stream } from './streams.js';
 import { ChainVerifier, type Observation, purgeRange, redactionTarget, type VerifyReport } from './verify.js';
@@ -25,11 +28,27 @@ export async function verifyStored(
   s: Stream,
   signatures?: SignatureCheckOptions,
 ): Promise<VerifyReport> {
-  const v = new ChainVerifier({ device: s.device });
-  const sigs = signatures === undefined ? null : new SignatureCheck(signatures);
-  let prev: Uint8Array = ZERO;
-  let prevHex = ZERO_HASH;
-  const it = disk.db.iterator(streamRange(KEY.EVENT, s.id));
+  // a pruned stream is verified from its anchor: the chain goes on from the anchor's hash,
+  // and the keys from the chain of keys recorded with it
+  const anchor = await readAnchorRecord(disk, s);
+  const v = new ChainVerifier(
+    anchor === null
+      ? { device: s.device }
+      : { device: s.device, from: { seq: anchor.seq, hash: anchor.hash } },
+  );
+  const sigs =
+    signatures === undefined
+      ? null
+      : new SignatureCheck(
+          signatures,
+          anchor === null
+            ? undefined
+            : { seq: anchor.seq, publicKey: anchor.keys.publicKey, held: anchor.keys.held },
+        );
+  let prev: Uint8Array = anchor === null ? ZERO : unhex(anchor.hash);
+  let prevHex = anchor === null ? ZERO_HASH : anchor.hash;
+  const range = streamRange(KEY.EVENT, s.id);
+  const it = disk.db.iterator(anchor === null ? range : { gt: eventKey(s.id, anchor.seq), lt: range.lt });
   for await (const chunk of prefetched(it)) {
     for (const [k, raw] of chunk) {
       const seq = eventKeySeq(k);
@@ -107,6 +126,7 @@ export async function verifyStored(
     head: { seq: v.lastSeq, hash: v.lastHash ?? prevHex },
     errors,
   };
+  if (anchor !== null) report.anchor = { seq: anchor.seq, hash: anchor.hash };
   if (signed) report.signatures = signed.summary;
   return report;
 }

@@ -143,7 +143,7 @@ describe('hub redaction', () => {
     const hub = await hubLog();
     await hub.appendSealed(before);
     // fault injected at the store's one write: record what it was asked to write, then fail
-    const writes: { key: Uint8Array; value: Uint8Array }[][] = [];
+    const writes: { key: Uint8Array }[][] = [];
     const store = hub.disk;
     const real = store.write;
     store.write = async (ops) => {
