@@ -2,7 +2,7 @@
 // SIGTERM, then stops cleanly (sources closed, pending events written, log closed).
 import { createSources } from '../device/build-sources.js';
 import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
-import { DiskBudget, measureFolder } from '../device/disk-budget.js';
+import { DiskBudget, logPruner, measureFolder } from '../device/disk-budget.js';
 import { configuredPrecision } from '../device/display-precision.js';
 import { attachIdentity, keyPath } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
@@ -164,7 +164,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     measure: measureFolder(dir),
     // what the hub holds, as this run heard it (-1 until it answers)
     acknowledged: () => replicator?.status().acked ?? -1,
-    pruner: null,
+    pruner: logPruner(log),
     unrecorded,
     warn,
   });

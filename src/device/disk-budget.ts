@@ -103,6 +103,17 @@ const PURGED_BYTES_GUESS = 40;
 const MAX_THIN = 20_000;
 const MAX_ROUNDS = 200;
 
+/** Retention's pruning of the log (EventLog.prune / anchor) as the budget uses it. */
+export function logPruner(log: {
+  anchor(): { seq: number } | null;
+  prune(throughSeq: number): Promise<{ pruned: number }>;
+}): BudgetPruner {
+  return {
+    anchorSeq: () => log.anchor()?.seq ?? 0,
+    prune: async (through) => (await log.prune(through)).pruned,
+  };
+}
+
 /** The folder and the free space, measured. */
 export function measureFolder(dir: string): () => Promise<DiskMeasure> {
   return async () => {
