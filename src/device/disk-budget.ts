@@ -101,6 +101,7 @@ export const MARGIN = 0.1;
 /** A guess of the bytes one purge gives back, to size the first purges (measured after). */
 const PURGED_BYTES_GUESS = 40;
 const MAX_THIN = 20_000;
+const FIRST_THIN = 1000;
 const MAX_ROUNDS = 200;
 
 /** Retention's pruning of the log (EventLog.prune / anchor) as the budget uses it. */
@@ -285,13 +286,10 @@ export class DiskBudget extends EventEmitter {
     m = await this.pruneAcknowledged(m);
     if (bytesOver(this.s, m) === 0) return;
     // a thinning state lasts until a measurement finds the log within the budget unaided
-    if (this.s.policy === 'thin') m = await this.thin(m);
+    let why = 'policy "stop"';
+    if (this.s.policy === 'thin') ({ m, why } = await this.thin(m));
     if (bytesOver(this.s, m) === 0) return;
     if (isOver(this.s, m) || this.s.policy === 'stop') {
-      const why =
-        this.s.policy === 'stop'
-          ? 'policy "stop"'
-          : 'nothing left to thin: every unacknowledged reading is purged already';
       this.setState(
         'stopped',
         `${this.describe(m)}: readings are NOT recorded from now on (${why}); they are counted and the count is recorded when there is space again`,
@@ -321,29 +319,41 @@ export class DiskBudget extends EventEmitter {
     return m;
   }
 
-  /** Purge the payloads of the oldest unacknowledged readings until within the budget. */
-  private async thin(m: DiskMeasure): Promise<DiskMeasure> {
+  /**
+   * Purge the payloads of the oldest unacknowledged readings until within the budget; says
+   * why it stopped short. A purge keeps each envelope's 32-byte digest, so it gives space back
+   * only where payloads take more than that on disk (compressed): a purge that gave nothing
+   * back ends the thinning rather than purging on for nothing.
+   */
+  private async thin(m: DiskMeasure): Promise<{ m: DiskMeasure; why: string }> {
     let perPurge = PURGED_BYTES_GUESS;
     for (let round = 0; round < MAX_ROUNDS && !this.stopped; round++) {
       const need = bytesOver(this.s, m);
-      if (need === 0) return m;
+      if (need === 0) break;
       const afterSeq = Math.max(this.o.acknowledged(), this.o.pruner?.anchorSeq() ?? 0, 0);
-      const max = Math.min(MAX_THIN, Math.max(100, Math.ceil(need / perPurge)));
+      // the first purge is a small probe: what one purge gives back is measured, not assumed
+      const cap = round === 0 ? FIRST_THIN : MAX_THIN;
+      const max = Math.min(cap, Math.max(100, Math.ceil(need / perPurge)));
       const before = m.logBytes;
       const done = await this.o.log.thinReadings({ afterSeq, max, reason: 'disk-budget' });
-      if (!done) return m;
+      if (!done) return { m, why: 'nothing left to thin: every unacknowledged reading is purged already' };
       this.totals.purged += done.count;
       this.emit('purged', done.count);
       if (this.state !== 'thinning')
-        this.setState('thinning', `thinning: purging the payloads of readings the hub does not hold yet`);
+        this.setState('thinning', 'thinning: purging the payloads of readings the hub does not hold yet');
       this.o.warn(
         `disk budget: purged the payloads of ${done.count} reading(s), seqs ${done.fromSeq}..${done.toSeq} (recorded as ReadingsPurged)`,
       );
       m = await this.measure();
       const gained = (before - m.logBytes) / done.count;
-      if (gained > 1) perPurge = gained;
+      if (gained <= 0)
+        return {
+          m,
+          why: `thinning gives no space back here: these readings' payloads take less on disk than the digests a purge keeps (${formatBytes(before)} before the purge, ${formatBytes(m.logBytes)} after)`,
+        };
+      perPurge = gained;
     }
-    return m;
+    return { m, why: 'thinning did not bring the log under the budget' };
   }
 
   private async recordNotRecorded(): Promise<void> {

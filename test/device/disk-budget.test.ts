@@ -44,7 +44,12 @@ function fakeTimers() {
 }
 
 /** A folder whose size the fake log's prunes and purges shrink. */
-function fakeDisk(settings: Partial<BudgetSettings>, start: DiskMeasure, opts: { acked?: number } = {}) {
+function fakeDisk(
+  settings: Partial<BudgetSettings>,
+  start: DiskMeasure,
+  opts: { acked?: number; purgeGain?: number } = {},
+) {
+  const gain = opts.purgeGain ?? 50;
   const disk = { ...start };
   let head = 1000;
   let anchor = 0;
@@ -65,8 +70,8 @@ function fakeDisk(settings: Partial<BudgetSettings>, start: DiskMeasure, opts: {
       const to = Math.min(head - 1, from + req.max - 1);
       calls.push(`thin ${from}..${to} (${req.reason})`);
       purgedThrough = to;
-      disk.logBytes -= (to - from + 1) * 50;
-      disk.freeBytes += (to - from + 1) * 50;
+      disk.logBytes -= (to - from + 1) * gain;
+      disk.freeBytes += (to - from + 1) * gain;
       return { fromSeq: from, toSeq: to, count: to - from + 1 };
     },
     async appendMany(inputs: EventInput[]) {
@@ -184,6 +189,16 @@ describe('DiskBudget', () => {
     expect(f.budget.status().state).toBe('stopped');
     expect(f.budget.admits()).toBe(false);
     expect(f.lines.at(-1)).toMatch(/NOT recorded.*nothing left to thin/);
+    await f.budget.stop();
+  });
+
+  it('thin: a purge that gives no space back ends the thinning (small payloads) and stops readings', async () => {
+    const f = fakeDisk({ maxBytes: 100_000 }, { logBytes: 120_000, freeBytes: 1e9 }, { purgeGain: -10 });
+    await f.budget.start();
+    // one probe of at most 1000 purges, not a purge of everything
+    expect(f.calls).toEqual(['thin 1..750 (disk-budget)']); // 30,000 bytes at a guessed 40 a purge
+    expect(f.budget.status().state).toBe('stopped');
+    expect(f.lines.at(-1)).toMatch(/NOT recorded.*thinning gives no space back here/);
     await f.budget.stop();
   });
 
