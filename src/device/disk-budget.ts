@@ -225,6 +225,12 @@ export class DiskBudget extends EventEmitter {
     this.o.unrecorded.count('disk-budget', sensors, this.timers.now());
   }
 
+  /** At a stop: the readings counted and not recorded yet are recorded now (nothing is left untold). */
+  async settle(): Promise<void> {
+    await this.stop();
+    if (this.o.unrecorded.counting('disk-budget')) await this.recordNotRecorded();
+  }
+
   /** Measure and act now (also what the timer does); one check at a time, a call during one runs another after it. */
   check(): Promise<void> {
     if (this.stopped) return Promise.resolve();

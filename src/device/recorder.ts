@@ -42,6 +42,8 @@ export interface RecorderOptions {
 export interface ReadingGate {
   admits(): boolean;
   refused(sensors: readonly string[]): void;
+  /** At a stop, once the sources are stopped and before DeviceStopped: record what was refused. */
+  settle?(): Promise<void>;
 }
 
 const OPERATOR_RE = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
@@ -159,6 +161,7 @@ export class Recorder extends EventEmitter {
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.stopped = true;
     for (const name of [...this.rejects.keys()]) this.flushRejects(name);
+    await this.opts.readingGate?.settle?.().catch((err: unknown) => this.emit('error', err));
     const actor = operator !== undefined && OPERATOR_RE.test(operator) ? `operator:${operator}` : 'system';
     await this.append({ type: 'DeviceStopped', data: { reason }, meta: { actor } });
     await this.log.flushed();

@@ -101,6 +101,8 @@ export interface DiskView {
   freeBytes: number;
   minFreeBytes: number;
   state: 'within' | 'thinning' | 'stopped';
+  /** Readings the budget did not record since the start. */
+  notRecorded?: number;
 }
 
 /** Past this share of a limit the disk text turns yellow; past the limit, red. */
@@ -116,7 +118,8 @@ export function diskText(d: DiskView): string {
   const near =
     (d.budgetBytes > 0 && d.logBytes > d.budgetBytes * NEAR) ||
     (d.minFreeBytes > 0 && d.freeBytes < d.minFreeBytes / NEAR);
-  if (d.state === 'stopped') return `{red-fg}{bold}${text} · READINGS NOT RECORDED{/bold}{/red-fg}`;
+  if (d.state === 'stopped')
+    return `{red-fg}{bold}${text} · READINGS NOT RECORDED (${d.notRecorded ?? 0}){/bold}{/red-fg}`;
   if (d.state === 'thinning') return `{red-fg}${text} · THINNING{/red-fg}`;
   if (over) return `{red-fg}${text}{/red-fg}`;
   if (near) return `{yellow-fg}${text}{/yellow-fg}`;

@@ -194,4 +194,31 @@ describe('disk budget, stop', () => {
     expect((await all(log)).at(-2)?.type).toBe('ReadingRecorded');
     expect(await log.verify()).toMatchObject({ ok: true });
   });
+
+  it('at a stop still over the budget, records what it did not record before DeviceStopped', async () => {
+    const dir = join(root, `dev-${n++}`);
+    const log = await EventLog.open(dir, { device: 'pi-1', create: true, sync: false });
+    cleanups.push(() => log.close());
+    const { budget } = budgetFor(log, dir, { maxBytes: 100, minFreeBytes: 0, policy: 'stop' }, () => -1);
+    const config: DeviceConfig = {
+      id: 'pi-1',
+      sources: [{ name: 'node', driver: 'line', port: '/dev/fake' }],
+    };
+    const src = new FakeSource('node');
+    const rec = new Recorder(log, config, [src], {
+      version: '9.9.9',
+      readingGate: budget,
+      clockCheck: () => ({ synced: true, basis: 'test' }),
+    });
+    await rec.start();
+    await budget.start();
+    expect(budget.admits()).toBe(false);
+    src.reading('temp', 20, 'C');
+    src.reading('temp', 21, 'C');
+    await rec.stop('test over');
+    const events = await all(log);
+    expect(events.slice(-2).map((e) => e.type)).toEqual(['ReadingsNotRecorded', 'DeviceStopped']);
+    expect(events.at(-2)!.data).toMatchObject({ count: 2, reason: 'disk-budget', sensors: { temp: 2 } });
+    expect(events.some((e) => e.type === 'ReadingRecorded')).toBe(false);
+  });
 });
