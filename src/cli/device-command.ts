@@ -6,6 +6,7 @@ import { DiskBudget, logPruner, measureFolder } from '../device/disk-budget.js';
 import { configuredPrecision } from '../device/display-precision.js';
 import { attachIdentity, keyPath } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
+import { Retention } from '../device/retention.js';
 import type { SourceDeps } from '../device/sources/source.js';
 import { UnrecordedReadings } from '../device/unrecorded.js';
 import { fail } from '../errors.js';
@@ -162,8 +163,8 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     },
     log,
     measure: measureFolder(dir),
-    // what the hub holds, as this run heard it (-1 until it answers)
-    acknowledged: () => replicator?.status().acked ?? -1,
+    // what the hub holds: retention's durable mark (kept across restarts), else this run's acks
+    acknowledged: () => Math.max(retention?.acknowledged() ?? -1, replicator?.status().acked ?? -1),
     pruner: logPruner(log),
     unrecorded,
     warn,
@@ -184,12 +185,21 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
         .line(`${new Date().toISOString()} broker connection lost; the log keeps everything`)
         .catch(() => {});
     });
+    // a hub that holds less than this device pruned: said once, in one line (see behindAnchor)
+    replicator.on(
+      'behind-anchor',
+      (line: string) => void out.line(`${new Date().toISOString()} warning: ${line}`).catch(() => {}),
+    );
     replicator.on(
       'rejected-ack',
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
     );
   }
   const errors = deviceErrors();
+  // pruning what the hub holds, when configured: a prune that fails is reported and tried next round
+  const retention = config.retention ? new Retention(log, config.retention) : null;
+  retention?.on('error', (err: unknown) => errors.report('retention', err));
+  if (retention && replicator) retention.follow(replicator);
   let failure: unknown = null;
   let quitFromConsole: () => void = () => {};
   let quitBy: string | null = null;
@@ -273,6 +283,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   budget.on('error', (err: unknown) => errors.report('recorder', err));
   try {
     await recorder.start();
+    await retention?.start();
     await budget.start();
     replicator?.start();
     await out.line(
@@ -301,6 +312,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       stopping = true;
       await replicator.stop();
     }
+    await retention?.stop();
     await metrics?.close();
     await log.close();
   }

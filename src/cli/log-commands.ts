@@ -44,7 +44,7 @@ export const LOG_VERIFY: CommandSpec = {
     ...device,
     json: {
       type: 'boolean',
-      help: 'print one JSON object per device: {ok, events, head, errors, signatures, device}',
+      help: 'print one JSON object per device: {ok, events, head, errors, signatures, anchor, device}',
     },
     keys: {
       type: 'string',
@@ -189,6 +189,11 @@ export function describeReport(device: string, r: VerifyReport): string[] {
   for (const e of r.errors.slice(0, 50))
     lines.push(`  seq ${e.seq}: ${e.reason}${e.detail ? ` (${e.detail})` : ''}`);
   if (r.errors.length > 50) lines.push(`  ... and ${r.errors.length - 50} more`);
+  // a pruned log (README "Retention"): its chain starts after the anchor, which is not a gap
+  if (r.anchor)
+    lines.push(
+      `  starts at seq ${r.anchor.seq + 1}, anchored by hash ${r.anchor.hash} (seq ${r.anchor.seq}, the last pruned event)`,
+    );
   const s = r.signatures;
   if (s === null) lines.push('  unsigned (no device key)');
   else if (s !== undefined)
@@ -244,6 +249,10 @@ async function cat(argv: string[], out: Output): Promise<number> {
   ordered(p, 'from-seq', 'to-seq', fromSeq, toSeq);
   ordered(p, 'since', 'until', since, until);
   return withLog(p.positionals[0]!, str(p, 'device'), async (log) => {
+    const anchor = log.anchor(str(p, 'device'));
+    // asked for pruned events: said, once, beside the output (stdout stays NDJSON)
+    if (anchor !== null && fromSeq !== undefined && fromSeq <= anchor.seq)
+      prunedNote(anchor, `printing from seq ${anchor.seq + 1}`);
     // the log's one read: the time index bounds the seqs, the times are checked exactly at the ends
     for await (const chunk of log.read({ device: str(p, 'device'), fromSeq, toSeq, since, until }))
       for (const { event } of chunk) await out.line(JSON.stringify(event));
@@ -269,9 +278,27 @@ async function state(argv: string[], out: Output): Promise<number> {
     const r = await projector.stateAt(
       at !== undefined ? { time: at } : atSeq !== undefined ? { seq: atSeq } : {},
     );
+    const anchor = log.anchor(dev);
+    if (
+      anchor !== null &&
+      ((atSeq !== undefined && atSeq < anchor.seq) || (at !== undefined && r.seq === anchor.seq))
+    )
+      prunedNote(anchor, `the state shown is as of seq ${anchor.seq}, the oldest kept`);
     await out.line(JSON.stringify({ device: dev ?? log.device, asOfSeq: r.seq, state: r.state }, null, 2));
     return 0;
   });
+}
+
+/** Bytes per stored event. */
+function st0(events: number, bytes: number): number {
+  return events ? Math.round(bytes / events) : 0;
+}
+
+/** One line on stderr: the user asked for events that were pruned. */
+function prunedNote(anchor: { seq: number; hash: string }, what: string): void {
+  process.stderr.write(
+    `fieldlog: note: events 1..${anchor.seq} were pruned (anchor ${anchor.hash}); ${what}\n`,
+  );
 }
 
 async function stats(argv: string[], out: Output): Promise<number> {
@@ -293,18 +320,19 @@ async function stats(argv: string[], out: Output): Promise<number> {
         if (e.data === null) redacted++;
       }
       const head = log.head(d);
+      const anchor = log.anchor(d);
       const st = {
         device: d,
-        events: head.seq,
+        events: log.count(d),
         head,
+        // a pruned stream: the events up to the anchor are gone (README "Retention")
+        anchor,
         first: first === null ? null : new Date(first).toISOString(),
         last: last === null ? null : new Date(last).toISOString(),
         boots,
         redacted,
         types,
-        ...(devices.length === 1
-          ? { bytesOnDisk: bytes, bytesPerEvent: head.seq ? Math.round(bytes / head.seq) : 0 }
-          : {}),
+        ...(devices.length === 1 ? { bytesOnDisk: bytes, bytesPerEvent: st0(log.count(d), bytes) } : {}),
       };
       if (flag(p, 'json')) {
         await out.line(JSON.stringify(st));
@@ -312,6 +340,7 @@ async function stats(argv: string[], out: Output): Promise<number> {
       }
       await out.line(`device   ${d}`);
       await out.line(`events   ${st.events}   head ${head.hash}`);
+      if (anchor !== null) await out.line(`pruned   seqs 1..${anchor.seq}   anchor ${anchor.hash}`);
       await out.line(
         `span     ${st.first ?? '-'} .. ${st.last ?? '-'}   boots ${st.boots}   redacted ${redacted}`,
       );

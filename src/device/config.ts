@@ -94,6 +94,20 @@ const consoleSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * Retention (README "Running for a year"): what is pruned from the device's log once the hub
+ * has it. Absent: nothing is ever pruned.
+ */
+const retentionSchema = z.strictObject({
+  /** Events younger than this stay (a duration: s, m, h, d); default 30d. */
+  keep: z
+    .string()
+    .regex(/^\d+(\.\d+)?(s|m|h|d)$/, 'must be a duration like 30d, 12h, 90m or 45s')
+    .optional(),
+  /** Prune only what the hub acknowledged (default true); false: by age alone. */
+  afterAck: z.boolean().optional(),
+});
+
 /** Where `/metrics` is served; off unless given (`--metrics PORT` wins). */
 const metricsSchema = z.strictObject({
   port: z.number().int().min(0).max(65535),
@@ -149,7 +163,7 @@ export const deviceConfigSchema = z
      * "interval": the low-wear mode, one fsync at most every second (a power cut loses at most that).
      */
     durability: z.enum(['every-commit', 'interval']).optional(),
-    retention: z.strictObject({ ...budgetKeys }).optional(),
+    retention: z.strictObject({ ...retentionSchema.shape, ...budgetKeys }).optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();

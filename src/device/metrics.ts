@@ -1,6 +1,6 @@
 // The device's Prometheus metrics (`fieldlog device --metrics PORT`), through prom-client
 // with a registry of its own: what the recorder wrote since the process started, the
-// sources' connections, the log's head and size on disk, and replication's progress.
+// sources' connections, the log's head and size on disk, what was pruned, and replication's progress.
 // Everything is read from the parts at scrape time or counted from the events they write.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { InternalErrors } from '../internal-errors.js';
@@ -73,6 +73,12 @@ export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
       return sources.map((source) => [{ source }, state[source]?.connected ? 1 : 0]);
     },
   );
+  const pruned = new Counter({
+    name: 'fieldlog_device_events_pruned_total',
+    help: 'Events pruned from the log since the process started (retention, disk budget).',
+    registers: [registry],
+  });
+  src.log.on('pruned', (r: { pruned: number }) => pruned.inc(r.pruned));
   mirrorGauge(registry, 'fieldlog_device_log_head_seq', 'Seq of the last event in the log.', [], () => [
     [{}, src.log.head().seq],
   ]);
@@ -154,6 +160,6 @@ export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
       () => [[{}, sync.status().backlog]],
     );
   }
-  internalErrorsCounter(registry, 'fieldlog_device', src.errors, ['recorder', 'replicator']);
+  internalErrorsCounter(registry, 'fieldlog_device', src.errors, ['recorder', 'replicator', 'retention']);
   return registry;
 }

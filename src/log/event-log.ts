@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { fail } from '../errors.js';
+import { decodeText, encodeText, metaKey } from './codec.js';
 import { type LogBackend, LogDisk, mapOpenError } from './disk.js';
 import type { Envelope, EventInput } from './envelope.js';
 import { ZERO_HASH } from './envelope.js';
@@ -52,6 +53,11 @@ export { FORMAT, type Head, type StreamInfo } from './streams.js';
 export type { Thinned, ThinRequest } from './thinning.js';
 
 export type Clock = SealClock;
+
+/** The meta key of a caller's mark `name` of one stream (`mark:<name>:<device>`). */
+function markKeyOf(name: string, device: string): Uint8Array {
+  return metaKey(`mark:${name}:${device}`);
+}
 
 export const systemClock: Clock = {
   now: () => Date.now(),
@@ -309,10 +315,34 @@ export class EventLog extends EventEmitter {
       this.checkOpen();
       if (this.index.fleet) throw fail('EVENT_INVALID', 'a fleet store is not pruned');
       const s = this.streams.get(opts.device);
-      return this.pruner.prune(s, throughSeq, this.syncedHead(s.device).seq, opts);
+      return this.pruner.prune(s, throughSeq, this.syncedHead(s.device).seq, opts).then((r) => {
+        // whoever pruned (retention, the disk budget), the metrics and the console hear of it
+        if (r.pruned > 0) this.emit('pruned', { device: s.device, ...r });
+        return r;
+      });
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * A mark kept in the log's meta keys beside the stream (retention's highest acknowledged
+   * seq): a small JSON value, written durably; undefined when none was written.
+   */
+  async mark(name: string, device?: string): Promise<unknown> {
+    const v = await this.disk.db.get(markKeyOf(name, this.streams.get(device).device));
+    if (v === undefined) return undefined;
+    try {
+      return JSON.parse(decodeText(v));
+    } catch {
+      return undefined; // a mark is a hint: unreadable, it is as good as none
+    }
+  }
+
+  async setMark(name: string, value: unknown, device?: string): Promise<void> {
+    this.checkOpen();
+    const key = markKeyOf(name, this.streams.get(device).device);
+    await this.disk.write([{ type: 'put', key, value: encodeText(JSON.stringify(value)) }]);
   }
 
   /** The last pruned event of the stream (the kept chain starts after it); null when none was. */

@@ -39,11 +39,20 @@ export class Redactor implements BatchHooks {
     }
     if (!Number.isInteger(seq) || seq < 1 || seq > s.seq)
       throw fail('REDACTION_INVALID', `no event ${seq} in ${s.device}`);
+    // a pruned event is gone: there is no payload left to purge
+    if (s.anchor !== null && seq <= s.anchor.seq)
+      throw fail(
+        'REDACTION_INVALID',
+        `event ${seq} of ${s.device} was pruned (the log starts after seq ${s.anchor.seq})`,
+      );
     const key = `${s.id}:${seq}`;
     if (this.redactingNow.has(key)) throw fail('REDACTION_INVALID', `event ${seq} is already being redacted`);
     await writer.flushed();
     const raw = await this.disk.db.get(eventKey(s.id, seq));
     if (raw === undefined) throw fail('REDACTION_INVALID', `no event ${seq} in ${s.device}`);
+    // pruned while this waited: its purge must not write the record back
+    if (s.anchor !== null && seq <= s.anchor.seq)
+      throw fail('REDACTION_INVALID', `event ${seq} of ${s.device} was pruned`);
     const rec = this.codec.decode(raw, s.device, seq);
     if (rec.data === null) throw fail('REDACTION_INVALID', `event ${seq} is already redacted`);
     if (rec.type === 'EventRedacted')

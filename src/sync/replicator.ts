@@ -242,6 +242,8 @@ export class Replicator extends EventEmitter {
       }
       const head = this.log.head().seq;
       if (ack.upTo > head) return this.refuse(`ack up to ${ack.upTo} is beyond the head ${head}`);
+      const anchor = this.log.anchor();
+      if (anchor !== null && ack.upTo < anchor.seq) return this.behindAnchor(ack.upTo, anchor.seq);
       if ((await this.ownHash(ack.upTo)) !== ack.hash)
         return this.refuse(`ack hash at ${ack.upTo} is not this device's`);
       // Below what a hub already acknowledged in this session: a late ack. Several hubs
@@ -276,6 +278,31 @@ export class Replicator extends EventEmitter {
       }
       this.pump();
     })();
+  }
+
+  /**
+   * The hub holds less than this device pruned (README "Retention": only acknowledged events
+   * are pruned, so the hub was restored from an older copy, or another hub answers): its
+   * hash at `upTo` cannot be checked, and the events it lacks are no longer here. Said in one
+   * line, then sent from the anchor, after a pause each time: the hub will answer with a gap
+   * until it gets the missing events from elsewhere.
+   */
+  private behindAnchor(upTo: number, anchor: number): void {
+    this.clearAckTimer();
+    const line = `the hub holds seqs up to ${upTo}, but seqs 1..${anchor} were pruned here after a hub acknowledged them: sending from seq ${anchor + 1}`;
+    if (this.lastError !== line) {
+      this.lastError = line;
+      this.emit('sync-error', new Error(line));
+      this.emit('behind-anchor', line);
+    }
+    this.acked = upTo;
+    this.next = anchor + 1;
+    this.inflight = [];
+    this.pausedUntilRetry = true;
+    this.o.timers.setTimeout(() => {
+      this.pausedUntilRetry = false;
+      this.pump();
+    }, this.o.backoff.initialMs * 4);
   }
 
   private refuse(why: string): void {
@@ -429,6 +456,9 @@ export class Replicator extends EventEmitter {
     const client = this.client;
     while (client && this.connected && !this.stopped && !this.pausedUntilRetry && this.acked >= 0) {
       if (this.next <= this.acked) this.next = this.acked + 1;
+      // a pruned log starts after its anchor (see behindAnchor)
+      const floor = (this.log.anchor()?.seq ?? 0) + 1;
+      if (this.next < floor) this.next = floor;
       // in the low-wear mode events written but not yet fsynced wait for the next fsync: the
       // hub must never hold an event a power cut could take from the device (a fork on restart)
       const head = this.log.syncedHead().seq;
