@@ -2,7 +2,7 @@
 // budget (src/device/disk-budget.ts decides when), recorded as a `ReadingsPurged` in the same
 // atomic write as the purges, so there is never a purge without its record. The envelopes
 // stay (their digests are kept, as after a redaction), so the chain still verifies, and a
-// verifier accepts the purged payloads the ReadingsPurged covers (docs/protocol.md §4.2).
+// verifier accepts the purged payloads the ReadingsPurged covers (docs/protocol.md §5.1, §6).
 import { eventKey, eventKeySeq } from './codec.js';
 import { type BatchOp, type LogDisk, prefetched } from './disk.js';
 import type { Envelope } from './envelope.js';

@@ -170,7 +170,7 @@ export class ChainVerifier {
 
   /**
    * A ReadingsPurged covers the purged ReadingRecorded payloads of its range (docs/protocol.md
-   * §4.2). A payload still there is no error: a copy taken before the purge (the hub's) keeps it.
+   * §5.1, §6). A payload still there is no error: a copy taken before the purge (the hub's) keeps it.
    */
   private notePurge(seq: number, r: PurgeRange): void {
     if (
