@@ -9,6 +9,7 @@ import { benchPage } from './page.bench.js';
 import { benchPg } from './pg.bench.js';
 import { benchPipeline } from './pipeline.bench.js';
 import { type BenchResult, printResults, saveResults } from './report.js';
+import { benchRetention } from './retention.bench.js';
 import { benchSerial } from './serial.bench.js';
 import { benchSeries } from './series.bench.js';
 import { benchSignatures } from './signatures.bench.js';
@@ -31,6 +32,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   series: benchSeries,
   wear: benchWear,
   budget: benchBudget,
+  retention: benchRetention,
 };
 
 const args = process.argv.slice(2);

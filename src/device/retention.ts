@@ -121,9 +121,16 @@ export class Retention extends EventEmitter {
     this.schedule(this.opts.afterAckMs ?? 1000);
   }
 
-  /** Listen to a replicator's acks. */
+  /**
+   * Listen to a replicator's acks, and to what a hub says it holds in an ack with an error
+   * (a restored hub holding less than was acknowledged, even less than was pruned): only
+   * ever lowering the mark, since such an ack is no acknowledgement of anything new.
+   */
   follow(replicator: EventEmitter): void {
     replicator.on('acked', (seq: number) => this.acknowledge(seq));
+    replicator.on('hub-holds', (seq: number) => {
+      if (seq < this.acked) this.acknowledge(seq);
+    });
   }
 
   private schedule(delayMs: number): void {

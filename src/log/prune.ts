@@ -4,7 +4,7 @@
 // states as of it — is recorded, all in one atomic write per chunk through the log's one write
 // (LogDisk.write), so a crash leaves the log as it was before a chunk or after it, never between.
 // The chain continues from the anchor: readers start after it, verify starts from its hash
-// (docs/protocol.md §5.1), and a fold starts from its snapshot. The head is never pruned (the
+// (docs/protocol.md §6.1), and a fold starts from its snapshot. The head is never pruned (the
 // chain must go on from a stored event), nor anything past what a power cut cannot take back.
 import { fail } from '../errors.js';
 import { hex, unhex } from './bytes.js';
@@ -46,7 +46,7 @@ export interface Anchor {
   hash: string;
 }
 
-/** What is stored at the meta key `anchor:<device>` (docs/protocol.md §5.1). */
+/** What is stored at the meta key `anchor:<device>` (docs/protocol.md §13). */
 export interface AnchorRecord extends Anchor {
   /** The chain of keys as of the anchor: the key in force (null: none) and every key held. */
   keys: { publicKey: string | null; held: string[] };

@@ -126,7 +126,8 @@ export async function verifyStored(
     head: { seq: v.lastSeq, hash: v.lastHash ?? prevHex },
     errors,
   };
-  if (anchor !== null) report.anchor = { seq: anchor.seq, hash: anchor.hash };
+  if (anchor !== null)
+    report.anchor = { seq: anchor.seq, hash: anchor.hash, publicKey: anchor.keys.publicKey };
   if (signed) report.signatures = signed.summary;
   return report;
 }

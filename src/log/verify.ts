@@ -33,8 +33,11 @@ export interface VerifyReport {
   errors: Problem[];
   /** When signatures were checked: null for an old log with no device key (verify-signatures.ts). */
   signatures?: SignatureSummary | null;
-  /** A pruned log: the chain starts after this event (its seq and hash), not at seq 1. */
-  anchor?: { seq: number; hash: string };
+  /**
+   * A pruned log: the chain starts after this event (its seq and hash), not at seq 1, with
+   * this key in force (null: none) — what a verifier of the kept events starts from.
+   */
+  anchor?: { seq: number; hash: string; publicKey?: string | null };
 }
 
 /** What a checker found out about one event, for the verifier's bookkeeping. */

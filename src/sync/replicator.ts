@@ -257,6 +257,8 @@ export class Replicator extends EventEmitter {
         // the hub holds 1..upTo; resend from there, after a pause for anything but a gap
         this.lastError = `hub: ${ack.error}${ack.detail ? ` (${ack.detail})` : ''}`;
         this.emit('sync-error', new Error(this.lastError));
+        // what the hub holds on disk, even when less than before (retention must know)
+        this.emit('hub-holds', ack.upTo);
         this.acked = ack.upTo;
         this.next = ack.upTo + 1;
         this.inflight = [];
@@ -295,6 +297,7 @@ export class Replicator extends EventEmitter {
       this.emit('sync-error', new Error(line));
       this.emit('behind-anchor', line);
     }
+    this.emit('hub-holds', upTo);
     this.acked = upTo;
     this.next = anchor + 1;
     this.inflight = [];

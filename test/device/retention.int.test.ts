@@ -104,7 +104,7 @@ describe('Retention', () => {
     await log.close();
   });
 
-  it("runs a round soon after the replicator's ack", async () => {
+  it("runs a round soon after the replicator's ack, and follows what a hub says it holds", async () => {
     const { log, now } = await minutes(120);
     const timers = handTimers();
     const r = new Retention(log, { keep: '1h' }, { now, timers });
@@ -118,6 +118,11 @@ describe('Retention', () => {
     expect(timers.pending).toHaveLength(1);
     timers.runAll();
     await expect(pruned).resolves.toMatchObject({ pruned: 30, anchor: { seq: 30 } });
+    // a hub that now holds less (an ack with an error) lowers the mark; never raises it
+    replicator.emit('hub-holds', 10);
+    expect(r.acknowledged()).toBe(10);
+    replicator.emit('hub-holds', 50);
+    expect(r.acknowledged()).toBe(10);
     await r.stop();
     await log.close();
   });

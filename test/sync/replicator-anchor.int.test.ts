@@ -54,6 +54,8 @@ it('says once that the hub holds less than was pruned, and sends from the anchor
   });
   const said: string[] = [];
   r.on('behind-anchor', (line: string) => said.push(line));
+  const holds: number[] = [];
+  r.on('hub-holds', (seq: number) => holds.push(seq));
   const rejected: string[] = [];
   r.on('rejected-ack', (why: string) => rejected.push(why));
   r.start();
@@ -65,4 +67,6 @@ it('says once that the hub holds less than was pruned, and sends from the anchor
   ]);
   expect(r.status().lastError).toBe(said[0]);
   expect(rejected).toEqual([]);
+  // what retention follows: the hub holds 100, less than was acknowledged before
+  expect(new Set(holds)).toEqual(new Set([100]));
 });
