@@ -6,6 +6,7 @@ import { configuredPrecision } from '../device/display-precision.js';
 import { attachIdentity, keyPath } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
 import type { SourceDeps } from '../device/sources/source.js';
+import { UnrecordedReadings } from '../device/unrecorded.js';
 import { fail } from '../errors.js';
 import type { Listening } from '../http-server.js';
 import { describeEvent } from '../log/describe.js';
@@ -144,7 +145,9 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     await log.close();
     throw err;
   }
-  const recorder = new Recorder(log, config, sources, { version: VERSION });
+  const errors = deviceErrors();
+  const unrecorded = new UnrecordedReadings({ warn: (line) => errors.warn(line) });
+  const recorder = new Recorder(log, config, sources, { version: VERSION, unrecorded });
   let replicator: Replicator | null = null;
   let stopping = false;
   if (config.mqtt) {
@@ -166,7 +169,6 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
     );
   }
-  const errors = deviceErrors();
   let failure: unknown = null;
   let quitFromConsole: () => void = () => {};
   let quitBy: string | null = null;
@@ -186,7 +188,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       import('../metrics.js'),
     ]);
     const host = config.metrics.host ?? '127.0.0.1';
-    const registry = createDeviceMetrics({ log, dir, recorder, sync: replicator, errors });
+    const registry = createDeviceMetrics({ log, dir, recorder, sync: replicator, errors, unrecorded });
     try {
       metrics = await listenMetrics(registry, config.metrics.port, host, errors);
     } catch (err) {
@@ -216,6 +218,18 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     out = { line: async () => {} };
     errors.hold();
   }
+
+  // a full filesystem is not a crash (src/log/full-disk.ts, the recorder): say when it begins and ends
+  const say = (line: string) => void out.line(`${new Date().toISOString()} ${line}`).catch(() => {});
+  log.on('disk-full', (err: Error) =>
+    say(
+      `warning: the log's filesystem is full (${err.message}); the device keeps running: readings are counted, other events held, operator commands refused, until space returns`,
+    ),
+  );
+  log.on('writable', () => say("the log's filesystem has space again; recording resumed"));
+  log.on('probe-error', (err: Error) =>
+    say(`warning: reopening the log after the full disk failed (${err.message}); retrying`),
+  );
 
   // Headless: one line per event that is not a reading, and a count of readings now and then.
   let readings = 0;

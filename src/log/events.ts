@@ -136,6 +136,8 @@ export interface ReadingsNotRecorded {
   until: string;
   /** Readings not recorded per sensor (a GPS's positions under its source's name). */
   sensors: Record<string, number>;
+  /** Other events not recorded, per type (a full disk outlasting what is held for later). */
+  events?: Record<string, number>;
 }
 
 export interface EventTypes {
@@ -251,11 +253,12 @@ export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
   DeviceKeyAdded: z.object({ alg: z.literal('ed25519'), publicKey: z.string().regex(PUBLIC_KEY_RE) }),
   DeviceKeyRotated: z.object({ publicKey: z.string().regex(PUBLIC_KEY_RE) }),
   ReadingsNotRecorded: z.object({
-    count: z.number().int().min(1),
+    count: z.number().int().min(0),
     reason: z.string(),
     since: z.string(),
     until: z.string(),
     sensors: z.record(z.string(), z.number().int().min(0)),
+    events: z.record(z.string(), z.number().int().min(0)).optional(),
   }),
 };
 
