@@ -51,7 +51,7 @@ describe('UnrecordedReadings', () => {
     u.count('disk-full', ['temp', 'temp'], T0);
     u.count('disk-budget', ['hum'], T0);
     const written = await u.record(log, 'disk-full');
-    expect(written.map((e) => [e.type, (e.data as { reason: string }).reason, e.meta.actor])).toEqual([
+    expect(written.map((e) => [e.type, (e.data as { reason: string }).reason, e.meta?.actor])).toEqual([
       ['ReadingsNotRecorded', 'disk-full', 'system'],
     ]);
     expect((written[0]!.data as { count: number }).count).toBe(2);
