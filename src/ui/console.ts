@@ -343,6 +343,9 @@ export class OperatorConsole extends EventEmitter {
       head: this.o.log.isClosed ? state.seq : this.o.log.head().seq,
       sizeBytes: this.sizeBytes,
       sync: this.syncStatus(),
+      diskFull: this.o.log.diskFull
+        ? (this.o.recorder.unrecorded?.pending('disk-full')[0]?.count ?? 0)
+        : null,
       trends: past?.trends ?? this.trends,
       trendTime: h ? h.asOf : now,
       tail: past?.tail ?? this.tail,

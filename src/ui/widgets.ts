@@ -31,6 +31,8 @@ export interface ConsoleView {
   /** Bytes on disk; null when unknown (a memory log). */
   sizeBytes: number | null;
   sync: SyncStatusView | null;
+  /** The log's filesystem is full: readings counted and not recorded so far (else absent or null). */
+  diskFull?: number | null;
   trends: Trends;
   /** The end of the trend window: now, or the as-of time. */
   trendTime: number;
@@ -125,7 +127,11 @@ export function headerContent(v: ConsoleView): string {
   const line1 =
     ` {bold}${esc(v.deviceId)}  LIVE{/bold}  ${dateTime(v.now)}${uptime}` +
     ` · operator {bold}${esc(v.operator)}{/bold}`;
-  const line2 = ` ${[`log #${v.head}${size}`, syncText(v.sync), sourcesText(v.state)].filter(Boolean).join(' · ')}`;
+  const full =
+    v.diskFull === undefined || v.diskFull === null
+      ? ''
+      : ` {red-fg}{bold}DISK FULL{/bold}, ${v.diskFull} reading(s) not recorded{/red-fg}`;
+  const line2 = ` ${[`log #${v.head}${size}${full}`, syncText(v.sync), sourcesText(v.state)].filter(Boolean).join(' · ')}`;
   return withInfo(v, `${line1}\n${line2}`);
 }
 

@@ -142,6 +142,13 @@ describe('headerContent', () => {
     expect(down).toContain('sync offline · backlog 1 · acked #2');
     expect(headerContent(view({ connected: true, acked: 3, head: 3, backlog: 0 }))).toContain('connected');
   });
+
+  it('says DISK FULL with the readings not recorded while the log cannot be written', () => {
+    expect(headerContent(view(null))).not.toContain('DISK FULL');
+    expect(headerContent({ ...view(null), diskFull: 42 })).toContain(
+      'log #3 {red-fg}{bold}DISK FULL{/bold}, 42 reading(s) not recorded{/red-fg}',
+    );
+  });
 });
 
 describe('HistoryLoader', () => {
