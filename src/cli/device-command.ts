@@ -147,13 +147,8 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     await log.close();
     throw err;
   }
-  // budget lines go to stderr, held while the console owns the terminal (it shows the state)
-  let consoleOn = false;
-  const warn = (line: string) => {
-    if (!consoleOn)
-      process.stderr.write(`${line.startsWith('20') ? '' : `${new Date().toISOString()} `}${line}\n`);
-  };
-  const unrecorded = new UnrecordedReadings({ warn });
+  const errors = deviceErrors();
+  const unrecorded = new UnrecordedReadings({ warn: (line) => errors.warn(line) });
   let replicator: Replicator | null = null;
   const budget = new DiskBudget({
     settings: {
@@ -167,9 +162,10 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     acknowledged: () => Math.max(retention?.acknowledged() ?? -1, replicator?.status().acked ?? -1),
     pruner: logPruner(log),
     unrecorded,
-    warn,
+    // on stderr, held while the console owns the terminal (its header shows the state)
+    warn: (line) => errors.warn(`${new Date().toISOString()} ${line}`),
   });
-  const recorder = new Recorder(log, config, sources, { version: VERSION, readingGate: budget });
+  const recorder = new Recorder(log, config, sources, { version: VERSION, unrecorded, readingGate: budget });
   let stopping = false;
   if (config.mqtt) {
     const { url, ...security } = config.mqtt;
@@ -195,7 +191,6 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       (why: string) => void out.line(`${new Date().toISOString()} ack ignored: ${why}`).catch(() => {}),
     );
   }
-  const errors = deviceErrors();
   // pruning what the hub holds, when configured: a prune that fails is reported and tried next round
   const retention = config.retention ? new Retention(log, config.retention) : null;
   retention?.on('error', (err: unknown) => errors.report('retention', err));
@@ -257,8 +252,19 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   if (ui) {
     out = { line: async () => {} };
     errors.hold();
-    consoleOn = true;
   }
+
+  // a full filesystem is not a crash (src/log/full-disk.ts, the recorder): say when it begins and ends
+  const say = (line: string) => void out.line(`${new Date().toISOString()} ${line}`).catch(() => {});
+  log.on('disk-full', (err: Error) =>
+    say(
+      `warning: the log's filesystem is full (${err.message}); the device keeps running: readings are counted, other events held, operator commands refused, until space returns`,
+    ),
+  );
+  log.on('writable', () => say("the log's filesystem has space again; recording resumed"));
+  log.on('probe-error', (err: Error) =>
+    say(`warning: reopening the log after the full disk failed (${err.message}); retrying`),
+  );
 
   // Headless: one line per event that is not a reading, and a count of readings now and then.
   let readings = 0;

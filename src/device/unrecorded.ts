@@ -28,6 +28,8 @@ interface Tally {
   since: number;
   until: number;
   sensors: Map<string, number>;
+  /** Other events not recorded (beyond what the recorder holds for later), per type. */
+  events: Map<string, number>;
 }
 
 /** The log's side `record` needs: one atomic append of several events. */
@@ -48,23 +50,39 @@ export class UnrecordedReadings {
     this.now = opts.now ?? Date.now;
   }
 
+  /** Say one line where this counter's warnings go. */
+  warn(line: string): void {
+    this.opts.warn(line);
+  }
+
   /** Readings of `sensors` (one entry per reading) were not recorded, for `reason`. */
   count(reason: NotRecordedReason, sensors: readonly string[], at = this.now()): void {
     if (sensors.length === 0) return;
+    const t = this.tally(reason, at);
+    t.count += sensors.length;
+    for (const s of sensors) t.sensors.set(s, (t.sensors.get(s) ?? 0) + 1);
+    this.totals.set(reason, this.total(reason) + sensors.length);
+  }
+
+  /** An event other than a reading of type `type` was not recorded either (not in the metric). */
+  countEvent(reason: NotRecordedReason, type: string, at = this.now()): void {
+    const t = this.tally(reason, at);
+    t.events.set(type, (t.events.get(type) ?? 0) + 1);
+  }
+
+  private tally(reason: NotRecordedReason, at: number): Tally {
     let t = this.open.get(reason);
     if (t === undefined) {
-      t = { count: 0, since: at, until: at, sensors: new Map() };
+      t = { count: 0, since: at, until: at, sensors: new Map(), events: new Map() };
       this.open.set(reason, t);
       if (!this.recording.has(reason))
         this.opts.warn(
           `${new Date(at).toISOString()} warning: readings are NOT being recorded: ${WHY[reason]}; they are counted, and the count is recorded (ReadingsNotRecorded) when writing works again`,
         );
     }
-    t.count += sensors.length;
     t.since = Math.min(t.since, at);
     t.until = Math.max(t.until, at);
-    for (const s of sensors) t.sensors.set(s, (t.sensors.get(s) ?? 0) + 1);
-    this.totals.set(reason, this.total(reason) + sensors.length);
+    return t;
   }
 
   /** Readings counted for `reason` since the process started. */
@@ -118,6 +136,7 @@ export class UnrecordedReadings {
           t.since = Math.min(t.since, now.since);
           t.until = Math.max(t.until, now.until);
           for (const [s, n] of now.sensors) t.sensors.set(s, (t.sensors.get(s) ?? 0) + n);
+          for (const [s, n] of now.events) t.events.set(s, (t.events.get(s) ?? 0) + n);
         }
         this.open.set(r, t);
       }
@@ -129,13 +148,19 @@ export class UnrecordedReadings {
 }
 
 function payload(reason: NotRecordedReason, t: Tally): ReadingsNotRecorded {
-  const sensors: Record<string, number> = {};
-  for (const [s, n] of [...t.sensors].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) sensors[s] = n;
-  return {
+  const p: ReadingsNotRecorded = {
     count: t.count,
     reason,
     since: new Date(t.since).toISOString(),
     until: new Date(t.until).toISOString(),
-    sensors,
+    sensors: sorted(t.sensors),
   };
+  if (t.events.size > 0) p.events = sorted(t.events);
+  return p;
+}
+
+function sorted(m: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [s, n] of [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[s] = n;
+  return out;
 }

@@ -146,6 +146,8 @@ export interface ReadingsNotRecorded {
   until: string;
   /** Readings not recorded per sensor (a GPS's positions under its source's name). */
   sensors: Record<string, number>;
+  /** Other events not recorded, per type (a full disk outlasting what is held for later). */
+  events?: Record<string, number>;
 }
 
 export interface EventTypes {
@@ -268,11 +270,12 @@ export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
     reason: z.string(),
   }),
   ReadingsNotRecorded: z.object({
-    count: z.number().int().min(1),
+    count: z.number().int().min(0),
     reason: z.string(),
     since: z.string(),
     until: z.string(),
     sensors: z.record(z.string(), z.number().int().min(0)),
+    events: z.record(z.string(), z.number().int().min(0)).optional(),
   }),
 };
 

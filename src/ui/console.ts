@@ -346,6 +346,9 @@ export class OperatorConsole extends EventEmitter {
       sizeBytes: this.sizeBytes,
       disk: this.o.disk?.status() ?? null,
       sync: this.syncStatus(),
+      diskFull: this.o.log.diskFull
+        ? (this.o.recorder.unrecorded?.pending('disk-full')[0]?.count ?? 0)
+        : null,
       trends: past?.trends ?? this.trends,
       trendTime: h ? h.asOf : now,
       tail: past?.tail ?? this.tail,

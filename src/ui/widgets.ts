@@ -33,6 +33,8 @@ export interface ConsoleView {
   /** The disk budget's view (disk-budget.ts): used against the budget, free space, its state. */
   disk?: DiskView | null;
   sync: SyncStatusView | null;
+  /** The log's filesystem is full: readings counted and not recorded so far (else absent or null). */
+  diskFull?: number | null;
   trends: Trends;
   /** The end of the trend window: now, or the as-of time. */
   trendTime: number;
@@ -167,7 +169,11 @@ export function headerContent(v: ConsoleView): string {
   const line1 =
     ` {bold}${esc(v.deviceId)}  LIVE{/bold}  ${dateTime(v.now)}${uptime}` +
     ` · operator {bold}${esc(v.operator)}{/bold}`;
-  const log = v.disk ? `log #${v.head} ${diskText(v.disk)}` : `log #${v.head}${size}`;
+  const full =
+    v.diskFull === undefined || v.diskFull === null
+      ? ''
+      : ` {red-fg}{bold}DISK FULL{/bold}, ${v.diskFull} reading(s) not recorded{/red-fg}`;
+  const log = v.disk ? `log #${v.head} ${diskText(v.disk)}${full}` : `log #${v.head}${size}${full}`;
   const line2 = ` ${[log, syncText(v.sync), sourcesText(v.state)].filter(Boolean).join(' · ')}`;
   return withInfo(v, `${line1}\n${line2}`);
 }

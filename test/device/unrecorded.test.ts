@@ -51,7 +51,7 @@ describe('UnrecordedReadings', () => {
     u.count('disk-full', ['temp', 'temp'], T0);
     u.count('disk-budget', ['hum'], T0);
     const written = await u.record(log, 'disk-full');
-    expect(written.map((e) => [e.type, (e.data as { reason: string }).reason, e.meta.actor])).toEqual([
+    expect(written.map((e) => [e.type, (e.data as { reason: string }).reason, e.meta?.actor])).toEqual([
       ['ReadingsNotRecorded', 'disk-full', 'system'],
     ]);
     expect((written[0]!.data as { count: number }).count).toBe(2);
@@ -91,10 +91,28 @@ describe('UnrecordedReadings', () => {
     expect(lines).toHaveLength(1);
   });
 
+  it('counts other events by type beside the readings, outside the metric', () => {
+    const { u, lines } = counter();
+    u.countEvent('disk-full', 'SourceConnected', T0);
+    u.count('disk-full', ['temp'], T0 + 1);
+    expect(u.pending()).toEqual([
+      {
+        count: 1,
+        reason: 'disk-full',
+        since: '2026-12-04T10:00:00.000Z',
+        until: '2026-12-04T10:00:00.001Z',
+        sensors: { temp: 1 },
+        events: { SourceConnected: 1 },
+      },
+    ]);
+    expect(u.total('disk-full')).toBe(1);
+    expect(lines).toHaveLength(1);
+  });
+
   it('refuses a ReadingsNotRecorded without its fields', () => {
     expect(payloadProblem('ReadingsNotRecorded', { count: 1, reason: 'disk-full' })).toMatch(/since/);
     expect(
-      payloadProblem('ReadingsNotRecorded', { count: 0, reason: 'x', since: 'a', until: 'b', sensors: {} }),
+      payloadProblem('ReadingsNotRecorded', { count: -1, reason: 'x', since: 'a', until: 'b', sensors: {} }),
     ).toMatch(/count/);
   });
 });

@@ -167,6 +167,13 @@ describe('headerContent', () => {
     // no budget: the size alone, and the free space
     expect(disk({ budgetBytes: 0 })).toContain('log #3 500.0 kB · 3.00 GB free');
   });
+
+  it('says DISK FULL with the readings not recorded while the log cannot be written', () => {
+    expect(headerContent(view(null))).not.toContain('DISK FULL');
+    expect(headerContent({ ...view(null), diskFull: 42 })).toContain(
+      'log #3 {red-fg}{bold}DISK FULL{/bold}, 42 reading(s) not recorded{/red-fg}',
+    );
+  });
 });
 
 describe('HistoryLoader', () => {
