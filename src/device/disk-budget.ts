@@ -160,11 +160,13 @@ export class DiskBudget extends EventEmitter {
   private timer: unknown = null;
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  /** The last check failed: the next is the timer's, not one per append. */
+  private failing = false;
   private stopped = false;
   private readonly totals = { purged: 0, pruned: 0 };
   private readonly onAppend = (_e: unknown, _p: unknown, count: number) => {
     this.appended += count * this.bytesPerEvent;
-    if (this.state !== 'stopped' && this.running === null && isOver(this.s, this.estimate()))
+    if (this.state !== 'stopped' && !this.failing && this.running === null && isOver(this.s, this.estimate()))
       this.checkSoon();
   };
 
@@ -244,9 +246,15 @@ export class DiskBudget extends EventEmitter {
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
     const running = this.run()
-      .catch((err: unknown) => {
-        this.emit('error', err);
-      })
+      .then(
+        () => {
+          this.failing = false;
+        },
+        (err: unknown) => {
+          this.failing = true;
+          this.emit('error', err);
+        },
+      )
       .finally(() => {
         this.running = null;
         if (!this.stopped && this.queued === null)

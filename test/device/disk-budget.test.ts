@@ -47,7 +47,7 @@ function fakeTimers() {
 function fakeDisk(
   settings: Partial<BudgetSettings>,
   start: DiskMeasure,
-  opts: { acked?: number; purgeGain?: number } = {},
+  opts: { acked?: number; purgeGain?: number; thinFails?: boolean } = {},
 ) {
   const gain = opts.purgeGain ?? 50;
   const disk = { ...start };
@@ -65,6 +65,7 @@ function fakeDisk(
     on: (_: 'append', l: (e: unknown, p: unknown, n: number) => void) => listeners.add(l),
     off: (_: 'append', l: (e: unknown, p: unknown, n: number) => void) => listeners.delete(l),
     async thinReadings(req: { afterSeq: number; max: number; reason: string }) {
+      if (opts.thinFails) throw new Error('disk says no');
       const from = Math.max(req.afterSeq, purgedThrough) + 1;
       if (from >= head) return null;
       const to = Math.min(head - 1, from + req.max - 1);
@@ -257,6 +258,21 @@ describe('DiskBudget', () => {
     f.timers.advance(0);
     await f.budget.check();
     expect(f.calls[0]).toMatch(/^prune/);
+    await f.budget.stop();
+  });
+
+  it('after a failed check, waits for the timer instead of checking again at every append', async () => {
+    const f = fakeDisk({ maxBytes: 100_000 }, { logBytes: 120_000, freeBytes: 1e9 }, { thinFails: true });
+    const errors: unknown[] = [];
+    f.budget.on('error', (err) => errors.push(err));
+    await f.budget.start();
+    expect(errors).toHaveLength(1);
+    f.append(100);
+    f.append(100);
+    expect(f.timers.pending()).toEqual([10_000]);
+    f.timers.advance(10_000);
+    await f.budget.check();
+    expect(errors.length).toBeGreaterThanOrEqual(2);
     await f.budget.stop();
   });
 
