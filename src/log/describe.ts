@@ -22,7 +22,7 @@ export function describeEvent(
   precision: SensorPrecision = UNKNOWN,
 ): string {
   const d = e.data as Data | null;
-  if (d === null) return `${e.type} (payload redacted)`;
+  if (d === null) return `${e.type} (payload purged)`;
   const sensor = String(d.sensor);
   const value = (v: unknown) => (typeof v === 'number' ? precision.format(sensor, v) : '?');
   const limit = (v: unknown) =>

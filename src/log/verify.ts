@@ -212,7 +212,7 @@ export class ChainVerifier {
 
   finish(): Problem[] {
     for (const seq of this.purged.keys())
-      this.report(seq, 'redaction-unrecorded', 'payload purged without an EventRedacted');
+      this.report(seq, 'redaction-unrecorded', 'payload purged without an EventRedacted or a ReadingsPurged');
     this.purged.clear();
     this.problems.sort((a, b) => a.seq - b.seq);
     return this.problems;
