@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick] [-- NAME...]`: runs the benchmarks, prints figures with their
 // same-run baselines and ratios, and writes them to bench/results/NAME.json.
+import { benchBudget } from './budget.bench.js';
 import { benchConsole } from './console.bench.js';
 import { benchFleet } from './fleet.bench.js';
 import { benchIJson } from './ijson.bench.js';
@@ -30,6 +31,7 @@ const suites: Record<string, (o: { quick: boolean }) => Promise<BenchResult[]>> 
   page: benchPage,
   series: benchSeries,
   wear: benchWear,
+  budget: benchBudget,
   retention: benchRetention,
 };
 

@@ -7,6 +7,11 @@ export const ERROR_CODES = {
   LOG_CORRUPT: { exit: 1, summary: 'a stored record cannot be decoded or breaks the chain' },
   LOG_CLOSED: { exit: 1, summary: 'the log was closed before the operation finished' },
   LOG_WRITE_FAILED: { exit: 1, summary: 'the storage refused a write; nothing of that batch was kept' },
+  LOG_DISK_FULL: {
+    exit: 1,
+    summary:
+      "the log's filesystem is full; nothing of that batch was kept, writing resumes when space returns",
+  },
   EVENT_INVALID: { exit: 2, summary: 'an event or envelope does not satisfy the contract' },
   DEVICE_UNKNOWN: { exit: 2, summary: 'the log holds no stream for that device' },
   DEVICE_AMBIGUOUS: { exit: 2, summary: 'the log holds several devices; name one with --device' },

@@ -158,7 +158,7 @@ function item(e) {
 }
 
 function summary(e) {
-  if (e.data === null) return '(payload redacted)';
+  if (e.data === null) return '(payload purged)';
   if (e.type === 'ReadingRecorded')
     return `${e.data.sensor} ${e.data.value}${e.data.unit ? ` ${e.data.unit}` : ''}`;
   if (e.type === 'PositionRecorded') return `${e.data.lat}, ${e.data.lon}`;

@@ -35,7 +35,7 @@ const COLORS = {
 export function describe(e) {
   const d = e.data;
   const by = actorName(e.meta?.actor);
-  if (d === null) return `${e.type} (payload redacted)`;
+  if (d === null) return `${e.type} (payload purged)`;
   switch (e.type) {
     case 'AlarmRaised':
       return `alarm ${d.alarm} raised: ${d.sensor} ${d.value} ${d.kind} ${d.limit}`;

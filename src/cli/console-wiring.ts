@@ -5,6 +5,7 @@ import type { EventLog } from '../log/event-log.js';
 import type { Replicator } from '../sync/replicator.js';
 import { OperatorConsole } from '../ui/console.js';
 import type { Calibration } from '../ui/touch.js';
+import type { DiskView } from '../ui/widgets.js';
 
 /**
  * Why the device stopped, as DeviceStopped records it: `operator-quit` (q or Ctrl-C at the
@@ -41,6 +42,8 @@ export function maybeConsole(opts: {
   infoLine?: string;
   /** Decimals per sensor from the configuration (configuredPrecision). */
   precision?: Record<string, number>;
+  /** The disk budget, for the header's disk use. */
+  disk?: { status(): DiskView };
 }): OperatorConsole | null {
   if (opts.noUi || !process.stdout.isTTY || !process.stdin.isTTY) return null;
   const s = opts.settings ?? {};
@@ -63,6 +66,7 @@ export function maybeConsole(opts: {
     ...(s.sparkStyle ? { sparkStyle: s.sparkStyle } : {}),
     ...(opts.infoLine === undefined ? {} : { infoLine: opts.infoLine }),
     ...(opts.precision === undefined ? {} : { precision: opts.precision }),
+    ...(opts.disk === undefined ? {} : { disk: opts.disk }),
   });
   return ui;
 }

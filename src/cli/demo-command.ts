@@ -15,6 +15,7 @@ import { configuredPrecision } from '../device/display-precision.js';
 import { attachIdentity, KEY_FILE } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
 import type { SerialBinding } from '../device/sources/source.js';
+import { UnrecordedReadings } from '../device/unrecorded.js';
 import { startBroker } from '../hub/broker.js';
 import { createHubApi, listenHubApi } from '../hub/http-api.js';
 import { fleetStoreOver } from '../hub/leveldb-fleet-store.js';
@@ -154,7 +155,9 @@ export async function runDemo(argv: string[], output: Output, signal: AbortSigna
     errors,
   });
   const sources = createSources(config, { binding: binding as unknown as SerialBinding });
-  const recorder = new Recorder(deviceLog, config, sources, { version: VERSION });
+  // its warnings go where the errors go: held while the console owns the terminal
+  const unrecorded = new UnrecordedReadings({ warn: (line) => errors.warn(line) });
+  const recorder = new Recorder(deviceLog, config, sources, { version: VERSION, unrecorded });
   const replicator = new Replicator(deviceLog, { url: broker.url, fleet: config.fleet! });
   let quit: () => void = () => {};
   let failure: unknown = null;

@@ -2,11 +2,13 @@
 // SIGTERM, then stops cleanly (sources closed, pending events written, log closed).
 import { createSources } from '../device/build-sources.js';
 import { type DeviceFlags, readConfigFile, resolveDeviceConfig } from '../device/config.js';
+import { DiskBudget, logPruner, measureFolder } from '../device/disk-budget.js';
 import { configuredPrecision } from '../device/display-precision.js';
 import { attachIdentity, keyPath } from '../device/identity.js';
 import { Recorder } from '../device/recorder.js';
 import { Retention } from '../device/retention.js';
 import type { SourceDeps } from '../device/sources/source.js';
+import { UnrecordedReadings } from '../device/unrecorded.js';
 import { fail } from '../errors.js';
 import type { Listening } from '../http-server.js';
 import { describeEvent } from '../log/describe.js';
@@ -145,8 +147,30 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     await log.close();
     throw err;
   }
-  const recorder = new Recorder(log, config, sources, { version: VERSION, clockWatch: true });
+  const errors = deviceErrors();
+  const unrecorded = new UnrecordedReadings({ warn: (line) => errors.warn(line) });
   let replicator: Replicator | null = null;
+  const budget = new DiskBudget({
+    settings: {
+      maxBytes: config.retention?.maxBytes ?? 0,
+      minFreeBytes: config.retention?.minFreeBytes ?? 0,
+      policy: config.retention?.policy ?? 'thin',
+    },
+    log,
+    measure: measureFolder(dir),
+    // what the hub holds: retention's durable mark (kept across restarts), else this run's acks
+    acknowledged: () => Math.max(retention?.acknowledged() ?? -1, replicator?.status().acked ?? -1),
+    pruner: logPruner(log),
+    unrecorded,
+    // on stderr, held while the console owns the terminal (its header shows the state)
+    warn: (line) => errors.warn(`${new Date().toISOString()} ${line}`),
+  });
+  const recorder = new Recorder(log, config, sources, {
+    version: VERSION,
+    clockWatch: true,
+    unrecorded,
+    readingGate: budget,
+  });
   let stopping = false;
   if (config.mqtt) {
     const { url, ...security } = config.mqtt;
@@ -177,7 +201,6 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       (why: string) => void out.line(`${new Date().toISOString()} hub time ignored: ${why}`).catch(() => {}),
     );
   }
-  const errors = deviceErrors();
   // pruning what the hub holds, when configured: a prune that fails is reported and tried next round
   const retention = config.retention ? new Retention(log, config.retention) : null;
   retention?.on('error', (err: unknown) => errors.report('retention', err));
@@ -201,7 +224,15 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
       import('../metrics.js'),
     ]);
     const host = config.metrics.host ?? '127.0.0.1';
-    const registry = createDeviceMetrics({ log, dir, recorder, sync: replicator, errors });
+    const registry = createDeviceMetrics({
+      log,
+      dir,
+      recorder,
+      sync: replicator,
+      errors,
+      unrecorded,
+      budget,
+    });
     try {
       metrics = await listenMetrics(registry, config.metrics.port, host, errors);
     } catch (err) {
@@ -221,6 +252,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     replicator,
     ...(config.console ? { settings: config.console } : {}),
     precision: configuredPrecision(config),
+    disk: budget,
   });
   ui?.on('quit', (operator: string) => {
     quitBy ??= operator;
@@ -231,6 +263,18 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     out = { line: async () => {} };
     errors.hold();
   }
+
+  // a full filesystem is not a crash (src/log/full-disk.ts, the recorder): say when it begins and ends
+  const say = (line: string) => void out.line(`${new Date().toISOString()} ${line}`).catch(() => {});
+  log.on('disk-full', (err: Error) =>
+    say(
+      `warning: the log's filesystem is full (${err.message}); the device keeps running: readings are counted, other events held, operator commands refused, until space returns`,
+    ),
+  );
+  log.on('writable', () => say("the log's filesystem has space again; recording resumed"));
+  log.on('probe-error', (err: Error) =>
+    say(`warning: reopening the log after the full disk failed (${err.message}); retrying`),
+  );
 
   // Headless: one line per event that is not a reading, and a count of readings now and then.
   let readings = 0;
@@ -252,9 +296,11 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
   }, 10_000);
   tally.unref();
 
+  budget.on('error', (err: unknown) => errors.report('recorder', err));
   try {
     await recorder.start();
     await retention?.start();
+    await budget.start();
     replicator?.start();
     await out.line(
       `fieldlog device ${config.id}: logging ${config.sources.map((s) => `${s.name} (${s.driver} ${s.port})`).join(', ')} to ${dir}${metrics ? `, metrics http://${config.metrics?.host ?? '127.0.0.1'}:${metrics.port}/metrics` : ''}`,
@@ -266,6 +312,7 @@ export async function runDevice(argv: string[], output: Output, opts: DeviceRunO
     ui?.stop();
     errors.release();
     const cause = stopCause({ failure, quitBy, signal: opts.signal });
+    await budget.stop();
     await recorder.stop(cause.reason, cause.operator);
     recorder.off('events', onEvents);
     if (replicator) {

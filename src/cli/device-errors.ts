@@ -10,16 +10,17 @@ import { type InternalErrors, internalErrors } from '../internal-errors.js';
 import type { Replicator } from '../sync/replicator.js';
 
 /** Internal errors on stderr, held while the console owns the terminal and printed after it. */
-export function deviceErrors(): InternalErrors & { hold(): void; release(): void } {
+export function deviceErrors(): InternalErrors & { hold(): void; release(): void; warn(line: string): void } {
   let held: string[] | null = null;
-  const errors = internalErrors({
-    write: (line) => {
-      if (held === null) process.stderr.write(`${line}\n`);
-      else if (held.length < 100) held.push(line);
-    },
-  });
+  const write = (line: string) => {
+    if (held === null) process.stderr.write(`${line}\n`);
+    else if (held.length < 100) held.push(line);
+  };
+  const errors = internalErrors({ write });
   return {
     report: errors.report,
+    /** A warning line (not an error: not counted), held like the errors. */
+    warn: write,
     counts: errors.counts,
     hold: () => {
       held ??= [];

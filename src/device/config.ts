@@ -114,6 +114,39 @@ const metricsSchema = z.strictObject({
   host: z.string().min(1).optional(),
 });
 
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  B: 1,
+  kB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+};
+
+/** A size: a number of bytes, or a string like "2GB" (kB, MB, GB: 1000-based; KiB, MiB, GiB). */
+export const sizeSchema = z.union([z.number().int().min(0), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|kB|MB|GB|KiB|MiB|GiB)?\s*$/.exec(v);
+  const bytes = m ? Math.round(Number(m[1]) * SIZE_UNITS[m[2] ?? '']!) : Number.NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    ctx.addIssue({ code: 'custom', message: 'must be bytes or a size like "2GB", "500MB", "64MiB"' });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** The disk budget's keys of `retention` (src/device/disk-budget.ts). */
+const budgetKeys = {
+  /** The log's folder may not grow past this (0 or absent: no limit). */
+  maxBytes: sizeSchema.optional(),
+  /** The filesystem keeps at least this much free. */
+  minFreeBytes: sizeSchema.optional(),
+  /** When pruning what the hub holds is not enough: purge old payloads, or stop recording readings. */
+  policy: z.enum(['thin', 'stop']).optional(),
+};
+
 export const deviceConfigSchema = z
   .strictObject({
     id: z.string().regex(NAME_RE, 'must match [A-Za-z0-9._-]{1,64}'),
@@ -130,7 +163,7 @@ export const deviceConfigSchema = z
      * "interval": the low-wear mode, one fsync at most every second (a power cut loses at most that).
      */
     durability: z.enum(['every-commit', 'interval']).optional(),
-    retention: retentionSchema.optional(),
+    retention: z.strictObject({ ...retentionSchema.shape, ...budgetKeys }).optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();

@@ -7,9 +7,11 @@ import type { InternalErrors } from '../internal-errors.js';
 import type { Envelope } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
 import { sizeOnDisk } from '../log/size-on-disk.js';
-import { internalErrorsCounter, mirrorGauge, newRegistry } from '../metrics.js';
+import { internalErrorsCounter, mirrorCounter, mirrorGauge, newRegistry } from '../metrics.js';
 import type { SyncStatus } from '../sync/replicator.js';
+import type { BudgetStatus } from './disk-budget.js';
 import type { Recorder } from './recorder.js';
+import { NOT_RECORDED_REASONS, type UnrecordedReadings } from './unrecorded.js';
 
 export interface DeviceMetricsSources {
   log: EventLog;
@@ -18,6 +20,10 @@ export interface DeviceMetricsSources {
   recorder: Recorder;
   sync: { status(): SyncStatus } | null;
   errors: InternalErrors;
+  /** Readings counted instead of recorded (a full disk, a budget's `stop`). */
+  unrecorded?: UnrecordedReadings;
+  /** The disk budget (disk-budget.ts): the log's size, the budget, the free space, purges. */
+  budget?: { status(): BudgetStatus };
 }
 
 export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
@@ -87,6 +93,48 @@ export function createDeviceMetrics(src: DeviceMetricsSources): Registry {
         this.set(await sizeOnDisk(dir).catch(() => 0));
       },
     });
+  }
+  const budget = src.budget;
+  if (budget) {
+    // the budget's own measurement (plus what was appended since): no second walk of the folder
+    mirrorGauge(
+      registry,
+      'fieldlog_device_log_bytes',
+      "Size of the log's folder on disk, as the disk budget measures it.",
+      [],
+      () => [[{}, budget.status().logBytes]],
+    );
+    mirrorGauge(
+      registry,
+      'fieldlog_device_log_budget_bytes',
+      'The size the log may not pass (retention.maxBytes); 0 when there is no budget.',
+      [],
+      () => [[{}, budget.status().budgetBytes]],
+    );
+    mirrorGauge(
+      registry,
+      'fieldlog_device_fs_free_bytes',
+      "Free space on the log's filesystem (for this user).",
+      [],
+      () => [[{}, budget.status().freeBytes]],
+    );
+    mirrorCounter(
+      registry,
+      'fieldlog_device_readings_purged_total',
+      'Reading payloads purged by the disk budget since the process started (recorded as ReadingsPurged).',
+      [],
+      () => [[{}, budget.status().purged]],
+    );
+  }
+  const unrecorded = src.unrecorded;
+  if (unrecorded) {
+    mirrorCounter(
+      registry,
+      'fieldlog_device_readings_not_recorded_total',
+      'Readings not recorded since the process started (counted, recorded as ReadingsNotRecorded), per reason.',
+      ['reason'],
+      () => NOT_RECORDED_REASONS.map((reason) => [{ reason }, unrecorded.total(reason)]),
+    );
   }
   const sync = src.sync;
   if (sync) {

@@ -2,9 +2,15 @@
 // device's command API: operator actions are validated here, then recorded with the
 // operator as actor. A refused command leaves no event. It keeps the live device state
 // (a projection of the log) for the console.
+//
+// A full filesystem (the log says LOG_DISK_FULL, full-disk.ts) is not a crash: readings are
+// counted (unrecorded.ts) instead of written; the recorder's other events (alarms, sources
+// coming and going, rejected frames) are held in memory, up to HELD_MAX, and written first
+// when the log takes writes again, followed by the ReadingsNotRecorded; operator commands
+// are refused while it lasts (the operator is told, and no event claims what was not kept).
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { fail } from '../errors.js';
+import { fail, isFieldlogError } from '../errors.js';
 import { cloneDeviceState, type DeviceState, deviceState, foldDeviceEvent } from '../log/device-state.js';
 import type { Envelope, EventInput } from '../log/envelope.js';
 import type { EventLog } from '../log/event-log.js';
@@ -16,6 +22,7 @@ import { alarmId, decideAlarms, type Limits } from './alarms.js';
 import { ClockWatch, type ClockWatchOptions } from './clock-watch.js';
 import type { DeviceConfig } from './config.js';
 import type { Source, SourceEvent } from './sources/source.js';
+import { UnrecordedReadings } from './unrecorded.js';
 
 export interface RecorderClock {
   now(): number;
@@ -42,7 +49,25 @@ export interface RecorderOptions {
    * hand would see jumps against the real monotonic clock.
    */
   clockWatch?: true | Omit<ClockWatchOptions, 'record'>;
+  /** Whether readings are recorded now (the disk budget's `stop` policy); alarms always are. */
+  readingGate?: ReadingGate;
+  /** The counter of readings not recorded (shared with /metrics); one of its own by default. */
+  unrecorded?: UnrecordedReadings;
 }
+
+/** Says whether a reading may be recorded, and counts those that may not (disk-budget.ts). */
+export interface ReadingGate {
+  admits(): boolean;
+  refused(sensors: readonly string[]): void;
+  /** At a stop, once the sources are stopped and before DeviceStopped: record what was refused. */
+  settle?(): Promise<void>;
+}
+
+/**
+ * Events held while the disk is full. Beyond this many (a long outage with sources coming
+ * and going) later ones are counted by type instead, in the ReadingsNotRecorded.
+ */
+export const HELD_MAX = 1000;
 
 const OPERATOR_RE = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$/;
 const SENSOR_RE = /^[a-z0-9_.]{1,32}$/;
@@ -83,6 +108,11 @@ export class Recorder extends EventEmitter {
   private started = false;
   private stopping = false;
   private stopped = false;
+  /** Counts what a full disk (or a budget's `stop`) kept from being recorded. */
+  readonly unrecorded: UnrecordedReadings;
+  /** The recorder's own events not written while the disk is full, in order. */
+  private held: EventInput[] = [];
+  private readonly onWritable = () => this.resume();
   private readonly onAppend = (events: Envelope[]) => {
     for (const e of events) foldDeviceEvent(this.live, foldEventOf(e));
     this.emit('events', events);
@@ -97,6 +127,12 @@ export class Recorder extends EventEmitter {
     super();
     this.clock = opts.clock ?? systemTimers;
     this.windowMs = opts.rejectWindowMs ?? 5000;
+    this.unrecorded =
+      opts.unrecorded ??
+      new UnrecordedReadings({
+        warn: (line) => void process.stderr.write(`${line}\n`),
+        now: () => this.clock.now(),
+      });
   }
 
   /** A copy of the live state, safe to keep. */
@@ -131,6 +167,7 @@ export class Recorder extends EventEmitter {
       this.thresholds.set(sensor, limits);
     }
     this.log.on('append', this.onAppend);
+    this.log.on('writable', this.onWritable);
     const lastMs = state.time ? Date.parse(state.time) : null;
     const clock = this.opts.clockCheck?.() ?? checkClock(this.clock.now(), lastMs);
     await this.log.append({
@@ -173,17 +210,66 @@ export class Recorder extends EventEmitter {
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.stopped = true;
     for (const name of [...this.rejects.keys()]) this.flushRejects(name);
+    // one last look for space: what is held and counted goes before DeviceStopped
+    if (this.log.diskFull) await this.log.probeSpace();
+    await this.opts.readingGate?.settle?.().catch((err: unknown) => this.emit('error', err));
     const actor = operator !== undefined && OPERATOR_RE.test(operator) ? `operator:${operator}` : 'system';
     await this.append({ type: 'DeviceStopped', data: { reason }, meta: { actor } });
     await this.log.flushed();
     this.log.off('append', this.onAppend);
+    this.log.off('writable', this.onWritable);
+    if (this.log.diskFull) this.sayUnwritten();
+  }
+
+  /** The disk is still full at the stop: say what could not be written, as it is lost. */
+  private sayUnwritten(): void {
+    const counted = this.unrecorded.pending('disk-full')[0];
+    const held = this.held.length;
+    if (counted === undefined && held === 0) return;
+    this.unrecorded.warn(
+      `${new Date(this.clock.now()).toISOString()} warning: the disk is still full at the stop: ${counted?.count ?? 0} reading(s) counted (${counted ? `${counted.since} to ${counted.until}` : 'none'}) and ${held} other event(s) held could not be written`,
+    );
   }
 
   private append(input: EventInput): Promise<Envelope | undefined> {
+    if (this.log.diskFull) {
+      this.hold(input);
+      return Promise.resolve(undefined);
+    }
     return this.log.append(input).catch((err: unknown) => {
+      if (isFieldlogError(err, 'LOG_DISK_FULL')) {
+        this.hold(input);
+        return undefined;
+      }
       // the log refuses only on a failed disk write or when closed: say so loudly, never crash
       this.emit('error', err);
       return undefined;
+    });
+  }
+
+  /** Keep an event the full disk refused, for when it takes writes again (a reading is counted). */
+  private hold(input: EventInput, at = this.clock.now()): void {
+    if (input.type === 'ReadingRecorded' || input.type === 'PositionRecorded') {
+      const d = input.data as { sensor?: unknown; source?: unknown };
+      const name = typeof d.sensor === 'string' ? d.sensor : String(d.source);
+      this.unrecorded.count('disk-full', [name], at);
+    } else if (this.held.length < HELD_MAX) this.held.push(input);
+    else this.unrecorded.countEvent('disk-full', input.type, at);
+  }
+
+  /** The log takes writes again: what was held first, then the count of what was not recorded. */
+  private resume(): void {
+    const held = this.held;
+    this.held = [];
+    // staged in this order, before any later reading, in one batch
+    if (held.length > 0)
+      void this.log.appendMany(held).catch((err: unknown) => {
+        if (isFieldlogError(err, 'LOG_DISK_FULL')) {
+          this.held = [...held, ...this.held].slice(0, HELD_MAX);
+        } else this.emit('error', err);
+      });
+    void this.unrecorded.record(this.log, 'disk-full').catch((err: unknown) => {
+      if (!isFieldlogError(err, 'LOG_DISK_FULL')) this.emit('error', err);
     });
   }
 
@@ -218,15 +304,27 @@ export class Recorder extends EventEmitter {
         return;
       case 'readings': {
         // one frame, one unit: its readings and the alarms they decide are written together
+        const at = this.clock.now();
         const batch: EventInput[] = [];
+        const gate = this.opts.readingGate;
+        const admitted = gate === undefined || gate.admits();
         for (const r of ev.readings) {
           const data: Record<string, unknown> = { source: name, sensor: r.sensor, value: r.value };
           if (r.unit !== undefined) data.unit = r.unit;
-          batch.push({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
+          if (admitted) batch.push({ type: 'ReadingRecorded', data, meta: this.metaFor(name) });
           this.latest.set(r.sensor, r.value);
           batch.push(...this.alarmEvents(r.sensor, r.value));
         }
-        void this.log.appendMany(batch).catch((err: unknown) => this.emit('error', err));
+        if (!admitted) gate.refused(ev.readings.map((r) => r.sensor));
+        if (batch.length === 0) return;
+        if (this.log.diskFull) {
+          for (const e of batch) this.hold(e, at);
+          return;
+        }
+        void this.log.appendMany(batch).catch((err: unknown) => {
+          if (isFieldlogError(err, 'LOG_DISK_FULL')) for (const e of batch) this.hold(e, at);
+          else this.emit('error', err);
+        });
         return;
       }
       case 'position':
@@ -306,6 +404,11 @@ export class Recorder extends EventEmitter {
 
   private checkRunning(): void {
     if (!this.started || this.stopping) throw fail('COMMAND_REJECTED', 'the device is not running');
+    if (this.log.diskFull)
+      throw fail(
+        'COMMAND_REJECTED',
+        "nothing can be recorded now: the log's filesystem is full (readings are counted until space returns)",
+      );
   }
 
   /** Acknowledge an active alarm. */
@@ -318,11 +421,13 @@ export class Recorder extends EventEmitter {
       throw fail('COMMAND_REJECTED', `a comment is text of at most ${MAX_NOTE} characters`);
     }
     this.acked.add(alarm);
-    return this.log.append({
-      type: 'AlarmAcknowledged',
-      data: comment ? { alarm, comment } : { alarm },
-      meta: { actor },
-    });
+    return this.log
+      .append({ type: 'AlarmAcknowledged', data: comment ? { alarm, comment } : { alarm }, meta: { actor } })
+      .catch((err: unknown) => {
+        // not recorded (the disk filled meanwhile): it may be acknowledged again
+        this.acked.delete(alarm);
+        throw err;
+      });
   }
 
   /** Add a note to the log. */

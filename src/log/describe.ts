@@ -22,7 +22,7 @@ export function describeEvent(
   precision: SensorPrecision = UNKNOWN,
 ): string {
   const d = e.data as Data | null;
-  if (d === null) return `${e.type} (payload redacted)`;
+  if (d === null) return `${e.type} (payload purged)`;
   const sensor = String(d.sensor);
   const value = (v: unknown) => (typeof v === 'number' ? precision.format(sensor, v) : '?');
   const limit = (v: unknown) =>
@@ -66,6 +66,8 @@ export function describeEvent(
       return `note${who(e)}: ${d.text}`;
     case 'EventRedacted':
       return `event ${num(d.seq)} redacted${who(e)}: ${d.reason}`;
+    case 'ReadingsPurged':
+      return `${num(d.count)} reading payload(s) purged in seqs ${num(d.fromSeq)}..${num(d.toSeq)} (${d.reason})`;
     case 'DeviceKeyAdded':
       return `device key added: ${d.publicKey}`;
     case 'DeviceKeyRotated':
@@ -74,6 +76,8 @@ export function describeEvent(
       return `clock jumped ${signedMs(d.deltaMs)}`;
     case 'ClockSynced':
       return `clock synchronised by ${d.source}${d.offsetMs === 0 ? '' : `, correction ${signedMs(d.offsetMs)}`}`;
+    case 'ReadingsNotRecorded':
+      return `${num(d.count)} reading(s) NOT recorded (${d.reason}) from ${d.since} to ${d.until}`;
     default:
       return e.type;
   }

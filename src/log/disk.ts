@@ -1,6 +1,7 @@
 // The log's disk: the abstract-level store, its write options (durable or fast), and the
 // one atomic write every batch goes through. The fault-injection seam of the tests is
-// `LogDisk.write`: every write of events, purges, marks, repairs and prunes passes there.
+// `LogDisk.write`: every write of events, purges, marks, repairs and prunes passes there. The
+// store can be swapped for a fresh open of itself (`reopen`: after a full disk, see full-disk.ts).
 import type { AbstractLevel } from 'abstract-level';
 import { fail } from '../errors.js';
 import { encodeText, KEY } from './codec.js';
@@ -31,12 +32,26 @@ export class LogDisk {
    * `syncEachWrite` false (the low-wear mode, see interval-sync.ts), by one every period.
    */
   constructor(
-    readonly db: LogBackend,
+    private store: LogBackend,
     readonly location: string | null,
     readonly durable: boolean,
     syncEachWrite = durable,
   ) {
     this.writeOptions = { sync: syncEachWrite };
+  }
+
+  /** The store; read it through here each time, never keep it (a reopen replaces it). */
+  get db(): LogBackend {
+    return this.store;
+  }
+
+  /**
+   * Close the store and open it again with `open`. When the open fails, the closed store
+   * stays (reads fail) until a later reopen works.
+   */
+  async reopen(open: () => Promise<LogBackend>): Promise<void> {
+    await this.store.close();
+    this.store = await open();
   }
 
   /**

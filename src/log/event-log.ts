@@ -5,7 +5,8 @@
 // done by parts it composes, each behind a small interface: the disk (disk.ts), the stream
 // registry (streams.ts), the record codec (records.ts), the stager and its group commit
 // (stager.ts), redaction (redactor.ts), the indexer (indexer.ts), the reader (reader.ts),
-// snapshots (snapshots.ts) and the stored chain's verification (verify-stored.ts).
+// snapshots (snapshots.ts), the stored chain's verification (verify-stored.ts), and the
+// full-disk state (full-disk.ts): writes refused until space returns and the store is reopened.
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -14,10 +15,11 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { fail } from '../errors.js';
-import { decodeText, encodeText, metaKey } from './codec.js';
+import { decodeText, encodeText, eventKey, KEY, metaKey, streamRange } from './codec.js';
 import { type LogBackend, LogDisk, mapOpenError } from './disk.js';
 import type { Envelope, EventInput } from './envelope.js';
 import { ZERO_HASH } from './envelope.js';
+import { FullDisk } from './full-disk.js';
 import { RunIndexer } from './indexer.js';
 import { IntervalSync, type SyncTimers, systemSyncTimers } from './interval-sync.js';
 import { type Anchor, anchorOf, type PruneOptions, type PruneResult, Pruner } from './prune.js';
@@ -37,6 +39,7 @@ import {
 } from './stager.js';
 import { type Head, type StreamInfo, StreamRegistry } from './streams.js';
 import { StringTable } from './strings.js';
+import { type Thinned, type ThinRequest, thinReadings } from './thinning.js';
 import type { VerifyReport } from './verify.js';
 import type { SignatureCheckOptions } from './verify-signatures.js';
 import { verifyStored } from './verify-stored.js';
@@ -49,6 +52,7 @@ export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
 export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
+export type { Thinned, ThinRequest } from './thinning.js';
 
 export type Clock = SealClock;
 
@@ -82,7 +86,17 @@ export interface LogOptions {
   boot?: string;
   /** Keep a fleet-wide arrival order (the hub's store). */
   fleet?: boolean;
+  /** The full-disk probe (full-disk.ts): its timers, period and space check (tests). */
+  diskFull?: {
+    timers?: SyncTimers;
+    probeMs?: number;
+    maxProbeMs?: number;
+    space?: (dir: string) => Promise<{ free: number; needed: number }>;
+  };
 }
+
+/** Opens the log's store again (null: a store that cannot be, such as one in memory). */
+type Reopener = (() => Promise<LogBackend>) | null;
 
 export class EventLog extends EventEmitter {
   readonly boot: string;
@@ -98,9 +112,11 @@ export class EventLog extends EventEmitter {
   private readonly pruner: Pruner;
   /** The low-wear mode's periodic fsync; null when each batch is synced (or none is). */
   private readonly intervalSync: IntervalSync | null;
+  /** Writes refused while the filesystem is full, and the probe that ends it. */
+  private readonly fullDisk: FullDisk;
   private closed = false;
 
-  private constructor(db: LogBackend, location: string | null, opts: LogOptions) {
+  private constructor(db: LogBackend, location: string | null, opts: LogOptions, reopener: Reopener) {
     super();
     const fleet = opts.fleet ?? false;
     this.boot = opts.boot ?? randomBytes(8).toString('hex');
@@ -122,6 +138,23 @@ export class EventLog extends EventEmitter {
       closed: () => this.closed,
       capture: () => !fleet || this.listenerCount('append') > 0,
       written: (batch) => this.announce(batch),
+      refusal: () => (this.fullDisk.isFull ? this.diskFullError() : null),
+      writeFailed: (cause) => this.fullDisk.failed(cause),
+    });
+    this.fullDisk = new FullDisk({
+      location: reopener === null ? null : location,
+      timers: opts.diskFull?.timers ?? systemSyncTimers,
+      reopen: () => this.reopenStore(reopener),
+      ...(opts.diskFull?.space ? { space: opts.diskFull.space } : {}),
+      ...(opts.diskFull?.probeMs !== undefined ? { probeMs: opts.diskFull.probeMs } : {}),
+      ...(opts.diskFull?.maxProbeMs !== undefined ? { maxProbeMs: opts.diskFull.maxProbeMs } : {}),
+    });
+    this.fullDisk.on('disk-full', (err: unknown) => this.emit('disk-full', err));
+    this.fullDisk.on('probe-error', (err: unknown) => this.emit('probe-error', err));
+    this.fullDisk.on('writable', () => {
+      // what the reopen wrote out is on disk; the low-wear mode's synced head catches up
+      if (this.intervalSync) void this.intervalSync.syncNow().catch(() => {});
+      this.emit('writable');
     });
     this.reader = new LogReader(this.disk, this.streams, this.codec, this.index);
     this.snapshots = new Snapshots(this.disk, this.codec);
@@ -133,10 +166,14 @@ export class EventLog extends EventEmitter {
           timers: opts.syncTimers ?? systemSyncTimers,
           writtenHeads: () => new Map(this.streams.names().map((d) => [d, this.streams.head(d)])),
           formatVersion: () => this.streams.formatVersion,
+          paused: () => this.fullDisk.isFull,
         })
       : null;
     this.intervalSync?.on('synced', () => this.emit('synced'));
-    this.intervalSync?.on('sync-error', (err: unknown) => this.emit('sync-error', err));
+    // an fsync that finds the disk full is the full state, not an error said every second
+    this.intervalSync?.on('sync-error', (err: unknown) => {
+      if (!this.fullDisk.failed(err)) this.emit('sync-error', err);
+    });
   }
 
   /** Open (or with `create`, make) the log in folder `dir`. */
@@ -147,18 +184,22 @@ export class EventLog extends EventEmitter {
         throw fail('LOG_NOT_FOUND', `${dir} is not a fieldlog log`);
       }
     }
-    const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
-      keyEncoding: 'view',
-      valueEncoding: 'view',
-      createIfMissing: opts.create ?? false,
-      ...opts.store,
-    });
-    try {
-      await db.open();
-    } catch (err) {
-      throw mapOpenError(dir, err);
-    }
-    return EventLog.fromBackend(db, { ...opts }, dir);
+    const openStore = async (create: boolean): Promise<LogBackend> => {
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
+        keyEncoding: 'view',
+        valueEncoding: 'view',
+        createIfMissing: create,
+        ...opts.store,
+      });
+      try {
+        await db.open();
+      } catch (err) {
+        throw mapOpenError(dir, err);
+      }
+      return db;
+    };
+    const db = await openStore(opts.create ?? false);
+    return EventLog.fromBackend(db, { ...opts }, dir, () => openStore(false));
   }
 
   /** A log held in memory, for tests and what-if work. */
@@ -169,8 +210,13 @@ export class EventLog extends EventEmitter {
   }
 
   /** Use an already open abstract-level store (`keyEncoding` and `valueEncoding` 'view'). */
-  static async fromBackend(db: LogBackend, opts: LogOptions, location: string | null): Promise<EventLog> {
-    const log = new EventLog(db, location, opts);
+  static async fromBackend(
+    db: LogBackend,
+    opts: LogOptions,
+    location: string | null,
+    reopener: Reopener = null,
+  ): Promise<EventLog> {
+    const log = new EventLog(db, location, opts, reopener);
     try {
       await log.streams.load(log.codec, opts.create ?? false);
       await log.redactor.repair();
@@ -201,8 +247,40 @@ export class EventLog extends EventEmitter {
       this.index.fleet ? position - batch.count + 1 : undefined,
       batch.count,
     );
+    this.fullDisk.wrote();
     if (this.intervalSync) this.intervalSync.written();
     else this.emit('synced');
+  }
+
+  private diskFullError(): Error {
+    const cause = this.fullDisk.error as Error | null;
+    return fail(
+      'LOG_DISK_FULL',
+      `the log's filesystem is full${cause ? ` (${cause.message})` : ''}; writing resumes when space returns`,
+      cause ?? undefined,
+    );
+  }
+
+  /**
+   * After a full disk, with space back: open the store afresh (full-disk.ts says why). Nothing
+   * is written meanwhile (writes are refused while full). A batch whose write failed never
+   * happened: if it reached LevelDB's write-ahead log anyway (a failed fsync), its events are
+   * deleted here, so the next write reuses their seqs as the heads in memory say.
+   */
+  private async reopenStore(reopener: Reopener): Promise<void> {
+    if (this.closed) throw fail('LOG_CLOSED', 'the log is closed');
+    if (reopener === null) return;
+    await this.disk.reopen(reopener);
+    const db = this.disk.db;
+    for (const s of this.streams.all()) {
+      const { lt } = streamRange(KEY.EVENT, s.id);
+      const beyond = await db.keys({ gt: eventKey(s.id, s.durableSeq), lt }).all();
+      if (beyond.length > 0)
+        await db.batch(
+          beyond.map((key) => ({ type: 'del' as const, key })),
+          this.disk.writeOptions,
+        );
+    }
   }
 
   // ---------------------------------------------------------------- the store
@@ -240,8 +318,10 @@ export class EventLog extends EventEmitter {
   /** Write what is queued, then close. */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.fullDisk.stop();
     await this.flushed();
-    await this.redactor.markAll();
+    // a full store takes no marks (the next open rescans, as after a crash)
+    if (!this.fullDisk.isFull) await this.redactor.markAll();
     if (this.intervalSync) {
       this.intervalSync.stop();
       await this.intervalSync.syncNow();
@@ -279,6 +359,19 @@ export class EventLog extends EventEmitter {
     if (!this.intervalSync) return this.head(device);
     const name = this.streams.get(device).device;
     return this.intervalSync.head(name) ?? { seq: 0, hash: ZERO_HASH };
+  }
+
+  /**
+   * Whether the log's filesystem is full: writes are refused (LOG_DISK_FULL) until space
+   * returns; 'disk-full' said when it began, 'writable' says when it ends (full-disk.ts).
+   */
+  get diskFull(): boolean {
+    return this.fullDisk.isFull;
+  }
+
+  /** Look for space now instead of at the next probe: true when the log takes writes again. */
+  probeSpace(): Promise<boolean> {
+    return this.fullDisk.probe();
   }
 
   /** Whether batches are fsynced one period at a time (the low-wear mode). */
@@ -456,6 +549,19 @@ export class EventLog extends EventEmitter {
   async redact(seq: number, reason: string, actor: string, device?: string): Promise<Envelope> {
     this.checkOpen();
     return this.redactor.redact(this.stager, this.streams.get(device), seq, reason, actor);
+  }
+
+  /**
+   * Purge the payloads of the oldest readings after `req.afterSeq` (at most `req.max`),
+   * recorded as one `ReadingsPurged` in the same atomic write (thinning.ts); null when none is left.
+   */
+  async thinReadings(req: ThinRequest, device?: string): Promise<Thinned | null> {
+    this.checkOpen();
+    return thinReadings(
+      { disk: this.disk, codec: this.codec, writer: this.stager },
+      this.streams.get(device),
+      req,
+    );
   }
 
   /**

@@ -113,6 +113,16 @@ export interface EventRedacted {
   seq: number;
   reason: string;
 }
+/**
+ * The payloads of the ReadingRecorded events in [fromSeq, toSeq] were purged to keep the log
+ * within its disk budget (envelopes kept, the chain still verifies); `count` of them.
+ */
+export interface ReadingsPurged {
+  fromSeq: number;
+  toSeq: number;
+  count: number;
+  reason: string;
+}
 /** The log's first device key (docs/protocol.md §2.4); its own `sig` is by that key (proof of possession). */
 export interface DeviceKeyAdded {
   alg: 'ed25519';
@@ -122,6 +132,22 @@ export interface DeviceKeyAdded {
 /** The device switched keys; its own `sig` is by the key in force before it, later ones by `publicKey`. */
 export interface DeviceKeyRotated {
   publicKey: string;
+}
+/**
+ * Readings the device could not record (a full filesystem: `disk-full`; the `stop` policy of
+ * a disk budget: `disk-budget`), counted and recorded once writing works again: nothing is
+ * dropped silently. `since`/`until`: the times of the first and last reading not recorded.
+ */
+export interface ReadingsNotRecorded {
+  count: number;
+  /** `disk-full` or `disk-budget`; a reader treats another value as another cause. */
+  reason: string;
+  since: string;
+  until: string;
+  /** Readings not recorded per sensor (a GPS's positions under its source's name). */
+  sensors: Record<string, number>;
+  /** Other events not recorded, per type (a full disk outlasting what is held for later). */
+  events?: Record<string, number>;
 }
 
 /** The wall clock moved against the monotonic clock by `deltaMs` (positive: forward) between two checks. */
@@ -160,6 +186,8 @@ export interface EventTypes {
   DeviceKeyRotated: DeviceKeyRotated;
   ClockJumped: ClockJumped;
   ClockSynced: ClockSynced;
+  ReadingsPurged: ReadingsPurged;
+  ReadingsNotRecorded: ReadingsNotRecorded;
 }
 
 export type EventType = keyof EventTypes;
@@ -253,6 +281,20 @@ export const payloadSchemas: { [K in EventType]: z.ZodType<EventTypes[K]> } = {
   DeviceKeyRotated: z.object({ publicKey: z.string().regex(PUBLIC_KEY_RE) }),
   ClockJumped: z.object({ deltaMs: z.number().int() }),
   ClockSynced: z.object({ offsetMs: z.number().int(), source: z.string() }),
+  ReadingsPurged: z.object({
+    fromSeq: z.number().int().min(1),
+    toSeq: z.number().int().min(1),
+    count: z.number().int().min(0),
+    reason: z.string(),
+  }),
+  ReadingsNotRecorded: z.object({
+    count: z.number().int().min(0),
+    reason: z.string(),
+    since: z.string(),
+    until: z.string(),
+    sensors: z.record(z.string(), z.number().int().min(0)),
+    events: z.record(z.string(), z.number().int().min(0)).optional(),
+  }),
 };
 
 /**

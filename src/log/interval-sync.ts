@@ -39,6 +39,8 @@ export interface IntervalSyncParts {
   writtenHeads: () => Map<string, Head>;
   /** The format version on disk, rewritten by the sync write. */
   formatVersion: () => number;
+  /** True while the store takes no writes (a full disk): syncs wait for `syncNow` after it. */
+  paused?: () => boolean;
 }
 
 /** Emits 'synced' after each fsync and 'sync-error' (an Error) when one fails (retried next period). */
@@ -81,6 +83,10 @@ export class IntervalSync extends EventEmitter {
     if (this.timer !== null) {
       this.p.timers.clearTimeout(this.timer);
       this.timer = null;
+    }
+    if (this.p.paused?.()) {
+      this.dirty = true;
+      return;
     }
     this.dirty = false;
     const heads = this.p.writtenHeads();

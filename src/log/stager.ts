@@ -3,7 +3,7 @@
 // encoded with the string table, runs with the indexer), and the group commit's hooks:
 // what a batch means for the streams once it is on disk, and what a failed write undoes.
 // The group commit (group-commit.ts) is the only path to disk; this is its only user.
-import { fail } from '../errors.js';
+import { fail, isFieldlogError } from '../errors.js';
 import { hex, unhex } from './bytes.js';
 import { encodeSealedRecord, encodeText, eventKey } from './codec.js';
 import { asideKey, type BatchOp, type LogDisk } from './disk.js';
@@ -101,6 +101,10 @@ export interface StagerParts {
   capture: () => boolean;
   /** A batch is written (its waiters resolved). */
   written: (batch: PendingBatch) => void;
+  /** The error to refuse every write with now (a full disk, full-disk.ts), or null. */
+  refusal?: () => Error | null;
+  /** A write failed with `cause`: true when that is a full disk (its waiters get LOG_DISK_FULL). */
+  writeFailed?: (cause: unknown) => boolean;
 }
 
 /**
@@ -141,7 +145,11 @@ export class Stager {
     this.commits = new GroupCommit<PendingBatch>({
       newBatch,
       prepare: (batch) => this.prepare(batch),
-      write: (batch) => p.disk.write(batch.ops),
+      write: (batch) => {
+        // a full disk refuses at once, without touching the store (full-disk.ts says why)
+        const refused = p.refusal?.() ?? null;
+        return refused === null ? p.disk.write(batch.ops) : Promise.reject(refused);
+      },
       failed: (batch, later, cause) => this.rollback(batch, later, cause),
       written: (batch) => p.written(batch),
     });
@@ -368,9 +376,18 @@ export class Stager {
     this.p.codec.strings.rollback();
     this.p.redactions.failed();
     for (const p of this.projections) p.failed();
+    const full = this.p.writeFailed?.(cause) ?? false;
     const err = this.p.closed()
       ? fail('LOG_CLOSED', 'the log was closed before the write finished', cause)
-      : fail('LOG_WRITE_FAILED', `writing to the log failed: ${(cause as Error).message}`, cause);
+      : full
+        ? isFieldlogError(cause, 'LOG_DISK_FULL')
+          ? cause
+          : fail(
+              'LOG_DISK_FULL',
+              `the log's filesystem is full (${(cause as Error).message}); writing resumes when space returns`,
+              cause,
+            )
+        : fail('LOG_WRITE_FAILED', `writing to the log failed: ${(cause as Error).message}`, cause);
     for (const w of [...batch.waiters, ...later.waiters]) w.reject(err);
   }
 }

@@ -18,7 +18,7 @@ import { canonicalHeader, sha256hex, ZERO_HASH } from './envelope.js';
 import { readAnchorRecord } from './prune.js';
 import type { RecordCodec } from './records.js';
 import type { Stream } from './streams.js';
-import { ChainVerifier, type Observation, redactionTarget, type VerifyReport } from './verify.js';
+import { ChainVerifier, type Observation, purgeRange, redactionTarget, type VerifyReport } from './verify.js';
 import { SignatureCheck, type SignatureCheckOptions } from './verify-signatures.js';
 
 /** With `signatures`, each event's `sig` and the chain of keys are checked too. */
@@ -90,6 +90,9 @@ export async function verifyStored(
         }
         if (rec.type === 'EventRedacted' && rec.data !== null) {
           o.redactionTarget = redactionTarget(JSON.parse(bytesToText(rec.data)));
+        }
+        if (rec.type === 'ReadingsPurged' && rec.data !== null) {
+          o.purgeRange = purgeRange(JSON.parse(bytesToText(rec.data)));
         }
       } catch (err) {
         o.undecodable = (err as Error).message;

@@ -55,6 +55,8 @@ export interface Observation {
   purged: boolean;
   /** For an EventRedacted: the seq it names (NaN when it names none). */
   redactionTarget?: number;
+  /** For a ReadingsPurged: the range it names (NaN when it names none). */
+  purgeRange?: PurgeRange;
   device?: string;
   /** Set when the content could not be hashed at all. */
   undecodable?: string;
@@ -71,7 +73,8 @@ export class ChainVerifier {
   lastSeq = 0;
   lastHash: string | null = ZERO_HASH;
   private device: string | undefined;
-  private readonly purged = new Set<number>();
+  /** Purged events no EventRedacted or ReadingsPurged has covered yet: seq -> type. */
+  private readonly purged = new Map<number, string>();
   private readonly redactions = new Map<number, number>(); // target seq -> EventRedacted seq
   private readonly maxProblems: number;
   private readonly firstSeq: number;
@@ -137,8 +140,9 @@ export class ChainVerifier {
       if (o.linked !== false && o.hashOk === false)
         this.report(o.seq, 'hash-mismatch', 'content does not match its hash');
     }
-    if (o.purged && !this.redactions.has(o.seq)) this.purged.add(o.seq);
+    if (o.purged && !this.redactions.has(o.seq)) this.purged.set(o.seq, o.type);
     if (o.redactionTarget !== undefined) this.noteRedaction(o.seq, o.redactionTarget);
+    if (o.purgeRange !== undefined) this.notePurge(o.seq, o.purgeRange);
     this.lastHash = o.hash;
     return this.problems.length === before;
   }
@@ -163,7 +167,27 @@ export class ChainVerifier {
       o.undecodable = (err as Error).message;
     }
     if (env.type === 'EventRedacted' && env.data !== null) o.redactionTarget = redactionTarget(env.data);
+    if (env.type === 'ReadingsPurged' && env.data !== null) o.purgeRange = purgeRange(env.data);
     return this.observe(o);
+  }
+
+  /**
+   * A ReadingsPurged covers the purged ReadingRecorded payloads of its range (docs/protocol.md
+   * §5.1, §6). A payload still there is no error: a copy taken before the purge (the hub's) keeps it.
+   */
+  private notePurge(seq: number, r: PurgeRange): void {
+    if (
+      !Number.isInteger(r.fromSeq) ||
+      !Number.isInteger(r.toSeq) ||
+      r.fromSeq < 1 ||
+      r.fromSeq > r.toSeq ||
+      r.toSeq >= seq
+    ) {
+      this.report(seq, 'redaction-invalid', 'ReadingsPurged must name an earlier range fromSeq..toSeq');
+      return;
+    }
+    for (const [target, type] of this.purged)
+      if (type === 'ReadingRecorded' && target >= r.fromSeq && target <= r.toSeq) this.purged.delete(target);
   }
 
   private noteRedaction(seq: number, target: number): void {
@@ -187,12 +211,23 @@ export class ChainVerifier {
   }
 
   finish(): Problem[] {
-    for (const seq of this.purged)
-      this.report(seq, 'redaction-unrecorded', 'payload purged without an EventRedacted');
+    for (const seq of this.purged.keys())
+      this.report(seq, 'redaction-unrecorded', 'payload purged without an EventRedacted or a ReadingsPurged');
     this.purged.clear();
     this.problems.sort((a, b) => a.seq - b.seq);
     return this.problems;
   }
+}
+
+export interface PurgeRange {
+  fromSeq: number;
+  toSeq: number;
+}
+
+/** The range a ReadingsPurged payload names (NaN where it names none). */
+export function purgeRange(data: Record<string, unknown>): PurgeRange {
+  const n = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
+  return { fromSeq: n(data.fromSeq), toSeq: n(data.toSeq) };
 }
 
 /** The seq an EventRedacted payload names, or NaN. */

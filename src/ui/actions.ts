@@ -18,7 +18,8 @@ export const NOTE_PRESETS = [
 export type ConsoleRecorder = Pick<
   Recorder,
   'liveState' | 'on' | 'off' | 'acknowledgeAlarm' | 'addNote' | 'changeThreshold' | 'limits'
->;
+> &
+  Partial<Pick<Recorder, 'unrecorded'>>;
 
 export type Tone = 'ok' | 'error' | 'info';
 

@@ -24,7 +24,7 @@ import { createScreen, Panels, type Screen, type ScreenOptions } from './panels.
 import { type SparkStyle, Trends } from './sparkline.js';
 import { EventTail } from './tail.js';
 import { type Calibration, pollDevice, screenTarget, TouchInput } from './touch.js';
-import { alarmOrder, type ConsoleView, dateTime, esc } from './widgets.js';
+import { alarmOrder, type ConsoleView, type DiskView, dateTime, esc } from './widgets.js';
 
 export { type ConsoleRecorder, NOTE_PRESETS } from './actions.js';
 
@@ -62,6 +62,8 @@ export interface OperatorConsoleOptions {
   infoLine?: string;
   /** Decimals per sensor known from the configuration; others show the most decimals seen. */
   precision?: Readonly<Record<string, number>>;
+  /** The disk budget: the header shows disk use against it (read at each frame, no I/O). */
+  disk?: { status(): DiskView };
 }
 
 const MINUTE = 60_000;
@@ -342,7 +344,11 @@ export class OperatorConsole extends EventEmitter {
       state,
       head: this.o.log.isClosed ? state.seq : this.o.log.head().seq,
       sizeBytes: this.sizeBytes,
+      disk: this.o.disk?.status() ?? null,
       sync: this.syncStatus(),
+      diskFull: this.o.log.diskFull
+        ? (this.o.recorder.unrecorded?.pending('disk-full')[0]?.count ?? 0)
+        : null,
       trends: past?.trends ?? this.trends,
       trendTime: h ? h.asOf : now,
       tail: past?.tail ?? this.tail,

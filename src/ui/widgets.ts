@@ -30,7 +30,11 @@ export interface ConsoleView {
   head: number;
   /** Bytes on disk; null when unknown (a memory log). */
   sizeBytes: number | null;
+  /** The disk budget's view (disk-budget.ts): used against the budget, free space, its state. */
+  disk?: DiskView | null;
   sync: SyncStatusView | null;
+  /** The log's filesystem is full: readings counted and not recorded so far (else absent or null). */
+  diskFull?: number | null;
   trends: Trends;
   /** The end of the trend window: now, or the as-of time. */
   trendTime: number;
@@ -92,6 +96,46 @@ function syncText(s: SyncStatusView | null): string {
   return `sync ${state}${err} · backlog ${s.backlog} · acked ${acked}`;
 }
 
+export interface DiskView {
+  logBytes: number;
+  /** 0: no size limit. */
+  budgetBytes: number;
+  freeBytes: number;
+  minFreeBytes: number;
+  state: 'within' | 'thinning' | 'stopped';
+  /** Readings the budget did not record since the start. */
+  notRecorded?: number;
+}
+
+/** Past this share of a limit the disk text turns yellow; past the limit, red. */
+const NEAR = 0.9;
+
+/** `1.2 MB / 2.0 MB · 3.4 GB free`, yellow near the budget, red over it or when it gave something up. */
+export function diskText(d: DiskView): string {
+  const used =
+    d.budgetBytes > 0 ? `${sizeText(d.logBytes)} / ${sizeText(d.budgetBytes)}` : sizeText(d.logBytes);
+  const text = `${used} · ${sizeText(d.freeBytes)} free`;
+  const over =
+    (d.budgetBytes > 0 && d.logBytes > d.budgetBytes) || (d.minFreeBytes > 0 && d.freeBytes < d.minFreeBytes);
+  const near =
+    (d.budgetBytes > 0 && d.logBytes > d.budgetBytes * NEAR) ||
+    (d.minFreeBytes > 0 && d.freeBytes < d.minFreeBytes / NEAR);
+  if (d.state === 'stopped')
+    return `{red-fg}{bold}${text} · READINGS NOT RECORDED (${d.notRecorded ?? 0}){/bold}{/red-fg}`;
+  if (d.state === 'thinning') return `{red-fg}${text} · THINNING{/red-fg}`;
+  if (over) return `{red-fg}${text}{/red-fg}`;
+  if (near) return `{yellow-fg}${text}{/yellow-fg}`;
+  return text;
+}
+
+/** 1000-based, as the budget's settings are written (`2GB`). */
+function sizeText(n: number): string {
+  if (n < 1000) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${(n / 1e9).toFixed(2)} GB`;
+}
+
 function sourcesText(state: Readonly<DeviceState>): string {
   return Object.entries(state.sources)
     .sort(([a], [b]) => a.localeCompare(b))
@@ -125,7 +169,12 @@ export function headerContent(v: ConsoleView): string {
   const line1 =
     ` {bold}${esc(v.deviceId)}  LIVE{/bold}  ${dateTime(v.now)}${uptime}` +
     ` · operator {bold}${esc(v.operator)}{/bold}`;
-  const line2 = ` ${[`log #${v.head}${size}`, syncText(v.sync), sourcesText(v.state)].filter(Boolean).join(' · ')}`;
+  const full =
+    v.diskFull === undefined || v.diskFull === null
+      ? ''
+      : ` {red-fg}{bold}DISK FULL{/bold}, ${v.diskFull} reading(s) not recorded{/red-fg}`;
+  const log = v.disk ? `log #${v.head} ${diskText(v.disk)}${full}` : `log #${v.head}${size}${full}`;
+  const line2 = ` ${[log, syncText(v.sync), sourcesText(v.state)].filter(Boolean).join(' · ')}`;
   return withInfo(v, `${line1}\n${line2}`);
 }
 

@@ -2,7 +2,7 @@
 // replicating to a real `fieldlog hub`: its /metrics says what it does, and promtool's
 // own parser accepts it.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -84,6 +84,45 @@ describe('fieldlog device --metrics', () => {
     expect(`${check.stdout}${check.stderr}`).toBe('');
     expect(check.status).toBe(0);
     expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
+    expect(await device.stop('SIGTERM')).toBe(0);
+  });
+
+  it('says the disk use, the budget, the free space and what the budget gave up', async () => {
+    const sim = start(['sim', 'line', '--pty', '--rate', '20']);
+    const port = await sim.waitFor(/^\//);
+    const config = join(root, 'pi-budget.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        id: 'pi-budget',
+        sources: [{ name: 'line', driver: 'line', port }],
+        retention: { maxBytes: '1kB', policy: 'thin' },
+        metrics: { port: 0 },
+      }),
+    );
+    const device = start(['device', '--config', config, '--data', join(root, 'budget'), '--no-ui']);
+    const url = /http:\/\/\S+\/metrics/.exec(await device.waitFor(/metrics http:\/\//))![0];
+    let text = '';
+    // past a 1 kB budget from the start, with nothing to thin: readings are counted, not recorded
+    await expect
+      .poll(
+        async () => {
+          text = await (await fetch(url)).text();
+          return (value(text, 'fieldlog_device_readings_not_recorded_total{reason="disk-budget"}') ?? 0) > 0
+            ? 'ready'
+            : text;
+        },
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe('ready');
+    expect(value(text, 'fieldlog_device_log_budget_bytes')).toBe(1000);
+    expect(value(text, 'fieldlog_device_log_bytes')).toBeGreaterThan(1000);
+    expect(value(text, 'fieldlog_device_fs_free_bytes')).toBeGreaterThan(0);
+    expect(value(text, 'fieldlog_device_readings_purged_total')).toBe(0);
+    expect(value(text, 'fieldlog_device_readings_total{source="line"}')).toBe(0);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(`${check.stdout}${check.stderr}`).toBe('');
+    expect(check.status).toBe(0);
     expect(await device.stop('SIGTERM')).toBe(0);
   });
 });

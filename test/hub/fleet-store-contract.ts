@@ -330,6 +330,43 @@ export function fleetStoreContract(name: string, open: () => Promise<OpenedStore
       });
     });
 
+    describe('ReadingsPurged (a device thinned to keep its disk budget)', () => {
+      it('stores readings purged before they were sent, with their ReadingsPurged in a later batch; the chain verifies', async () => {
+        const { log } = await dev('pi-1', 6);
+        await log.thinReadings({ afterSeq: 1, max: 3, reason: 'disk-budget' }); // 2..4, seq 7
+        const sent = await envelopes(log);
+        await stored(store, sent.slice(0, 6));
+        await stored(store, sent.slice(6));
+        const back = (await all(store.events({ device: 'pi-1' }))).map((s) => s.event);
+        expect(back).toEqual(sent);
+        expect(back.map((e) => e.data === null)).toEqual([false, true, true, true, false, false, false]);
+        expect((await store.verify('pi-1'))[0]).toMatchObject({ ok: true, events: 7, errors: [] });
+      });
+
+      it('keeps the payloads it already held when the ReadingsPurged arrives later', async () => {
+        const { log, events } = await dev('pi-1', 4);
+        await stored(store, events);
+        await log.thinReadings({ afterSeq: 0, max: 2, reason: 'disk-budget' });
+        const [purge] = await envelopes(log, 5);
+        await stored(store, [purge!]);
+        const back = (await all(store.events({ device: 'pi-1' }))).map((s) => s.event);
+        expect(back).toEqual([...events, purge]);
+        expect((await store.verify('pi-1'))[0]).toMatchObject({ ok: true, errors: [] });
+      });
+
+      it('still reports purged readings no ReadingsPurged covers', async () => {
+        const { log } = await dev('pi-1', 4);
+        await log.thinReadings({ afterSeq: 0, max: 2, reason: 'disk-budget' });
+        const sent = await envelopes(log, 1, 4); // the purged readings, never their record
+        await stored(store, sent);
+        const [report] = await store.verify('pi-1');
+        expect(report!.errors.map((p) => [p.seq, p.reason])).toEqual([
+          [1, 'redaction-unrecorded'],
+          [2, 'redaction-unrecorded'],
+        ]);
+      });
+    });
+
     describe('device reads', () => {
       it('by seq range and with a limit', async () => {
         const { events } = await dev('pi-1', 2500);

@@ -11,6 +11,7 @@ import {
   CORRECTED_MARK,
   type ConsoleView,
   clip,
+  type DiskView,
   duration,
   esc,
   eventsContent,
@@ -206,6 +207,38 @@ describe('headerContent', () => {
     const down = headerContent(view({ connected: false, acked: 2, head: 3, backlog: 1 }));
     expect(down).toContain('sync offline · backlog 1 · acked #2');
     expect(headerContent(view({ connected: true, acked: 3, head: 3, backlog: 0 }))).toContain('connected');
+  });
+
+  it('shows disk use against the budget and the free space, yellow near a limit, red past it', () => {
+    const disk = (d: Partial<DiskView>): string =>
+      headerContent({
+        ...view(null),
+        disk: {
+          logBytes: 500_000,
+          budgetBytes: 2_000_000,
+          freeBytes: 3e9,
+          minFreeBytes: 0,
+          state: 'within',
+          ...d,
+        },
+      });
+    expect(disk({})).toContain('log #3 500.0 kB / 2.0 MB · 3.00 GB free');
+    expect(disk({})).not.toMatch(/-fg\}500/);
+    expect(disk({ logBytes: 1_900_000 })).toContain('{yellow-fg}1.9 MB / 2.0 MB');
+    expect(disk({ logBytes: 2_100_000 })).toContain('{red-fg}2.1 MB / 2.0 MB');
+    expect(disk({ minFreeBytes: 200e6, freeBytes: 210e6 })).toContain('{yellow-fg}');
+    expect(disk({ minFreeBytes: 200e6, freeBytes: 100e6 })).toContain('{red-fg}');
+    expect(disk({ state: 'thinning' })).toMatch(/\{red-fg\}.*THINNING/);
+    expect(disk({ state: 'stopped' })).toMatch(/\{red-fg\}.*READINGS NOT RECORDED/);
+    // no budget: the size alone, and the free space
+    expect(disk({ budgetBytes: 0 })).toContain('log #3 500.0 kB · 3.00 GB free');
+  });
+
+  it('says DISK FULL with the readings not recorded while the log cannot be written', () => {
+    expect(headerContent(view(null))).not.toContain('DISK FULL');
+    expect(headerContent({ ...view(null), diskFull: 42 })).toContain(
+      'log #3 {red-fg}{bold}DISK FULL{/bold}, 42 reading(s) not recorded{/red-fg}',
+    );
   });
 });
 

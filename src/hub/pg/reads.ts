@@ -14,7 +14,7 @@ import {
   ZERO_HASH,
 } from '../../log/envelope.js';
 import { foldEventOf } from '../../log/reader.js';
-import { ChainVerifier, redactionTarget } from '../../log/verify.js';
+import { ChainVerifier, type PurgeRange, purgeRange, redactionTarget } from '../../log/verify.js';
 import {
   type AsOfQuery,
   type DeviceQuery,
@@ -269,6 +269,14 @@ export async function verify(pool: pg.Pool, device?: string): Promise<VerifiedCh
             target = Number.NaN;
           }
         }
+        let range: PurgeRange | undefined;
+        if (row.type === 'ReadingsPurged' && row.data_text !== null) {
+          try {
+            range = purgeRange(JSON.parse(row.data_text) as Record<string, unknown>);
+          } catch {
+            range = { fromSeq: Number.NaN, toSeq: Number.NaN };
+          }
+        }
         v.observe({
           seq,
           type: row.type,
@@ -279,6 +287,7 @@ export async function verify(pool: pg.Pool, device?: string): Promise<VerifiedCh
           ...(row.data_text === null ? {} : { digestOk: sha256hex(row.data_text) === row.digest }),
           purged: row.data_text === null,
           ...(target === undefined ? {} : { redactionTarget: target }),
+          ...(range === undefined ? {} : { purgeRange: range }),
           ...(undecodable === undefined ? {} : { undecodable }),
         });
         head = { seq, hash: row.hash };
