@@ -129,6 +129,7 @@ export class FullDisk extends EventEmitter {
   }
 
   private async tryReopen(): Promise<boolean> {
+    if (this.stopped) return false;
     if (this.timer !== null) {
       this.p.timers.clearTimeout(this.timer);
       this.timer = null;
