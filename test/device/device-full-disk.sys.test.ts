@@ -1,5 +1,6 @@
-// A full filesystem under a real `fieldlog device` process: its data folder on a tiny tmpfs
-// (mounted here, as root), the line simulator on a pty. A filler file takes the last byte;
+// A full filesystem under a real `fieldlog device` process: its data folder on a tiny tmpfs,
+// or a loop-mounted ext4 as on a Raspberry Pi's card (mounted here, as root), the line
+// simulator on a pty. A filler file takes the last byte;
 // the device keeps running and counts the readings it cannot write (/metrics), the filler is
 // deleted, the device records ReadingsNotRecorded with the count and goes on recording, stops
 // cleanly, and its log verifies with everything written before the fill still there. A hub
@@ -23,36 +24,53 @@ import { runCli } from '../support/cli.js';
 import { type Proc, startCli } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-full-'));
-const mnt = join(root, 'tiny');
 const running: Proc[] = [];
+const mounts: string[] = [];
 
 /** Why this machine cannot run the test, or null. CI runs as root: there it must run. */
 const cannot = process.getuid?.() === 0 ? null : 'mounting a tiny filesystem needs root';
 if (cannot !== null && !process.env.CI)
   console.warn(`device-full-disk.sys.test.ts skipped: ${cannot} (it runs in CI, as root)`);
 
-let mounted = false;
 beforeAll(() => {
   if (cannot !== null) throw new Error(`${cannot}, and CI is set: run the system tests as root`);
-  mkdirSync(mnt);
-  try {
-    // 4 MiB: room for the log's first seconds; a filler takes the rest
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'pipe' });
-  } catch (err) {
-    throw new Error(`cannot mount a tmpfs at ${mnt}: ${(err as { stderr?: Buffer }).stderr ?? err}`);
-  }
-  mounted = true;
 });
 afterEach(async () => {
   if (process.env.DEBUG_FULL)
     for (const p of running) console.log(p.lines.filter((l) => !/ = /.test(l)).join('\n'), p.stderr);
   await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
 });
-afterAll(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
-  if (mounted) execFileSync('umount', [mnt]);
+afterAll(() => {
+  for (const m of mounts.splice(0)) execFileSync('umount', [m]);
   rmSync(root, { recursive: true, force: true });
 });
+
+/**
+ * A small filesystem at a new folder: a 4 MiB tmpfs, or an 8 MiB ext4 image on a loop device
+ * (no blocks reserved for root: the device runs as root here, and the filler too).
+ */
+function mountTiny(kind: 'tmpfs' | 'ext4'): string {
+  const at = join(root, `tiny-${mounts.length}-${kind}`);
+  mkdirSync(at);
+  const run = (cmd: string, args: string[]) => {
+    try {
+      execFileSync(cmd, args, { stdio: 'pipe' });
+    } catch (err) {
+      throw new Error(
+        `cannot mount a small ${kind} (${cmd} ${args.join(' ')}): ${(err as { stderr?: Buffer }).stderr ?? err}`,
+      );
+    }
+  };
+  if (kind === 'tmpfs') run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', at]);
+  else {
+    const image = join(root, 'ext4.img');
+    run('truncate', ['-s', '8M', image]);
+    run('mkfs.ext4', ['-q', '-F', '-m', '0', image]);
+    run('mount', ['-o', 'loop', image, at]);
+  }
+  mounts.push(at);
+  return at;
+}
 
 function start(args: string[]): Proc {
   const p = startCli(args);
@@ -101,14 +119,19 @@ function fillPages(fd: number): number {
 }
 
 describe.skipIf(cannot !== null && !process.env.CI)('fieldlog device on a filesystem that fills', () => {
-  it.each(['every-commit', 'interval'])(
-    'keeps running, counts what it cannot write, records it when space returns, and its log verifies (durability %s)',
-    async (durability) => {
+  it.each([
+    ['tmpfs', 'every-commit'],
+    ['tmpfs', 'interval'],
+    ['ext4', 'every-commit'],
+  ] as const)(
+    'keeps running, counts what it cannot write, records it when space returns, and its log verifies (%s, durability %s)',
+    async (fs, durability) => {
+      const mnt = mountTiny(fs === 'ext4' ? 'ext4' : 'tmpfs');
       // the hub on the ordinary filesystem: replication of what is written goes on throughout
       const hub = start([
         'hub',
         '--data',
-        join(root, `hub-${durability}`),
+        join(root, `hub-${fs}-${durability}`),
         '--broker-port',
         '0',
         '--broker-host',
@@ -118,7 +141,7 @@ describe.skipIf(cannot !== null && !process.env.CI)('fieldlog device on a filesy
       const sim = start(['sim', 'line', '--pty', '--rate', '20']);
       const port = await sim.waitFor(/^\//);
       const data = join(mnt, `pi-${durability}`);
-      const config = join(root, `pi-${durability}.json`);
+      const config = join(root, `pi-${fs}-${durability}.json`);
       writeFileSync(
         config,
         JSON.stringify({
