@@ -110,6 +110,8 @@ export class Recorder extends EventEmitter {
   private stopped = false;
   /** Counts what a full disk (or a budget's `stop`) kept from being recorded. */
   readonly unrecorded: UnrecordedReadings;
+  /** Readings are counted under this reason instead of written (stopReadings), or null. */
+  private readingsStopped: 'disk-budget' | null = null;
   /** The recorder's own events not written while the disk is full, in order. */
   private held: EventInput[] = [];
   private readonly onWritable = () => this.resume();
@@ -247,6 +249,31 @@ export class Recorder extends EventEmitter {
     });
   }
 
+  /**
+   * Stop writing readings (and positions), counting them under `reason` instead, or (null)
+   * write them again, recording what was counted first: a disk budget's `stop` policy. Alarms
+   * the readings decide, operator actions and faults are still recorded meanwhile.
+   */
+  async stopReadings(reason: 'disk-budget' | null): Promise<void> {
+    const was = this.readingsStopped;
+    this.readingsStopped = reason;
+    if (reason === null && was !== null) await this.unrecorded.record(this.log, was);
+  }
+
+  /** Without the readings `stopReadings` counts instead: what of a frame's events is written. */
+  private countReadings(batch: EventInput[], at: number): EventInput[] {
+    const reason = this.readingsStopped;
+    if (reason === null) return batch;
+    const sensors: string[] = [];
+    const rest: EventInput[] = [];
+    for (const e of batch) {
+      if (e.type === 'ReadingRecorded') sensors.push(String((e.data as { sensor: unknown }).sensor));
+      else rest.push(e);
+    }
+    this.unrecorded.count(reason, sensors, at);
+    return rest;
+  }
+
   /** Keep an event the full disk refused, for when it takes writes again (a reading is counted). */
   private hold(input: EventInput, at = this.clock.now()): void {
     if (input.type === 'ReadingRecorded' || input.type === 'PositionRecorded') {
@@ -321,13 +348,19 @@ export class Recorder extends EventEmitter {
           for (const e of batch) this.hold(e, at);
           return;
         }
-        void this.log.appendMany(batch).catch((err: unknown) => {
-          if (isFieldlogError(err, 'LOG_DISK_FULL')) for (const e of batch) this.hold(e, at);
+        const written = this.countReadings(batch, at);
+        if (written.length === 0) return;
+        void this.log.appendMany(written).catch((err: unknown) => {
+          if (isFieldlogError(err, 'LOG_DISK_FULL')) for (const e of written) this.hold(e, at);
           else this.emit('error', err);
         });
         return;
       }
       case 'position':
+        if (this.readingsStopped !== null) {
+          this.unrecorded.count(this.readingsStopped, [name], this.clock.now());
+          return;
+        }
         void this.append({
           type: 'PositionRecorded',
           data: { source: name, ...ev.position },

@@ -570,7 +570,13 @@ export class EventLog extends EventEmitter {
    */
   async putAside(namespace: string, key: string, value: string): Promise<void> {
     this.checkOpen();
-    await this.reader.putAside(namespace, key, value);
+    if (this.fullDisk.isFull) throw this.diskFullError();
+    try {
+      await this.reader.putAside(namespace, key, value);
+    } catch (err) {
+      if (this.fullDisk.failed(err)) throw this.diskFullError();
+      throw err;
+    }
   }
 
   // ---------------------------------------------------------------- reading (reader.ts)
@@ -656,7 +662,13 @@ export class EventLog extends EventEmitter {
 
   /** Store a projection's state as of `seq`, tied to that event's hash. Derived data: not synced. */
   async saveSnapshot(projection: string, seq: number, stateJson: string, device?: string): Promise<void> {
-    return this.snapshots.save(this.streams.get(device), projection, seq, stateJson);
+    // derived data: not written while the disk is full, and a read that saves one never fails for it
+    if (this.fullDisk.isFull) return;
+    try {
+      await this.snapshots.save(this.streams.get(device), projection, seq, stateJson);
+    } catch (err) {
+      if (!this.fullDisk.failed(err)) throw err;
+    }
   }
 
   /**

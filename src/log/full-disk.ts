@@ -24,9 +24,11 @@ export function isDiskFull(err: unknown): boolean {
     e && depth < 5;
     depth++
   ) {
-    if (e.code === 'ENOSPC' || e.code === 'LOG_DISK_FULL') return true;
+    // a user's disk quota used up is the same to the log as a full filesystem
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'LOG_DISK_FULL') return true;
     // LevelDB's IO errors carry the OS's words only: "IO error: …/000005.log: No space left on device"
-    if (typeof e.message === 'string' && /No space left on device|ENOSPC/.test(e.message)) return true;
+    if (typeof e.message === 'string' && /No space left on device|Disk quota exceeded|ENOSPC/.test(e.message))
+      return true;
     e = e.cause as typeof e;
   }
   return false;
@@ -129,6 +131,7 @@ export class FullDisk extends EventEmitter {
   }
 
   private async tryReopen(): Promise<boolean> {
+    if (this.stopped) return false;
     if (this.timer !== null) {
       this.p.timers.clearTimeout(this.timer);
       this.timer = null;

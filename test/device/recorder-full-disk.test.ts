@@ -122,6 +122,27 @@ describe('Recorder on a full disk', () => {
     });
   });
 
+  it('stopReadings (a budget\'s "stop"): readings counted as disk-budget, their alarms written, the count recorded on resume', async () => {
+    const head = log.head().seq;
+    await rec.stopReadings('disk-budget');
+    src.reading('temp', 35);
+    src.reading('hum', 40);
+    src.emit({ kind: 'position', position: { fixTime: '10:00:00.000Z', lat: 1, lon: 2 } });
+    await log.flushed();
+    expect((await types(head + 1)).map((e) => e.type)).toEqual(['AlarmRaised']);
+    expect(rec.unrecorded.total('disk-budget')).toBe(3);
+    await rec.stopReadings(null);
+    src.reading('temp', 20);
+    const after = await types(head + 2);
+    expect(after.map((e) => e.type)).toEqual(['ReadingsNotRecorded', 'ReadingRecorded', 'AlarmCleared']);
+    expect(after[0]!.data).toMatchObject({
+      count: 3,
+      reason: 'disk-budget',
+      sensors: { hum: 1, node: 1, temp: 1 },
+    });
+    expect(errors).toEqual([]);
+  });
+
   it('still stops the device on other write errors', async () => {
     log.disk.write = () => Promise.reject(new Error('EIO: i/o error, write'));
     src.reading('temp', 21);

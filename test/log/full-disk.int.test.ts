@@ -126,6 +126,16 @@ describe('a log whose filesystem fills', () => {
     await again.close();
   });
 
+  it('while full, skips snapshots (derived data) and refuses aside records', async () => {
+    const { log } = await open('snapshots');
+    fillDisk(log);
+    await expect(log.append(reading(6))).rejects.toMatchObject({ code: 'LOG_DISK_FULL' });
+    await expect(log.saveSnapshot('p', 5, '{"n":5}')).resolves.toBeUndefined();
+    expect(await log.loadSnapshot('p', 5)).toBe(null);
+    await expect(log.putAside('fork', 'k', 'v')).rejects.toMatchObject({ code: 'LOG_DISK_FULL' });
+    await log.close();
+  });
+
   it('keeps other write errors as they were (LOG_WRITE_FAILED, the next write tried)', async () => {
     const { log } = await open('eio');
     log.disk.write = () => Promise.reject(new Error('EIO: i/o error, write'));
