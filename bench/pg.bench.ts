@@ -6,6 +6,7 @@
 //      ÷ a raw COPY of the same rows into the same table, each run into a fresh schema;
 //   2. a fleet catching up at once through mosquitto into PostgreSQL with two hub
 //      processes ÷ one device catching up (pg-fleet.bench.ts).
+// The suite `pg-ingest` runs the first alone.
 import { loadavg } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -198,7 +199,8 @@ async function benchIngest(cluster: TestPostgres, quick: boolean): Promise<Bench
   };
 }
 
-export async function benchPg(opts: { quick?: boolean } = {}): Promise<BenchResult[]> {
+/** Both parts; `ingestOnly` (the suite `pg-ingest`) skips the long fleet catch-up. */
+export async function benchPg(opts: { quick?: boolean; ingestOnly?: boolean } = {}): Promise<BenchResult[]> {
   let cluster: TestPostgres;
   try {
     cluster = await startPostgres();
@@ -210,7 +212,7 @@ export async function benchPg(opts: { quick?: boolean } = {}): Promise<BenchResu
   }
   try {
     const results = [await benchIngest(cluster, opts.quick ?? false)];
-    results.push(...(await benchPgFleet(cluster, opts.quick ?? false)));
+    if (!opts.ingestOnly) results.push(...(await benchPgFleet(cluster, opts.quick ?? false)));
     return results;
   } finally {
     await cluster.stop();

@@ -175,42 +175,79 @@ export class RollupFold {
     return false;
   }
 
+  /**
+   * The bucket each sensor of the device folded last was put in, and its fixes', per
+   * resolution: consecutive events nearly always fall in the same ones, and finding them
+   * here spares the hub a key text and a lookup by it for every reading and fix.
+   */
+  private recentDevice: string | undefined;
+  private readonly recentReadings = {
+    minute: new Map<string, { key: BucketKey; b: ReadingBucket }>(),
+    hour: new Map<string, { key: BucketKey; b: ReadingBucket }>(),
+  };
+  private readonly recentFixes: Partial<Record<Resolution, { key: BucketKey; b: FixBucket }>> = {};
+
+  private forDevice(device: string): void {
+    if (device === this.recentDevice) return;
+    this.recentDevice = device;
+    this.recentReadings.minute.clear();
+    this.recentReadings.hour.clear();
+    this.recentFixes.minute = undefined;
+    this.recentFixes.hour = undefined;
+  }
+
   addReading(device: string, res: Resolution, r: Reading): void {
     const t = bucketStart(r.time, RESOLUTION_MS[res]);
-    const k = `${device}\u0000r${r.sensor}\u0000${res}\u0000${t}`;
-    const had = this.readings.get(k);
-    // the fold's own buckets are merged in place: one object per bucket, not per reading
-    if (!had) this.readings.set(k, { key: { device, sensor: r.sensor, res, t }, b: readingBucket(t, r) });
-    else {
-      const b = had.b;
-      if (r.value < b.min) b.min = r.value;
-      if (r.value > b.max) b.max = r.value;
-      b.sum += r.value;
-      b.count++;
-      if (r.time < b.first) b.first = r.time;
-      if (later(r.time, r.seq, b.last, b.lastSeq)) {
-        b.last = r.time;
-        b.lastSeq = r.seq;
-        b.unit = r.unit;
+    this.forDevice(device);
+    const recent = this.recentReadings[res];
+    let had = recent.get(r.sensor);
+    if (had === undefined || had.key.t !== t) {
+      const k = `${device}\u0000r${r.sensor}\u0000${res}\u0000${t}`;
+      had = this.readings.get(k);
+      if (had === undefined) {
+        had = { key: { device, sensor: r.sensor, res, t }, b: readingBucket(t, r) };
+        this.readings.set(k, had);
+        recent.set(r.sensor, had);
+        return;
       }
+      recent.set(r.sensor, had);
+    }
+    // the fold's own buckets are merged in place: one object per bucket, not per reading
+    const b = had.b;
+    if (r.value < b.min) b.min = r.value;
+    if (r.value > b.max) b.max = r.value;
+    b.sum += r.value;
+    b.count++;
+    if (r.time < b.first) b.first = r.time;
+    if (later(r.time, r.seq, b.last, b.lastSeq)) {
+      b.last = r.time;
+      b.lastSeq = r.seq;
+      b.unit = r.unit;
     }
   }
 
   addFix(device: string, res: Resolution, f: Fix): void {
     const t = bucketStart(f.time, RESOLUTION_MS[res]);
-    const k = `${device}\u0000p\u0000${res}\u0000${t}`;
-    const had = this.fixes.get(k);
-    if (!had) this.fixes.set(k, { key: { device, sensor: null, res, t }, b: fixBucket(t, f) });
-    else {
-      const b = had.b;
-      b.count++;
-      if (f.time < b.first) b.first = f.time;
-      if (later(f.time, f.seq, b.last, b.lastSeq)) {
-        b.last = f.time;
-        b.lastSeq = f.seq;
-        b.lat = f.lat;
-        b.lon = f.lon;
+    this.forDevice(device);
+    let had = this.recentFixes[res];
+    if (had === undefined || had.key.t !== t) {
+      const k = `${device}\u0000p\u0000${res}\u0000${t}`;
+      had = this.fixes.get(k);
+      if (had === undefined) {
+        this.recentFixes[res] = { key: { device, sensor: null, res, t }, b: fixBucket(t, f) };
+        this.fixes.set(k, this.recentFixes[res]!);
+        return;
       }
+      this.recentFixes[res] = had;
+    }
+    const b = had.b;
+    b.count++;
+    if (f.time < b.first) b.first = f.time;
+    if (later(f.time, f.seq, b.last, b.lastSeq)) {
+      b.last = f.time;
+      b.lastSeq = f.seq;
+      b.lat = f.lat;
+      b.lon = f.lon;
     }
   }
 

@@ -4,8 +4,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  type FixBucket,
   HOUR,
   MINUTE,
+  mergeFixes,
   mergeReadings,
   type Reading,
   type ReadingBucket,
@@ -122,6 +124,55 @@ describe('rollup arithmetic', () => {
         const want = [...last.entries()].sort((a, c) => a[0] - c[0]).map(([, x]) => x);
         expect(got.t).toEqual(want.map((x) => x.time));
         expect(got.lon).toEqual(want.map((x) => x.lon));
+      }),
+    );
+  });
+
+  it('devices, sensors and fixes interleaved fold as each event folded alone and merged', () => {
+    // the fold remembers the buckets the last device's sensors went in: events of several
+    // devices and sensors, fixes among them, in any order across bucket edges, must land
+    // exactly where a fold that remembers nothing puts them
+    const eventArb = fc.record({
+      device: fc.constantFrom('a', 'b'),
+      sensor: fc.constantFrom('t', 'h', '', null),
+      time: fc.integer({ min: START, max: START + 3 * MINUTE }),
+      value: fc.integer({ min: -50, max: 50 }),
+    });
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 200 }), (es) => {
+        const all = new RollupFold();
+        const readings = new Map<string, ReadingBucket>();
+        const fixes = new Map<string, FixBucket>();
+        for (const [i, x] of es.entries()) {
+          const time = new Date(x.time).toISOString();
+          const e =
+            x.sensor === null
+              ? {
+                  type: 'PositionRecorded',
+                  seq: i + 1,
+                  time,
+                  data: { source: 'g', fixTime: 'x', lat: x.value, lon: i },
+                }
+              : {
+                  type: 'ReadingRecorded',
+                  seq: i + 1,
+                  time,
+                  data: { source: 'n', sensor: x.sensor, value: x.value },
+                };
+          all.add(x.device, e);
+          const one = new RollupFold();
+          one.add(x.device, e);
+          for (const [k, { b }] of one.readings) {
+            const had = readings.get(k);
+            readings.set(k, had ? mergeReadings(had, b) : b);
+          }
+          for (const [k, { b }] of one.fixes) {
+            const had = fixes.get(k);
+            fixes.set(k, had ? mergeFixes(had, b) : b);
+          }
+        }
+        same(new Map([...all.readings].map(([k, v]) => [k, v.b])), readings);
+        expect(new Map([...all.fixes].map(([k, v]) => [k, v.b]))).toEqual(fixes);
       }),
     );
   });
