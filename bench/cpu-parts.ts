@@ -2,7 +2,9 @@
 // log read as JSON, cut into messages as the replicator does) and the hub's ingest (message
 // check, chain check, staging, LevelDB). `node dist/bench/cpu-parts.js DEVICE_DIR [N]`
 // (a device log of readings, e.g. the one bench/sync-cpu.ts fills). Repeats each side and
-// prints the best of its runs: noise on a shared machine only adds.
+// prints the best of its runs: noise on a shared machine only adds. CPU_PARTS=device runs
+// the device's side alone; CPU_PARTS_BATCH_BYTES tries another message size than the
+// replicator's (at most 1,000 events a message either way, as the hub accepts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +25,7 @@ async function deviceBatches(log: EventLog, n: number, keep: boolean): Promise<B
   };
   for await (const chunk of log.eventsJson({ toSeq: n })) {
     for (const e of chunk) {
-      if (parts.length > 0 && bytes + e.json.length > 120 * 1024) send();
+      if (parts.length > 0 && (bytes + e.json.length > BATCH_BYTES || parts.length === 1000)) send();
       parts.push(e.json);
       bytes += e.json.length + 1;
     }
@@ -31,6 +33,9 @@ async function deviceBatches(log: EventLog, n: number, keep: boolean): Promise<B
   if (parts.length > 0) send();
   return out;
 }
+
+/** The replicator's default message size, or CPU_PARTS_BATCH_BYTES. */
+const BATCH_BYTES = Number(process.env.CPU_PARTS_BATCH_BYTES ?? 120 * 1024);
 
 function cpu(): number {
   const u = process.cpuUsage();

@@ -2,7 +2,8 @@
 // time cannot say. `node dist/bench/sync-cpu.js [EVENTS] [DEVICE_DIR]` replicates a backlog
 // from this process (the device: its replicator reading its log) through mosquitto to a real
 // `fieldlog hub` process, and prints each side's CPU µs per event (process.cpuUsage here,
-// /proc/PID/stat for the hub and the broker). A DEVICE_DIR is filled once and reused.
+// /proc/PID/stat for the hub and the broker), with the share of it spent in the kernel
+// (sockets, disk) for the device and the hub. A DEVICE_DIR is filled once and reused.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -14,10 +15,10 @@ import { benchClock, readingAt } from './log.bench.js';
 
 const TICK_US = 1e6 / 100; // USER_HZ
 
-function procCpuUs(pid: number): number {
+function procCpuUs(pid: number, only?: 'system'): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) * TICK_US;
+  return (only === 'system' ? 0 : Number(rest[11])) * TICK_US + Number(rest[12]) * TICK_US;
 }
 
 async function freePort(): Promise<number> {
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
   const done = new Promise<void>((resolve) => rep.on('acked', (upTo: number) => upTo >= target && resolve()));
   const load = loadavg()[0]!;
   const hub0 = procCpuUs(hub.pid!);
+  const hubSys0 = procCpuUs(hub.pid!, 'system');
   const brk0 = procCpuUs(broker.pid!);
   const me0 = process.cpuUsage();
   const t0 = performance.now();
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
   const ms = performance.now() - t0;
   const me = process.cpuUsage(me0);
   const hubUs = procCpuUs(hub.pid!) - hub0;
+  const hubSys = procCpuUs(hub.pid!, 'system') - hubSys0;
   const brkUs = procCpuUs(broker.pid!) - brk0;
   await rep.stop();
   hub.kill('SIGTERM');
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
   const per = (us: number) => (us / target).toFixed(2);
   process.stdout.write(
     `${target} events in ${ms.toFixed(0)} ms (${Math.round(target / (ms / 1000))}/s, load ${load.toFixed(1)}): ` +
-      `device ${per(me.user + me.system)} µs/event, hub ${per(hubUs)}, mosquitto ${per(brkUs)}\n`,
+      `device ${per(me.user + me.system)} µs/event (system ${per(me.system)}), hub ${per(hubUs)} (system ${per(hubSys)}), mosquitto ${per(brkUs)}\n`,
   );
   rmSync(root, { recursive: true, force: true });
 }

@@ -64,20 +64,38 @@ function decodeBucket<B>(t: number, raw: Uint8Array): B | null {
 
 /** What one batch of sealed appends holds for the rollups. */
 interface Staged {
-  items: { device: string; env: Envelope }[];
+  /** The batch's readings and fixes folded as they are staged (purged ones left out). */
+  delta: RollupFold;
+  /** Each call's events, for a batch whose redactions purge some of them after their call. */
+  calls: {
+    device: string;
+    envelopes: readonly Envelope[];
+    datas: readonly (string | null)[];
+    times: readonly number[];
+  }[];
   /** Each device's last seq in the batch: its rollups' mark once written. */
   marks: Map<string, number>;
   /** The buckets this batch writes, for the cache once it is on disk. */
-  written: Map<string, { key: BucketKey; b: ReadingBucket | FixBucket | null }>;
+  written: Map<string, Recent>;
+}
+
+/**
+ * A series' last bucket written, as on disk; `newest`: no later bucket of the series is on
+ * disk (a reading after it starts a bucket that needs no read).
+ */
+interface Recent {
+  key: BucketKey;
+  b: ReadingBucket | FixBucket | null;
+  newest: boolean;
 }
 
 export class LevelRollups implements BatchProjection {
   private readonly batches = new WeakMap<object, Staged>();
   /**
    * The last bucket written of each series, as on disk: readings mostly arrive in time order,
-   * so a batch mostly merges into these without a read.
+   * so a batch mostly merges into these, or starts a bucket after them, without a read.
    */
-  private readonly recent = new Map<string, { key: BucketKey; b: ReadingBucket | FixBucket | null }>();
+  private readonly recent = new Map<string, Recent>();
   /** Devices whose rollups the open rebuilt from their events. */
   readonly rebuilt: string[] = [];
 
@@ -90,16 +108,17 @@ export class LevelRollups implements BatchProjection {
     device: string,
     envelopes: readonly Envelope[],
     datas: readonly (string | null)[],
+    times: readonly number[],
   ): void {
     let st = this.batches.get(batch);
     if (!st) {
-      st = { items: [], marks: new Map(), written: new Map() };
+      st = { delta: new RollupFold(), calls: [], marks: new Map(), written: new Map() };
       this.batches.set(batch, st);
     }
+    st.calls.push({ device, envelopes, datas, times });
     for (let i = 0; i < envelopes.length; i++) {
-      const env = envelopes[i]!;
       if (datas[i] === null) continue; // purged as it arrives: never counted
-      if (env.type === 'ReadingRecorded' || env.type === 'PositionRecorded') st.items.push({ device, env });
+      st.delta.add(device, envelopes[i]!, times[i]!);
     }
     st.marks.set(device, envelopes[envelopes.length - 1]!.seq);
   }
@@ -108,14 +127,19 @@ export class LevelRollups implements BatchProjection {
     const st = this.batches.get(batch);
     if (!st) return [];
     const purged = new Set(purges.map((p) => `${p.device}:${p.seq}`));
-    const delta = new RollupFold();
-    for (const { device, env } of st.items) if (!purged.has(`${device}:${env.seq}`)) delta.add(device, env);
+    // a later call of the batch may purge what an earlier one folded: folded again without it
+    let delta = st.delta;
+    if (purges.length > 0) {
+      delta = new RollupFold();
+      for (const { device, envelopes, datas, times } of st.calls)
+        for (let i = 0; i < envelopes.length; i++)
+          if (datas[i] !== null && !purged.has(`${device}:${envelopes[i]!.seq}`))
+            delta.add(device, envelopes[i]!, times[i]!);
+    }
     // the buckets a purged reading or fix was in are recomputed from the events
     const stale = new Map<string, BucketKey>();
     for (const p of purges) {
-      const env =
-        st.items.find((x) => x.device === p.device && x.env.seq === p.seq)?.env ??
-        (await this.log.get(p.seq, p.device));
+      const env = this.stagedEvent(st, p.device, p.seq) ?? (await this.log.get(p.seq, p.device));
       if (!env) continue;
       const one = new RollupFold();
       one.add(p.device, env);
@@ -123,35 +147,45 @@ export class LevelRollups implements BatchProjection {
       for (const { key } of one.fixes.values()) stale.set(keyText(key), key);
     }
     const ops: BatchOp[] = [];
-    const put = (key: BucketKey, b: ReadingBucket | FixBucket | null) => {
+    const put = (key: BucketKey, b: ReadingBucket | FixBucket | null, newest: boolean) => {
       ops.push({ type: 'put', key: diskKey(key), value: encodeBucket(b) });
-      st.written.set(seriesKey(key), { key, b });
+      st.written.set(seriesKey(key), { key, b, newest });
     };
     for (const [k, { key, b }] of delta.readings) {
       if (stale.has(k)) continue;
-      const base = await this.current<ReadingBucket>(key);
-      put(key, base ? mergeReadings(base, b) : b);
+      const { base, newest } = await this.current<ReadingBucket>(key);
+      put(key, base ? mergeReadings(base, b) : b, newest);
     }
     for (const [k, { key, b }] of delta.fixes) {
       if (stale.has(k)) continue;
-      const base = await this.current<FixBucket>(key);
-      put(key, base ? mergeFixes(base, b) : b);
+      const { base, newest } = await this.current<FixBucket>(key);
+      put(key, base ? mergeFixes(base, b) : b, newest);
     }
     for (const [k, key] of stale) {
       const fold = await this.refold(key, purged);
       if (key.sensor === null) {
         const a = fold.fixes.get(k)?.b;
         const d = delta.fixes.get(k)?.b;
-        put(key, a && d ? mergeFixes(a, d) : (a ?? d ?? null));
+        put(key, a && d ? mergeFixes(a, d) : (a ?? d ?? null), false);
       } else {
         const a = fold.readings.get(k)?.b;
         const d = delta.readings.get(k)?.b;
-        put(key, a && d ? mergeReadings(a, d) : (a ?? d ?? null));
+        put(key, a && d ? mergeReadings(a, d) : (a ?? d ?? null), false);
       }
     }
     for (const [device, seq] of st.marks)
       ops.push({ type: 'put', key: asideKey(MARKS, device), value: encodeText(String(seq)) });
     return ops;
+  }
+
+  /** An event staged in this batch, if it is one. */
+  private stagedEvent(st: Staged, device: string, seq: number): Envelope | undefined {
+    for (const c of st.calls) {
+      const first = c.envelopes[0]!.seq;
+      if (c.device === device && seq >= first && seq < first + c.envelopes.length)
+        return c.envelopes[seq - first];
+    }
+    return undefined;
   }
 
   committed(batch: object): void {
@@ -165,12 +199,31 @@ export class LevelRollups implements BatchProjection {
     this.recent.clear();
   }
 
-  /** A bucket as on disk (every earlier batch is written when a batch is prepared). */
-  private async current<B>(key: BucketKey): Promise<B | null> {
+  /**
+   * A bucket as on disk (every earlier batch is written when a batch is prepared), and
+   * whether it will be its series' newest. A series' first bucket in this process is found
+   * with the newest one at or after it (one read); after that a later bucket is known absent.
+   */
+  private async current<B>(key: BucketKey): Promise<{ base: B | null; newest: boolean }> {
     const cached = this.recent.get(seriesKey(key));
-    if (cached && cached.key.t === key.t) return cached.b as B | null;
-    const raw = await this.log.db.get(diskKey(key));
-    return raw === undefined ? null : decodeBucket<B>(key.t, raw);
+    if (cached) {
+      if (cached.key.t === key.t) return { base: cached.b as B | null, newest: cached.newest };
+      if (cached.newest && cached.key.t < key.t) return { base: null, newest: true };
+    }
+    const range = prefixRange(seriesText(key.device, key.res, key.sensor));
+    for await (const [k, v] of this.log.db.iterator({
+      gte: diskKey(key),
+      lt: range.lt,
+      reverse: true,
+      limit: 1,
+    })) {
+      const t = Number(decodeText(k.subarray(range.gte.length)));
+      if (t === key.t) return { base: decodeBucket<B>(key.t, v), newest: true };
+      // a later bucket is on disk: this one is read on its own
+      const raw = await this.log.db.get(diskKey(key));
+      return { base: raw === undefined ? null : decodeBucket<B>(key.t, raw), newest: false };
+    }
+    return { base: null, newest: true };
   }
 
   /** One bucket folded again from the stored events, leaving out `purged` ones. */

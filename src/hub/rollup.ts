@@ -56,13 +56,20 @@ export interface Fix {
   lon: number;
 }
 
-/** A ReadingRecorded with its payload, as a reading; undefined for anything else. */
-export function readingOf(e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>): Reading | undefined {
+/**
+ * A ReadingRecorded with its payload, as a reading; undefined for anything else. `timeMs`:
+ * the event's time already read (ingest has it from the check; Date.parse per event cost
+ * the hub more than the fold itself).
+ */
+export function readingOf(
+  e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>,
+  timeMs?: number,
+): Reading | undefined {
   if (e.type !== 'ReadingRecorded' || e.data === null || typeof e.data !== 'object') return undefined;
   const d = e.data as { sensor?: unknown; value?: unknown; unit?: unknown };
   if (typeof d.sensor !== 'string' || typeof d.value !== 'number' || !Number.isFinite(d.value))
     return undefined;
-  const time = Date.parse(e.time);
+  const time = timeMs ?? Date.parse(e.time);
   if (!Number.isFinite(time)) return undefined;
   return {
     seq: e.seq,
@@ -74,11 +81,11 @@ export function readingOf(e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>): 
 }
 
 /** A PositionRecorded with its payload, as a fix at the event's time; undefined otherwise. */
-export function fixOf(e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>): Fix | undefined {
+export function fixOf(e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>, timeMs?: number): Fix | undefined {
   if (e.type !== 'PositionRecorded' || e.data === null || typeof e.data !== 'object') return undefined;
   const d = e.data as { lat?: unknown; lon?: unknown };
   if (typeof d.lat !== 'number' || typeof d.lon !== 'number') return undefined;
-  const time = Date.parse(e.time);
+  const time = timeMs ?? Date.parse(e.time);
   if (!Number.isFinite(time)) return undefined;
   return { seq: e.seq, time, lat: d.lat, lon: d.lon };
 }
@@ -159,15 +166,21 @@ export function keyText(k: BucketKey): string {
 export class RollupFold {
   readonly readings = new Map<string, { key: BucketKey; b: ReadingBucket }>();
   readonly fixes = new Map<string, { key: BucketKey; b: FixBucket }>();
+  /**
+   * Each device's sensors' current bucket per resolution: consecutive readings of a sensor
+   * mostly fall in the bucket of the one before, found here without building its text key
+   * (two per reading cost the hub's ingest more than the arithmetic).
+   */
+  private readonly current = new Map<string, Map<string, (ReadingBucket | undefined)[]>>();
 
-  /** Fold one event of `device`; false when it adds to no rollup. */
-  add(device: string, e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>): boolean {
-    const r = readingOf(e);
+  /** Fold one event of `device` (its time in ms when known); false when it adds to no rollup. */
+  add(device: string, e: Pick<Envelope, 'type' | 'data' | 'seq' | 'time'>, timeMs?: number): boolean {
+    const r = readingOf(e, timeMs);
     if (r) {
       for (const res of RESOLUTIONS) this.addReading(device, res, r);
       return true;
     }
-    const f = fixOf(e);
+    const f = fixOf(e, timeMs);
     if (f) {
       for (const res of RESOLUTIONS) this.addFix(device, res, f);
       return true;
@@ -175,45 +188,33 @@ export class RollupFold {
     return false;
   }
 
-  /**
-   * The bucket each sensor of the device folded last was put in, and its fixes', per
-   * resolution: consecutive events nearly always fall in the same ones, and finding them
-   * here spares the hub a key text and a lookup by it for every reading and fix.
-   */
-  private recentDevice: string | undefined;
-  private readonly recentReadings = {
-    minute: new Map<string, { key: BucketKey; b: ReadingBucket }>(),
-    hour: new Map<string, { key: BucketKey; b: ReadingBucket }>(),
-  };
-  private readonly recentFixes: Partial<Record<Resolution, { key: BucketKey; b: FixBucket }>> = {};
-
-  private forDevice(device: string): void {
-    if (device === this.recentDevice) return;
-    this.recentDevice = device;
-    this.recentReadings.minute.clear();
-    this.recentReadings.hour.clear();
-    this.recentFixes.minute = undefined;
-    this.recentFixes.hour = undefined;
-  }
-
   addReading(device: string, res: Resolution, r: Reading): void {
     const t = bucketStart(r.time, RESOLUTION_MS[res]);
-    this.forDevice(device);
-    const recent = this.recentReadings[res];
-    let had = recent.get(r.sensor);
-    if (had === undefined || had.key.t !== t) {
+    let sensors = this.current.get(device);
+    if (sensors === undefined) {
+      sensors = new Map();
+      this.current.set(device, sensors);
+    }
+    let slots = sensors.get(r.sensor);
+    if (slots === undefined) {
+      slots = [undefined, undefined];
+      sensors.set(r.sensor, slots);
+    }
+    const slot = res === 'minute' ? 0 : 1;
+    let b = slots[slot];
+    if (b === undefined || b.t !== t) {
       const k = `${device}\u0000r${r.sensor}\u0000${res}\u0000${t}`;
-      had = this.readings.get(k);
-      if (had === undefined) {
-        had = { key: { device, sensor: r.sensor, res, t }, b: readingBucket(t, r) };
-        this.readings.set(k, had);
-        recent.set(r.sensor, had);
+      const had = this.readings.get(k);
+      // the fold's own buckets are merged in place: one object per bucket, not per reading
+      if (!had) {
+        const fresh = readingBucket(t, r);
+        this.readings.set(k, { key: { device, sensor: r.sensor, res, t }, b: fresh });
+        slots[slot] = fresh;
         return;
       }
-      recent.set(r.sensor, had);
+      b = had.b;
+      slots[slot] = b;
     }
-    // the fold's own buckets are merged in place: one object per bucket, not per reading
-    const b = had.b;
     if (r.value < b.min) b.min = r.value;
     if (r.value > b.max) b.max = r.value;
     b.sum += r.value;
@@ -228,26 +229,19 @@ export class RollupFold {
 
   addFix(device: string, res: Resolution, f: Fix): void {
     const t = bucketStart(f.time, RESOLUTION_MS[res]);
-    this.forDevice(device);
-    let had = this.recentFixes[res];
-    if (had === undefined || had.key.t !== t) {
-      const k = `${device}\u0000p\u0000${res}\u0000${t}`;
-      had = this.fixes.get(k);
-      if (had === undefined) {
-        this.recentFixes[res] = { key: { device, sensor: null, res, t }, b: fixBucket(t, f) };
-        this.fixes.set(k, this.recentFixes[res]!);
-        return;
+    const k = `${device}\u0000p\u0000${res}\u0000${t}`;
+    const had = this.fixes.get(k);
+    if (!had) this.fixes.set(k, { key: { device, sensor: null, res, t }, b: fixBucket(t, f) });
+    else {
+      const b = had.b;
+      b.count++;
+      if (f.time < b.first) b.first = f.time;
+      if (later(f.time, f.seq, b.last, b.lastSeq)) {
+        b.last = f.time;
+        b.lastSeq = f.seq;
+        b.lat = f.lat;
+        b.lon = f.lon;
       }
-      this.recentFixes[res] = had;
-    }
-    const b = had.b;
-    b.count++;
-    if (f.time < b.first) b.first = f.time;
-    if (later(f.time, f.seq, b.last, b.lastSeq)) {
-      b.last = f.time;
-      b.lastSeq = f.seq;
-      b.lat = f.lat;
-      b.lon = f.lon;
     }
   }
 

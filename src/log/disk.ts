@@ -97,10 +97,10 @@ export class LogDisk {
  * Chunks of an iterator, asking for the next chunk before handing out the current one,
  * so LevelDB reads while JavaScript decodes and hashes.
  */
-export async function* prefetched<K, V>(it: {
-  nextv(n: number): Promise<[K, V][]>;
+export async function* prefetched<T>(it: {
+  nextv(n: number): Promise<T[]>;
   close(): Promise<void>;
-}): AsyncGenerator<[K, V][]> {
+}): AsyncGenerator<T[]> {
   try {
     let next = it.nextv(1000);
     for (;;) {

@@ -167,32 +167,36 @@ export interface CheckedEvent {
  * A store that links under a lock (PostgreSQL) runs these before taking it.
  */
 export function checkEvent(env: Envelope, device: string): CheckedEvent {
-  const at = `seq ${env.seq} of ${device}`;
   // a redacted event (data null) has no payload left to check
   const wrong = env.data === null ? undefined : payloadProblem(env.type, env.data);
-  if (wrong !== undefined) throw fail('EVENT_INVALID', `${at}: ${wrong}`);
+  if (wrong !== undefined) throw invalidEvent(env, device, wrong);
   const dataJcs = env.data === null ? null : jcs(env.data);
   if (dataJcs !== null && sha256hex(dataJcs) !== env.digest) {
-    throw fail('EVENT_INVALID', `${at}: data does not match its digest`);
+    throw invalidEvent(env, device, 'data does not match its digest');
   }
   // a purged payload's digest is stored as it came: it must at least be a digest
   if (dataJcs === null && !isHex64(env.digest)) {
-    throw fail('EVENT_INVALID', `${at}: digest is not 64 hex digits`);
+    throw invalidEvent(env, device, 'digest is not 64 hex digits');
   }
   // what the message check already refused, for any other caller: stored, these would not read back as given
   if (env.sig !== undefined && (typeof env.sig !== 'string' || !isSig(env.sig)))
-    throw fail('EVENT_INVALID', `${at}: sig is not 88 characters of padded base64`);
+    throw invalidEvent(env, device, 'sig is not 88 characters of padded base64');
   const badMeta = env.meta === undefined ? undefined : nonStringMetaKey(env.meta);
-  if (badMeta !== undefined) throw fail('EVENT_INVALID', `${at}: meta.${badMeta} must be a string`);
+  if (badMeta !== undefined) throw invalidEvent(env, device, `meta.${badMeta} must be a string`);
   const metaJcs = env.meta === undefined ? null : metaJcsOf(env.meta);
   if (sha256hex(canonicalHeader(env, metaJcs ?? undefined)) !== env.hash) {
-    throw fail('EVENT_INVALID', `${at}: hash mismatch`);
+    throw invalidEvent(env, device, 'hash mismatch');
   }
   if (dataJcs !== null) {
     const tooBig = dataSizeProblem(dataJcs);
-    if (tooBig !== undefined) throw fail('EVENT_INVALID', `${at}: ${tooBig}`);
+    if (tooBig !== undefined) throw invalidEvent(env, device, tooBig);
   }
   return { dataJcs, metaJcs, timeMs: storableTime(env, device) };
+}
+
+/** EVENT_INVALID naming the event; its text is made only for the refusal (not for every event checked). */
+function invalidEvent(env: Envelope, device: string, what: string): Error {
+  return fail('EVENT_INVALID', `seq ${env.seq} of ${device}: ${what}`);
 }
 
 /**

@@ -115,13 +115,15 @@ export interface StagerParts {
 export interface BatchProjection {
   /**
    * Sealed events of `device` staged in `batch`, synchronously; `datas[i]` is null when the
-   * payload is purged (as given, or by an EventRedacted of the same call).
+   * payload is purged (as given, or by an EventRedacted of the same call); `times[i]` is the
+   * event's time in ms since the epoch (read once by the check).
    */
   staged(
     batch: object,
     device: string,
     envelopes: readonly Envelope[],
     datas: readonly (string | null)[],
+    times: readonly number[],
   ): void;
   /**
    * Before the batch is written (every earlier batch is on disk): the writes to add. `purges`
@@ -282,7 +284,7 @@ export class Stager {
       batch.count++;
     }
     for (const seq of purges) batch.purges.push({ s: st, seq });
-    for (const p of this.projections) p.staged(batch, st.device, envelopes, datas);
+    for (const p of this.projections) p.staged(batch, st.device, envelopes, datas, times);
     const last = envelopes[envelopes.length - 1]!;
     st.seq = last.seq;
     st.hash = unhex(last.hash);

@@ -161,10 +161,11 @@ export function parseEvents(payload: Buffer | string, device: string): EventsMes
   if (m.device !== device)
     throw fail('SYNC_MESSAGE_INVALID', `events for ${m.device} on the topic of ${device}`);
   const events: Envelope[] = [];
-  for (const [i, raw] of m.events.entries()) {
+  const raws = m.events;
+  for (let i = 0; i < raws.length; i++) {
     let env: Envelope;
     try {
-      env = parseEnvelopeShape(raw, true); // json() parsed it from I-JSON text
+      env = parseEnvelopeShape(raws[i], true); // json() parsed it from I-JSON text
     } catch (err) {
       throw fail('SYNC_MESSAGE_INVALID', `events[${i}]: ${(err as Error).message}`);
     }
