@@ -548,7 +548,8 @@ export class EventLog extends EventEmitter {
    */
   async redact(seq: number, reason: string, actor: string, device?: string): Promise<Envelope> {
     this.checkOpen();
-    return this.redactor.redact(this.stager, this.streams.get(device), seq, reason, actor);
+    const s = this.streams.get(device);
+    return this.pruner.exclusive(() => this.redactor.redact(this.stager, s, seq, reason, actor));
   }
 
   /**
@@ -557,10 +558,10 @@ export class EventLog extends EventEmitter {
    */
   async thinReadings(req: ThinRequest, device?: string): Promise<Thinned | null> {
     this.checkOpen();
-    return thinReadings(
-      { disk: this.disk, codec: this.codec, writer: this.stager },
-      this.streams.get(device),
-      req,
+    const s = this.streams.get(device);
+    // a prune must not run between the thinning's read of the records and their write
+    return this.pruner.exclusive(() =>
+      thinReadings({ disk: this.disk, codec: this.codec, writer: this.stager }, s, req),
     );
   }
 

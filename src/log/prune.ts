@@ -136,6 +136,17 @@ export class Pruner {
     return run;
   }
 
+  /**
+   * Run `fn` between prunes, never beside one: thinning and redaction read records and write
+   * them back purged; a prune between the read and the write would have its deletes undone
+   * (records below the anchor again), or see its anchor's record change under it.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
   private async run(s: Stream, throughSeq: number, limit: number, opts: PruneOptions): Promise<PruneResult> {
     const floor = s.anchor?.seq ?? 0;
     const last = Math.min(throughSeq, s.durableSeq - 1, limit);

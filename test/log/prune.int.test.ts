@@ -177,3 +177,22 @@ describe('EventLog.prune', () => {
     await again.close();
   });
 });
+
+describe('EventLog.prune beside thinning and redaction', () => {
+  it('never lets a thinning started before a prune write back records the prune deleted', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { log } = await filled(6000);
+      // the budget thins from the acknowledged seq it knew; meanwhile an ack moves on and
+      // retention prunes past the readings being thinned
+      const thinned = log.thinReadings({ afterSeq: 0, max: 4000, reason: 'disk-budget' });
+      const pruned = log.prune(3000, { compact: false, chunk: 500 });
+      await Promise.all([thinned, pruned]);
+      const anchor = log.anchor()!;
+      const stored = (await log.db.keys(streamRange(KEY.EVENT, 0)).all()).length;
+      expect(stored).toBe(log.head().seq - anchor.seq);
+      expect(await log.db.get(eventKey(0, anchor.seq))).toBeUndefined();
+      expect((await log.verify()).ok).toBe(true);
+      await log.close();
+    }
+  });
+});
