@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventLog } from '../../src/log/event-log.js';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { metricValue } from '../support/metrics-text.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-full-'));
 const running: Proc[] = [];
@@ -38,7 +39,7 @@ beforeAll(() => {
 afterEach(async () => {
   if (process.env.DEBUG_FULL)
     for (const p of running) console.log(p.lines.filter((l) => !/ = /.test(l)).join('\n'), p.stderr);
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(running);
 });
 afterAll(() => {
   for (const m of mounts.splice(0)) execFileSync('umount', [m]);
@@ -72,17 +73,9 @@ function mountTiny(kind: 'tmpfs' | 'ext4'): string {
   return at;
 }
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  running.push(p);
-  return p;
-}
+const start = startInto(running);
 
-function value(text: string, series: string): number {
-  const escaped = series.replace(/[{}"]/g, (c) => `\\${c}`);
-  const m = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : Number.NaN;
-}
+const value = (text: string, series: string): number => metricValue(text, series) ?? Number.NaN;
 
 /** Write zeros to `path` until the filesystem refuses (ENOSPC): it is full. */
 function fill(path: string): number {

@@ -15,22 +15,18 @@ import { EventLog } from '../../src/log/event-log.js';
 import { fingerprint, verifySig } from '../../src/log/signing.js';
 import { Ingest } from '../../src/sync/ingest.js';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-device-key-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const running: Proc[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(running);
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  running.push(p);
-  return p;
-}
+const start = startInto(running);
 
 interface Wire {
   seq: number;

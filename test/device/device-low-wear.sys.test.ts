@@ -12,22 +12,18 @@ import { fleetStoreOver } from '../../src/hub/leveldb-fleet-store.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { Ingest } from '../../src/sync/ingest.js';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-low-wear-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const running: Proc[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(running);
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  running.push(p);
-  return p;
-}
+const start = startInto(running);
 
 describe('fieldlog device, durability "interval"', () => {
   it('after SIGKILL: the log verifies, loses at most the last second, and holds all the hub acknowledged', async () => {

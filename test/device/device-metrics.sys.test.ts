@@ -6,26 +6,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Proc, startCli } from '../support/proc.js';
+import { metricValue } from '../support/metrics-text.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-metrics-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const running: Proc[] = [];
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(running);
 });
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  running.push(p);
-  return p;
-}
+const start = startInto(running);
 
-function value(text: string, series: string): number | undefined {
-  const escaped = series.replace(/[{}"]/g, (c) => `\\${c}`);
-  const m = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
-}
+const value = metricValue;
 
 describe('fieldlog device --metrics', () => {
   it('serves the device metrics as valid Prometheus text', async () => {

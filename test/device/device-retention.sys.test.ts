@@ -9,25 +9,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { metricValue } from '../support/metrics-text.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-retention-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const running: Proc[] = [];
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(running);
 });
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  running.push(p);
-  return p;
-}
+const start = startInto(running);
 
-function value(text: string, series: string): number | undefined {
-  const m = new RegExp(`^${series} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
-}
+const value = metricValue;
 
 describe('fieldlog device with retention', () => {
   it('prunes acknowledged events older than keep while it runs; log verify reports the anchor', async () => {

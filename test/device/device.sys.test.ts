@@ -6,20 +6,16 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-device-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const running: Proc[] = [];
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(running);
 });
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  running.push(p);
-  return p;
-}
+const start = startInto(running);
 
 /** `fieldlog device` headless on one source. */
 function device(id: string, dir: string, driver: string, port: string): Proc {

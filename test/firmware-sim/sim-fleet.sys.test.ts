@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EventLog, type Head } from '../../src/log/event-log.js';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-sim-fleet-'));
 const procs: Proc[] = [];
 const brokers: ChildProcess[] = [];
 afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(procs);
   for (const b of brokers.splice(0)) b.kill('SIGKILL');
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -49,11 +49,7 @@ async function mosquitto(): Promise<number> {
   return port;
 }
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  procs.push(p);
-  return p;
-}
+const start = startInto(procs);
 
 async function hubHeads(base: string): Promise<Map<string, Head>> {
   const body = (await (await fetch(`${base}/devices`)).json()) as {

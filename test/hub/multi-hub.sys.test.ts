@@ -15,7 +15,7 @@ import { EventLog } from '../../src/log/event-log.js';
 import { runCli } from '../support/cli.js';
 import { startMosquitto, type TestMosquitto } from '../support/mosquitto.js';
 import { startPostgres, type TestPostgres } from '../support/pg.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-multi-hub-'));
 let cluster: TestPostgres;
@@ -36,7 +36,7 @@ const procs: Proc[] = [];
 const brokers: TestMosquitto[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(procs);
   await Promise.all(brokers.splice(0).map((b) => b.stop()));
   for (const c of cleanups.splice(0)) await c();
 });
@@ -45,11 +45,7 @@ const DEVICES = 6;
 const BACKLOG = 1200;
 const ids = Array.from({ length: DEVICES }, (_, i) => `sim-${String(i + 1).padStart(4, '0')}`);
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  procs.push(p);
-  return p;
-}
+const start = startInto(procs);
 
 async function broker(): Promise<TestMosquitto> {
   const b = await startMosquitto(root);

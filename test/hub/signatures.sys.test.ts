@@ -14,7 +14,7 @@ import { EventLog } from '../../src/log/event-log.js';
 import { generateIdentity, saveIdentity, signHash } from '../../src/log/signing.js';
 import { deviceTopic } from '../../src/sync/messages.js';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { type Proc, startInto } from '../support/proc.js';
 import { forgedAfter } from '../support/signed-chain.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-signatures-'));
@@ -24,11 +24,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  procs.push(p);
-  return p;
-}
+const start = startInto(procs);
 
 interface DeviceRow {
   device: string;

@@ -71,3 +71,17 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, runner = [
   });
   return proc;
 }
+
+/** A `start` that keeps each process it starts in `list`, for `killAll` after each test. */
+export function startInto(list: Proc[]): (args: string[]) => Proc {
+  return (args) => {
+    const p = startCli(args);
+    list.push(p);
+    return p;
+  };
+}
+
+/** Kill (SIGKILL: they are throw-away) and forget every process in `list`. */
+export async function killAll(list: Proc[]): Promise<void> {
+  await Promise.all(list.splice(0).map((p) => p.stop('SIGKILL')));
+}

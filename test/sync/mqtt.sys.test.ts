@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EventLog } from '../../src/log/event-log.js';
 import { runCli } from '../support/cli.js';
-import { type Proc, startCli } from '../support/proc.js';
+import { killAll, type Proc, startInto } from '../support/proc.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fieldlog-sys-mqtt-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -20,7 +20,7 @@ type Devices = { devices: { device: string; rejects: Record<string, number> }[] 
 const procs: Proc[] = [];
 const brokers: ChildProcess[] = [];
 afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')));
+  await killAll(procs);
   for (const b of brokers.splice(0)) b.kill('SIGKILL');
 });
 
@@ -55,11 +55,7 @@ async function mosquitto(port: number, extra = 'allow_anonymous true\n'): Promis
   return child;
 }
 
-function start(args: string[]): Proc {
-  const p = startCli(args);
-  procs.push(p);
-  return p;
-}
+const start = startInto(procs);
 
 async function backlog(dir: string, device: string, n: number): Promise<void> {
   const lines = Array.from({ length: n }, (_, i) =>
