@@ -4,7 +4,8 @@
 // acknowledged by operators, then operators' notes, a threshold change, source trouble and
 // a redaction appended to the device's own log (`fieldlog log append`, `log redact`), then
 // the device live again. What the page shows is compared with what the hub's API answers
-// for the same range or time, and the export with `fieldlog hub export`.
+// for the same range or time (the range drawn again once the hub holds all it covers: the
+// device is live), and the export with `fieldlog hub export`.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
