@@ -159,9 +159,9 @@ async function viaCopy(url: string, rows: string[], months: Set<string>, total: 
 }
 
 /**
- * Write every dirty page of the cluster out before a timed part: otherwise each part pays
- * for the pages the one before it left in shared buffers (in alternation the store always
- * ran after a COPY of 200,000 rows, and lost a third of its rate from the second round on).
+ * Write every dirty page of the cluster out before a timed part, so that neither part pays
+ * for the pages the one before it left in shared buffers (the parts alternate, each into its
+ * own database, and 200,000 rows leave more dirty pages than shared buffers hold).
  */
 async function checkpoint(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
