@@ -68,10 +68,15 @@ export interface AppenderDeps {
 /** A group takes no more batches once it holds this many events. */
 const GROUP_EVENTS = 20_000;
 
+/** Events checked per turn of the event loop (see checkNext). */
+const CHECK_SLICE = 64;
+
 /** A batch not checked yet. */
 interface Arrival {
   device: string;
   events: Envelope[];
+  /** The checks of its first events, made so far. */
+  checked: CheckedEvent[];
   gate: AppendGate | undefined;
   resolve: (o: AppendOutcome) => void;
   reject: (err: unknown) => void;
@@ -93,37 +98,44 @@ export class Appender {
 
   append(device: string, events: Envelope[], gate?: AppendGate): Promise<AppendOutcome> {
     return new Promise<AppendOutcome>((resolve, reject) => {
-      this.arrivals.push({ device, events, gate, resolve, reject });
+      this.arrivals.push({ device, events, checked: [], gate, resolve, reject });
       this.checkNext();
     });
   }
 
   /**
-   * Hashing happens before any transaction holds a lock, one batch per turn of the event
-   * loop: between two, the socket takes more of the COPY text in flight, so PostgreSQL
+   * Hashing happens before any transaction holds a lock, a slice of a batch per turn of the
+   * event loop: between two, the socket takes more of the COPY text in flight, so PostgreSQL
    * parses one group while the next is checked (checked all at once, the next group's
-   * batches held the text back and PostgreSQL waited).
+   * batches held the text back and PostgreSQL waited; a whole batch per turn, 263 events of
+   * the benchmark's, still kept it waiting more than slices of 64 do: 48.7k against 53k
+   * events/s, medians of 6 alternations).
    */
   private checkNext(): void {
     if (this.checking || this.arrivals.length === 0) return;
     this.checking = true;
     setImmediate(() => {
       this.checking = false;
-      const { device, events, gate, resolve, reject } = this.arrivals.shift()!;
+      const a = this.arrivals[0]!;
       try {
-        const checked = events.map((e) => checkEvent(e, device));
-        this.enqueue({
-          device,
-          events,
-          checked,
-          months: monthsOf(events, checked),
-          gate,
-          waited: false,
-          resolve,
-          reject,
-        });
+        const end = Math.min(a.events.length, a.checked.length + CHECK_SLICE);
+        for (let i = a.checked.length; i < end; i++) a.checked.push(checkEvent(a.events[i]!, a.device));
+        if (a.checked.length === a.events.length) {
+          this.arrivals.shift();
+          this.enqueue({
+            device: a.device,
+            events: a.events,
+            checked: a.checked,
+            months: monthsOf(a.events, a.checked),
+            gate: a.gate,
+            waited: false,
+            resolve: a.resolve,
+            reject: a.reject,
+          });
+        }
       } catch (err) {
-        reject(err);
+        this.arrivals.shift();
+        a.reject(err);
       }
       this.checkNext();
     });
