@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsonbText } from '../../src/hub/pg/check.js';
-import { batchRows, copyText } from '../../src/hub/pg/copy-rows.js';
+import { batchRows, CopyBuffers, copyText } from '../../src/hub/pg/copy-rows.js';
 import type { Envelope } from '../../src/log/envelope.js';
 
 /** Every field through copyText, as the rows were made before. */
@@ -81,6 +81,45 @@ describe('COPY text of a batch', () => {
           expect(batchRows(events, datas, metas, '42')).toBe(reference(events, datas, metas, '42'));
         },
       ),
+    );
+  });
+
+  it('as bytes: a group of batches is its rows in UTF-8, through kept buffers that grow', () => {
+    const buffers = new CopyBuffers();
+    const event = (device: string, seq: number): Envelope => ({
+      device,
+      seq,
+      type: 'ReadingRecorded',
+      time: '2026-12-04T18:00:00.000Z',
+      boot: 'boot-1',
+      mono: seq / 3,
+      data: null,
+      digest: HEX,
+      prev: HEX,
+      hash: HEX,
+    });
+    fc.assert(
+      fc.property(
+        // sizes past the first buffer's megabyte, payloads with multi-byte characters
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 3000 }), jsonArb), { minLength: 1, maxLength: 4 }),
+        (groups) => {
+          const batches = groups.map(([n, data], b) => {
+            const events = Array.from({ length: n }, (_, k) => event(`dev-${b}`, k + 1));
+            return {
+              events,
+              datas: events.map(() => data),
+              metas: events.map(() => null),
+              batch: String(b + 7),
+            };
+          });
+          const body = buffers.body(batches);
+          const expected = batches.map((x) => batchRows(x.events, x.datas, x.metas, x.batch)).join('');
+          expect(body.toString('utf8')).toBe(expected);
+          expect(body.length).toBe(Buffer.byteLength(expected));
+          buffers.release(body);
+        },
+      ),
+      { numRuns: 25 },
     );
   });
 });

@@ -362,7 +362,7 @@ describe('PostgreSQL fleet store: failures', () => {
       while (pid === undefined) {
         await admin.query('SELECT pg_stat_clear_snapshot()');
         const r = await admin.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO batches%' AND pid <> pg_backend_pid()",
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO batches%' AND pid <> pg_backend_pid()",
         );
         pid = r.rows[0]?.pid;
       }

@@ -57,13 +57,14 @@ export class Sequencer {
            done AS (
              UPDATE batches b SET position = f.head + todo.upto - todo.count + 1
              FROM todo, f WHERE b.id = todo.id RETURNING b.count
+           ), moved AS (
+             UPDATE fleet SET head = fleet.head + coalesce((SELECT sum(count) FROM done), 0)
+             WHERE one RETURNING (SELECT count(*) FROM done) AS n, head
            )
-           UPDATE fleet SET head = fleet.head + coalesce((SELECT sum(count) FROM done), 0)
-           WHERE one RETURNING (SELECT count(*) FROM done) AS n, head`,
+           SELECT n, head, CASE WHEN n > 0 THEN pg_notify('fieldlog_fleet', head::text) END FROM moved`,
         );
         const n = Number(r.rows[0]!.n);
         const head = Number(r.rows[0]!.head);
-        if (n > 0) await client.query("SELECT pg_notify('fieldlog_fleet', $1)", [String(head)]);
         await client.query('COMMIT');
         if (n > 0) this.moved(head);
         if (n < PASS) break;
