@@ -9,7 +9,7 @@ import { decodeText, encodeText } from '../log/codec.js';
 import type { BatchOp } from '../log/disk.js';
 import { asideKey } from '../log/disk.js';
 import type { Envelope } from '../log/envelope.js';
-import type { BatchProjection, EventLog } from '../log/event-log.js';
+import type { BatchProjection, EventLog, StagedEvent, StagedEvents } from '../log/event-log.js';
 import {
   type BucketKey,
   type FixBucket,
@@ -66,13 +66,12 @@ function decodeBucket<B>(t: number, raw: Uint8Array): B | null {
 interface Staged {
   /** The batch's readings and fixes folded as they are staged (purged ones left out). */
   delta: RollupFold;
-  /** Each call's events, for a batch whose redactions purge some of them after their call. */
-  calls: {
-    device: string;
-    envelopes: readonly Envelope[];
-    datas: readonly (string | null)[];
-    times: readonly number[];
-  }[];
+  /**
+   * Each device's first seq in the batch. The events themselves are not kept (held until the
+   * write, every batch's envelopes outlived a young-generation GC, which cost the hub a sixth
+   * of its CPU): the rare batch whose redactions purge some of them reads them back.
+   */
+  firsts: Map<string, number>;
   /** Each device's last seq in the batch: its rollups' mark once written. */
   marks: Map<string, number>;
   /** The buckets this batch writes, for the cache once it is on disk. */
@@ -112,10 +111,10 @@ export class LevelRollups implements BatchProjection {
   ): void {
     let st = this.batches.get(batch);
     if (!st) {
-      st = { delta: new RollupFold(), calls: [], marks: new Map(), written: new Map() };
+      st = { delta: new RollupFold(), firsts: new Map(), marks: new Map(), written: new Map() };
       this.batches.set(batch, st);
     }
-    st.calls.push({ device, envelopes, datas, times });
+    if (!st.firsts.has(device)) st.firsts.set(device, envelopes[0]!.seq);
     for (let i = 0; i < envelopes.length; i++) {
       if (datas[i] === null) continue; // purged as it arrives: never counted
       st.delta.add(device, envelopes[i]!, times[i]!);
@@ -123,23 +122,34 @@ export class LevelRollups implements BatchProjection {
     st.marks.set(device, envelopes[envelopes.length - 1]!.seq);
   }
 
-  async prepare(batch: object, purges: readonly { device: string; seq: number }[]): Promise<BatchOp[]> {
+  async prepare(
+    batch: object,
+    purges: readonly { device: string; seq: number }[],
+    staged: StagedEvents,
+  ): Promise<BatchOp[]> {
     const st = this.batches.get(batch);
     if (!st) return [];
     const purged = new Set(purges.map((p) => `${p.device}:${p.seq}`));
     // a later call of the batch may purge what an earlier one folded: folded again without it
     let delta = st.delta;
+    const events = new Map<string, StagedEvent[]>();
     if (purges.length > 0) {
       delta = new RollupFold();
-      for (const { device, envelopes, datas, times } of st.calls)
-        for (let i = 0; i < envelopes.length; i++)
-          if (datas[i] !== null && !purged.has(`${device}:${envelopes[i]!.seq}`))
-            delta.add(device, envelopes[i]!, times[i]!);
+      for (const [device, first] of st.firsts) {
+        const list = staged(device, first, st.marks.get(device)!);
+        events.set(device, list);
+        for (const e of list)
+          if (e.data !== null && !purged.has(`${device}:${e.seq}`)) delta.add(device, e, e.timeMs);
+      }
     }
     // the buckets a purged reading or fix was in are recomputed from the events
     const stale = new Map<string, BucketKey>();
     for (const p of purges) {
-      const env = this.stagedEvent(st, p.device, p.seq) ?? (await this.log.get(p.seq, p.device));
+      const first = st.firsts.get(p.device);
+      const env =
+        first !== undefined && p.seq >= first
+          ? events.get(p.device)?.find((e) => e.seq === p.seq)
+          : await this.log.get(p.seq, p.device);
       if (!env) continue;
       const one = new RollupFold();
       one.add(p.device, env);
@@ -176,16 +186,6 @@ export class LevelRollups implements BatchProjection {
     for (const [device, seq] of st.marks)
       ops.push({ type: 'put', key: asideKey(MARKS, device), value: encodeText(String(seq)) });
     return ops;
-  }
-
-  /** An event staged in this batch, if it is one. */
-  private stagedEvent(st: Staged, device: string, seq: number): Envelope | undefined {
-    for (const c of st.calls) {
-      const first = c.envelopes[0]!.seq;
-      if (c.device === device && seq >= first && seq < first + c.envelopes.length)
-        return c.envelopes[seq - first];
-    }
-    return undefined;
   }
 
   committed(batch: object): void {

@@ -50,7 +50,7 @@ export type { SyncTimers } from './interval-sync.js';
 export type { Anchor, PruneOptions, PruneResult } from './prune.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
 export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
-export type { AsideRecord, BatchProjection, StreamSigner } from './stager.js';
+export type { AsideRecord, BatchProjection, StagedEvent, StagedEvents, StreamSigner } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 export type { Thinned, ThinRequest } from './thinning.js';
 

@@ -4,10 +4,10 @@
 // what a batch means for the streams once it is on disk, and what a failed write undoes.
 // The group commit (group-commit.ts) is the only path to disk; this is its only user.
 import { fail, isFieldlogError } from '../errors.js';
-import { hex, unhex } from './bytes.js';
-import { encodeSealedRecord, encodeText, eventKey } from './codec.js';
+import { hex, sameKey, unhex } from './bytes.js';
+import { decodeText, encodeSealedRecord, encodeText, eventKey, eventKeySeq } from './codec.js';
 import { asideKey, type BatchOp, type LogDisk } from './disk.js';
-import { type Envelope, type EventInput, ZERO_HASH } from './envelope.js';
+import { type Envelope, type EventInput, isoTime, ZERO_HASH } from './envelope.js';
 import { GroupCommit, type Waiter } from './group-commit.js';
 import type { FleetRun, RunIndexer } from './indexer.js';
 import type { RecordCodec } from './records.js';
@@ -16,6 +16,8 @@ import { type Identity, signHash } from './signing.js';
 import { FORMAT, type Head, type Stream, type StreamRegistry } from './streams.js';
 
 const ZERO_HEAD = { seq: 0, hash: ZERO_HASH };
+/** An event key's kind byte and stream id, before its seq (codec.ts eventKey). */
+const EVENT_KEY_PREFIX = 5;
 
 /** A record of the aside key space written with a batch of events (the hub's key record). */
 export interface AsideRecord {
@@ -49,6 +51,21 @@ export interface PendingBatch {
   /** Signers the batch's key events switch to, in force once it is on disk. */
   signerMoves: Map<Stream, StreamSigner>;
 }
+
+/** One staged event as a projection refolds it: what `RollupFold.add` reads. */
+export interface StagedEvent {
+  seq: number;
+  type: string;
+  time: string;
+  timeMs: number;
+  data: Record<string, unknown> | null;
+}
+
+/**
+ * The events of `device` a batch stages, from seq `from` to `to`, as first staged (before
+ * the batch's own purges): decoded from the batch's writes, only when a projection asks.
+ */
+export type StagedEvents = (device: string, from: number, to: number) => StagedEvent[];
 
 /** The key a stream's own events are signed with, and the first seq it signs (docs/protocol.md §2.4). */
 export interface StreamSigner {
@@ -127,9 +144,14 @@ export interface BatchProjection {
   ): void;
   /**
    * Before the batch is written (every earlier batch is on disk): the writes to add. `purges`
-   * are the stored or staged events whose payload this batch purges.
+   * are the stored or staged events whose payload this batch purges; `staged` reads back the
+   * events the batch stages (decoded from its writes: a projection need not hold them).
    */
-  prepare(batch: object, purges: readonly { device: string; seq: number }[]): Promise<BatchOp[]>;
+  prepare(
+    batch: object,
+    purges: readonly { device: string; seq: number }[],
+    staged: StagedEvents,
+  ): Promise<BatchOp[]>;
   /** The batch is on disk. */
   committed(batch: object): void;
   /** A write failed: what was prepared and not written is forgotten. */
@@ -351,7 +373,9 @@ export class Stager {
     if (batch.purges.length > 0) await redactions.prepare(batch);
     if (this.projections.length > 0) {
       const purges = batch.purges.map(({ s, seq }) => ({ device: s.device, seq }));
-      for (const p of this.projections) for (const op of await p.prepare(batch, purges)) batch.ops.push(op);
+      const staged: StagedEvents = (device, from, to) => this.stagedEvents(batch, device, from, to);
+      for (const p of this.projections)
+        for (const op of await p.prepare(batch, purges, staged)) batch.ops.push(op);
     }
     return () => {
       for (const [s, h] of heads) {
@@ -367,6 +391,33 @@ export class Stager {
       redactions.committed(batch);
       for (const p of this.projections) p.committed(batch);
     };
+  }
+
+  /**
+   * The events of `device` from `from` to `to` staged in `batch`, read back from its writes
+   * (the first write of each: a purge of a staged event comes after it). Only a batch with
+   * purges needs them, so nothing holds the envelopes of every batch until it is written.
+   */
+  private stagedEvents(batch: PendingBatch, device: string, from: number, to: number): StagedEvent[] {
+    const s = this.p.streams.find(device);
+    if (!s) return [];
+    const prefix = eventKey(s.id, 0).subarray(0, EVENT_KEY_PREFIX);
+    const found = new Map<number, StagedEvent>();
+    for (const op of batch.ops) {
+      if (op.type !== 'put' || op.key.length !== prefix.length + 6) continue;
+      if (!sameKey(op.key.subarray(0, EVENT_KEY_PREFIX), prefix)) continue;
+      const seq = eventKeySeq(op.key);
+      if (seq < from || seq > to || found.has(seq)) continue;
+      const rec = this.p.codec.decode(op.value, device, seq, false);
+      let data: Record<string, unknown> | null = null;
+      try {
+        if (rec.data !== null) data = JSON.parse(decodeText(rec.data)) as Record<string, unknown>;
+      } catch (err) {
+        throw fail('LOG_CORRUPT', `${device} seq ${seq}: payload is not JSON`, err);
+      }
+      found.set(seq, { seq, type: rec.type, time: isoTime(rec.timeMs), timeMs: rec.timeMs, data });
+    }
+    return [...found.values()].sort((a, b) => a.seq - b.seq);
   }
 
   /** A failed batch fails everything queued after it too: their seqs and links depended on it. */

@@ -231,6 +231,32 @@ export function seriesCases(ctx: {
       expect(Math.max(...all.max)).toBeLessThan(1000);
     });
 
+    it('a purged reading no longer counts when a later message of the same write purges it', async () => {
+      const store = ctx.store();
+      const log = await deviceLog('pi-1', clock(7_300));
+      await log.appendMany(inputs(100));
+      await storeAll(store, await envelopesOf(log));
+      // two messages appended without waiting (one group commit): the second redacts the
+      // first's spike, and every other reading of the first still counts
+      await log.appendMany(inputs(200, 3));
+      const fresh = await envelopesOf(log, 101);
+      const spike = fresh.find(
+        (e) => e.type === 'ReadingRecorded' && (e.data as { value: number }).value >= 1000,
+      )!;
+      await log.redact(spike.seq, 'sensor fault', 'operator:ana');
+      const [redaction] = await envelopesOf(log, 301);
+      const first = store.append('pi-1', fresh);
+      const second = store.append('pi-1', [redaction!]);
+      for (const r of [await first, await second]) {
+        if (r.kind !== 'stored') throw new Error(`expected stored, got ${JSON.stringify(r)}`);
+        await r.written;
+      }
+      const after = await envelopesOf(log);
+      expect(after.find((e) => e.seq === spike.seq)!.data).toBeNull();
+      // by hand, without the spike: a bucket that still held it would differ
+      await expectFolded(store, 'pi-1', after);
+    });
+
     it('are kept across a reopen, and appends after it merge into them', async () => {
       if (!ctx.reopen) return;
       const log = await deviceLog('pi-1', clock(7_300));
