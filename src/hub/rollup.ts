@@ -98,6 +98,23 @@ function later(aTime: number, aSeq: number, bTime: number, bSeq: number): boolea
   return aTime > bTime || (aTime === bTime && aSeq > bSeq);
 }
 
+/**
+ * One more item at (`time`, `seq`) counted into a bucket's count and span; true when it is
+ * the bucket's latest (its last value then follows it).
+ */
+function counted(
+  b: { count: number; first: number; last: number; lastSeq: number },
+  time: number,
+  seq: number,
+): boolean {
+  b.count++;
+  if (time < b.first) b.first = time;
+  if (!later(time, seq, b.last, b.lastSeq)) return false;
+  b.last = time;
+  b.lastSeq = seq;
+  return true;
+}
+
 export function readingBucket(t: number, r: Reading): ReadingBucket {
   return {
     t,
@@ -218,13 +235,7 @@ export class RollupFold {
     if (r.value < b.min) b.min = r.value;
     if (r.value > b.max) b.max = r.value;
     b.sum += r.value;
-    b.count++;
-    if (r.time < b.first) b.first = r.time;
-    if (later(r.time, r.seq, b.last, b.lastSeq)) {
-      b.last = r.time;
-      b.lastSeq = r.seq;
-      b.unit = r.unit;
-    }
+    if (counted(b, r.time, r.seq)) b.unit = r.unit;
   }
 
   addFix(device: string, res: Resolution, f: Fix): void {
@@ -232,16 +243,9 @@ export class RollupFold {
     const k = `${device}\u0000p\u0000${res}\u0000${t}`;
     const had = this.fixes.get(k);
     if (!had) this.fixes.set(k, { key: { device, sensor: null, res, t }, b: fixBucket(t, f) });
-    else {
-      const b = had.b;
-      b.count++;
-      if (f.time < b.first) b.first = f.time;
-      if (later(f.time, f.seq, b.last, b.lastSeq)) {
-        b.last = f.time;
-        b.lastSeq = f.seq;
-        b.lat = f.lat;
-        b.lon = f.lon;
-      }
+    else if (counted(had.b, f.time, f.seq)) {
+      had.b.lat = f.lat;
+      had.b.lon = f.lon;
     }
   }
 

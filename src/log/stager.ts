@@ -4,7 +4,7 @@
 // what a batch means for the streams once it is on disk, and what a failed write undoes.
 // The group commit (group-commit.ts) is the only path to disk; this is its only user.
 import { fail, isFieldlogError } from '../errors.js';
-import { hex, sameKey, unhex } from './bytes.js';
+import { hex, unhex } from './bytes.js';
 import { decodeText, encodeSealedRecord, encodeText, eventKey, eventKeySeq } from './codec.js';
 import { asideKey, type BatchOp, type LogDisk } from './disk.js';
 import { type Envelope, type EventInput, isoTime, ZERO_HASH } from './envelope.js';
@@ -16,8 +16,6 @@ import { type Identity, signHash } from './signing.js';
 import { FORMAT, type Head, type Stream, type StreamRegistry } from './streams.js';
 
 const ZERO_HEAD = { seq: 0, hash: ZERO_HASH };
-/** An event key's kind byte and stream id, before its seq (codec.ts eventKey). */
-const EVENT_KEY_PREFIX = 5;
 
 /** A record of the aside key space written with a batch of events (the hub's key record). */
 export interface AsideRecord {
@@ -401,13 +399,15 @@ export class Stager {
   private stagedEvents(batch: PendingBatch, device: string, from: number, to: number): StagedEvent[] {
     const s = this.p.streams.find(device);
     if (!s) return [];
-    const prefix = eventKey(s.id, 0).subarray(0, EVENT_KEY_PREFIX);
+    // the stream's event keys from `from` to `to` sort between these two, and only they
+    const lo = eventKey(s.id, from);
+    const hi = eventKey(s.id, to);
     const found = new Map<number, StagedEvent>();
     for (const op of batch.ops) {
-      if (op.type !== 'put' || op.key.length !== prefix.length + 6) continue;
-      if (!sameKey(op.key.subarray(0, EVENT_KEY_PREFIX), prefix)) continue;
+      if (op.type !== 'put' || op.key.length !== lo.length) continue;
+      if (Buffer.compare(op.key, lo) < 0 || Buffer.compare(op.key, hi) > 0) continue;
       const seq = eventKeySeq(op.key);
-      if (seq < from || seq > to || found.has(seq)) continue;
+      if (found.has(seq)) continue;
       const rec = this.p.codec.decode(op.value, device, seq, false);
       let data: Record<string, unknown> | null = null;
       try {

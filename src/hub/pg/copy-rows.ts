@@ -1,5 +1,5 @@
-// The rows the PostgreSQL store writes for events, in COPY's text format (the text one
-// COPY streams, batch by batch, as PostgreSQL reads it).
+// The rows the PostgreSQL store writes for events, in COPY's text format: one body of UTF-8
+// bytes per transaction, sent to one COPY at once.
 import type { Envelope } from '../../log/envelope.js';
 import { jsonbText } from './check.js';
 
@@ -26,7 +26,12 @@ function copyJson(v: string | null): string {
   return v.indexOf('\\') < 0 ? v : copyText(v);
 }
 
-/** One event's row (with its newline); `data`/`meta` are the canonical texts to store. */
+/**
+ * One event's row (with its newline); `data`/`meta` are the canonical texts to store. The
+ * events passed checkEvent and linkProblem (check.ts): digest, prev and hash are 64 hex
+ * digits and sig is base64, none of which COPY treats specially, so they go as they are
+ * (a regular-expression test per field per row cost the hub a tenth of its COPY text).
+ */
 function row(e: Envelope, data: string | null, meta: string | null, batch: string): string {
   const dataText = copyJson(data);
   const metaText = copyJson(meta);
@@ -34,23 +39,6 @@ function row(e: Envelope, data: string | null, meta: string | null, batch: strin
   const dataJson = jsonbText(data) === data ? dataText : '\\N';
   const metaJson = jsonbText(meta) === meta ? metaText : '\\N';
   return `${copyText(e.device)}\t${e.seq}\t${copyText(e.type)}\t${copyText(e.time)}\t${copyText(e.boot)}\t${e.mono}\t${dataJson}\t${dataText}\t${metaJson}\t${metaText}\t${e.digest}\t${e.prev}\t${e.hash}\t${e.sig ?? '\\N'}\t${batch}\n`;
-}
-
-/**
- * The COPY text of a batch's events; `datas`/`metas` are the canonical texts to store. The
- * events passed checkEvent and linkProblem (check.ts): digest, prev and hash are 64 hex
- * digits and sig is base64, none of which COPY treats specially, so they go as they are
- * (a regular-expression test per field per row cost the hub a tenth of its COPY text).
- */
-export function batchRows(
-  events: Envelope[],
-  datas: (string | null)[],
-  metas: (string | null)[],
-  batch: string,
-): string {
-  let text = '';
-  for (let k = 0; k < events.length; k++) text += row(events[k]!, datas[k]!, metas[k]!, batch);
-  return text;
 }
 
 /** What one COPY carries for one batch. */
@@ -95,8 +83,7 @@ export class CopyBuffers {
 
   /** A body's buffer may be written again. */
   release(body: Buffer): void {
-    // at most a few kept: one per transaction in flight
-    if (this.free.length < 4)
-      this.free.push(Buffer.from(body.buffer, body.byteOffset, body.buffer.byteLength - body.byteOffset));
+    // at most a few kept: one per transaction in flight (a body is the start of its buffer)
+    if (this.free.length < 4) this.free.push(Buffer.from(body.buffer));
   }
 }
