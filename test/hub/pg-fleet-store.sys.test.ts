@@ -377,6 +377,93 @@ describe('PostgreSQL fleet store: failures', () => {
     }
   });
 
+  /** The backend of the store's transaction held back by a lock on `batches` (see the test above). */
+  async function blockedOnBatches(admin: pg.Client): Promise<number> {
+    for (;;) {
+      await admin.query('SELECT pg_stat_clear_snapshot()');
+      const r = await admin.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO batches%' AND pid <> pg_backend_pid()",
+      );
+      if (r.rows[0]) return r.rows[0].pid;
+    }
+  }
+
+  it("answers a device's next batches while the one before them commits, and stores them in one transaction", async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const log = await sealed('ahead', 20);
+      await stored(await store.append('ahead', log.slice(0, 5)));
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
+      const first = await store.append('ahead', log.slice(5, 10));
+      expect(first).toMatchObject({ kind: 'stored', from: 6, to: 10 });
+      await blockedOnBatches(admin);
+      // the transaction of 6..10 is held back: these are answered all the same (without the
+      // answer ahead they would wait for it, and this test for ever)
+      const next = await store.append('ahead', log.slice(10, 15));
+      const last = await store.append('ahead', log.slice(15));
+      expect(next).toMatchObject({ kind: 'stored', from: 11, to: 15, duplicates: 0 });
+      expect(last).toMatchObject({ kind: 'stored', from: 16, to: 20, duplicates: 0 });
+      // a batch that does not follow them is not answered ahead: it waits for its turn
+      const resent = store.append('ahead', log.slice(12, 17));
+      await admin.query('ROLLBACK');
+      for (const o of [first, next, last]) await stored(o);
+      expect(await resent).toMatchObject({ kind: 'duplicate', duplicates: 5 });
+      expect(await store.head('ahead')).toEqual({ seq: 20, hash: log[19]!.hash });
+      // 11..20 went in one transaction: one batch row, one run of fleet positions
+      const rows = await admin.query<{ first_seq: string; count: number }>(
+        "SELECT first_seq, count FROM batches WHERE device = 'ahead' ORDER BY first_seq",
+      );
+      expect(rows.rows.map((r) => [Number(r.first_seq), r.count])).toEqual([
+        [1, 5],
+        [6, 5],
+        [11, 10],
+      ]);
+      expect(await store.fleetHead()).toBe(20);
+      const fleet = await all(store, { fleet: true });
+      expect(fleet.map((e) => [e.position, e.event.hash])).toEqual(log.map((e, i) => [i + 1, e.hash]));
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  });
+
+  it('stores nothing of a batch answered ahead when the one before it fails; the resend is stored', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const log = await sealed('broken', 15);
+      await stored(await store.append('broken', log.slice(0, 5)));
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
+      const first = await store.append('broken', log.slice(5, 10));
+      const pid = await blockedOnBatches(admin);
+      const next = await store.append('broken', log.slice(10));
+      expect(next).toMatchObject({ kind: 'stored', from: 11, to: 15 });
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await admin.query('ROLLBACK');
+      if (first.kind !== 'stored' || next.kind !== 'stored') throw new Error('not stored');
+      await expect(first.written).rejects.toThrow();
+      await expect(next.written).rejects.toThrow(/seq 11\.\.15 of broken was not stored/);
+      expect(await store.head('broken')).toEqual({ seq: 5, hash: log[4]!.hash });
+      // nothing is answered ahead of a failed write: the device's next batch is decided under
+      // the lock (a gap), and its resend from the head is stored
+      expect(await store.append('broken', log.slice(10))).toMatchObject({ kind: 'gap', expected: 6 });
+      await stored(await store.append('broken', log.slice(5)));
+      expect(await store.head('broken')).toEqual({ seq: 15, hash: log[14]!.hash });
+      expect(await store.fleetHead()).toBe(15);
+      expect((await store.verify('broken'))[0]).toMatchObject({ ok: true, events: 15 });
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  });
+
   it('survives a PostgreSQL restart: appends fail while it is down, then resume', async () => {
     const url = await freshDb();
     const store = await openPgFleetStore(url, { create: true });

@@ -3,11 +3,21 @@
 // locked (FOR UPDATE, in sorted order so two transactions never deadlock) and every
 // decision for a device is made against its locked, committed head, so no two hubs can
 // store the same seq. One device's refusal is its own answer and writes nothing; the others
-// of the group are stored. Answers are given only after COMMIT.
+// of the group are stored. Answers other than `stored` are given only after COMMIT.
+//
+// A device's next batch need not wait for the transaction writing the one before it: when
+// it follows that batch exactly (and the gate keeps it), it is answered `stored` at once,
+// against the head that transaction will leave, and queued; the next transaction takes every
+// such batch of the device in order and decides each again under the lock. Its `written`
+// resolves only once it is committed, and rejects (nothing written, no ack) if the decision
+// under the lock differs, as when the transaction before it failed. So a device catching up
+// with a window of batches in flight fills one transaction with many of them: fewer, longer
+// COPYs (bench/pg.bench.ts).
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { fail } from '../../errors.js';
 import type { Envelope } from '../../log/envelope.js';
 import { ZERO_HASH } from '../../log/envelope.js';
 import {
@@ -32,8 +42,32 @@ interface Job {
   gate: AppendGate | undefined;
   /** Whether a gap was already waited for once. */
   waited: boolean;
+  /** Set once it was answered `stored` ahead of its transaction (see Appender.promise). */
+  promise?: Promise_;
   resolve: (o: AppendOutcome) => void;
   reject: (err: unknown) => void;
+}
+
+/** What a batch answered `stored` ahead of its transaction was promised. */
+interface Promise_ {
+  /** The first seq and the number of events it stores. */
+  from: number;
+  count: number;
+  /** Its `written`, settled after its own transaction. */
+  written: Deferred<Head>;
+}
+
+/**
+ * What a device's head and key record will be once its batches decided as writes (in a
+ * transaction now, or answered ahead of one and queued) are committed.
+ */
+interface Pending {
+  head: Head;
+  keys: KeyRecord;
+  /** Those batches not yet settled. */
+  open: number;
+  /** One of them failed: the rest will too, and no batch is answered ahead until none is left. */
+  broken: boolean;
 }
 
 /** What a decided job writes. */
@@ -68,6 +102,16 @@ export interface AppenderDeps {
 /** A group takes no more batches once it holds this many events. */
 const GROUP_EVENTS = 20_000;
 
+/** Events answered ahead of their transaction and queued, at most (the memory they hold). */
+const PROMISED_EVENTS = 20_000;
+
+/**
+ * The COPY body goes as CopyData messages of this size: PostgreSQL reads a whole message
+ * before it parses any of it, so one message of the group's megabytes kept it waiting for
+ * the last byte (a tenth of its time) where it could have been parsing the first.
+ */
+const COPY_MESSAGE_BYTES = 64 * 1024;
+
 /** Events checked per turn of the event loop (see checkNext). */
 const CHECK_SLICE = 64;
 
@@ -93,12 +137,35 @@ export class Appender {
   /** Devices whose row in `devices` exists (rows are never deleted). */
   private readonly known = new Set<string>();
   private readonly buffers = new CopyBuffers();
+  /** Devices with batches decided as writes and not yet settled. */
+  private readonly pending = new Map<string, Pending>();
+  /** Batches of each device not answered yet. */
+  private readonly unanswered = new Map<string, number>();
+  /** Events of the batches answered ahead and not yet in a transaction. */
+  private promised = 0;
 
   constructor(private readonly deps: AppenderDeps) {}
 
   append(device: string, events: Envelope[], gate?: AppendGate): Promise<AppendOutcome> {
+    this.unanswered.set(device, (this.unanswered.get(device) ?? 0) + 1);
     return new Promise<AppendOutcome>((resolve, reject) => {
-      this.arrivals.push({ device, events, checked: [], gate, resolve, reject });
+      let answered = false;
+      const answer = () => {
+        if (answered) return false;
+        answered = true;
+        const n = this.unanswered.get(device)! - 1;
+        if (n === 0) this.unanswered.delete(device);
+        else this.unanswered.set(device, n);
+        return true;
+      };
+      this.arrivals.push({
+        device,
+        events,
+        checked: [],
+        gate,
+        resolve: (o) => answer() && resolve(o),
+        reject: (err) => answer() && reject(err),
+      });
       this.checkNext();
     });
   }
@@ -142,8 +209,60 @@ export class Appender {
   }
 
   private enqueue(job: Job): void {
+    this.promise(job);
     this.queue.push(job);
     this.schedule();
+  }
+
+  /**
+   * Answer a batch `stored` before its transaction when the device has writes in flight and
+   * the batch follows the head they leave exactly, every earlier batch of the device is
+   * answered, and the gate keeps it: nothing a transaction decides under the lock can differ
+   * unless one of those writes fails (then this one's `written` rejects). Anything else
+   * waits for its turn and is decided under the lock as before.
+   */
+  private promise(job: Job): void {
+    const p = this.pending.get(job.device);
+    if (p === undefined || p.broken || this.unanswered.get(job.device) !== 1) return;
+    if (this.promised >= PROMISED_EVENTS || job.events[0]!.seq !== p.head.seq + 1) return;
+    let fresh = job.events;
+    let checked = job.checked;
+    let keys = p.keys;
+    if (job.gate) {
+      const v = job.gate.decide(job.device, fresh, p.head, p.keys);
+      if (v.kind !== 'keep' || v.count === 0) return;
+      if (v.count < fresh.length) {
+        fresh = fresh.slice(0, v.count);
+        checked = checked.slice(0, v.count);
+      }
+      keys = v.keys;
+    }
+    if (linkProblem(job.device, p.head, fresh, checked) !== undefined) return;
+    const last = fresh[fresh.length - 1]!;
+    const written = deferred<Head>();
+    written.promise.catch(() => {}); // observed by the caller, maybe only later
+    job.promise = { from: fresh[0]!.seq, count: fresh.length, written };
+    p.head = { seq: last.seq, hash: last.hash };
+    p.keys = keys;
+    p.open++;
+    this.promised += fresh.length;
+    const waiting = job.events.length - fresh.length;
+    job.resolve({
+      kind: 'stored',
+      from: fresh[0]!.seq,
+      to: last.seq,
+      duplicates: 0,
+      ...(waiting > 0 ? { waiting } : {}),
+      written: written.promise,
+    });
+  }
+
+  /** One of a device's writes is settled (committed, or failed: `broken`). */
+  private settle(device: string, broken: boolean): void {
+    const p = this.pending.get(device);
+    if (p === undefined) return;
+    if (broken) p.broken = true;
+    if (--p.open <= 0) this.pending.delete(device);
   }
 
   /**
@@ -160,14 +279,27 @@ export class Appender {
       this.scheduled = false;
       const group: Job[] = [];
       const rest: Job[] = [];
+      // devices that take no more jobs in this group (their order is kept)
+      const closed = new Set<string>();
+      const taken = new Set<string>();
       let events = 0;
       for (const j of this.queue) {
-        // one job per device per transaction, and none while its previous one is in flight
-        if (this.busy.has(j.device) || events >= GROUP_EVENTS) rest.push(j);
-        else {
-          this.busy.add(j.device);
+        // none while a previous job of the device is in flight; after the device's first job
+        // of the group only the ones answered ahead, in order (they follow it exactly)
+        const d = j.device;
+        if (
+          closed.has(d) ||
+          events >= GROUP_EVENTS ||
+          (taken.has(d) ? j.promise === undefined : this.busy.has(d))
+        ) {
+          closed.add(d);
+          rest.push(j);
+        } else {
+          this.busy.add(d);
+          taken.add(d);
           group.push(j);
           events += j.events.length;
+          if (j.promise) this.promised -= j.promise.count;
         }
       }
       this.queue = rest;
@@ -183,10 +315,13 @@ export class Appender {
   }
 
   private async commit(group: Job[]): Promise<void> {
+    // by device (stable: a device's jobs stay in order, the one decided under the lock first)
     group.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
     const answers = new Map<Job, AppendOutcome>();
     const waits: { job: Job; seq: number }[] = [];
     const writes: Write[] = [];
+    /** Jobs answered ahead whose decision under the lock differs: written rejects. */
+    const broken: Job[] = [];
     let client: pg.PoolClient | null = null;
     const commit = deferred();
     const positioned = commit.promise.then(() => this.deps.sequence());
@@ -197,7 +332,7 @@ export class Appender {
       await this.deps.partitions.ensure(months);
       client = await this.deps.pool.connect();
       await client.query('BEGIN');
-      const devices = group.map((j) => j.device);
+      const devices = [...new Set(group.map((j) => j.device))];
       // a device's row is made once (rows are never deleted): after that, no statement for it.
       // Not in the locking statement: its snapshot would miss a row another hub made meanwhile
       if (devices.some((d) => !this.known.has(d))) {
@@ -226,6 +361,7 @@ export class Appender {
       );
       for (const r of locked.rows) this.known.add(r.device);
       const batchOf = new Map(locked.rows.map((r) => [r.device, r.batch]));
+      // each device's head and key record, moved past each of its writes as they are decided
       const heads = new Map<string, Head>(
         locked.rows.map((r) => [r.device, { seq: Number(r.seq), hash: r.hash }]),
       );
@@ -236,80 +372,53 @@ export class Appender {
           { publicKey: r.public_key ?? null, keys: r.keys ?? [], bound: r.bound_key ?? null },
         ]),
       );
-      const stored = await this.storedHashes(client, group, heads);
+      const stored = await this.storedHashes(
+        client,
+        group.filter((j) => j.promise === undefined),
+        heads,
+      );
       const forks: { device: string; e: Envelope }[] = [];
       for (const job of group) {
         const head = heads.get(job.device) ?? { seq: 0, hash: ZERO_HASH };
-        const forked: Envelope[] = [];
-        let duplicates = 0;
-        for (const e of job.events) {
-          if (e.seq > head.seq) break;
-          if (stored.get(`${job.device}\u0000${e.seq}`) === e.hash) duplicates++;
-          else forked.push(e);
-        }
-        if (forked.length > 0) {
-          // an enrolled device's fork is kept only when its batch ends on the device's signature
-          const v = job.gate?.fork?.(
-            job.device,
-            job.events,
-            forked.map((e) => e.seq),
-            keyRecords.get(job.device) ?? NO_KEYS,
-          );
-          if (v?.kind === 'refuse') {
-            answers.set(job, { kind: 'refused', head, reason: v.reason, message: v.message });
-            continue;
-          }
-          for (const e of forked) forks.push({ device: job.device, e });
-          answers.set(job, { kind: 'fork', head, seqs: forked.map((e) => e.seq) });
+        const rec = keyRecords.get(job.device) ?? NO_KEYS;
+        // answered ahead: it must follow the device's head exactly, all of it kept as promised
+        if (job.promise && job.events[0]!.seq !== head.seq + 1) {
+          broken.push(job);
           continue;
         }
-        const at = job.events.findIndex((e) => e.seq > head.seq);
-        if (at < 0) {
-          answers.set(job, { kind: 'duplicate', head, duplicates });
+        const d = this.decide(job, head, rec, stored);
+        if (job.promise && (d.kind !== 'write' || d.write.fresh.length !== job.promise.count)) {
+          broken.push(job);
           continue;
         }
-        let fresh = at === 0 ? job.events : job.events.slice(at);
-        let checked = at === 0 ? job.checked : job.checked.slice(at);
-        if (fresh[0]!.seq !== head.seq + 1) {
-          if (!job.waited && this.deps.gapWaitMs > 0) waits.push({ job, seq: fresh[0]!.seq - 1 });
-          else answers.set(job, { kind: 'gap', head, expected: head.seq + 1, got: fresh[0]!.seq });
-          continue;
-        }
-        let keys: KeyRecord | undefined;
-        let waiting = 0;
-        if (job.gate) {
-          const v = job.gate.decide(job.device, fresh, head, keyRecords.get(job.device) ?? NO_KEYS);
-          if (v.kind === 'refuse') {
-            answers.set(job, { kind: 'refused', head, reason: v.reason, message: v.message });
-            continue;
+        if (d.kind === 'answer') answers.set(job, d.answer);
+        else if (d.kind === 'wait') waits.push({ job, seq: d.seq });
+        else if (d.kind === 'fork') {
+          for (const e of d.forked) forks.push({ device: job.device, e });
+          answers.set(job, d.answer);
+        } else {
+          const w = d.write;
+          writes.push(w);
+          const last = w.fresh[w.fresh.length - 1]!;
+          heads.set(job.device, { seq: last.seq, hash: last.hash });
+          if (w.keys !== undefined) keyRecords.set(job.device, w.keys);
+          if (job.promise) continue;
+          // decided now: the device's next batches may be answered ahead of the commit
+          const p = this.pending.get(job.device);
+          const keys = w.keys ?? rec;
+          if (p) {
+            p.head = { seq: last.seq, hash: last.hash };
+            p.keys = keys;
+            p.open++;
+          } else {
+            this.pending.set(job.device, {
+              head: { seq: last.seq, hash: last.hash },
+              keys,
+              open: 1,
+              broken: false,
+            });
           }
-          if (v.count === 0) {
-            answers.set(job, { kind: 'waiting', head, waiting: fresh.length });
-            continue;
-          }
-          waiting = fresh.length - v.count;
-          if (waiting > 0) {
-            fresh = fresh.slice(0, v.count);
-            checked = checked.slice(0, v.count);
-          }
-          if (!sameKeys(v.keys, keyRecords.get(job.device) ?? NO_KEYS)) keys = v.keys;
         }
-        const problem = linkProblem(job.device, head, fresh, checked);
-        if (problem !== undefined) {
-          answers.set(job, { kind: 'invalid', head, message: problem });
-          continue;
-        }
-        const { datas, purges } = applyRedactions(fresh, checked);
-        writes.push({
-          job,
-          fresh,
-          datas,
-          metas: checked.map((c) => c.metaJcs),
-          purges,
-          duplicates,
-          waiting,
-          keys,
-        });
       }
       if (forks.length > 0) {
         await client.query(
@@ -324,10 +433,18 @@ export class Appender {
         );
       }
       // a stored batch is answered now, its `written` once committed and positioned: the
-      // device's next batch is parsed and hashed while this one commits
+      // device's next batch is parsed and hashed (and maybe answered ahead) while this one commits
       for (const w of writes) {
         const last = w.fresh[w.fresh.length - 1]!;
         const head = { seq: last.seq, hash: last.hash };
+        const promise = w.job.promise;
+        if (promise) {
+          positioned.then(
+            () => promise.written.resolve(head),
+            (err: unknown) => promise.written.reject(err),
+          );
+          continue;
+        }
         const written = positioned.then(() => head);
         // a caller that looks at `written` only later must not count as an unhandled rejection
         written.catch(() => {});
@@ -348,11 +465,21 @@ export class Appender {
       if (client) await client.query('ROLLBACK').catch(() => {});
       client?.release(err instanceof Error ? err : true);
       client = null;
-      for (const j of group) j.reject(err); // no-op for a batch already answered: its `written` rejects
+      for (const j of group) {
+        j.reject(err); // no-op for a batch already answered: its `written` rejects
+        if (broken.includes(j)) this.breakPromise(j);
+        else if (j.promise) {
+          // the device's writes after it fail too: none is answered ahead until all are settled
+          this.settle(j.device, true);
+          j.promise.written.reject(err);
+        } else if (writes.some((w) => w.job === j)) this.settle(j.device, true);
+      }
       return;
     } finally {
       client?.release();
     }
+    for (const w of writes) this.settle(w.job.device, false);
+    for (const j of broken) this.breakPromise(j);
     // every other answer only now: its head and any quarantined fork are committed
     for (const [job, answer] of answers) job.resolve(answer);
     for (const { job, seq } of waits) {
@@ -362,6 +489,83 @@ export class Appender {
         this.enqueue(job);
       });
     }
+  }
+
+  /**
+   * A batch answered `stored` ahead of its transaction that the transaction could not store
+   * as promised (the write before it failed, or another hub stored those seqs): nothing of it
+   * is written and its `written` rejects, so the hub does not ack it and the device resends.
+   */
+  private breakPromise(job: Job): void {
+    const p = job.promise!;
+    this.settle(job.device, true);
+    p.written.reject(
+      fail(
+        'STORE_UNAVAILABLE',
+        `seq ${p.from}..${p.from + p.count - 1} of ${job.device} was not stored: the batch before it was not`,
+      ),
+    );
+  }
+
+  /** What a job comes to against its device's head: an answer, a wait for a gap, a fork or a write. */
+  private decide(
+    job: Job,
+    head: Head,
+    rec: KeyRecord,
+    stored: Map<string, string>,
+  ):
+    | { kind: 'answer'; answer: AppendOutcome }
+    | { kind: 'wait'; seq: number }
+    | { kind: 'fork'; forked: Envelope[]; answer: AppendOutcome }
+    | { kind: 'write'; write: Write } {
+    const forked: Envelope[] = [];
+    let duplicates = 0;
+    for (const e of job.events) {
+      if (e.seq > head.seq) break;
+      if (stored.get(`${job.device}\u0000${e.seq}`) === e.hash) duplicates++;
+      else forked.push(e);
+    }
+    if (forked.length > 0) {
+      // an enrolled device's fork is kept only when its batch ends on the device's signature
+      const v = job.gate?.fork?.(
+        job.device,
+        job.events,
+        forked.map((e) => e.seq),
+        rec,
+      );
+      if (v?.kind === 'refuse')
+        return { kind: 'answer', answer: { kind: 'refused', head, reason: v.reason, message: v.message } };
+      return { kind: 'fork', forked, answer: { kind: 'fork', head, seqs: forked.map((e) => e.seq) } };
+    }
+    const at = job.events.findIndex((e) => e.seq > head.seq);
+    if (at < 0) return { kind: 'answer', answer: { kind: 'duplicate', head, duplicates } };
+    let fresh = at === 0 ? job.events : job.events.slice(at);
+    let checked = at === 0 ? job.checked : job.checked.slice(at);
+    if (fresh[0]!.seq !== head.seq + 1) {
+      if (!job.waited && this.deps.gapWaitMs > 0) return { kind: 'wait', seq: fresh[0]!.seq - 1 };
+      return { kind: 'answer', answer: { kind: 'gap', head, expected: head.seq + 1, got: fresh[0]!.seq } };
+    }
+    let keys: KeyRecord | undefined;
+    let waiting = 0;
+    if (job.gate) {
+      const v = job.gate.decide(job.device, fresh, head, rec);
+      if (v.kind === 'refuse')
+        return { kind: 'answer', answer: { kind: 'refused', head, reason: v.reason, message: v.message } };
+      if (v.count === 0) return { kind: 'answer', answer: { kind: 'waiting', head, waiting: fresh.length } };
+      waiting = fresh.length - v.count;
+      if (waiting > 0) {
+        fresh = fresh.slice(0, v.count);
+        checked = checked.slice(0, v.count);
+      }
+      if (!sameKeys(v.keys, rec)) keys = v.keys;
+    }
+    const problem = linkProblem(job.device, head, fresh, checked);
+    if (problem !== undefined) return { kind: 'answer', answer: { kind: 'invalid', head, message: problem } };
+    const { datas, purges } = applyRedactions(fresh, checked);
+    return {
+      kind: 'write',
+      write: { job, fresh, datas, metas: checked.map((c) => c.metaJcs), purges, duplicates, waiting, keys },
+    };
   }
 
   /** Stored hashes of every event of the group at or below its device's head. */
@@ -405,7 +609,7 @@ export class Appender {
         batch: batchOf.get(w.job.device)!,
       })),
     );
-    await pipeline(Readable.from([body]), client.query(copyFrom(COPY_EVENTS)));
+    await pipeline(Readable.from(slices(body, COPY_MESSAGE_BYTES)), client.query(copyFrom(COPY_EVENTS)));
     // PostgreSQL answered the COPY: it has read every byte (a failed COPY drops its buffer)
     this.buffers.release(body);
     const pd: string[] = [];
@@ -431,9 +635,23 @@ export class Appender {
       for (const w of writes) rollups.add(w.job.device, w.fresh, w.datas);
       await rollups.write(client, stale);
     }
-    // the batches, the heads and their notification in one statement (delivered at COMMIT:
+    // one batch row per device (its writes of this transaction are consecutive: one run of
+    // seqs), then the heads and their notification, in one statement (delivered at COMMIT:
     // hubs waiting for this device's predecessor try again)
-    const heads = writes.map((w) => w.fresh[w.fresh.length - 1]!);
+    const runs = new Map<string, { first: number; count: number; last: Envelope; keys?: KeyRecord }>();
+    for (const w of writes) {
+      const last = w.fresh[w.fresh.length - 1]!;
+      const run = runs.get(w.job.device);
+      if (run === undefined) runs.set(w.job.device, { first: w.fresh[0]!.seq, count: w.fresh.length, last });
+      else {
+        run.count += w.fresh.length;
+        run.last = last;
+      }
+      // the key record after the device's last write that moved it
+      if (w.keys !== undefined) runs.get(w.job.device)!.keys = w.keys;
+    }
+    const ds = [...runs.keys()];
+    const rs = [...runs.values()];
     await client.query(
       `WITH b AS (
          INSERT INTO batches (id, device, first_seq, count)
@@ -444,18 +662,18 @@ export class Appender {
        )
        SELECT pg_notify('fieldlog_heads', h) FROM unnest($7::text[]) AS h`,
       [
-        writes.map((w) => batchOf.get(w.job.device)!),
-        heads.map((e) => e.device),
-        writes.map((w) => w.fresh[0]!.seq),
-        writes.map((w) => w.fresh.length),
-        heads.map((e) => e.seq),
-        heads.map((e) => e.hash),
-        heads.map((e) => `${e.seq} ${e.device}`),
+        ds.map((d) => batchOf.get(d)!),
+        ds,
+        rs.map((r) => r.first),
+        rs.map((r) => r.count),
+        rs.map((r) => r.last.seq),
+        rs.map((r) => r.last.hash),
+        rs.map((r) => `${r.last.seq} ${r.last.device}`),
       ],
     );
-    // the key records move with the heads, in the same transaction (one row per keyed batch;
+    // the key records move with the heads, in the same transaction (one row per keyed device;
     // keys as JSON text: node-postgres has no array-of-arrays parameter)
-    const keyed = writes.filter((w) => w.keys !== undefined);
+    const keyed = ds.filter((d) => runs.get(d)!.keys !== undefined);
     if (keyed.length > 0) {
       await client.query(
         `UPDATE devices d SET public_key = u.public_key,
@@ -463,21 +681,32 @@ export class Appender {
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(device, public_key, keys, bound_key)
          WHERE d.device = u.device`,
         [
-          keyed.map((w) => w.job.device),
-          keyed.map((w) => w.keys!.publicKey),
-          keyed.map((w) => JSON.stringify(w.keys!.keys)),
-          keyed.map((w) => w.keys!.bound),
+          keyed,
+          keyed.map((d) => runs.get(d)!.keys!.publicKey),
+          keyed.map((d) => JSON.stringify(runs.get(d)!.keys!.keys)),
+          keyed.map((d) => runs.get(d)!.keys!.bound),
         ],
       );
     }
   }
 }
 
+/** `b` in views of at most `n` bytes (no copy). */
+function* slices(b: Buffer, n: number): Generator<Buffer> {
+  for (let at = 0; at < b.length; at += n) yield b.subarray(at, at + n);
+}
+
 /** A promise and the functions that settle it (Node 20 has no Promise.withResolvers before 22). */
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
-  let resolve!: () => void;
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (v: T) => void;
   let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
+  const promise = new Promise<T>((res, rej) => {
     resolve = res;
     reject = rej;
   });
