@@ -4,7 +4,7 @@
 // failed transaction that acks nothing, redaction, verify, and the partitioning.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppendOutcome, FleetStore, StoredEvent } from '../../src/hub/fleet-store.js';
+import type { AppendGate, AppendOutcome, FleetStore, StoredEvent } from '../../src/hub/fleet-store.js';
 import { SCHEMA_VERSION } from '../../src/hub/pg/migrations.js';
 import { openPgFleetStore } from '../../src/hub/pg/pg-fleet-store.js';
 import { type Envelope, ZERO_HASH } from '../../src/log/envelope.js';
@@ -458,6 +458,42 @@ describe('PostgreSQL fleet store: failures', () => {
       expect(await store.head('broken')).toEqual({ seq: 15, hash: log[14]!.hash });
       expect(await store.fleetHead()).toBe(15);
       expect((await store.verify('broken'))[0]).toMatchObject({ ok: true, events: 15 });
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  });
+
+  it('answers a gated batch ahead only against the key record read from the store', async () => {
+    const url = await freshDb();
+    const store = await openPgFleetStore(url, { create: true });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const log = await sealed('keyed', 15);
+      await stored(await store.append('keyed', log.slice(0, 5)));
+      await admin.query("UPDATE devices SET public_key = 'K' WHERE device = 'keyed'");
+      // a gate that keeps a batch only for a device with no key in force
+      const gate: AppendGate = {
+        decide: (_d, fresh, _h, keys) =>
+          keys.publicKey === null
+            ? { kind: 'keep', count: fresh.length, keys }
+            : { kind: 'refuse', reason: 'keyed', message: 'the device has a key' },
+      };
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
+      // stored without a gate: its transaction did not read the key record
+      const first = await store.append('keyed', log.slice(5, 10));
+      await blockedOnBatches(admin);
+      const next = store.append('keyed', log.slice(10), gate);
+      // the store checks it on its next turn of the event loop (one slice: 5 events), which
+      // runs before this one, while 6..10 is still held back
+      await new Promise((resolve) => setImmediate(resolve));
+      await admin.query('ROLLBACK');
+      await stored(first);
+      // decided under the lock, against the device's key: refused, not answered ahead as stored
+      expect(await next).toMatchObject({ kind: 'refused', reason: 'keyed' });
+      expect(await store.head('keyed')).toEqual({ seq: 10, hash: log[9]!.hash });
     } finally {
       await admin.end();
       await store.close();

@@ -68,6 +68,8 @@ interface Pending {
   open: number;
   /** One of them failed: the rest will too, and no batch is answered ahead until none is left. */
   broken: boolean;
+  /** Whether `keys` was read from the store (only when a gate asked for it). */
+  keysRead: boolean;
 }
 
 /** What a decided job writes. */
@@ -229,6 +231,7 @@ export class Appender {
     let checked = job.checked;
     let keys = p.keys;
     if (job.gate) {
+      if (!p.keysRead) return;
       const v = job.gate.decide(job.device, fresh, p.head, p.keys);
       if (v.kind !== 'keep' || v.count === 0) return;
       if (v.count < fresh.length) {
@@ -341,6 +344,7 @@ export class Appender {
           [devices],
         );
       }
+      const keysRead = group.some((j) => j.gate !== undefined);
       const locked = await client.query<{
         device: string;
         seq: string;
@@ -355,7 +359,7 @@ export class Appender {
         // records only when a gate asks for them (a store opened at an older schema version,
         // as the migration tests do, has none)
         `SELECT device, seq, hash, nextval('batches_id_seq') AS batch${
-          group.some((j) => j.gate !== undefined) ? ', public_key, keys, bound_key' : ''
+          keysRead ? ', public_key, keys, bound_key' : ''
         } FROM devices WHERE device = ANY($1::text[]) ORDER BY device FOR UPDATE`,
         [devices],
       );
@@ -409,6 +413,7 @@ export class Appender {
           if (p) {
             p.head = { seq: last.seq, hash: last.hash };
             p.keys = keys;
+            p.keysRead = keysRead;
             p.open++;
           } else {
             this.pending.set(job.device, {
@@ -416,6 +421,7 @@ export class Appender {
               keys,
               open: 1,
               broken: false,
+              keysRead,
             });
           }
         }
