@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsonbText } from '../../src/hub/pg/check.js';
-import { CopyBuffers, copyText } from '../../src/hub/pg/copy-rows.js';
+import { COPY_CHUNK_BYTES, CopyBuffers, copyText } from '../../src/hub/pg/copy-rows.js';
 import type { Envelope } from '../../src/log/envelope.js';
 
 /** Every field through copyText, as the rows were made before. */
@@ -78,14 +78,14 @@ describe('COPY text of a batch', () => {
           );
           const datas = rows.map((r) => r.data);
           const metas = rows.map((r) => r.meta);
-          const body = new CopyBuffers().body([{ events, datas, metas, batch: '42' }]);
+          const body = Buffer.concat([...new CopyBuffers().body([{ events, datas, metas, batch: '42' }])]);
           expect(body.toString('utf8')).toBe(reference(events, datas, metas, '42'));
         },
       ),
     );
   });
 
-  it('as bytes: a group of batches is its rows in UTF-8, through kept buffers that grow', () => {
+  it('as bytes: a group of batches is its rows in UTF-8, in chunks of kept buffers', () => {
     const buffers = new CopyBuffers();
     const event = (device: string, seq: number): Envelope => ({
       device,
@@ -101,7 +101,7 @@ describe('COPY text of a batch', () => {
     });
     fc.assert(
       fc.property(
-        // sizes past the first buffer's megabyte, payloads with multi-byte characters
+        // sizes past many chunks, payloads with multi-byte characters
         fc.array(fc.tuple(fc.integer({ min: 1, max: 3000 }), jsonArb), { minLength: 1, maxLength: 4 }),
         (groups) => {
           const batches = groups.map(([n, data], b) => {
@@ -114,13 +114,44 @@ describe('COPY text of a batch', () => {
             };
           });
           const body = buffers.body(batches);
+          const chunks = [...body].map((c) => Buffer.from(c)); // copied: the buffers are reused
+          body.release();
           const expected = batches.map((x) => reference(x.events, x.datas, x.metas, x.batch)).join('');
-          expect(body.toString('utf8')).toBe(expected);
-          expect(body.length).toBe(Buffer.byteLength(expected));
-          buffers.release(body);
+          const bytes = Buffer.concat(chunks);
+          expect(bytes.toString('utf8')).toBe(expected);
+          expect(bytes.length).toBe(Buffer.byteLength(expected));
+          // each chunk a CopyData message of at most 64 KB, none empty
+          for (const c of chunks) expect(c.length).toBeGreaterThan(0);
+          for (const c of chunks) expect(c.length).toBeLessThanOrEqual(COPY_CHUNK_BYTES);
         },
       ),
       { numRuns: 25 },
     );
+  });
+
+  it('as bytes: a row longer than a chunk goes as a message of its own, between the others', () => {
+    const buffers = new CopyBuffers();
+    const events = [1, 2, 3].map(
+      (seq): Envelope => ({
+        device: 'big',
+        seq,
+        type: 'NoteAdded',
+        time: '2026-12-04T18:00:00.000Z',
+        boot: 'boot-1',
+        mono: seq,
+        data: null,
+        digest: HEX,
+        prev: HEX,
+        hash: HEX,
+      }),
+    );
+    const datas = ['{"a":1}', JSON.stringify({ text: 'é'.repeat(40_000) }), '{"a":3}'];
+    const metas = [null, null, null];
+    const body = buffers.body([{ events, datas, metas, batch: '9' }]);
+    const chunks = [...body].map((c) => Buffer.from(c));
+    body.release();
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(reference(events, datas, metas, '9'));
+    expect(chunks.map((c) => c.toString('utf8').split('\n').length - 1)).toEqual([1, 1, 1]);
+    expect(chunks[1]!.length).toBeGreaterThan(COPY_CHUNK_BYTES);
   });
 });

@@ -107,13 +107,6 @@ const GROUP_EVENTS = 20_000;
 /** Events answered ahead of their transaction and queued, at most (the memory they hold). */
 const PROMISED_EVENTS = 20_000;
 
-/**
- * The COPY body goes as CopyData messages of this size: PostgreSQL reads a whole message
- * before it parses any of it, so one message of the group's megabytes kept it waiting for
- * the last byte (a tenth of its time) where it could have been parsing the first.
- */
-const COPY_MESSAGE_BYTES = 64 * 1024;
-
 /** Events checked per turn of the event loop (see checkNext). */
 const CHECK_SLICE = 64;
 
@@ -606,7 +599,7 @@ export class Appender {
   private async write(client: pg.PoolClient, writes: Write[], batchOf: Map<string, string>): Promise<void> {
     // COPY, not INSERT … unnest: the rows go as one text stream that PostgreSQL parses as it
     // reads, with no array parameters to build, escape and parse (measured: bench/pg.bench.ts);
-    // the group's rows as one body of bytes, sent at once
+    // the group's rows as bytes, written as the COPY takes them (copy-rows.ts)
     const body = this.buffers.body(
       writes.map((w) => ({
         events: w.fresh,
@@ -615,9 +608,9 @@ export class Appender {
         batch: batchOf.get(w.job.device)!,
       })),
     );
-    await pipeline(Readable.from(slices(body, COPY_MESSAGE_BYTES)), client.query(copyFrom(COPY_EVENTS)));
-    // PostgreSQL answered the COPY: it has read every byte (a failed COPY drops its buffer)
-    this.buffers.release(body);
+    await pipeline(Readable.from(body), client.query(copyFrom(COPY_EVENTS)));
+    // PostgreSQL answered the COPY: it has read every byte (a failed COPY drops its buffers)
+    body.release();
     const pd: string[] = [];
     const ps: number[] = [];
     for (const w of writes)
@@ -695,11 +688,6 @@ export class Appender {
       );
     }
   }
-}
-
-/** `b` in views of at most `n` bytes (no copy). */
-function* slices(b: Buffer, n: number): Generator<Buffer> {
-  for (let at = 0; at < b.length; at += n) yield b.subarray(at, at + n);
 }
 
 /** A promise and the functions that settle it (Node 20 has no Promise.withResolvers before 22). */

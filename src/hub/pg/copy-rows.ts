@@ -49,6 +49,14 @@ export interface CopyBatch {
   batch: string;
 }
 
+/** The bytes of one CopyData message, at most (a row longer than that goes alone). */
+export const COPY_CHUNK_BYTES = 64 * 1024;
+
+/** A group's COPY text, made as it is read; `release` once the COPY has ended. */
+export interface CopyBody extends Iterable<Buffer> {
+  release(): void;
+}
+
 /**
  * Buffers the COPY bytes are written into, kept for the next group once PostgreSQL has
  * read them: fresh megabytes for each group cost the kernel a page fault per 4 KB, more
@@ -58,32 +66,51 @@ export class CopyBuffers {
   private readonly free: Buffer[] = [];
 
   /**
-   * A group's COPY text as UTF-8 bytes, each row written straight into them: a string built
+   * A group's COPY text as UTF-8 bytes, in chunks of at most COPY_CHUNK_BYTES, each a
+   * CopyData message. The rows are written straight into kept chunk buffers (a string built
    * row after row is a rope that PostgreSQL's client flattens and encodes in one go, which
-   * cost the hub 3 to 4 µs an event, twice what writing the rows one by one does. The bytes
-   * are a view of a kept buffer: hand them back with `release` once the COPY has ended.
+   * cost the hub 3 to 4 µs an event, twice what writing the rows one by one does), and only
+   * as the COPY takes them: PostgreSQL parses the first rows while the hub writes the next
+   * (the whole group written first kept it idle for a tenth of its COPY), and it reads a
+   * message whole before it parses any of it, so the messages are small.
    */
-  body(batches: readonly CopyBatch[]): Buffer {
-    let b = this.free.pop() ?? Buffer.allocUnsafeSlow(1 << 20);
-    let at = 0;
-    for (const { events, datas, metas, batch } of batches) {
-      for (let k = 0; k < events.length; k++) {
-        const text = row(events[k]!, datas[k]!, metas[k]!, batch);
-        // a UTF-16 code unit is at most 3 bytes of UTF-8
-        if (b.length - at < text.length * 3) {
-          const grown = Buffer.allocUnsafeSlow(Math.max(b.length * 2, at + text.length * 3));
-          b.copy(grown, 0, 0, at);
-          b = grown;
+  body(batches: readonly CopyBatch[]): CopyBody {
+    const used: Buffer[] = [];
+    const take = (): Buffer => {
+      const b = this.free.pop() ?? Buffer.allocUnsafeSlow(COPY_CHUNK_BYTES);
+      used.push(b);
+      return b;
+    };
+    function* chunks(): Generator<Buffer> {
+      let b = take();
+      let at = 0;
+      for (const { events, datas, metas, batch } of batches) {
+        for (let k = 0; k < events.length; k++) {
+          const text = row(events[k]!, datas[k]!, metas[k]!, batch);
+          // a UTF-16 code unit is at most 3 bytes of UTF-8
+          if (COPY_CHUNK_BYTES - at < text.length * 3) {
+            if (at > 0) {
+              yield b.subarray(0, at);
+              b = take();
+              at = 0;
+            }
+            if (text.length * 3 > COPY_CHUNK_BYTES) {
+              yield Buffer.from(text, 'utf8');
+              continue;
+            }
+          }
+          at += b.write(text, at, 'utf8');
         }
-        at += b.write(text, at, 'utf8');
       }
+      if (at > 0) yield b.subarray(0, at);
     }
-    return b.subarray(0, at);
-  }
-
-  /** A body's buffer may be written again. */
-  release(body: Buffer): void {
-    // at most a few kept: one per transaction in flight (a body is the start of its buffer)
-    if (this.free.length < 4) this.free.push(Buffer.from(body.buffer));
+    return {
+      [Symbol.iterator]: chunks,
+      release: () => {
+        // kept: a few groups' worth (32 MiB at most)
+        for (const b of used) if (this.free.length < 512) this.free.push(b);
+        used.length = 0;
+      },
+    };
   }
 }
