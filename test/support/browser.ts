@@ -14,8 +14,15 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { type Proc, startCli } from './proc.js';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-/** Where the README's screenshots are written (committed). */
-export const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+/**
+ * Where screenshots are written: over the README's (committed, docs/screenshots) only when
+ * FIELDLOG_SCREENSHOTS=1 asks, else into a temporary folder, so that a test run leaves the
+ * working tree as it found it.
+ */
+export const SCREENSHOTS =
+  process.env.FIELDLOG_SCREENSHOTS === '1'
+    ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
+    : join(tmpdir(), 'fieldlog-screenshots');
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
