@@ -5,7 +5,7 @@
 // The group commit (group-commit.ts) is the only path to disk; this is its only user.
 import { fail, isFieldlogError } from '../errors.js';
 import { hex, unhex } from './bytes.js';
-import { decodeText, encodeSealedRecord, encodeText, eventKey, eventKeySeq } from './codec.js';
+import { decodeText, encodeText, eventKey, eventKeySeq, sealedPut } from './codec.js';
 import { asideKey, type BatchOp, type LogDisk } from './disk.js';
 import { type Envelope, type EventInput, isoTime, ZERO_HASH } from './envelope.js';
 import { GroupCommit, type Waiter } from './group-commit.js';
@@ -291,11 +291,7 @@ export class Stager {
       codec.strings.intern(env.type, batch.ops);
       codec.strings.intern(env.boot, batch.ops);
       if (metaJcs !== null) codec.strings.intern(metaJcs, batch.ops);
-      batch.ops.push({
-        type: 'put',
-        key: eventKey(st.id, env.seq),
-        value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, codec.strings),
-      });
+      batch.ops.push(sealedPut(st.id, env.seq, env, times[i]!, metaJcs, datas[i]!, codec.strings));
       index.add(batch, st, env.seq, times[i]!);
       // listeners see a payload purged in this very batch as purged
       if (capture)

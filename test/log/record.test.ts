@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, encodeSealedRecord, type StoredRecord } from '../../src/log/codec.js';
+import {
+  decodeRecord,
+  encodeRecord,
+  encodeSealedRecord,
+  eventKey,
+  type StoredRecord,
+  sealedPut,
+} from '../../src/log/codec.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { StringTable } from '../../src/log/strings.js';
 import { fakeClock } from './helpers.js';
@@ -111,6 +118,56 @@ describe('sealed record encoding (the hub path)', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('sealed puts (what a hub stages per event)', () => {
+  it('hold the key and record eventKey and encodeSealedRecord make, and keep them once later ones are made', () => {
+    const hex = (n: number) =>
+      fc.uint8Array({ minLength: n, maxLength: n }).map((b) => Buffer.from(b).toString('hex'));
+    const sealedFields = fc.record({
+      type: fc.stringMatching(/^[A-Z][A-Za-z]{0,20}$/),
+      boot: fc.stringMatching(/^[0-9a-f]{16}$/),
+      mono: fc.double({ noNaN: true, noDefaultInfinity: true }),
+      prev: hex(32),
+      hash: hex(32),
+      digest: hex(32),
+      timeMs: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+      metaJcs: fc.option(fc.constantFrom('{"actor":"sensor:n1"}', '{"actor":"op:ann","source":"n1"}')),
+      // a record over an eighth of a slab (8 KiB) stands alone
+      dataJcs: fc.option(
+        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ minLength: 8200, maxLength: 9000 })),
+      ),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+            fc.integer({ min: 1, max: 2 ** 48 - 1 }),
+            sealedFields,
+          ),
+          {
+            minLength: 1,
+            maxLength: 400,
+          },
+        ),
+        (events) => {
+          const strings = new StringTable();
+          const puts = events.map(([stream, seq, r]) =>
+            sealedPut(stream, seq, r, r.timeMs, r.metaJcs, r.dataJcs, strings),
+          );
+          events.forEach(([stream, seq, r], i) => {
+            const put = puts[i]!;
+            expect(put.type).toBe('put');
+            expect(Buffer.from(put.key).equals(Buffer.from(eventKey(stream, seq)))).toBe(true);
+            const record = encodeSealedRecord(r, r.timeMs, r.metaJcs, r.dataJcs, strings);
+            expect(Buffer.from(put.value).equals(Buffer.from(record))).toBe(true);
+          });
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 });
