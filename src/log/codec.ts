@@ -310,19 +310,13 @@ let slab = new Uint8Array(SLAB_BYTES);
 let slabUsed = 0;
 
 function fromSlab(n: number): Uint8Array {
-  const at = slabAt(n);
-  return slab.subarray(at, at + n);
-}
-
-/** Where `n` bytes of `slab` (after the call) are handed out. */
-function slabAt(n: number): number {
   if (slabUsed + n > SLAB_BYTES) {
     slab = new Uint8Array(SLAB_BYTES);
     slabUsed = 0;
   }
-  const at = slabUsed;
+  const out = slab.subarray(slabUsed, slabUsed + n);
   slabUsed += n;
-  return at;
+  return out;
 }
 
 function copyOut(src: Uint8Array, len: number): Uint8Array {
@@ -382,53 +376,82 @@ export function encodeSealedRecord(
 }
 
 /**
- * The put of one sealed event (its key and record, as eventKey and encodeSealedRecord make
- * them) as one small object over a slab holding both: what a hub stages per event it receives.
+ * The puts of consecutive sealed events of one stream (one message a hub receives): their
+ * records in one buffer, their keys made when read. A hub stages thousands of events while
+ * the write before them is on its way to disk (an fsync, 50 to 200 ms on a busy machine): as
+ * an op and two views each they outlived two young-generation collections, which copied,
+ * then promoted, about 300 bytes per event; this is a few objects per message.
  */
-export function sealedPut(
-  stream: number,
-  seq: number,
-  r: SealedFields,
-  timeMs: number,
-  metaJcs: string | null,
-  dataJcs: string | null,
-  strings: Strings,
-): { type: 'put'; key: Uint8Array; value: Uint8Array } {
-  writeSealed(r, timeMs, metaJcs, dataJcs, strings);
-  const n = w.len;
-  if (EVENT_KEY_BYTES + n > SLAB_BYTES / 8)
-    return { type: 'put', key: eventKey(stream, seq), value: w.done() };
-  const at = slabAt(EVENT_KEY_BYTES + n);
-  const s = slab;
-  s[at] = KEY.EVENT;
-  writeU32(s, at + 1, stream);
-  writeU48(s, at + 5, seq);
-  s.set(w.buf.subarray(0, n), at + EVENT_KEY_BYTES);
-  return new SlabPut(s, at, n);
+export class EventPuts {
+  readonly type = 'puts';
+  constructor(
+    readonly stream: number,
+    /** The seq of the first event. */
+    readonly first: number,
+    private readonly records: Uint8Array,
+    /** Where each record ends in `records` (the next one starts there). */
+    private readonly ends: Uint32Array,
+  ) {}
+
+  get count(): number {
+    return this.ends.length;
+  }
+
+  /** The key of the `i`th event (a fresh one). */
+  key(i: number): Uint8Array {
+    return eventKey(this.stream, this.first + i);
+  }
+
+  /** The record of the `i`th event. */
+  value(i: number): Uint8Array {
+    return this.records.subarray(i === 0 ? 0 : this.ends[i - 1]!, this.ends[i]!);
+  }
+
+  /** The record of this stream's `seq`, if it is one of these. */
+  valueOf(stream: number, seq: number): Uint8Array | undefined {
+    if (stream !== this.stream || seq < this.first || seq >= this.first + this.ends.length) return undefined;
+    return this.value(seq - this.first);
+  }
 }
 
+/** Records encoded for one EventPuts, one after another; grown as needed. */
+let runBuf = new Uint8Array(256 * 1024);
+
 /**
- * A put whose key and value lie side by side in a slab, their views made only when the write
- * reads them. A hub stages thousands of puts while the write before them is on its way to
- * disk (an fsync, 50 to 200 ms on a busy machine): as three objects each (the op and two
- * views) they outlived two young-generation collections and were copied, then promoted, about
- * 300 bytes per event. One object of three numbers and the slab is a fraction of that.
+ * Collects the records of one message's events (`add` each, in seq order), then `done`
+ * makes their EventPuts. Encoding is synchronous: one builder at a time.
  */
-class SlabPut {
+export class EventPutsBuilder {
+  private len = 0;
+  private readonly ends: number[] = [];
   constructor(
-    private readonly slab: Uint8Array,
-    private readonly at: number,
-    private readonly length: number,
+    private readonly stream: number,
+    private readonly first: number,
   ) {}
-  get type(): 'put' {
-    return 'put';
+
+  add(
+    r: SealedFields,
+    timeMs: number,
+    metaJcs: string | null,
+    dataJcs: string | null,
+    strings: Strings,
+  ): void {
+    writeSealed(r, timeMs, metaJcs, dataJcs, strings);
+    const n = w.len;
+    if (this.len + n > runBuf.length) {
+      const bigger = new Uint8Array(Math.max(runBuf.length * 2, this.len + n));
+      bigger.set(runBuf.subarray(0, this.len));
+      runBuf = bigger;
+    }
+    runBuf.set(w.buf.subarray(0, n), this.len);
+    this.len += n;
+    this.ends.push(this.len);
   }
-  get key(): Uint8Array {
-    return this.slab.subarray(this.at, this.at + EVENT_KEY_BYTES);
-  }
-  get value(): Uint8Array {
-    const from = this.at + EVENT_KEY_BYTES;
-    return this.slab.subarray(from, from + this.length);
+
+  done(): EventPuts {
+    const records = this.len > SLAB_BYTES / 8 ? new Uint8Array(this.len) : fromSlab(this.len);
+    records.set(runBuf.subarray(0, this.len));
+    return new EventPuts(this.stream, this.first, records, Uint32Array.from(this.ends));
   }
 }
 

@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   decodeRecord,
+  EventPutsBuilder,
   encodeRecord,
   encodeSealedRecord,
   eventKey,
   type StoredRecord,
-  sealedPut,
 } from '../../src/log/codec.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { StringTable } from '../../src/log/strings.js';
@@ -122,8 +122,8 @@ describe('sealed record encoding (the hub path)', () => {
   });
 });
 
-describe('sealed puts (what a hub stages per event)', () => {
-  it('hold the key and record eventKey and encodeSealedRecord make, and keep them once later ones are made', () => {
+describe("a message's puts (what a hub stages per message)", () => {
+  it('hold the keys and records eventKey and encodeSealedRecord make, and keep them once later ones are made', () => {
     const hex = (n: number) =>
       fc.uint8Array({ minLength: n, maxLength: n }).map((b) => Buffer.from(b).toString('hex'));
     const sealedFields = fc.record({
@@ -135,38 +135,39 @@ describe('sealed puts (what a hub stages per event)', () => {
       digest: hex(32),
       timeMs: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
       metaJcs: fc.option(fc.constantFrom('{"actor":"sensor:n1"}', '{"actor":"op:ann","source":"n1"}')),
-      // a record over an eighth of a slab (8 KiB) stands alone
+      // records over an eighth of a slab (8 KiB) in all get a buffer of their own
       dataJcs: fc.option(
-        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ minLength: 8200, maxLength: 9000 })),
+        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ minLength: 3000, maxLength: 4000 })),
       ),
     });
+    const message = fc.record({
+      stream: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      first: fc.integer({ min: 1, max: 2 ** 40 }),
+      events: fc.array(sealedFields, { minLength: 1, maxLength: 60 }),
+    });
     fc.assert(
-      fc.property(
-        fc.array(
-          fc.tuple(
-            fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-            fc.integer({ min: 1, max: 2 ** 48 - 1 }),
-            sealedFields,
-          ),
-          {
-            minLength: 1,
-            maxLength: 400,
-          },
-        ),
-        (events) => {
-          const strings = new StringTable();
-          const puts = events.map(([stream, seq, r]) =>
-            sealedPut(stream, seq, r, r.timeMs, r.metaJcs, r.dataJcs, strings),
-          );
-          events.forEach(([stream, seq, r], i) => {
-            const put = puts[i]!;
-            expect(put.type).toBe('put');
-            expect(Buffer.from(put.key).equals(Buffer.from(eventKey(stream, seq)))).toBe(true);
-            const record = encodeSealedRecord(r, r.timeMs, r.metaJcs, r.dataJcs, strings);
-            expect(Buffer.from(put.value).equals(Buffer.from(record))).toBe(true);
+      fc.property(fc.array(message, { minLength: 1, maxLength: 8 }), (messages) => {
+        const strings = new StringTable();
+        const runs = messages.map(({ stream, first, events }) => {
+          const b = new EventPutsBuilder(stream, first);
+          for (const r of events) b.add(r, r.timeMs, r.metaJcs, r.dataJcs, strings);
+          return b.done();
+        });
+        messages.forEach(({ stream, first, events }, m) => {
+          const puts = runs[m]!;
+          expect(puts.type).toBe('puts');
+          expect(puts.count).toBe(events.length);
+          events.forEach((r, i) => {
+            expect(Buffer.from(puts.key(i)).equals(Buffer.from(eventKey(stream, first + i)))).toBe(true);
+            const record = Buffer.from(encodeSealedRecord(r, r.timeMs, r.metaJcs, r.dataJcs, strings));
+            expect(Buffer.from(puts.value(i)).equals(record)).toBe(true);
+            expect(Buffer.from(puts.valueOf(stream, first + i)!).equals(record)).toBe(true);
           });
-        },
-      ),
+          expect(puts.valueOf(stream, first - 1)).toBeUndefined();
+          expect(puts.valueOf(stream, first + events.length)).toBeUndefined();
+          expect(puts.valueOf(stream + 1, first)).toBeUndefined();
+        });
+      }),
       { numRuns: 100 },
     );
   });
