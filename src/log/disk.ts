@@ -4,7 +4,7 @@
 // store can be swapped for a fresh open of itself (`reopen`: after a full disk, see full-disk.ts).
 import type { AbstractLevel } from 'abstract-level';
 import { fail } from '../errors.js';
-import { encodeText, KEY } from './codec.js';
+import { type EventPuts, encodeText, KEY } from './codec.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: abstract-level's generics vary by implementation
 export type LogBackend = AbstractLevel<any, Uint8Array, Uint8Array>;
@@ -21,7 +21,8 @@ export interface DelOp {
   key: Uint8Array;
 }
 
-export type BatchOp = PutOp | DelOp;
+/** Puts of a hub's staged events, one op per message (codec.ts says why). */
+export type BatchOp = PutOp | DelOp | EventPuts;
 
 export class LogDisk {
   /** LevelDB's `sync`: not in abstract-level's option types, honoured by classic-level. */
@@ -62,6 +63,7 @@ export class LogDisk {
     const chained = this.db.batch();
     for (const op of ops) {
       if (op.type === 'put') chained.put(op.key, op.value);
+      else if (op.type === 'puts') for (let i = 0; i < op.count; i++) chained.put(op.key(i), op.value(i));
       else chained.del(op.key);
     }
     await chained.write(this.writeOptions);

@@ -91,11 +91,20 @@ export class Redactor implements BatchHooks {
   async prepare(batch: PendingBatch): Promise<void> {
     for (const { s, seq } of batch.purges) {
       const key = eventKey(s.id, seq);
-      let staged = -1;
-      for (let i = batch.ops.length - 1; i >= 0 && staged < 0; i--)
-        if (sameKey(batch.ops[i]!.key, key)) staged = i;
-      const op = staged >= 0 ? batch.ops[staged]! : null;
-      const raw = op === null ? await this.disk.db.get(key) : op.type === 'put' ? op.value : undefined;
+      // the last write of it staged in the batch, if any (a put, a delete, or one of a message's puts)
+      let staged = false;
+      let raw: Uint8Array | undefined;
+      for (let i = batch.ops.length - 1; i >= 0 && !staged; i--) {
+        const op = batch.ops[i]!;
+        if (op.type === 'puts') {
+          raw = op.valueOf(s.id, seq);
+          staged = raw !== undefined;
+        } else if (sameKey(op.key, key)) {
+          staged = true;
+          raw = op.type === 'put' ? op.value : undefined;
+        }
+      }
+      if (!staged) raw = await this.disk.db.get(key);
       if (raw === undefined) continue;
       let purged: StoredRecord | null;
       try {
@@ -105,7 +114,7 @@ export class Redactor implements BatchHooks {
       }
       if (!purged) continue;
       batch.ops.push({ type: 'put', key, value: this.codec.encode(purged) });
-      if (staged < 0) continue;
+      if (!staged) continue;
       const at = batch.envelopes.findIndex((e) => e.device === s.device && e.seq === seq);
       if (at >= 0) batch.envelopes[at] = { ...batch.envelopes[at]!, data: null };
     }

@@ -5,7 +5,7 @@
 // The group commit (group-commit.ts) is the only path to disk; this is its only user.
 import { fail, isFieldlogError } from '../errors.js';
 import { hex, unhex } from './bytes.js';
-import { decodeText, encodeSealedRecord, encodeText, eventKey, eventKeySeq } from './codec.js';
+import { decodeText, EventPutsBuilder, encodeText, eventKey, eventKeySeq } from './codec.js';
 import { asideKey, type BatchOp, type LogDisk } from './disk.js';
 import { type Envelope, type EventInput, isoTime, ZERO_HASH } from './envelope.js';
 import { GroupCommit, type Waiter } from './group-commit.js';
@@ -285,17 +285,16 @@ export class Stager {
       batch.created.push(st);
     }
     const capture = this.p.capture();
+    // the records go in after the strings they name are interned (the order of a batch's
+    // writes only matters for one key, and no other write here has an event's key)
+    const puts = new EventPutsBuilder(st.id, envelopes[0]!.seq);
     for (let i = 0; i < envelopes.length; i++) {
       const env = envelopes[i]!;
       const metaJcs = metas[i]!;
       codec.strings.intern(env.type, batch.ops);
       codec.strings.intern(env.boot, batch.ops);
       if (metaJcs !== null) codec.strings.intern(metaJcs, batch.ops);
-      batch.ops.push({
-        type: 'put',
-        key: eventKey(st.id, env.seq),
-        value: encodeSealedRecord(env, times[i]!, metaJcs, datas[i]!, codec.strings),
-      });
+      puts.add(env, times[i]!, metaJcs, datas[i]!, codec.strings);
       index.add(batch, st, env.seq, times[i]!);
       // listeners see a payload purged in this very batch as purged
       if (capture)
@@ -303,6 +302,7 @@ export class Stager {
       else batch.captured = false;
       batch.count++;
     }
+    batch.ops.push(puts.done());
     for (const seq of purges) batch.purges.push({ s: st, seq });
     for (const p of this.projections) p.staged(batch, st.device, envelopes, datas, times);
     const last = envelopes[envelopes.length - 1]!;
@@ -403,12 +403,9 @@ export class Stager {
     const lo = eventKey(s.id, from);
     const hi = eventKey(s.id, to);
     const found = new Map<number, StagedEvent>();
-    for (const op of batch.ops) {
-      if (op.type !== 'put' || op.key.length !== lo.length) continue;
-      if (Buffer.compare(op.key, lo) < 0 || Buffer.compare(op.key, hi) > 0) continue;
-      const seq = eventKeySeq(op.key);
-      if (found.has(seq)) continue;
-      const rec = this.p.codec.decode(op.value, device, seq, false);
+    const add = (seq: number, value: Uint8Array) => {
+      if (found.has(seq)) return;
+      const rec = this.p.codec.decode(value, device, seq, false);
       let data: Record<string, unknown> | null = null;
       try {
         if (rec.data !== null) data = JSON.parse(decodeText(rec.data)) as Record<string, unknown>;
@@ -416,6 +413,17 @@ export class Stager {
         throw fail('LOG_CORRUPT', `${device} seq ${seq}: payload is not JSON`, err);
       }
       found.set(seq, { seq, type: rec.type, time: isoTime(rec.timeMs), timeMs: rec.timeMs, data });
+    };
+    for (const op of batch.ops) {
+      if (op.type === 'puts') {
+        if (op.stream !== s.id) continue;
+        for (let seq = Math.max(from, op.first); seq <= Math.min(to, op.first + op.count - 1); seq++)
+          add(seq, op.value(seq - op.first));
+        continue;
+      }
+      if (op.type !== 'put' || op.key.length !== lo.length) continue;
+      if (Buffer.compare(op.key, lo) < 0 || Buffer.compare(op.key, hi) > 0) continue;
+      add(eventKeySeq(op.key), op.value);
     }
     return [...found.values()].sort((a, b) => a.seq - b.seq);
   }

@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, encodeSealedRecord, type StoredRecord } from '../../src/log/codec.js';
+import {
+  decodeRecord,
+  EventPutsBuilder,
+  encodeRecord,
+  encodeSealedRecord,
+  eventKey,
+  type StoredRecord,
+} from '../../src/log/codec.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { StringTable } from '../../src/log/strings.js';
 import { fakeClock } from './helpers.js';
@@ -111,6 +118,57 @@ describe('sealed record encoding (the hub path)', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe("a message's puts (what a hub stages per message)", () => {
+  it('hold the keys and records eventKey and encodeSealedRecord make, and keep them once later ones are made', () => {
+    const hex = (n: number) =>
+      fc.uint8Array({ minLength: n, maxLength: n }).map((b) => Buffer.from(b).toString('hex'));
+    const sealedFields = fc.record({
+      type: fc.stringMatching(/^[A-Z][A-Za-z]{0,20}$/),
+      boot: fc.stringMatching(/^[0-9a-f]{16}$/),
+      mono: fc.double({ noNaN: true, noDefaultInfinity: true }),
+      prev: hex(32),
+      hash: hex(32),
+      digest: hex(32),
+      timeMs: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+      metaJcs: fc.option(fc.constantFrom('{"actor":"sensor:n1"}', '{"actor":"op:ann","source":"n1"}')),
+      // records over an eighth of a slab (8 KiB) in all get a buffer of their own
+      dataJcs: fc.option(
+        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ minLength: 3000, maxLength: 4000 })),
+      ),
+    });
+    const message = fc.record({
+      stream: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      first: fc.integer({ min: 1, max: 2 ** 40 }),
+      events: fc.array(sealedFields, { minLength: 1, maxLength: 60 }),
+    });
+    fc.assert(
+      fc.property(fc.array(message, { minLength: 1, maxLength: 8 }), (messages) => {
+        const strings = new StringTable();
+        const runs = messages.map(({ stream, first, events }) => {
+          const b = new EventPutsBuilder(stream, first);
+          for (const r of events) b.add(r, r.timeMs, r.metaJcs, r.dataJcs, strings);
+          return b.done();
+        });
+        messages.forEach(({ stream, first, events }, m) => {
+          const puts = runs[m]!;
+          expect(puts.type).toBe('puts');
+          expect(puts.count).toBe(events.length);
+          events.forEach((r, i) => {
+            expect(Buffer.from(puts.key(i)).equals(Buffer.from(eventKey(stream, first + i)))).toBe(true);
+            const record = Buffer.from(encodeSealedRecord(r, r.timeMs, r.metaJcs, r.dataJcs, strings));
+            expect(Buffer.from(puts.value(i)).equals(record)).toBe(true);
+            expect(Buffer.from(puts.valueOf(stream, first + i)!).equals(record)).toBe(true);
+          });
+          expect(puts.valueOf(stream, first - 1)).toBeUndefined();
+          expect(puts.valueOf(stream, first + events.length)).toBeUndefined();
+          expect(puts.valueOf(stream + 1, first)).toBeUndefined();
+        });
+      }),
+      { numRuns: 100 },
     );
   });
 });

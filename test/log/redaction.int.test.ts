@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ClassicLevel } from 'classic-level';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventKey } from '../../src/log/codec.js';
+import type { BatchOp } from '../../src/log/disk.js';
 import type { Envelope } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { markKey } from '../../src/log/redaction.js';
@@ -143,7 +144,7 @@ describe('hub redaction', () => {
     const hub = await hubLog();
     await hub.appendSealed(before);
     // fault injected at the store's one write: record what it was asked to write, then fail
-    const writes: { key: Uint8Array }[][] = [];
+    const writes: BatchOp[][] = [];
     const store = hub.disk;
     const real = store.write;
     store.write = async (ops) => {
@@ -153,7 +154,12 @@ describe('hub redaction', () => {
     await expect(hub.appendSealed([redaction])).rejects.toMatchObject({ code: 'LOG_WRITE_FAILED' });
     store.write = real;
     expect(writes).toHaveLength(1);
-    const keys = writes[0]!.map((op) => Buffer.from(op.key).toString('hex'));
+    // a message's events are one op of puts
+    const keys = writes[0]!.flatMap((op) =>
+      (op.type === 'puts' ? Array.from({ length: op.count }, (_, i) => op.key(i)) : [op.key]).map((k) =>
+        Buffer.from(k).toString('hex'),
+      ),
+    );
     expect(keys).toContain(Buffer.from(eventKey(0, 5)).toString('hex')); // the EventRedacted
     expect(keys).toContain(Buffer.from(eventKey(0, 2)).toString('hex')); // the purge of its target
     // neither is on disk: the target keeps its payload, the head did not move, all verifies
