@@ -345,6 +345,17 @@ describe('PostgreSQL fleet store: failures', () => {
     }
   });
 
+  /** The backend of the store's transaction held back by a lock on `batches` (see the test below). */
+  async function blockedOnBatches(admin: pg.Client): Promise<number> {
+    for (;;) {
+      await admin.query('SELECT pg_stat_clear_snapshot()');
+      const r = await admin.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO batches%' AND pid <> pg_backend_pid()",
+      );
+      if (r.rows[0]) return r.rows[0].pid;
+    }
+  }
+
   it('answers stored before COMMIT but rejects written when the transaction dies after the decision', async () => {
     const url = await freshDb();
     const store = await openPgFleetStore(url, { create: true });
@@ -358,14 +369,7 @@ describe('PostgreSQL fleet store: failures', () => {
       await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
       const outcome = await store.append('late', log.slice(5));
       expect(outcome).toMatchObject({ kind: 'stored', from: 6, to: 10 });
-      let pid: number | undefined;
-      while (pid === undefined) {
-        await admin.query('SELECT pg_stat_clear_snapshot()');
-        const r = await admin.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO batches%' AND pid <> pg_backend_pid()",
-        );
-        pid = r.rows[0]?.pid;
-      }
+      const pid = await blockedOnBatches(admin);
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
       await admin.query('ROLLBACK');
       if (outcome.kind === 'stored') await expect(outcome.written).rejects.toThrow();
@@ -376,17 +380,6 @@ describe('PostgreSQL fleet store: failures', () => {
       await store.close();
     }
   });
-
-  /** The backend of the store's transaction held back by a lock on `batches` (see the test above). */
-  async function blockedOnBatches(admin: pg.Client): Promise<number> {
-    for (;;) {
-      await admin.query('SELECT pg_stat_clear_snapshot()');
-      const r = await admin.query<{ pid: number }>(
-        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO batches%' AND pid <> pg_backend_pid()",
-      );
-      if (r.rows[0]) return r.rows[0].pid;
-    }
-  }
 
   it("answers a device's next batches while the one before them commits, and stores them in one transaction", async () => {
     const url = await freshDb();

@@ -42,14 +42,14 @@ interface Job {
   gate: AppendGate | undefined;
   /** Whether a gap was already waited for once. */
   waited: boolean;
-  /** Set once it was answered `stored` ahead of its transaction (see Appender.promise). */
-  promise?: Promise_;
+  /** Set once it was answered `stored` ahead of its transaction (see Appender.answerAhead). */
+  ahead?: Ahead;
   resolve: (o: AppendOutcome) => void;
   reject: (err: unknown) => void;
 }
 
 /** What a batch answered `stored` ahead of its transaction was promised. */
-interface Promise_ {
+interface Ahead {
   /** The first seq and the number of events it stores. */
   from: number;
   count: number;
@@ -105,7 +105,10 @@ export interface AppenderDeps {
 const GROUP_EVENTS = 20_000;
 
 /** Events answered ahead of their transaction and queued, at most (the memory they hold). */
-const PROMISED_EVENTS = 20_000;
+const AHEAD_EVENTS = 20_000;
+
+/** No stored hashes: what a batch that follows its head exactly is decided with. */
+const NONE_STORED: ReadonlyMap<string, string> = new Map();
 
 /** Events checked per turn of the event loop (see checkNext). */
 const CHECK_SLICE = 64;
@@ -137,7 +140,7 @@ export class Appender {
   /** Batches of each device not answered yet. */
   private readonly unanswered = new Map<string, number>();
   /** Events of the batches answered ahead and not yet in a transaction. */
-  private promised = 0;
+  private aheadEvents = 0;
 
   constructor(private readonly deps: AppenderDeps) {}
 
@@ -204,7 +207,7 @@ export class Appender {
   }
 
   private enqueue(job: Job): void {
-    this.promise(job);
+    this.answerAhead(job);
     this.queue.push(job);
     this.schedule();
   }
@@ -212,37 +215,27 @@ export class Appender {
   /**
    * Answer a batch `stored` before its transaction when the device has writes in flight and
    * the batch follows the head they leave exactly, every earlier batch of the device is
-   * answered, and the gate keeps it: nothing a transaction decides under the lock can differ
-   * unless one of those writes fails (then this one's `written` rejects). Anything else
-   * waits for its turn and is decided under the lock as before.
+   * answered, and the decision against that head (the gate's too) stores all it would:
+   * nothing a transaction decides under the lock can differ unless one of those writes fails
+   * (then this one's `written` rejects). Anything else waits for its turn and is decided
+   * under the lock as before.
    */
-  private promise(job: Job): void {
+  private answerAhead(job: Job): void {
     const p = this.pending.get(job.device);
     if (p === undefined || p.broken || this.unanswered.get(job.device) !== 1) return;
-    if (this.promised >= PROMISED_EVENTS || job.events[0]!.seq !== p.head.seq + 1) return;
-    let fresh = job.events;
-    let checked = job.checked;
-    let keys = p.keys;
-    if (job.gate) {
-      if (!p.keysRead) return;
-      const v = job.gate.decide(job.device, fresh, p.head, p.keys);
-      if (v.kind !== 'keep' || v.count === 0) return;
-      if (v.count < fresh.length) {
-        fresh = fresh.slice(0, v.count);
-        checked = checked.slice(0, v.count);
-      }
-      keys = v.keys;
-    }
-    if (linkProblem(job.device, p.head, fresh, checked) !== undefined) return;
+    if (this.aheadEvents >= AHEAD_EVENTS || job.events[0]!.seq !== p.head.seq + 1) return;
+    // a gate decides against the key record, which only a transaction with a gate has read
+    if (job.gate && !p.keysRead) return;
+    // following the head exactly, nothing of it is held: no stored hashes are needed
+    const d = this.decide(job, p.head, p.keys, NONE_STORED);
+    if (d.kind !== 'write') return;
+    const { fresh, waiting, keys } = d.write;
     const last = fresh[fresh.length - 1]!;
     const written = deferred<Head>();
     written.promise.catch(() => {}); // observed by the caller, maybe only later
-    job.promise = { from: fresh[0]!.seq, count: fresh.length, written };
-    p.head = { seq: last.seq, hash: last.hash };
-    p.keys = keys;
-    p.open++;
-    this.promised += fresh.length;
-    const waiting = job.events.length - fresh.length;
+    job.ahead = { from: fresh[0]!.seq, count: fresh.length, written };
+    this.aheadEvents += fresh.length;
+    this.expect(job.device, last, keys ?? p.keys, p.keysRead);
     job.resolve({
       kind: 'stored',
       from: fresh[0]!.seq,
@@ -251,6 +244,22 @@ export class Appender {
       ...(waiting > 0 ? { waiting } : {}),
       written: written.promise,
     });
+  }
+
+  /**
+   * A write of `device` ending on `last` is decided (under the lock, or ahead): its next
+   * batches are answered ahead against that head and key record until it is settled.
+   */
+  private expect(device: string, last: Envelope, keys: KeyRecord, keysRead: boolean): void {
+    const head = { seq: last.seq, hash: last.hash };
+    const p = this.pending.get(device);
+    if (p === undefined) this.pending.set(device, { head, keys, open: 1, broken: false, keysRead });
+    else {
+      p.head = head;
+      p.keys = keys;
+      p.keysRead = keysRead;
+      p.open++;
+    }
   }
 
   /** One of a device's writes is settled (committed, or failed: `broken`). */
@@ -286,7 +295,7 @@ export class Appender {
         if (
           closed.has(d) ||
           events >= GROUP_EVENTS ||
-          (taken.has(d) ? j.promise === undefined : this.busy.has(d))
+          (taken.has(d) ? j.ahead === undefined : this.busy.has(d))
         ) {
           closed.add(d);
           rest.push(j);
@@ -295,7 +304,7 @@ export class Appender {
           taken.add(d);
           group.push(j);
           events += j.events.length;
-          if (j.promise) this.promised -= j.promise.count;
+          if (j.ahead) this.aheadEvents -= j.ahead.count;
         }
       }
       this.queue = rest;
@@ -371,7 +380,7 @@ export class Appender {
       );
       const stored = await this.storedHashes(
         client,
-        group.filter((j) => j.promise === undefined),
+        group.filter((j) => j.ahead === undefined),
         heads,
       );
       const forks: { device: string; e: Envelope }[] = [];
@@ -379,12 +388,12 @@ export class Appender {
         const head = heads.get(job.device) ?? { seq: 0, hash: ZERO_HASH };
         const rec = keyRecords.get(job.device) ?? NO_KEYS;
         // answered ahead: it must follow the device's head exactly, all of it kept as promised
-        if (job.promise && job.events[0]!.seq !== head.seq + 1) {
+        if (job.ahead && job.events[0]!.seq !== head.seq + 1) {
           broken.push(job);
           continue;
         }
         const d = this.decide(job, head, rec, stored);
-        if (job.promise && (d.kind !== 'write' || d.write.fresh.length !== job.promise.count)) {
+        if (job.ahead && (d.kind !== 'write' || d.write.fresh.length !== job.ahead.count)) {
           broken.push(job);
           continue;
         }
@@ -399,24 +408,8 @@ export class Appender {
           const last = w.fresh[w.fresh.length - 1]!;
           heads.set(job.device, { seq: last.seq, hash: last.hash });
           if (w.keys !== undefined) keyRecords.set(job.device, w.keys);
-          if (job.promise) continue;
           // decided now: the device's next batches may be answered ahead of the commit
-          const p = this.pending.get(job.device);
-          const keys = w.keys ?? rec;
-          if (p) {
-            p.head = { seq: last.seq, hash: last.hash };
-            p.keys = keys;
-            p.keysRead = keysRead;
-            p.open++;
-          } else {
-            this.pending.set(job.device, {
-              head: { seq: last.seq, hash: last.hash },
-              keys,
-              open: 1,
-              broken: false,
-              keysRead,
-            });
-          }
+          if (!job.ahead) this.expect(job.device, last, w.keys ?? rec, keysRead);
         }
       }
       if (forks.length > 0) {
@@ -436,11 +429,11 @@ export class Appender {
       for (const w of writes) {
         const last = w.fresh[w.fresh.length - 1]!;
         const head = { seq: last.seq, hash: last.hash };
-        const promise = w.job.promise;
-        if (promise) {
+        const ahead = w.job.ahead;
+        if (ahead) {
           positioned.then(
-            () => promise.written.resolve(head),
-            (err: unknown) => promise.written.reject(err),
+            () => ahead.written.resolve(head),
+            (err: unknown) => ahead.written.reject(err),
           );
           continue;
         }
@@ -466,11 +459,11 @@ export class Appender {
       client = null;
       for (const j of group) {
         j.reject(err); // no-op for a batch already answered: its `written` rejects
-        if (broken.includes(j)) this.breakPromise(j);
-        else if (j.promise) {
+        if (broken.includes(j)) this.breakAhead(j);
+        else if (j.ahead) {
           // the device's writes after it fail too: none is answered ahead until all are settled
           this.settle(j.device, true);
-          j.promise.written.reject(err);
+          j.ahead.written.reject(err);
         } else if (writes.some((w) => w.job === j)) this.settle(j.device, true);
       }
       return;
@@ -478,7 +471,7 @@ export class Appender {
       client?.release();
     }
     for (const w of writes) this.settle(w.job.device, false);
-    for (const j of broken) this.breakPromise(j);
+    for (const j of broken) this.breakAhead(j);
     // every other answer only now: its head and any quarantined fork are committed
     for (const [job, answer] of answers) job.resolve(answer);
     for (const { job, seq } of waits) {
@@ -495,13 +488,13 @@ export class Appender {
    * as promised (the write before it failed, or another hub stored those seqs): nothing of it
    * is written and its `written` rejects, so the hub does not ack it and the device resends.
    */
-  private breakPromise(job: Job): void {
-    const p = job.promise!;
+  private breakAhead(job: Job): void {
+    const a = job.ahead!;
     this.settle(job.device, true);
-    p.written.reject(
+    a.written.reject(
       fail(
         'STORE_UNAVAILABLE',
-        `seq ${p.from}..${p.from + p.count - 1} of ${job.device} was not stored: the batch before it was not`,
+        `seq ${a.from}..${a.from + a.count - 1} of ${job.device} was not stored: the batch before it was not`,
       ),
     );
   }
@@ -511,7 +504,7 @@ export class Appender {
     job: Job,
     head: Head,
     rec: KeyRecord,
-    stored: Map<string, string>,
+    stored: ReadonlyMap<string, string>,
   ):
     | { kind: 'answer'; answer: AppendOutcome }
     | { kind: 'wait'; seq: number }

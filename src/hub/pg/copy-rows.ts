@@ -1,5 +1,5 @@
-// The rows the PostgreSQL store writes for events, in COPY's text format: one body of UTF-8
-// bytes per transaction, sent to one COPY at once.
+// The rows the PostgreSQL store writes for events, in COPY's text format: a transaction's
+// rows as UTF-8 bytes in kept 64 KB chunks, written as its one COPY takes them.
 import type { Envelope } from '../../log/envelope.js';
 import { jsonbText } from './check.js';
 
