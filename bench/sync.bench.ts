@@ -3,19 +3,22 @@
 //   1. catch-up of a backlog, verified and durable at the hub and acknowledged, ÷ two
 //      baselines publishing one QoS 1 message per event to the same broker, same run:
 //      the bare C publisher (`mosquitto_pub -q 1 -l`, nothing consuming: the target's
-//      baseline) and a Node publisher whose messages a subscriber receives;
+//      baseline) and a Node publisher whose messages a subscriber receives. The catch-up
+//      and the C publisher alternate in rounds, each catch-up into a fresh hub, and the
+//      median of the rounds' ratios is the figure: the catch-up needs both cores, the C
+//      publisher one, so a minute of load from elsewhere moves one round, not the result;
 //   2. hub ingest with 200 devices replicating at once, ÷ the single-device catch-up rate.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startBroker } from '../src/hub/broker.js';
 import { EventLog } from '../src/log/event-log.js';
 import { Replicator } from '../src/sync/replicator.js';
 import { benchClock, readingAt } from './log.bench.js';
-import { type BenchResult, rate } from './report.js';
+import { type BenchResult, median, rate } from './report.js';
 
 function has(program: string): boolean {
   try {
@@ -250,6 +253,7 @@ export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchRe
   const N = opts.quick ? 100_000 : 1_000_000;
   const DEVICES = 200;
   const PER = opts.quick ? 250 : 2500;
+  const ROUNDS = opts.quick ? 1 : 3;
   const root = mkdtempSync(join(tmpdir(), 'fieldlog-bench-sync-'));
   const b = await broker(root);
   try {
@@ -261,8 +265,22 @@ export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchRe
     });
     await fill(dev, N);
     // the C publisher needs mosquitto's $SYS counts: not with aedes
-    const cMs = b.name === 'mosquitto' && has('mosquitto_pub') ? await cPublisher(b.url, root, dev) : null;
-    const oursRate = rate(N, await catchUp(b.url, [dev], join(root, 'hub-1')));
+    const withC = b.name === 'mosquitto' && has('mosquitto_pub');
+    const ours: number[] = [];
+    const cs: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      if (withC) cs.push(rate(N, await cPublisher(b.url, root, dev)));
+      const hubDir = join(root, `hub-1-${r}`);
+      ours.push(rate(N, await catchUp(b.url, [dev], hubDir)));
+      rmSync(hubDir, { recursive: true, force: true });
+      const c = withC
+        ? `, mosquitto_pub ${Math.round(cs[r]!)} messages/s, ratio ${(ours[r]! / cs[r]!).toFixed(2)}`
+        : '';
+      process.stdout.write(
+        `  round ${r + 1}: catch-up ${Math.round(ours[r]!)} events/s${c}, load ${loadavg()[0]!.toFixed(1)}\n`,
+      );
+    }
+    const oursRate = median(ours);
     let payload = '';
     for await (const chunk of dev.eventsJson({ toSeq: 1 })) payload = chunk[0]!.json;
     const naiveRate = rate(N, await naive(b.url, N, payload));
@@ -276,22 +294,22 @@ export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchRe
     const fleetRate = rate(DEVICES * PER, await catchUp(b.url, fleet, join(root, 'hub-200')));
     for (const d of fleet) await d.close();
     const results: BenchResult[] = [];
-    if (cMs === null) {
+    if (!withC) {
       process.stderr.write('bench sync: no mosquitto or mosquitto_pub here: no C publisher baseline\n');
     } else {
-      const cRate = rate(N, cMs);
+      const ratio = median(ours.map((o, r) => o / cs[r]!));
       results.push({
         name: 'sync.catch-up',
         value: oursRate,
         unit: 'events/s',
         baseline: {
-          name: `mosquitto_pub -q 1 -l, one message per event through ${b.name}, nothing consuming`,
-          value: cRate,
+          name: `mosquitto_pub -q 1 -l, one message per event through ${b.name}, nothing consuming; median of ${ROUNDS} alternated rounds`,
+          value: median(cs),
           unit: 'messages/s',
         },
-        ratio: oursRate / cRate,
+        ratio,
         target: '>= 3',
-        pass: oursRate / cRate >= 3,
+        pass: ratio >= 3,
       });
     }
     results.push(
@@ -300,7 +318,7 @@ export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchRe
         value: oursRate,
         unit: 'events/s',
         baseline: {
-          name: `Node publisher, one QoS 1 message per event through ${b.name}, received`,
+          name: `Node publisher, one QoS 1 message per event through ${b.name}, received (÷ the catch-up's median)`,
           value: naiveRate,
           unit: 'events/s',
         },
@@ -310,7 +328,11 @@ export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchRe
         name: 'sync.ingest.200-devices',
         value: fleetRate,
         unit: 'events/s',
-        baseline: { name: 'single-device catch-up, same run', value: oursRate, unit: 'events/s' },
+        baseline: {
+          name: 'single-device catch-up, same run (median of its rounds)',
+          value: oursRate,
+          unit: 'events/s',
+        },
         ratio: fleetRate / oursRate,
       },
     );
