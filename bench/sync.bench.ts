@@ -9,7 +9,7 @@
 //      publisher one, so a minute of load from elsewhere moves one round, not the result;
 //   2. hub ingest with 200 devices replicating at once, ÷ the single-device catch-up rate.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,6 +193,17 @@ async function naive(url: string, n: number, payload: string): Promise<number> {
   return ms;
 }
 
+/** CPU time of process `pid` in µs (user and system, every thread), or null without /proc. */
+function procCpuUs(pid: number): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) * (1e6 / 100); // USER_HZ
+  } catch {
+    return null;
+  }
+}
+
 /** The real hub, `fieldlog hub`, in its own process as in the field. */
 async function hubFor(url: string, dir: string) {
   const cli = new URL('../src/cli.js', import.meta.url).pathname;
@@ -210,6 +221,8 @@ async function hubFor(url: string, dir: string) {
     child.once('exit', (code) => reject(new Error(`hub exited ${code}: ${out}`)));
   });
   return {
+    /** The hub process's CPU time so far, in µs (all its threads), from /proc; null elsewhere. */
+    cpuUs: (): number | null => procCpuUs(child.pid!),
     close: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -225,10 +238,19 @@ async function hubFor(url: string, dir: string) {
   };
 }
 
-async function catchUp(url: string, devices: EventLog[], hubDir: string): Promise<number> {
+/** What one catch-up measured: its time, and the CPU per event of the hub and of this process (the devices). */
+interface CatchUp {
+  ms: number;
+  hubUs: number | null;
+  deviceUs: number;
+}
+
+async function catchUp(url: string, devices: EventLog[], hubDir: string): Promise<CatchUp> {
   const hub = await hubFor(url, hubDir);
   const reps = devices.map((d) => new Replicator(d, { url, fleet: 'bench' }));
   const total = devices.reduce((a, d) => a + d.count(), 0);
+  const hub0 = hub.cpuUs();
+  const dev0 = process.cpuUsage();
   const t0 = performance.now();
   const done = Promise.all(
     reps.map(
@@ -242,18 +264,24 @@ async function catchUp(url: string, devices: EventLog[], hubDir: string): Promis
   for (const r of reps) r.start();
   await done;
   const ms = performance.now() - t0;
+  const hub1 = hub.cpuUs();
+  const dev = process.cpuUsage(dev0);
   for (const r of reps) await r.stop();
   await hub.close();
   const stored = (await hub.heads(devices.map((d) => d.device!))).reduce((a, b) => a + b, 0);
   if (stored !== total) throw new Error(`hub holds ${stored} of ${total}`);
-  return ms;
+  return {
+    ms,
+    hubUs: hub0 === null || hub1 === null ? null : (hub1 - hub0) / total,
+    deviceUs: (dev.user + dev.system) / total,
+  };
 }
 
 export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchResult[]> {
   const N = opts.quick ? 100_000 : 1_000_000;
   const DEVICES = 200;
   const PER = opts.quick ? 250 : 2500;
-  const ROUNDS = opts.quick ? 1 : 3;
+  const ROUNDS = opts.quick ? 1 : 5;
   const root = mkdtempSync(join(tmpdir(), 'fieldlog-bench-sync-'));
   const b = await broker(root);
   try {
@@ -271,13 +299,16 @@ export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchRe
     for (let r = 0; r < ROUNDS; r++) {
       if (withC) cs.push(rate(N, await cPublisher(b.url, root, dev)));
       const hubDir = join(root, `hub-1-${r}`);
-      ours.push(rate(N, await catchUp(b.url, [dev], hubDir)));
+      const run = await catchUp(b.url, [dev], hubDir);
+      ours.push(rate(N, run.ms));
       rmSync(hubDir, { recursive: true, force: true });
+      // CPU per event says whether a slow round did more work or got fewer cycles
+      const cpu = `hub ${run.hubUs === null ? '?' : run.hubUs.toFixed(1)} and device ${run.deviceUs.toFixed(1)} µs CPU/event`;
       const c = withC
         ? `, mosquitto_pub ${Math.round(cs[r]!)} messages/s, ratio ${(ours[r]! / cs[r]!).toFixed(2)}`
         : '';
       process.stdout.write(
-        `  round ${r + 1}: catch-up ${Math.round(ours[r]!)} events/s${c}, load ${loadavg()[0]!.toFixed(1)}\n`,
+        `  round ${r + 1}: catch-up ${Math.round(ours[r]!)} events/s (${cpu})${c}, load ${loadavg()[0]!.toFixed(1)}\n`,
       );
     }
     const oursRate = median(ours);
@@ -291,7 +322,7 @@ export async function benchSync(opts: { quick?: boolean } = {}): Promise<BenchRe
       await fill(d, PER);
       fleet.push(d);
     }
-    const fleetRate = rate(DEVICES * PER, await catchUp(b.url, fleet, join(root, 'hub-200')));
+    const fleetRate = rate(DEVICES * PER, (await catchUp(b.url, fleet, join(root, 'hub-200'))).ms);
     for (const d of fleet) await d.close();
     const results: BenchResult[] = [];
     if (!withC) {
