@@ -59,8 +59,12 @@ describe('console under tmux', () => {
         { timeout: 30_000, interval: 250 },
       )
       .toBe(true);
-    // the demo's temperature alarm (above 20.5 °C) is active and selected
-    await expect.poll(pane, { timeout: 30_000, interval: 250 }).toMatch(/> temp above 20.5/);
+    // the demo's temperature alarm (above 20.5 °C) is active and selected. The demo's
+    // temperature is 21 °C, plus a sine of 1.5 °C over 10 minutes rising from the start,
+    // plus a random drift (σ 0.4 °C) that starts anywhere: a drift starting 1 °C low (one
+    // start in a hundred) keeps it under 20.5 for the first half minute, but only one
+    // starting 2 °C low (5 σ) keeps it there until the sine's top, 150 s in
+    await expect.poll(pane, { timeout: 180_000, interval: 250 }).toMatch(/> temp above 20.5/);
     const lines = pane().split('\n');
     const row = lines.findIndex((l) => /│ ACK │/.test(l));
     expect(row).toBeGreaterThan(0);
@@ -89,7 +93,7 @@ describe('console under tmux', () => {
     } finally {
       await log.close();
     }
-  });
+  }, 300_000);
 
   it('at 80×24 shows the hub API, keeps every button clickable, and prints the API again on exit', async () => {
     const dir = join(root, 'small');
