@@ -1,7 +1,7 @@
 // What the fleet benchmarks share to run real processes: a mosquitto sized for hubs, waiting
-// for a process to print a line, and stopping one with SIGTERM.
+// for a process to print a line, stopping one with SIGTERM, and a process's CPU time.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../test/support/mosquitto.js';
 
@@ -16,6 +16,15 @@ export function lineOf(child: ChildProcess, stream: 'stdout' | 'stderr', re: Reg
     });
     child.once('close', (code) => reject(new Error(`exited ${code} before ${re}: ${text}`)));
   });
+}
+
+const TICK_US = 1e6 / 100; // USER_HZ
+
+/** CPU time of process `pid` in µs (every thread), from /proc (Linux): user and system, or system alone. */
+export function procCpuUs(pid: number, only?: 'system'): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (only === 'system' ? 0 : Number(rest[11])) * TICK_US + Number(rest[12]) * TICK_US;
 }
 
 /** SIGTERM, resolving once the process is gone. */

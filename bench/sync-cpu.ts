@@ -5,21 +5,14 @@
 // /proc/PID/stat for the hub and the broker), with the share of it spent in the kernel
 // (sockets, disk) for the device and the hub. A DEVICE_DIR is filled once and reused.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventLog } from '../src/log/event-log.js';
 import { Replicator } from '../src/sync/replicator.js';
 import { benchClock, readingAt } from './log.bench.js';
-
-const TICK_US = 1e6 / 100; // USER_HZ
-
-function procCpuUs(pid: number, only?: 'system'): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (only === 'system' ? 0 : Number(rest[11])) * TICK_US + Number(rest[12]) * TICK_US;
-}
+import { procCpuUs } from './processes.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

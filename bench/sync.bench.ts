@@ -9,7 +9,7 @@
 //      publisher one, so a minute of load from elsewhere moves one round, not the result;
 //   2. hub ingest with 200 devices replicating at once, ÷ the single-device catch-up rate.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { startBroker } from '../src/hub/broker.js';
 import { EventLog } from '../src/log/event-log.js';
 import { Replicator } from '../src/sync/replicator.js';
 import { benchClock, readingAt } from './log.bench.js';
+import { procCpuUs } from './processes.js';
 import { type BenchResult, median, rate } from './report.js';
 
 function has(program: string): boolean {
@@ -193,17 +194,6 @@ async function naive(url: string, n: number, payload: string): Promise<number> {
   return ms;
 }
 
-/** CPU time of process `pid` in µs (user and system, every thread), or null without /proc. */
-function procCpuUs(pid: number): number | null {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) * (1e6 / 100); // USER_HZ
-  } catch {
-    return null;
-  }
-}
-
 /** The real hub, `fieldlog hub`, in its own process as in the field. */
 async function hubFor(url: string, dir: string) {
   const cli = new URL('../src/cli.js', import.meta.url).pathname;
@@ -222,7 +212,13 @@ async function hubFor(url: string, dir: string) {
   });
   return {
     /** The hub process's CPU time so far, in µs (all its threads), from /proc; null elsewhere. */
-    cpuUs: (): number | null => procCpuUs(child.pid!),
+    cpuUs: (): number | null => {
+      try {
+        return procCpuUs(child.pid!);
+      } catch {
+        return null; // no /proc here
+      }
+    },
     close: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

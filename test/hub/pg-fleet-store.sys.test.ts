@@ -310,27 +310,47 @@ describe('PostgreSQL fleet store: several hubs', () => {
 });
 
 describe('PostgreSQL fleet store: failures', () => {
-  it('acks nothing of a transaction whose connection is killed before COMMIT', async () => {
+  /**
+   * A store on a fresh database and a second connection to it, which holds the locks the
+   * tests stop the store's transactions with and ends their backends; both closed after `fn`.
+   */
+  async function withAdmin(
+    fn: (store: Awaited<ReturnType<typeof openPgFleetStore>>, admin: pg.Client) => Promise<void>,
+  ): Promise<void> {
     const url = await freshDb();
     const store = await openPgFleetStore(url, { create: true });
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
+      await fn(store, admin);
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  }
+
+  /** The backend of the store's transaction waiting for a lock in a statement holding `statement`. */
+  async function blockedOn(admin: pg.Client, statement: string): Promise<number> {
+    for (;;) {
+      // pg_stat_activity is read once per transaction: clear that snapshot on each look
+      await admin.query('SELECT pg_stat_clear_snapshot()');
+      const r = await admin.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1 AND pid <> pg_backend_pid()",
+        [`%${statement}%`],
+      );
+      if (r.rows[0]) return r.rows[0].pid;
+    }
+  }
+
+  it('acks nothing of a transaction whose connection is killed before COMMIT', () =>
+    withAdmin(async (store, admin) => {
       const log = await sealed('cut', 10);
       await stored(await store.append('cut', log.slice(0, 5)));
       // hold the device's row so the next append's transaction stops at its lock, then kill it
       await admin.query('BEGIN');
       await admin.query("SELECT * FROM devices WHERE device = 'cut' FOR UPDATE");
       const pending = store.append('cut', log.slice(5));
-      let pid: number | undefined;
-      while (pid === undefined) {
-        // pg_stat_activity is read once per transaction: clear that snapshot on each look
-        await admin.query('SELECT pg_stat_clear_snapshot()');
-        const r = await admin.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND pid <> pg_backend_pid()",
-        );
-        pid = r.rows[0]?.pid;
-      }
+      const pid = await blockedOn(admin, 'FOR UPDATE');
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
       await admin.query('ROLLBACK');
       await expect(pending).rejects.toThrow();
@@ -339,29 +359,10 @@ describe('PostgreSQL fleet store: failures', () => {
       // the device resends and the store carries on
       await stored(await store.append('cut', log.slice(5)));
       expect(await store.head('cut')).toEqual({ seq: 10, hash: log[9]!.hash });
-    } finally {
-      await admin.end();
-      await store.close();
-    }
-  });
+    }));
 
-  /** The backend of the store's transaction held back by a lock on `batches` (see the test below). */
-  async function blockedOnBatches(admin: pg.Client): Promise<number> {
-    for (;;) {
-      await admin.query('SELECT pg_stat_clear_snapshot()');
-      const r = await admin.query<{ pid: number }>(
-        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO batches%' AND pid <> pg_backend_pid()",
-      );
-      if (r.rows[0]) return r.rows[0].pid;
-    }
-  }
-
-  it('answers stored before COMMIT but rejects written when the transaction dies after the decision', async () => {
-    const url = await freshDb();
-    const store = await openPgFleetStore(url, { create: true });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
+  it('answers stored before COMMIT but rejects written when the transaction dies after the decision', () =>
+    withAdmin(async (store, admin) => {
       const log = await sealed('late', 10);
       await stored(await store.append('late', log.slice(0, 5)));
       // the next append decides, then stops at its insert into batches, which this lock holds back
@@ -369,31 +370,23 @@ describe('PostgreSQL fleet store: failures', () => {
       await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
       const outcome = await store.append('late', log.slice(5));
       expect(outcome).toMatchObject({ kind: 'stored', from: 6, to: 10 });
-      const pid = await blockedOnBatches(admin);
+      const pid = await blockedOn(admin, 'INSERT INTO batches');
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
       await admin.query('ROLLBACK');
       if (outcome.kind === 'stored') await expect(outcome.written).rejects.toThrow();
       expect(await store.head('late')).toEqual({ seq: 5, hash: log[4]!.hash });
       expect(await store.fleetHead()).toBe(5);
-    } finally {
-      await admin.end();
-      await store.close();
-    }
-  });
+    }));
 
-  it("answers a device's next batches while the one before them commits, and stores them in one transaction", async () => {
-    const url = await freshDb();
-    const store = await openPgFleetStore(url, { create: true });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
+  it("answers a device's next batches while the one before them commits, and stores them in one transaction", () =>
+    withAdmin(async (store, admin) => {
       const log = await sealed('ahead', 20);
       await stored(await store.append('ahead', log.slice(0, 5)));
       await admin.query('BEGIN');
       await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
       const first = await store.append('ahead', log.slice(5, 10));
       expect(first).toMatchObject({ kind: 'stored', from: 6, to: 10 });
-      await blockedOnBatches(admin);
+      await blockedOn(admin, 'INSERT INTO batches');
       // the transaction of 6..10 is held back: these are answered all the same (without the
       // answer ahead they would wait for it, and this test for ever)
       const next = await store.append('ahead', log.slice(10, 15));
@@ -418,24 +411,16 @@ describe('PostgreSQL fleet store: failures', () => {
       expect(await store.fleetHead()).toBe(20);
       const fleet = await all(store, { fleet: true });
       expect(fleet.map((e) => [e.position, e.event.hash])).toEqual(log.map((e, i) => [i + 1, e.hash]));
-    } finally {
-      await admin.end();
-      await store.close();
-    }
-  });
+    }));
 
-  it('stores nothing of a batch answered ahead when the one before it fails; the resend is stored', async () => {
-    const url = await freshDb();
-    const store = await openPgFleetStore(url, { create: true });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
+  it('stores nothing of a batch answered ahead when the one before it fails; the resend is stored', () =>
+    withAdmin(async (store, admin) => {
       const log = await sealed('broken', 15);
       await stored(await store.append('broken', log.slice(0, 5)));
       await admin.query('BEGIN');
       await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
       const first = await store.append('broken', log.slice(5, 10));
-      const pid = await blockedOnBatches(admin);
+      const pid = await blockedOn(admin, 'INSERT INTO batches');
       const next = await store.append('broken', log.slice(10));
       expect(next).toMatchObject({ kind: 'stored', from: 11, to: 15 });
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
@@ -451,18 +436,10 @@ describe('PostgreSQL fleet store: failures', () => {
       expect(await store.head('broken')).toEqual({ seq: 15, hash: log[14]!.hash });
       expect(await store.fleetHead()).toBe(15);
       expect((await store.verify('broken'))[0]).toMatchObject({ ok: true, events: 15 });
-    } finally {
-      await admin.end();
-      await store.close();
-    }
-  });
+    }));
 
-  it('answers a gated batch ahead only against the key record read from the store', async () => {
-    const url = await freshDb();
-    const store = await openPgFleetStore(url, { create: true });
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    try {
+  it('answers a gated batch ahead only against the key record read from the store', () =>
+    withAdmin(async (store, admin) => {
       const log = await sealed('keyed', 15);
       await stored(await store.append('keyed', log.slice(0, 5)));
       await admin.query("UPDATE devices SET public_key = 'K' WHERE device = 'keyed'");
@@ -477,7 +454,7 @@ describe('PostgreSQL fleet store: failures', () => {
       await admin.query('LOCK TABLE batches IN EXCLUSIVE MODE');
       // stored without a gate: its transaction did not read the key record
       const first = await store.append('keyed', log.slice(5, 10));
-      await blockedOnBatches(admin);
+      await blockedOn(admin, 'INSERT INTO batches');
       const next = store.append('keyed', log.slice(10), gate);
       // the store checks it on its next turn of the event loop (one slice: 5 events), which
       // runs before this one, while 6..10 is still held back
@@ -487,11 +464,7 @@ describe('PostgreSQL fleet store: failures', () => {
       // decided under the lock, against the device's key: refused, not answered ahead as stored
       expect(await next).toMatchObject({ kind: 'refused', reason: 'keyed' });
       expect(await store.head('keyed')).toEqual({ seq: 10, hash: log[9]!.hash });
-    } finally {
-      await admin.end();
-      await store.close();
-    }
-  });
+    }));
 
   it('survives a PostgreSQL restart: appends fail while it is down, then resume', async () => {
     const url = await freshDb();
