@@ -19,6 +19,7 @@ import {
   parseEnvelopeShape,
   parseEventInput,
   parseTime,
+  plainHeader,
   ZERO_HASH,
 } from '../../src/log/envelope.js';
 import { parseIJson } from '../../src/log/ijson.js';
@@ -92,6 +93,37 @@ describe('envelope hashing', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  it('builds the header of checked fields (hex hashes, instants) exactly as the library does, one after another', () => {
+    // several devices, boots, types and metas in turn: what the last header made is reused
+    // only for the same values
+    const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
+    const header = fc.record({
+      boot: fc.constantFrom('35a72ceac544a174', 'b"oot', 'b\\oot', 'bøøt', 'x'),
+      device: fc.constantFrom('pi-1', 'pi-2', 'a.b_c-d'),
+      digest: hex,
+      mono: fc.double({ noNaN: true, noDefaultInfinity: true, min: 0 }),
+      prev: hex,
+      seq: fc.integer({ min: 1, max: 2 ** 48 - 1 }),
+      time: fc.integer({ min: 0, max: 253402300799999 }).map((ms) => new Date(ms).toISOString()),
+      type: fc.constantFrom('ReadingRecorded', 'NoteAdded', 'AlarmRaised'),
+    });
+    const meta = fc.option(
+      fc.constantFrom({ actor: 'system' }, { actor: 'operator:ana', note: 'ü "q"' }, { source: 'x' }),
+      { nil: undefined },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(header, meta), { minLength: 1, maxLength: 12 }), (headers) => {
+        for (const [h, m] of headers) {
+          const metaJcs = m === undefined ? undefined : canonicalize(m)!;
+          const expected = canonicalize(m === undefined ? h : { ...h, meta: m });
+          expect(plainHeader(h, metaJcs)).toBe(expected);
+          expect(canonicalHeader(h, metaJcs)).toBe(expected);
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Envelope, type EventInput, jcs, sha256hex, ZERO_HASH } from '../../src/log/envelope.js';
-import { check, type SealHead, seal } from '../../src/log/seal.js';
+import { check, checkEvent, type SealHead, seal } from '../../src/log/seal.js';
 
 const ZERO = new Uint8Array(32);
 
@@ -241,6 +241,46 @@ describe('check', () => {
           const tail = check([last], hexHead(chain[chain.length - 2]));
           expect(tail.purges).toEqual([target]);
           expect(tail.datas[0]).toBe(jcs(last.data));
+        },
+      ),
+    );
+  });
+
+  it('refuses a prev or digest that needs escaping, though the hash covers it written unescaped', () => {
+    const [x] = sealChain('pi-1', [{ type: 'NoteAdded', data: { text: 'hi' } }], 'b00t', 1000);
+    const env = x!.env;
+    // the header as a careless builder would make it, the text put between quotes as it is
+    const naive = (e: Envelope) =>
+      `{"boot":"${e.boot}","device":"${e.device}","digest":"${e.digest}","mono":${e.mono},"prev":"${e.prev}","seq":${e.seq},"time":"${e.time}","type":"${e.type}"}`;
+    const forged = { ...env, prev: `${env.prev.slice(1)}"` };
+    forged.hash = sha256hex(naive(forged));
+    expect(() => checkEvent(forged, 'pi-1')).toThrow(/hash mismatch/);
+    const redacted = { ...env, data: null, digest: `${env.digest.slice(1)}\\` };
+    redacted.hash = sha256hex(naive(redacted));
+    expect(() => checkEvent(redacted, 'pi-1')).toThrow(/digest is not 64 hex digits/);
+    // and the same envelope, honestly hashed, checks
+    expect(checkEvent(env, 'pi-1').timeMs).toBe(Date.parse(env.time));
+  });
+
+  it('checks chains of several devices in turn, each against its own head', () => {
+    fc.assert(
+      fc.property(
+        fc.array(input, { minLength: 2, maxLength: 6 }),
+        fc.array(input, { minLength: 2, maxLength: 6 }),
+        boot,
+        start,
+        (inputs1, inputs2, b, t0) => {
+          const one = sealChain('pi-1', inputs1, b, t0).map((x) => x.env);
+          const two = sealChain('pi-2', inputs2, `${b}2`, t0 + 5).map((x) => x.env);
+          const n = Math.min(one.length, two.length);
+          for (let i = 0; i < n; i++) {
+            expect(() => check([one[i]!], hexHead(one[i - 1]))).not.toThrow();
+            expect(() => check([two[i]!], hexHead(two[i - 1]))).not.toThrow();
+          }
+          // a prev that is the hash checked last, but not this device's head, still breaks the chain
+          expect(() => check([{ ...two[1]!, prev: one[n - 1]!.hash }], hexHead(two[0]))).toThrow(
+            expect.objectContaining({ code: 'CHAIN_BROKEN' }),
+          );
         },
       ),
     );
