@@ -258,6 +258,9 @@ describe('check', () => {
     const redacted = { ...env, data: null, digest: `${env.digest.slice(1)}\\` };
     redacted.hash = sha256hex(naive(redacted));
     expect(() => checkEvent(redacted, 'pi-1')).toThrow(/digest is not 64 hex digits/);
+    // a prev that is no text at all is refused as the event's problem, not a crash
+    const noPrev = { ...env, prev: undefined } as unknown as Envelope;
+    expect(() => checkEvent(noPrev, 'pi-1')).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }));
     // and the same envelope, honestly hashed, checks
     expect(checkEvent(env, 'pi-1').timeMs).toBe(Date.parse(env.time));
   });
