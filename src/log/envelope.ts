@@ -86,8 +86,8 @@ for (const c of '0123456789abcdef') HEX_DIGIT[c.charCodeAt(0)] = 1;
  * A SHA-256 as the envelope carries it: 64 lower-case hex digits. By table, not by
  * HEX64_RE: the hub checks three per event, and the regular expression takes twice as long.
  */
-export function isHex64(s: string): boolean {
-  if (s.length !== 64) return false;
+export function isHex64(s: unknown): s is string {
+  if (typeof s !== 'string' || s.length !== 64) return false;
   for (let i = 0; i < 64; i++) {
     const c = s.charCodeAt(i);
     if (c > 0x7f || HEX_DIGIT[c] === 0) return false;
@@ -272,9 +272,7 @@ function jcsNumber(n: number): string {
  */
 export function canonicalHeader(h: HeaderFields, metaJcs: string | undefined): string {
   const { digest, prev, time } = h;
-  return typeof digest === 'string' &&
-    isHex64(digest) &&
-    typeof prev === 'string' &&
+  return isHex64(digest) &&
     isHex64(prev) &&
     typeof time === 'string' &&
     PLAIN_RE.test(time) &&
@@ -583,10 +581,10 @@ export function isEnvelopeShape(v: unknown, parsed = false): v is Envelope {
     if (actor !== undefined) okActor = actor as string;
     if (!optionalText(source, 64) || !optionalText(schema, 64)) return false;
   }
-  if (typeof digest !== 'string' || !isHex64(digest)) return false;
+  if (!isHex64(digest)) return false;
   // in a batch, each prev is the hash checked just before
   if (typeof prev !== 'string' || (prev !== okHash && !isHex64(prev))) return false;
-  if (typeof hash !== 'string' || !isHex64(hash)) return false;
+  if (!isHex64(hash)) return false;
   okHash = hash;
   if (sig !== undefined && (typeof sig !== 'string' || !SIG_RE.test(sig))) return false;
   return true;

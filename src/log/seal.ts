@@ -188,10 +188,7 @@ export function checkEvent(env: Envelope, device: string): CheckedEvent {
   const timeMs = storableTime(env, device);
   // the digest is 64 hex digits (ours, or checked above) and the time parsed: the header
   // needs no escaping when prev is known too (the hash this checked last, in a chain)
-  const plain =
-    typeof env.prev === 'string' &&
-    (env.prev === lastHash || isHex64(env.prev)) &&
-    Number.isSafeInteger(env.seq);
+  const plain = (env.prev === lastHash || isHex64(env.prev)) && Number.isSafeInteger(env.seq);
   const header = plain ? plainHeader(env, metaJcs ?? undefined) : canonicalHeader(env, metaJcs ?? undefined);
   if (sha256hex(header) !== env.hash) throw invalidEvent(env, device, 'hash mismatch');
   lastHash = env.hash;

@@ -261,6 +261,8 @@ describe('check', () => {
     // a prev that is no text at all is refused as the event's problem, not a crash
     const noPrev = { ...env, prev: undefined } as unknown as Envelope;
     expect(() => checkEvent(noPrev, 'pi-1')).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }));
+    const noDigest = { ...env, data: null, digest: undefined } as unknown as Envelope;
+    expect(() => checkEvent(noDigest, 'pi-1')).toThrow(/digest is not 64 hex digits/);
     // and the same envelope, honestly hashed, checks
     expect(checkEvent(env, 'pi-1').timeMs).toBe(Date.parse(env.time));
   });
