@@ -4,7 +4,8 @@
 // (a device log of readings, e.g. the one bench/sync-cpu.ts fills). Repeats each side and
 // prints the best of its runs: noise on a shared machine only adds. CPU_PARTS=device runs
 // the device's side alone; CPU_PARTS_BATCH_BYTES tries another message size than the
-// replicator's (at most 1,000 events a message either way, as the hub accepts).
+// replicator's (at most 1,000 events a message either way, as the hub accepts), and
+// CPU_PARTS_SHORT=1 sends short envelopes (docs/protocol.md §10.7).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,16 +24,19 @@ async function deviceBatches(log: EventLog, n: number, keep: boolean): Promise<B
     parts = [];
     bytes = 0;
   };
-  for await (const chunk of log.eventsJson({ toSeq: n })) {
+  for await (const chunk of log.eventsJson({ toSeq: n, short: SHORT })) {
     for (const e of chunk) {
       if (parts.length > 0 && (bytes + e.json.length > BATCH_BYTES || parts.length === 1000)) send();
-      parts.push(e.json);
+      parts.push(parts.length === 0 && SHORT ? `{"prev":"${e.prev}",${e.json.slice(1)}` : e.json);
       bytes += e.json.length + 1;
     }
   }
   if (parts.length > 0) send();
   return out;
 }
+
+/** CPU_PARTS_SHORT=1: batches of short envelopes (docs/protocol.md §10.7), as to a hub that takes them. */
+const SHORT = process.env.CPU_PARTS_SHORT === '1';
 
 /** The replicator's default message size, or CPU_PARTS_BATCH_BYTES. */
 const BATCH_BYTES = Number(process.env.CPU_PARTS_BATCH_BYTES ?? 120 * 1024);

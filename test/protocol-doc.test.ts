@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { ChainVerifier } from '../src/log/verify.js';
+import { parseEvents } from '../src/sync/messages.js';
 
 const DOC = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8');
 const ZEROS = '0'.repeat(64);
@@ -100,6 +101,18 @@ function checkDoc(doc: string): string[] {
       prev = e.hash;
     });
   }
+  // the short batch (10.7): put back by the document's rules, the redacted chain's 2..4
+  const short = JSON.parse(block(doc, 'short-batch')) as { device: string; events: Record<string, Json>[] };
+  short.events.forEach((e, i) => {
+    const whole: Record<string, Json> = { ...e };
+    whole.device ??= short.device;
+    if (i > 0) whole.prev ??= short.events[i - 1]!.hash!;
+    if (e.data !== null) whole.digest ??= sha256(jcs(e.data!));
+    check(
+      jcs(whole) === jcs(redacted[i + 1]!),
+      `short-batch events[${i}] is not, put back, seq ${redacted[i + 1]?.seq} of chain-redacted`,
+    );
+  });
   // the redaction: same chain, the target purged but keeping its digest and hash
   check(redacted.length === written.length + 1, 'the redaction appends one event');
   written.forEach((w, i) => {
@@ -194,6 +207,20 @@ describe('docs/protocol.md worked examples', () => {
     const tampered = DOC.replace(hash, `${hash.slice(0, -1)}5`);
     expect(checkDoc(tampered).length).toBeGreaterThan(0);
     expect(checkDoc(DOC.replace('"value":21.5}', '"value":21.6}')).length).toBeGreaterThan(0);
+  });
+
+  it('finds a short batch that does not put back to the chain', () => {
+    const payload = '"reason":"personal data","seq":3},"meta":{"actor":"operator:ana"},"hash"';
+    expect(DOC.split(payload)).toHaveLength(2); // in the short batch only
+    expect(checkDoc(DOC.replace(payload, payload.replace('personal', 'private')))).toEqual([
+      'short-batch events[2] is not, put back, seq 4 of chain-redacted',
+    ]);
+  });
+
+  it("fieldlog's hub puts the short batch back as the document says", () => {
+    const { events } = parseEvents(block(DOC, 'short-batch'), 'pi-01');
+    const redacted = lines(block(DOC, 'chain-redacted'));
+    expect(events.map((e) => canonicalize(e))).toEqual(redacted.slice(1).map((e) => canonicalize(e)));
   });
 
   it('the line-protocol checksum example is the XOR of the body bytes', () => {

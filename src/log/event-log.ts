@@ -24,7 +24,7 @@ import { RunIndexer } from './indexer.js';
 import { IntervalSync, type SyncTimers, systemSyncTimers } from './interval-sync.js';
 import { type Anchor, anchorOf, type PruneOptions, type PruneResult, Pruner } from './prune.js';
 import type { LogQuery, ReadItem } from './query.js';
-import { type FoldEvent, LogReader, type ReadRange, type TimeRange } from './reader.js';
+import { type FoldEvent, type JsonEvent, LogReader, type ReadRange, type TimeRange } from './reader.js';
 import { RecordCodec } from './records.js';
 import { Redactor } from './redactor.js';
 import type { SealClock } from './seal.js';
@@ -49,7 +49,7 @@ export { RUN_SPAN_MS } from './indexer.js';
 export type { SyncTimers } from './interval-sync.js';
 export type { Anchor, PruneOptions, PruneResult } from './prune.js';
 export type { DeviceRead, FleetRead, LogQuery, ReadItem } from './query.js';
-export type { FoldEvent, ReadRange, TimeRange } from './reader.js';
+export type { FoldEvent, JsonEvent, ReadRange, TimeRange } from './reader.js';
 export type { AsideRecord, BatchProjection, StagedEvent, StagedEvents, StreamSigner } from './stager.js';
 export { FORMAT, type Head, type StreamInfo } from './streams.js';
 export type { Thinned, ThinRequest } from './thinning.js';
@@ -593,9 +593,7 @@ export class EventLog extends EventEmitter {
   }
 
   /** The same envelopes as JSON text, built from the stored canonical payload without parsing it. */
-  eventsJson(
-    range: ReadRange = {},
-  ): AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> {
+  eventsJson(range: ReadRange & { short?: boolean } = {}): AsyncGenerator<JsonEvent[]> {
     return this.reader.eventsJson(range);
   }
 

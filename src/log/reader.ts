@@ -23,6 +23,17 @@ export interface ReadRange {
   toSeq?: number;
 }
 
+/** One envelope as JSON text (`eventsJson`), with what a sender needs of it beside. */
+export interface JsonEvent {
+  seq: number;
+  hash: string;
+  /** The hash of the event before (64 zeros before seq 1). */
+  prev: string;
+  json: string;
+  /** It carries a `sig`. */
+  signed: boolean;
+}
+
 export interface TimeRange {
   device?: string;
   since?: string | number;
@@ -183,11 +194,13 @@ export class LogReader {
 
   /**
    * The same envelopes as JSON text, built from the stored canonical payload without
-   * parsing it: what replication and exports send.
+   * parsing it: what replication and exports send. `short`: the form of a batch to a hub that
+   * takes it (docs/protocol.md §10.7), without `device`, `prev` and, when `data` is there,
+   * `digest` (no hash of the payload is made): the sender puts `prev` back into the first
+   * envelope of each batch (each item has it).
    */
-  async *eventsJson(
-    range: ReadRange = {},
-  ): AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> {
+  async *eventsJson(range: ReadRange & { short?: boolean } = {}): AsyncGenerator<JsonEvent[]> {
+    const short = range.short === true;
     const s = this.streams.get(range.device);
     const [from, to] = this.bounds(s, range);
     if (to < from) return;
@@ -207,7 +220,7 @@ export class LogReader {
     // the first 4 bytes of the hash before, which each record's link tag repeats
     let prevTag = Number.parseInt(prev.slice(0, 8), 16);
     for await (const chunk of this.recordValueChunks(s, from, to)) {
-      const out: { seq: number; hash: string; json: string; signed: boolean }[] = new Array(chunk.length);
+      const out: JsonEvent[] = new Array(chunk.length);
       for (let i = 0; i < chunk.length; i++) {
         const raw = chunk[i]!;
         const seq = expect;
@@ -224,18 +237,21 @@ export class LogReader {
         prevTag = b.readUInt32BE(p.hashAt);
         const hash = b.toString('hex', p.hashAt, p.hashAt + 32);
         let data = 'null';
-        let digest: string;
+        let digest = '';
         if (p.dataAt >= 0) {
           const bytes = b.subarray(p.dataAt);
           // ASCII (every reading) is its own UTF-8; anything else is decoded strictly, as before
           data = isAscii(bytes) ? bytes.toString('latin1') : decodeText(bytes);
-          digest = sha256hex(bytes);
+          if (!short) digest = sha256hex(bytes);
         } else digest = b.toString('hex', p.digestAt, p.digestAt + 32);
-        let json = `{"device":${device},"seq":${seq},"type":${quote(p.type)},"time":"${isoTime(p.timeMs)}","boot":${quote(p.boot)},"mono":${JSON.stringify(p.mono)},"data":${data}`;
+        let json = short ? '{' : `{"device":${device},`;
+        json += `"seq":${seq},"type":${quote(p.type)},"time":"${isoTime(p.timeMs)}","boot":${quote(p.boot)},"mono":${JSON.stringify(p.mono)},"data":${data}`;
         if (p.metaJcs !== null) json += `,"meta":${p.metaJcs}`;
-        json += `,"digest":"${digest}","prev":"${prev}","hash":"${hash}"`;
+        if (digest !== '') json += `,"digest":"${digest}"`;
+        if (!short) json += `,"prev":"${prev}"`;
+        json += `,"hash":"${hash}"`;
         if (p.sigAt >= 0) json += `,"sig":"${b.toString('base64', p.sigAt, p.sigAt + p.sigLength)}"`;
-        out[i] = { seq, hash, json: `${json}}`, signed: p.sigAt >= 0 };
+        out[i] = { seq, hash, prev, json: `${json}}`, signed: p.sigAt >= 0 };
         prev = hash;
         expect++;
       }

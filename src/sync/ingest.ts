@@ -16,6 +16,7 @@ import {
   parseHello,
   parseStatus,
   parseTopic,
+  SHORT_ENVELOPES,
 } from './messages.js';
 
 export interface DeviceInfo {
@@ -187,7 +188,7 @@ export class Ingest extends EventEmitter {
         t.claimedHead = parseHello(payload).head.seq;
         t.online = true;
         if (!was) this.emit('online', device);
-        this.timeSent.delete(device); // every hello is answered with the time, after the ack
+        this.timeSent.delete(device); // every hello is answered with the time, then the ack
         this.ack(fleet, device, await this.store.head(device));
         return;
       }
@@ -273,6 +274,9 @@ export class Ingest extends EventEmitter {
     if (error) body.error = error;
     if (detail) body.detail = detail;
     this.totals.acks++;
+    // the time first: it says what this hub takes (short envelopes), so a device answered
+    // after its hello sends its first batches in the short form already
+    this.sayTime(fleet, device);
     // Not awaited: the write it confirms is already durable, and a PUBACK lost with the
     // connection must not stall this device's queue; a lost ack only makes the device resend.
     this.client?.publish(
@@ -283,13 +287,13 @@ export class Ingest extends EventEmitter {
         if (err) this.emit('ack-failed', { device, error: err.message });
       },
     );
-    this.sayTime(fleet, device);
   }
 
   /**
    * The hub's clock on the device's own `time` channel (docs/protocol.md §10.6), never in the
    * ack: a device of an earlier release refuses an ack with a key it does not know. QoS 0 and
    * not retained: a time that arrives late or from the broker's memory is worse than none.
+   * It also says that this hub takes short envelopes (§10.7), for the same reason.
    */
   private sayTime(fleet: string, device: string): void {
     const now = this.now();
@@ -299,7 +303,7 @@ export class Ingest extends EventEmitter {
     this.totals.times++;
     this.client?.publish(
       deviceTopic(this.prefix, fleet, device, 'time'),
-      JSON.stringify({ time: new Date(now).toISOString() }),
+      JSON.stringify({ time: new Date(now).toISOString(), accepts: [SHORT_ENVELOPES] }),
       { qos: 0 },
       () => {},
     );

@@ -6,6 +6,7 @@ import { fail } from '../errors.js';
 import type { Envelope } from '../log/envelope.js';
 import { envelopeSchema, parseEnvelopeShape } from '../log/envelope.js';
 import { parseIJson } from '../log/ijson.js';
+import { restoreDigest } from '../log/seal.js';
 
 export const DEFAULT_PREFIX = 'fieldlog';
 export const MAX_PAYLOAD = 1024 * 1024;
@@ -65,7 +66,16 @@ export const ackSchema = z.strictObject({
  * The hub's clock on `<p>/<f>/<d>/time` (docs/protocol.md §10.6). Not strict, unlike the other
  * messages: a later hub may add keys, and the ack showed what a strict schema costs in the field.
  */
-export const hubTimeSchema = z.object({ time: z.iso.datetime({ offset: false }) });
+export const hubTimeSchema = z.object({
+  time: z.iso.datetime({ offset: false }),
+  /**
+   * What the hub takes besides the messages of protocol version 1 (§10.7: `"short-envelopes"`);
+   * anything else than a list of strings is taken as nothing, the time still counts.
+   */
+  accepts: z.array(z.string().max(64)).max(64).optional().catch(undefined),
+});
+/** The hub takes short envelopes in `events` (docs/protocol.md §10.7). */
+export const SHORT_ENVELOPES = 'short-envelopes';
 export const statusSchema = z.strictObject({
   online: z.boolean(),
   boot: z.string().max(64).optional(),
@@ -163,9 +173,13 @@ export function parseEvents(payload: Buffer | string, device: string): EventsMes
   const events: Envelope[] = [];
   const raws = m.events;
   for (let i = 0; i < raws.length; i++) {
+    const raw = raws[i];
+    // a short envelope (docs/protocol.md §10.7) is made whole before anything else looks at it
+    if (typeof raw === 'object' && raw !== null && !Array.isArray(raw))
+      restoreShort(raw as Record<string, unknown>, device, events[i - 1]);
     let env: Envelope;
     try {
-      env = parseEnvelopeShape(raws[i], true); // json() parsed it from I-JSON text
+      env = parseEnvelopeShape(raw, true); // json() parsed it from I-JSON text
     } catch (err) {
       throw fail('SYNC_MESSAGE_INVALID', `events[${i}]: ${(err as Error).message}`);
     }
@@ -176,6 +190,22 @@ export function parseEvents(payload: Buffer | string, device: string): EventsMes
     events.push(env);
   }
   return { device, events };
+}
+
+/**
+ * What a short envelope leaves out, put back (docs/protocol.md §10.7): `device` is the
+ * message's, `prev` the hash of the envelope before it in the batch (the first must carry
+ * its own), `digest` that of its payload. Each is covered by the event's hash, which the hub
+ * checks before storing it: a wrong guess here is a refused event, never a stored one.
+ */
+function restoreShort(raw: Record<string, unknown>, device: string, before: Envelope | undefined): void {
+  if (raw.device === undefined) raw.device = device;
+  if (raw.prev === undefined && before !== undefined) raw.prev = before.hash;
+  if (raw.digest === undefined) {
+    const data = raw.data;
+    if (typeof data === 'object' && data !== null && !Array.isArray(data))
+      restoreDigest(raw as { data: object });
+  }
 }
 
 export { envelopeSchema };

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ZERO_HASH } from '../log/envelope.js';
-import type { EventLog } from '../log/event-log.js';
+import type { EventLog, JsonEvent } from '../log/event-log.js';
 import { signHash } from '../log/signing.js';
 import {
   type Ack,
@@ -13,8 +13,10 @@ import {
   DEFAULT_PREFIX,
   deviceTopic,
   eventsBody,
+  type HubTime,
   parseAck,
   parseHubTime,
+  SHORT_ENVELOPES,
 } from './messages.js';
 
 export interface ReplicatorTimers {
@@ -75,6 +77,13 @@ export class Replicator extends EventEmitter {
   private helloTimer: unknown = null;
   private pausedUntilRetry = false;
   private rejectedAcks = 0;
+  /**
+   * The hub said, since this connection, that it takes short envelopes (docs/protocol.md
+   * §10.7): batches leave out what it can restore (a third of their bytes, and the payload
+   * hashes of the digests). Off at every connect, and after an ack timeout: a hub of an
+   * earlier release sharing the fleet would drop such batches unanswered.
+   */
+  private short = false;
   private lastError: string | undefined;
   private readonly o: Required<Omit<ReplicatorOptions, 'mqtt' | 'prefix'>> & {
     prefix: string;
@@ -174,6 +183,7 @@ export class Replicator extends EventEmitter {
       this.connected = true;
       this.acked = -1; // the hub says what it holds in answer to hello
       this.inflight = [];
+      this.short = false; // until this connection's hub says otherwise
       this.sayHello();
       this.emit('connected');
     } catch (err) {
@@ -327,14 +337,15 @@ export class Replicator extends EventEmitter {
    */
   private onHubTime(payload: Buffer, retained: boolean): void {
     if (!this.connected || retained) return;
-    let ms: number;
+    let time: HubTime;
     try {
-      ms = Date.parse(parseHubTime(payload).time);
+      time = parseHubTime(payload);
     } catch (err) {
       this.emit('rejected-time', (err as Error).message);
       return;
     }
-    this.emit('hub-time', ms);
+    this.short = time.accepts?.includes(SHORT_ENVELOPES) ?? false;
+    this.emit('hub-time', Date.parse(time.time));
   }
 
   private refuse(why: string): void {
@@ -352,8 +363,11 @@ export class Replicator extends EventEmitter {
     this.ackTimer = this.o.timers.setTimeout(() => {
       this.ackTimer = null;
       if (this.inflight.length > 0) {
-        // nothing acknowledged in time: whatever was in flight may be lost
+        // nothing acknowledged in time: whatever was in flight may be lost, or dropped
+        // unanswered by a hub that cannot read short envelopes (one of several sharing the
+        // fleet): whole ones until a hub says again that it takes them
         this.inflight = [];
+        this.short = false;
         this.next = this.acked + 1;
         this.pump();
       }
@@ -390,10 +404,11 @@ export class Replicator extends EventEmitter {
    * lost ack, a reconnect) drops what was read ahead. `ahead[aheadAt..]` and then the
    * reader hand out consecutive seqs from `readNext`.
    */
-  private ahead: { seq: number; hash: string; json: string; signed: boolean }[] = [];
+  private ahead: JsonEvent[] = [];
   private aheadAt = 0;
-  private reader: AsyncGenerator<{ seq: number; hash: string; json: string; signed: boolean }[]> | null =
-    null;
+  private reader: AsyncGenerator<JsonEvent[]> | null = null;
+  /** The form the reader makes (short or whole envelopes). */
+  private readerShort = false;
   private readNext = 0;
 
   private async dropReader(): Promise<void> {
@@ -408,7 +423,7 @@ export class Replicator extends EventEmitter {
     from: number,
     head: number,
   ): Promise<{ to: number; hash: string; parts: string[] }> {
-    if (this.readNext !== from) await this.dropReader();
+    if (this.readNext !== from || this.readerShort !== this.short) await this.dropReader();
     const parts: string[] = [];
     let hash = '';
     let bytes = 0;
@@ -421,9 +436,11 @@ export class Replicator extends EventEmitter {
       if (this.aheadAt >= this.ahead.length) {
         // a reader from an earlier call stops at the head it was opened with: then open anew
         const opened = this.reader === null;
+        if (opened) this.readerShort = this.short;
         this.reader ??= this.log.eventsJson({
           fromSeq: this.readNext,
           toSeq: Math.min(head, this.readNext + this.o.readAhead - 1),
+          short: this.readerShort,
         });
         const r = await this.reader.next();
         this.ahead = r.done ? [] : r.value;
@@ -436,7 +453,8 @@ export class Replicator extends EventEmitter {
       }
       const e = this.ahead[this.aheadAt]!;
       if (parts.length > 0 && bytes + e.json.length > this.o.batchBytes) break;
-      parts.push(e.json);
+      // a batch's first short envelope carries its prev (what every later one restores from)
+      parts.push(parts.length === 0 && this.readerShort ? `{"prev":"${e.prev}",${e.json.slice(1)}` : e.json);
       hash = e.hash;
       bytes += e.json.length + 1;
       this.aheadAt++;

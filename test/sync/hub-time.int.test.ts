@@ -72,7 +72,8 @@ describe("the hub's time", () => {
       await raw.publishAsync(topic('events'), JSON.stringify({ device: 'pi-old', events: evs }), { qos: 1 });
       await expect.poll(() => acks.length).toBe(before + 1);
     };
-    const timeOf = (ms: number) => ({ time: new Date(ms).toISOString() });
+    // the time also says that this hub takes short envelopes (docs/protocol.md §10.7)
+    const timeOf = (ms: number) => ({ time: new Date(ms).toISOString(), accepts: ['short-envelopes'] });
 
     await hello(9);
     await expect.poll(() => times.length).toBe(1);

@@ -24,6 +24,7 @@ const settle = { timeout: 30_000, interval: 50 };
 interface Sent {
   seq: number;
   hash: string;
+  prev?: string;
   sig?: string;
 }
 
@@ -132,10 +133,13 @@ it('ends on a signature when batchBytes is what cuts the batch', async () => {
     await dev.appendMany(notes(2, 'a')); // 2..3
     await dev.appendMany(notes(9, 'b')); // 4..12
     expect(await signedSeqs(dev)).toEqual([1, 3, 12]);
-    // room for about four events a batch, whatever the batchEvents
+    // room for about four events a batch, whatever the batchEvents: short envelopes (the hub
+    // takes them, docs/protocol.md §10.7), the first of a batch with its prev
     let size = 0;
-    for await (const chunk of dev.eventsJson({ fromSeq: 4, toSeq: 4 })) size = chunk[0]!.json.length + 1;
-    const { batches } = await replicate(dev, 'pi-bytes', { batchEvents: 1000, batchBytes: size * 4 + 10 });
+    for await (const chunk of dev.eventsJson({ fromSeq: 4, toSeq: 4, short: true }))
+      size = chunk[0]!.json.length + 1;
+    const { batches } = await replicate(dev, 'pi-bytes', { batchEvents: 1000, batchBytes: size * 4 + 90 });
+    expect(batches.flat().filter((e) => e.prev === undefined)).toHaveLength(12 - batches.length);
     expect(ranges(batches)).toEqual([
       [1, 3],
       [4, 7],
