@@ -174,11 +174,12 @@ export function parseEvents(payload: Buffer | string, device: string): EventsMes
   const raws = m.events;
   for (let i = 0; i < raws.length; i++) {
     const raw = raws[i];
-    // a short envelope (docs/protocol.md §10.7) is made whole before anything else looks at it
-    if (typeof raw === 'object' && raw !== null && !Array.isArray(raw))
-      restoreShort(raw as Record<string, unknown>, device, events[i - 1]);
     let env: Envelope;
     try {
+      // a short envelope (docs/protocol.md §10.7) is made whole before anything else looks at
+      // it (a payload too deep to write out canonically cannot be: the message is malformed)
+      if (typeof raw === 'object' && raw !== null && !Array.isArray(raw))
+        restoreShort(raw as Record<string, unknown>, device, events[i - 1]);
       env = parseEnvelopeShape(raw, true); // json() parsed it from I-JSON text
     } catch (err) {
       throw fail('SYNC_MESSAGE_INVALID', `events[${i}]: ${(err as Error).message}`);

@@ -125,6 +125,21 @@ describe('short envelopes', () => {
     );
   });
 
+  it('are malformed when a payload whose digest is left out cannot be written out canonically', () => {
+    // 10,000 levels: JSON.parse takes them, the canonical writer's recursion does not
+    const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
+    const env = shortJson[0]!.json.replace(/"data":\{[^}]*\}/, `"data":${deep}`);
+    expect(env).toContain(deep);
+    expect(() =>
+      parseEvents(`{"device":"pi-s","events":[{"prev":"${ZERO_HASH}",${env.slice(1)}]}`, 'pi-s'),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'SYNC_MESSAGE_INVALID',
+        message: expect.stringMatching(/^events\[0\]: /),
+      }),
+    );
+  });
+
   it('cannot smuggle a payload, a link or a digest past the hash', () => {
     const batch = () => JSON.parse(shortBatch(0, 2)) as { device: string; events: Record<string, unknown>[] };
     const refused = (b: ReturnType<typeof batch>) => () =>
