@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLevelFleetStore } from '../src/hub/leveldb-fleet-store.js';
 import { EventLog } from '../src/log/event-log.js';
-import { eventsBody, parseEvents } from '../src/sync/messages.js';
+import { eventsBody, parseEvents, withPrev } from '../src/sync/messages.js';
 
 /** The messages the device sends for its first `n` events (kept only when `keep`: as sent, they are freed once acknowledged). */
 async function deviceBatches(log: EventLog, n: number, keep: boolean): Promise<Buffer[]> {
@@ -27,7 +27,7 @@ async function deviceBatches(log: EventLog, n: number, keep: boolean): Promise<B
   for await (const chunk of log.eventsJson({ toSeq: n, short: SHORT })) {
     for (const e of chunk) {
       if (parts.length > 0 && (bytes + e.json.length > BATCH_BYTES || parts.length === 1000)) send();
-      parts.push(parts.length === 0 && SHORT ? `{"prev":"${e.prev}",${e.json.slice(1)}` : e.json);
+      parts.push(parts.length === 0 && SHORT ? withPrev(e.json, e.prev) : e.json);
       bytes += e.json.length + 1;
     }
   }

@@ -121,6 +121,14 @@ export function eventsBody(device: string, events: readonly string[]): Buffer {
   return out;
 }
 
+/**
+ * A short envelope's text as the first of its batch (docs/protocol.md §10.7): with the `prev`
+ * every later one is restored from. `json` is `eventsJson({ short: true })`'s text of it.
+ */
+export function withPrev(json: string, prev: string): string {
+  return `{"prev":"${prev}",${json.slice(1)}`;
+}
+
 function json(payload: Buffer | string): unknown {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (size > MAX_PAYLOAD)

@@ -17,6 +17,7 @@ import {
   parseAck,
   parseHubTime,
   SHORT_ENVELOPES,
+  withPrev,
 } from './messages.js';
 
 export interface ReplicatorTimers {
@@ -454,7 +455,7 @@ export class Replicator extends EventEmitter {
       const e = this.ahead[this.aheadAt]!;
       if (parts.length > 0 && bytes + e.json.length > this.o.batchBytes) break;
       // a batch's first short envelope carries its prev (what every later one restores from)
-      parts.push(parts.length === 0 && this.readerShort ? `{"prev":"${e.prev}",${e.json.slice(1)}` : e.json);
+      parts.push(parts.length === 0 && this.readerShort ? withPrev(e.json, e.prev) : e.json);
       hash = e.hash;
       bytes += e.json.length + 1;
       this.aheadAt++;

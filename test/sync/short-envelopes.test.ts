@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Envelope, ZERO_HASH } from '../../src/log/envelope.js';
 import { EventLog } from '../../src/log/event-log.js';
 import { check, checkEvent } from '../../src/log/seal.js';
-import { parseEvents } from '../../src/sync/messages.js';
+import { parseEvents, withPrev } from '../../src/sync/messages.js';
 
 let log: EventLog;
 /** The log's events as whole envelopes, and as the JSON texts of whole and short ones. */
@@ -40,9 +40,7 @@ afterAll(() => log.close());
 
 /** A batch of the events from..to (0-based) as the replicator sends it to a hub that takes short ones. */
 function shortBatch(from: number, to: number): string {
-  const parts = shortJson
-    .slice(from, to + 1)
-    .map((e, i) => (i === 0 ? `{"prev":"${e.prev}",${e.json.slice(1)}` : e.json));
+  const parts = shortJson.slice(from, to + 1).map((e, i) => (i === 0 ? withPrev(e.json, e.prev) : e.json));
   return `{"device":"pi-s","events":[${parts.join(',')}]}`;
 }
 
@@ -130,9 +128,7 @@ describe('short envelopes', () => {
     const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
     const env = shortJson[0]!.json.replace(/"data":\{[^}]*\}/, `"data":${deep}`);
     expect(env).toContain(deep);
-    expect(() =>
-      parseEvents(`{"device":"pi-s","events":[{"prev":"${ZERO_HASH}",${env.slice(1)}]}`, 'pi-s'),
-    ).toThrow(
+    expect(() => parseEvents(`{"device":"pi-s","events":[${withPrev(env, ZERO_HASH)}]}`, 'pi-s')).toThrow(
       expect.objectContaining({
         code: 'SYNC_MESSAGE_INVALID',
         message: expect.stringMatching(/^events\[0\]: /),
